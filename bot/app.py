@@ -1,0 +1,133 @@
+"""`create_app(settings, deps)`: the Bolt app, its middleware and listeners. No I/O at import."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
+
+from commands.iam import IamGateway
+from commands.passwords import generate_password
+from commands.settings import Settings
+from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
+from storage import Store
+
+from . import listeners
+from .notify import Notifier
+
+log = logging.getLogger(__name__)
+
+CONTEXT_KEY = "iam_bot"
+
+
+@dataclass
+class Deps:
+    """What the app is built from; tests and the shell pass their own."""
+
+    store: Store
+    iam: IamGateway
+    clock: Clock = utc_now
+    passwords: PasswordGenerator = generate_password
+    client: WebClient | None = None
+    listener_executor: Executor | None = None
+
+
+@dataclass
+class Services:
+    """What every listener gets through `context["iam_bot"]`."""
+
+    settings: Settings
+    workflow: Workflow
+    notifier: Notifier
+    team_id: str
+    bot_user_id: str
+    clock: Clock = field(default=utc_now)
+
+
+class _Clock(SignatureClock):
+    def __init__(self, clock: Clock):
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock().timestamp()
+
+
+def verify_slack_request(verifier: SignatureVerifier, headers: dict, body: str) -> bool:
+    """Slack's v0 signature over the raw body, within five minutes. Malformed is invalid."""
+    def header(name: str) -> str | None:
+        value = headers.get(name)
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        return value
+
+    timestamp = header("x-slack-request-timestamp")
+    signature = header("x-slack-signature")
+    if not timestamp or not signature or not timestamp.strip().isdigit() or len(timestamp) > 12:
+        return False
+    try:
+        return verifier.is_valid(body=body, timestamp=timestamp.strip(), signature=signature)
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+def web_client(settings: Settings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=10)
+
+
+def create_app(settings: Settings, deps: Deps) -> App:
+    client = deps.client or web_client(settings)
+    auth = client.auth_test()
+    team_id, bot_user_id = auth["team_id"], auth["user_id"]
+    workflow = Workflow(
+        deps.store, deps.iam,
+        Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
+               request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl),
+        clock=deps.clock, passwords=deps.passwords,
+    )
+    services = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings),
+                        team_id=team_id, bot_user_id=bot_user_id, clock=deps.clock)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    verifier = SignatureVerifier(secret, clock=_Clock(deps.clock)) if secret else None
+
+    def guard(req, resp, next):
+        """Signed, fresh and from our own workspace, or 401 and nothing changes."""
+        if req.mode != "socket_mode":
+            if verifier is None or not verify_slack_request(verifier, req.headers, req.raw_body):
+                log.info("refused a request with a missing, bad or stale signature")
+                return BoltResponse(status=401, body="invalid request")
+        if req.context.team_id != team_id:
+            log.info("refused a request from another workspace")
+            return BoltResponse(status=401, body="invalid request")
+        req.context[CONTEXT_KEY] = services
+        return next()
+
+    app = App(
+        client=client,
+        signing_secret=secret or "unused-in-socket-mode",
+        token_verification_enabled=False,
+        request_verification_enabled=False,
+        ssl_check_enabled=False,
+        before_authorize=guard,
+        listener_executor=deps.listener_executor,
+        # Bolt's own authorization middleware calls auth.test once; we already did.
+        process_before_response=False,
+    )
+    app.error(_last_resort)
+    listeners.register(app)
+    app._iam_bot_services = services  # for entry points: background sweep and resume
+    return app
+
+
+def services_of(app: App) -> Services:
+    return app._iam_bot_services
+
+
+def _last_resort(error, body, logger):
+    logger.exception("unhandled error in a listener", exc_info=error)
+    return BoltResponse(status=500, body="")

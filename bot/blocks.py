@@ -1,0 +1,230 @@
+"""Block Kit builders, with their block and action ids beside them.
+
+All text that came from a person (user names, group names, reasons) goes through
+`escape`, so `<!channel>` or a spoofed link renders literally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from commands.iam import AccessKey
+from storage import Request
+
+ACTION_APPROVE = "iam_approve"
+ACTION_DENY = "iam_deny"
+ACTION_RETRY = "iam_retry"
+ACTION_REVEAL = "iam_reveal"
+VIEW_DENY = "iam_deny_reason"
+BLOCK_DENY_REASON = "deny_reason"
+ACTION_DENY_REASON = "reason"
+
+ROTATE_AFTER_DAYS = 90
+UNUSED_AFTER_DAYS = 30
+
+
+def escape(text: object) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: object) -> str:
+    return "`" + escape(text).replace("`", "'") + "`"
+
+
+def when(moment: dt.datetime | None) -> str:
+    """Slack renders this in each reader's own time zone."""
+    if moment is None:
+        return "never"
+    epoch = int(moment.timestamp())
+    fallback = moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{epoch}^{{date_short}} at {{time}}|{fallback}>"
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
+    element = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
+               "value": value}
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def message(text: str) -> dict:
+    """A plain ephemeral-ready message: text, and the same text as one section."""
+    return {"text": text, "blocks": [section(text)]}
+
+
+# -- the approval card ------------------------------------------------------------------
+
+def _request_fields(request: Request) -> dict:
+    groups = ", ".join(code(g) for g in request.groups)
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": f"*User name*\n{code(request.user_name)}"},
+            {"type": "mrkdwn", "text": f"*Groups*\n{groups}"},
+            {"type": "mrkdwn", "text": f"*Owner*\n<@{request.owner_id}>"},
+            {"type": "mrkdwn", "text": f"*Requested by*\n<@{request.requester_id}>"},
+            {"type": "mrkdwn", "text": f"*Console access*\n{'yes' if request.console else 'no'}"},
+            {"type": "mrkdwn", "text": f"*Request*\n#{request.id}"},
+        ],
+    }
+
+
+def approval_card(request: Request, checks: tuple[str, ...], request_ttl: dt.timedelta) -> dict:
+    text = f"Request #{request.id}: IAM user {code(request.user_name)} for <@{request.owner_id}>, waiting for approval"
+    expires = request.created_at + request_ttl
+    value = str(request.id)
+    return {
+        "text": text,
+        "blocks": [
+            section(f":key: *New IAM user requested* by <@{request.requester_id}>"),
+            _request_fields(request),
+            context("Checks passed: " + "; ".join(f":white_check_mark: {c}" for c in checks)),
+            {
+                "type": "actions",
+                "block_id": f"decide_{request.id}",
+                "elements": [
+                    button("Approve", ACTION_APPROVE, value, "primary", confirm={
+                        "title": {"type": "plain_text", "text": "Approve this request?"},
+                        "text": {"type": "mrkdwn", "text": f"The bot will create the IAM user {code(request.user_name)} "
+                                                           f"in {', '.join(code(g) for g in request.groups)}."},
+                        "confirm": {"type": "plain_text", "text": "Approve"},
+                        "deny": {"type": "plain_text", "text": "Cancel"},
+                    }),
+                    button("Deny", ACTION_DENY, value, "danger"),
+                ],
+            },
+            context(f"Needs a second person: not the requester, not the owner. Expires {when(expires)}."),
+        ],
+    }
+
+
+def decided_card(request: Request) -> dict:
+    """The card after its decision: no buttons, the decision and who made it."""
+    state = request.state
+    if state == "denied":
+        outcome = f":no_entry: Denied by <@{request.decider_id}> {when(request.decided_at)}: {escape(request.deny_reason)}"
+    elif state == "expired":
+        outcome = ":hourglass: Expired: nobody decided in time. Ask again with `/iam create`."
+    elif request.decider_id:
+        outcome = f":white_check_mark: Approved by <@{request.decider_id}> {when(request.decided_at)}"
+        outcome += {"failed": " · provisioning failed, see the thread",
+                    "approved": " · provisioning…"}.get(state, "")
+    else:
+        outcome = f"State: {escape(state)}"
+    blocks = [
+        section(f":key: *IAM user request #{request.id}* by <@{request.requester_id}>"),
+        _request_fields(request),
+        section(outcome),
+    ]
+    if state == "failed":
+        blocks.append({"type": "actions", "block_id": f"retry_{request.id}",
+                       "elements": [button("Retry provisioning", ACTION_RETRY, str(request.id), "primary")]})
+    return {"text": f"Request #{request.id} for {code(request.user_name)}: {state}", "blocks": blocks}
+
+
+# -- /iam keys -----------------------------------------------------------------------
+
+def keys_message(user_name: str, keys: list[AccessKey], now: dt.datetime) -> dict:
+    if not keys:
+        text = f"{code(user_name)} has no access keys. Good: people should sign in, not carry keys."
+        return message(text)
+    lines = [f"*Access keys of {code(user_name)}*"]
+    for key in keys:
+        age = (now - key.created).days
+        flags = []
+        if age > ROTATE_AFTER_DAYS:
+            flags.append(f":warning: rotate: older than {ROTATE_AFTER_DAYS} days")
+        last = key.last_used or key.created
+        if (now - last).days >= UNUSED_AFTER_DAYS:
+            flags.append(f":zzz: unused for {UNUSED_AFTER_DAYS}+ days")
+        if key.last_used:
+            used = (f"last used {key.last_used.astimezone(dt.timezone.utc):%Y-%m-%d} "
+                    f"({escape(key.last_service or 'unknown service')}, {escape(key.last_region or 'unknown region')})")
+        else:
+            used = "never used"
+        lines.append(
+            f"• {code(key.key_id)} · {escape(key.status)} · created {key.created.astimezone(dt.timezone.utc):%Y-%m-%d} "
+            f"({age} day{'s' if age != 1 else ''} old) · {used}" + (" · " + " · ".join(flags) if flags else "")
+        )
+    text = "\n".join(lines)
+    return {"text": text, "blocks": [section(text)]}
+
+
+# -- the deny modal --------------------------------------------------------------------
+
+def deny_modal(request: Request) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": VIEW_DENY,
+        "private_metadata": str(request.id),
+        "title": {"type": "plain_text", "text": "Deny request"},
+        "submit": {"type": "plain_text", "text": "Deny"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"Deny IAM user {code(request.user_name)} for <@{request.owner_id}> (request #{request.id})?"),
+            {
+                "type": "input",
+                "block_id": BLOCK_DENY_REASON,
+                "label": {"type": "plain_text", "text": "Reason (the requester sees it)"},
+                "element": {"type": "plain_text_input", "action_id": ACTION_DENY_REASON, "multiline": True,
+                            "max_length": 500},
+            },
+        ],
+    }
+
+
+# -- sign-in details and the reveal ------------------------------------------------------
+
+def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta) -> dict:
+    lines = [
+        f":wave: Your AWS IAM user {code(request.user_name)} is ready (request #{request.id}, "
+        f"approved by <@{request.decider_id}>).",
+        f"*Sign-in URL:* {sign_in_url}",
+        f"*User name:* {code(request.user_name)}",
+    ]
+    blocks = [section("\n".join(lines))]
+    if request.console:
+        expires = (request.provisioned_at or request.updated_at) + reveal_ttl
+        blocks.append(section(
+            "Click *Reveal password* to see your first password. Only you will see it, only once. "
+            "You must set a new password at first sign-in. Then turn on MFA: "
+            "IAM console → Security credentials → Assign MFA device."
+        ))
+        blocks.append({"type": "actions", "block_id": f"reveal_{request.id}",
+                       "elements": [button("Reveal password", ACTION_REVEAL, str(request.id), "primary")]})
+        blocks.append(context(f"The button works until {when(expires)}."))
+    else:
+        blocks.append(section("This user has no console password. Turn on MFA for anything you do with it."))
+    return {"text": f"Your AWS IAM user {code(request.user_name)} is ready", "blocks": blocks}
+
+
+def sign_in_dm_after(request: Request, sign_in_url: str) -> dict:
+    """The DM once the button has done its work: no button, no secret."""
+    head = section(f"Your AWS IAM user {code(request.user_name)} (request #{request.id}).\n"
+                   f"*Sign-in URL:* {sign_in_url}\n*User name:* {code(request.user_name)}")
+    if request.state == "revealed":
+        tail = (f":lock: Password revealed {when(request.revealed_at)}. If this was not you, tell the approvers "
+                "in the approvals channel at once.")
+    else:
+        tail = (":hourglass: The reveal button has expired. To get a password, ask one of the approvers to reset "
+                "your console password.")
+    return {"text": f"Your AWS IAM user {code(request.user_name)}", "blocks": [head, section(tail)]}
+
+
+def password_message(request: Request, password: str, sign_in_url: str) -> dict:
+    """The ephemeral reveal. Never posted as a persistent message."""
+    text = (f"Password for {code(request.user_name)}: `{password}`\n"
+            f"Sign in at {sign_in_url} and set a new password now. This message is visible only to you "
+            "and will not be shown again.")
+    return {"text": text, "blocks": [section(text)]}

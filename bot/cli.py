@@ -1,0 +1,68 @@
+"""`iam-bot serve | socket | shell`: the entry points. Everything is built here, not at import."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from commands.settings import Settings, SettingsError, load_settings, require
+
+
+def build(settings: Settings, *, background: bool = True):
+    """The production app: SQLite from DATABASE_URL, IAM through boto3's credential chain."""
+    from commands.iam import IamGateway, make_client
+    from storage import Store
+
+    from .app import Deps, create_app, services_of
+    from .background import start
+
+    store = Store(settings.database_path)
+    app = create_app(settings, Deps(store=store, iam=IamGateway(make_client())))
+    if background:
+        start(services_of(app))
+    return app
+
+
+def serve(settings: Settings) -> None:
+    require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    from .server import Gunicorn, flask_app
+
+    Gunicorn(lambda: flask_app(build(settings)), settings.port).run()
+
+
+def socket(settings: Settings) -> None:
+    require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    app = build(settings)
+    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+
+
+def shell(_settings=None) -> None:
+    from .shell import main as shell_main
+
+    shell_main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="iam-bot", description="Create AWS IAM users from Slack, safely.")
+    parser.add_argument("mode", choices=["serve", "socket", "shell"],
+                        help="serve: Slack's HTTP requests on $PORT; socket: Socket Mode; shell: try it locally")
+    args = parser.parse_args(argv)
+    from .logs import configure_logging
+
+    configure_logging()
+    if args.mode == "shell":
+        shell()
+        return 0
+    try:
+        settings = load_settings()
+        (serve if args.mode == "serve" else socket)(settings)
+    except SettingsError as error:
+        print(f"iam-bot: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

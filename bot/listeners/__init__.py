@@ -1,0 +1,11 @@
+"""Listeners grouped by kind, each group with `register(app)`."""
+
+from slack_bolt import App
+
+from . import actions, slash, views
+
+
+def register(app: App) -> None:
+    slash.register(app)
+    actions.register(app)
+    views.register(app)

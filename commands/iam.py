@@ -1,0 +1,270 @@
+"""The IAM gateway: every AWS call iam-bot makes, over a boto3 IAM client it is given.
+
+Errors come out as IamError with plain words; botocore's own text (which can name ARNs and
+request ids but never our secrets) goes to the log, not to people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import IamError
+
+log = logging.getLogger(__name__)
+
+TAG_REQUEST = "iam-bot:request-id"
+TAG_REQUESTER = "iam-bot:requester"
+TAG_APPROVER = "iam-bot:approver"
+TAG_OWNER = "iam-bot:owner-slack-id"
+
+# Standard retry mode retries throttling and 5xx with backoff; anything else fails the step.
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5, read_timeout=20)
+
+
+def make_client(**kwargs):
+    """The IAM client for production: boto3's credential chain and endpoint variables."""
+    return boto3.client("iam", config=RETRY_CONFIG, **kwargs)
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    key_id: str
+    status: str
+    created: dt.datetime
+    last_used: dt.datetime | None
+    last_service: str | None
+    last_region: str | None
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    minimum_length: int = 8
+    require_symbols: bool = True
+    require_numbers: bool = True
+    require_uppercase: bool = True
+    require_lowercase: bool = True
+
+
+# AWS's default policy when the account has none (NoSuchEntity): at least 8 characters and
+# at least three of: upper case, lower case, digits, symbols. Requiring all four satisfies it.
+AWS_DEFAULT_POLICY = PasswordPolicy()
+
+
+def error_code(error: Exception) -> str | None:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code")
+    return None
+
+
+def describe(error: Exception, action: str) -> IamError:
+    """Plain words for a failed AWS call; the original goes to the log."""
+    code = error_code(error)
+    log.warning("AWS call failed while trying to %s: %s", action, code or type(error).__name__)
+    words = {
+        "AccessDenied": "the bot's AWS role is not allowed to do that (see iam-policy.json)",
+        "AccessDeniedException": "the bot's AWS role is not allowed to do that (see iam-policy.json)",
+        "Throttling": "AWS kept throttling the bot even after retries",
+        "LimitExceeded": "an AWS account limit was reached",
+        "NoSuchEntity": "AWS says it does not exist",
+        "EntityAlreadyExists": "it already exists in AWS",
+        "PasswordPolicyViolation": "AWS rejected the password against the account's password policy",
+        "ServiceFailure": "AWS had an internal error, even after retries",
+        "InvalidClientTokenId": "the bot's AWS credentials are not valid",
+        "ExpiredToken": "the bot's AWS credentials have expired",
+    }.get(code or "")
+    if words is None:
+        if isinstance(error, BotoCoreError):
+            words = "AWS could not be reached"
+        elif code:
+            words = f"AWS answered {code}"
+        else:
+            words = "an unexpected error happened"
+    return IamError(f"Could not {action}: {words}.")
+
+
+class IamGateway:
+    """IAM operations in domain words, over a boto3 IAM client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    # -- checks before a request is filed ------------------------------------------------
+
+    def find_user(self, name: str) -> str | None:
+        """The existing user name equal to `name` ignoring case, or None."""
+        try:
+            return self.client.get_user(UserName=name)["User"]["UserName"]
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise describe(error, f"look up user {name}") from None
+        except BotoCoreError as error:
+            raise describe(error, f"look up user {name}") from None
+        # IAM names are unique ignoring case; GetUser may not say so, a listing does.
+        wanted = name.lower()
+        try:
+            for page in self.client.get_paginator("list_users").paginate():
+                for user in page["Users"]:
+                    if user["UserName"].lower() == wanted:
+                        return user["UserName"]
+        except (ClientError, BotoCoreError) as error:
+            raise describe(error, "list IAM users") from None
+        return None
+
+    def missing_groups(self, groups: tuple[str, ...]) -> list[str]:
+        missing = []
+        for group in groups:
+            try:
+                self.client.get_group(GroupName=group, MaxItems=1)
+            except ClientError as error:
+                if error_code(error) != "NoSuchEntity":
+                    raise describe(error, f"look up group {group}") from None
+                missing.append(group)
+            except BotoCoreError as error:
+                raise describe(error, f"look up group {group}") from None
+        return missing
+
+    def list_groups(self) -> list[str]:
+        try:
+            return [g["GroupName"] for page in self.client.get_paginator("list_groups").paginate()
+                    for g in page["Groups"]]
+        except (ClientError, BotoCoreError) as error:
+            raise describe(error, "list IAM groups") from None
+
+    # -- /iam keys ------------------------------------------------------------------------
+
+    def access_keys(self, name: str) -> list[AccessKey] | None:
+        """The user's access keys with last use, or None if there is no such user.
+
+        One ListAccessKeys plus one GetAccessKeyLastUsed per key (a user has at most two).
+        """
+        try:
+            listed = self.client.list_access_keys(UserName=name)["AccessKeyMetadata"]
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise describe(error, f"list the access keys of {name}") from None
+        except BotoCoreError as error:
+            raise describe(error, f"list the access keys of {name}") from None
+        keys = []
+        for meta in listed:
+            try:
+                used = self.client.get_access_key_last_used(AccessKeyId=meta["AccessKeyId"])["AccessKeyLastUsed"]
+            except (ClientError, BotoCoreError) as error:
+                raise describe(error, f"see when {name}'s keys were last used") from None
+            last_used = used.get("LastUsedDate")
+            keys.append(AccessKey(
+                key_id=meta["AccessKeyId"],
+                status=meta["Status"],
+                created=meta["CreateDate"],
+                last_used=last_used,
+                last_service=used.get("ServiceName") if last_used else None,
+                last_region=used.get("Region") if last_used else None,
+            ))
+        return keys
+
+    # -- provisioning -------------------------------------------------------------------
+
+    def create_user(self, name: str, path: str, tags: dict[str, str]) -> str:
+        """Create the user; returns its ARN. Raises IamError, or UserExists."""
+        try:
+            user = self.client.create_user(
+                UserName=name, Path=path, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+            )["User"]
+            return user["Arn"]
+        except ClientError as error:
+            if error_code(error) == "EntityAlreadyExists":
+                raise UserExists(name) from None
+            raise describe(error, f"create user {name}") from None
+        except BotoCoreError as error:
+            raise describe(error, f"create user {name}") from None
+
+    def user_arn_and_tags(self, name: str) -> tuple[str, dict[str, str]] | None:
+        try:
+            user = self.client.get_user(UserName=name)["User"]
+            tags = {}
+            for page in self.client.get_paginator("list_user_tags").paginate(UserName=name):
+                tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
+            return user["Arn"], tags
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise describe(error, f"look up user {name}") from None
+        except BotoCoreError as error:
+            raise describe(error, f"look up user {name}") from None
+
+    def create_login_profile(self, name: str, password: str) -> bool:
+        """Give the user a console password that must be changed at first sign-in.
+
+        Returns False if the user already had one (a resumed request)."""
+        try:
+            self.client.create_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
+            return True
+        except ClientError as error:
+            if error_code(error) == "EntityAlreadyExists":
+                return False
+            raise describe(error, f"give {name} a console password") from None
+        except BotoCoreError as error:
+            raise describe(error, f"give {name} a console password") from None
+
+    def add_user_to_group(self, name: str, group: str) -> None:
+        try:
+            self.client.add_user_to_group(UserName=name, GroupName=group)
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                raise IamError(f"Could not add {name} to group {group}: the group no longer exists in AWS.") from None
+            raise describe(error, f"add {name} to group {group}") from None
+        except BotoCoreError as error:
+            raise describe(error, f"add {name} to group {group}") from None
+
+    # -- sign-in details and the reveal -------------------------------------------------
+
+    def password_policy(self) -> PasswordPolicy:
+        try:
+            policy = self.client.get_account_password_policy()["PasswordPolicy"]
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return AWS_DEFAULT_POLICY
+            raise describe(error, "read the account's password policy") from None
+        except BotoCoreError as error:
+            raise describe(error, "read the account's password policy") from None
+        return PasswordPolicy(
+            minimum_length=int(policy.get("MinimumPasswordLength", 8)),
+            require_symbols=bool(policy.get("RequireSymbols", False)),
+            require_numbers=bool(policy.get("RequireNumbers", False)),
+            require_uppercase=bool(policy.get("RequireUppercaseCharacters", False)),
+            require_lowercase=bool(policy.get("RequireLowercaseCharacters", False)),
+        )
+
+    def set_password(self, name: str, password: str) -> None:
+        """Replace the console password; the user must change it at next sign-in."""
+        try:
+            self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
+        except ClientError as error:
+            raise describe(error, f"set a new console password for {name}") from None
+        except BotoCoreError as error:
+            raise describe(error, f"set a new console password for {name}") from None
+
+    def sign_in_url(self, user_arn: str) -> str:
+        """`https://<alias or account id>.signin.aws.amazon.com/console`."""
+        alias = None
+        try:
+            aliases = self.client.list_account_aliases().get("AccountAliases", [])
+            alias = aliases[0] if aliases else None
+        except (ClientError, BotoCoreError) as error:
+            log.warning("could not list account aliases (%s); using the account id", error_code(error))
+        account = alias or user_arn.split(":")[4]
+        return f"https://{account}.signin.aws.amazon.com/console"
+
+
+class UserExists(IamError):
+    "An IAM user with that name already exists"
+
+    def __init__(self, name: str):
+        super().__init__(f"An IAM user named {name} already exists.")
+        self.name = name

@@ -1,0 +1,131 @@
+"""Configuration: one frozen object read from the environment at start-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+
+
+def parse_duration(value: str | int | dt.timedelta) -> dt.timedelta:
+    """`90s`, `15m`, `24h`, `7d` (or plain seconds) -> timedelta."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        seconds = int(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("use a number with s, m, h or d, for example 24h")
+        seconds = int(dt.timedelta(**{_UNITS[match[2]]: int(match[1])}).total_seconds())
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return dt.timedelta(seconds=seconds)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    iam_bot_approvals_channel: str
+    iam_bot_approvers: Annotated[tuple[str, ...], NoDecode]
+    iam_bot_email_domain: str | None = None
+    iam_bot_user_path: str = "/"
+    iam_bot_request_ttl: dt.timedelta = dt.timedelta(hours=24)
+    iam_bot_reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
+    database_url: str = "sqlite:///iam-bot.db"
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("iam_bot_approvers", mode="before")
+    @classmethod
+    def _split_approvers(cls, value):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        ids = tuple(part for part in value if part)
+        if not ids:
+            raise ValueError("name at least one Slack user id (U...) or user group id (S...)")
+        for part in ids:
+            if not re.fullmatch(r"[UWS][A-Z0-9]+", part):
+                raise ValueError(f"{part!r} is not a Slack user id (U...) or user group id (S...)")
+        return ids
+
+    @field_validator("iam_bot_approvals_channel")
+    @classmethod
+    def _channel_id(cls, value: str):
+        if not re.fullmatch(r"[CGD][A-Z0-9]+", value.strip()):
+            raise ValueError("use the channel id (C...), not its name")
+        return value.strip()
+
+    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value)
+
+    @field_validator("iam_bot_user_path")
+    @classmethod
+    def _iam_path(cls, value: str):
+        if not _IAM_PATH.match(value):
+            raise ValueError("an IAM path starts and ends with /, for example /people/")
+        return value
+
+    @field_validator("iam_bot_email_domain")
+    @classmethod
+    def _domain(cls, value):
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lstrip("@")
+        if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", value):
+            raise ValueError("use a domain such as example.com")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str):
+        if not re.match(r"^https?://", value):
+            raise ValueError("use a URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str):
+        if not value.startswith("sqlite:///") or value == "sqlite:///":
+            raise ValueError("use sqlite:///path/to/file.db")
+        return value
+
+    @property
+    def database_path(self) -> str:
+        return self.database_url[len("sqlite:///"):]
+
+
+class SettingsError(Exception):
+    "The environment does not describe a usable configuration"
+
+
+def load_settings(**overrides) -> Settings:
+    """Read Settings, turning pydantic's report into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        if first["type"] == "missing":
+            raise SettingsError(f"{name} is required but not set") from None
+        raise SettingsError(f"{name} is malformed: {first['msg']}") from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Stop start-up if a variable that this entry point needs is missing."""
+    for name in names:
+        value = getattr(settings, name.lower())
+        if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            raise SettingsError(f"{name} is required but not set")

@@ -1,0 +1,63 @@
+"""Schema of the request store, as sqlite-utils migrations applied at start-up."""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("iam_bot")
+
+
+@migrations()
+def m001_requests_and_events(db: Database) -> None:
+    db["requests"].create(
+        {
+            "id": int,
+            "user_name": str,
+            # IAM user names are unique ignoring case; this column lets SQLite say so.
+            "user_name_key": str,
+            "groups": str,  # JSON list
+            "console": int,
+            "owner_id": str,
+            "requester_id": str,
+            "team_id": str,
+            "state": str,
+            "created_at": str,
+            "updated_at": str,
+            "decider_id": str,
+            "decided_at": str,
+            "deny_reason": str,
+            "steps_done": str,  # JSON list of provisioning steps finished
+            "failure": str,
+            "user_arn": str,
+            "card_channel": str,
+            "card_ts": str,
+            "dm_channel": str,
+            "dm_ts": str,
+            "reveal_claimed_at": str,
+            "revealed_at": str,
+            "provisioned_at": str,
+        },
+        pk="id",
+        not_null={"user_name", "user_name_key", "groups", "owner_id", "requester_id", "state", "created_at"},
+    )
+    db["requests"].create_index(["state"])
+    db["requests"].create_index(["user_name_key"])
+    # Two live requests for one IAM user would race to create it: refuse in the schema too.
+    db.execute(
+        "CREATE UNIQUE INDEX requests_one_live_per_user ON requests(user_name_key) "
+        "WHERE state IN ('pending', 'approved', 'provisioned')"
+    )
+    db["events"].create(
+        {"id": int, "request_id": int, "actor_id": str, "what": str, "detail": str, "at": str},
+        pk="id",
+        not_null={"what", "at"},
+    )
+    db["events"].create_index(["request_id"])
+    # The event log is append-only: the database itself refuses to change or lose an event.
+    db.execute(
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
