@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commands.iam import AccessKey
+from commands.text import escape, quote
 from storage import Request
 
 ACTION_APPROVE = "iam_approve"
@@ -23,12 +24,8 @@ ROTATE_AFTER_DAYS = 90
 UNUSED_AFTER_DAYS = 30
 
 
-def escape(text: object) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def code(text: object) -> str:
-    return "`" + escape(text).replace("`", "'") + "`"
+    return quote(text, limit=200)
 
 
 def when(moment: dt.datetime | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask, request
@@ -11,6 +12,8 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 
 MAX_BODY_BYTES = 1_000_000
 
+log = logging.getLogger(__name__)
+
 
 def flask_app(bolt_app: App) -> Flask:
     web = Flask("iam-bot")
@@ -19,7 +22,13 @@ def flask_app(bolt_app: App) -> Flask:
 
     @web.post("/slack/events")
     def slack_events():
-        return handler.handle(request)
+        try:
+            return handler.handle(request)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # Bolt parses the body before any middleware runs; a body it cannot parse (signed
+            # or not) is answered here, without logging it: it may hold a response_url.
+            log.info("refused a Slack request whose body could not be parsed")
+            return {"error": "malformed request"}, 400
 
     @web.get("/healthz")
     def healthz():

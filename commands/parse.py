@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .errors import CommandError
+from .text import quote
 
 # IAM's own rules (botocore and moto do not check them). \w is ASCII in IAM.
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -72,7 +73,7 @@ def usage() -> str:
 def check_user_name(name: str) -> str:
     if not USER_NAME.fullmatch(name):
         raise CommandError(
-            f"`{name}` is not a valid IAM user name: use 1 to 64 letters, digits or + = , . @ _ -, "
+            f"{quote(name)} is not a valid IAM user name: use 1 to 64 letters, digits or + = , . @ _ -, "
             "for example `/iam create jane.doe Developers`."
         )
     return name
@@ -81,7 +82,7 @@ def check_user_name(name: str) -> str:
 def check_group_name(name: str) -> str:
     if not GROUP_NAME.fullmatch(name):
         raise CommandError(
-            f"`{name}` is not a valid IAM group name: use 1 to 128 letters, digits or + = , . @ _ -."
+            f"{quote(name)} is not a valid IAM group name: use 1 to 128 letters, digits or + = , . @ _ -."
         )
     return name
 
@@ -100,7 +101,7 @@ def parse(text: str) -> Command:
         return _parse_create(args)
     if verb == "keys":
         return _parse_keys(args)
-    return HelpCommand(reason=f"`{_shorten(words[0])}` is not an /iam command.")
+    return HelpCommand(reason=f"{quote(words[0], 40)} is not an /iam command.")
 
 
 def _parse_keys(args: list[str]) -> KeysCommand:
@@ -119,7 +120,7 @@ def _parse_create(args: list[str]) -> CreateCommand:
             if word.lower() == "--no-console":
                 console = False
                 continue
-            raise CommandError(f"`{_shorten(word)}` is not an option; the only one is `--no-console`.")
+            raise CommandError(f"{quote(word, 40)} is not an option; the only one is `--no-console`.")
         mention = USER_MENTION.fullmatch(word)
         if mention:
             if owner_id is not None and owner_id != mention[1]:
@@ -133,7 +134,7 @@ def _parse_create(args: list[str]) -> CreateCommand:
             )
         if word.startswith("@"):
             raise CommandError(
-                f"`{_shorten(word)}` did not become a Slack mention: pick the owner from the list Slack "
+                f"{quote(word, 40)} did not become a Slack mention: pick the owner from the list Slack "
                 "shows when you type @, so that it turns into a link."
             )
         names.append(word)
@@ -142,7 +143,7 @@ def _parse_create(args: list[str]) -> CreateCommand:
     user_name, groups = check_user_name(names[0]), names[1:]
     if not groups:
         raise CommandError(
-            f"Put `{user_name}` in at least one group, so that its permissions come from a group: {example}."
+            f"Put {quote(user_name)} in at least one group, so that its permissions come from a group: {example}."
         )
     if len(groups) > MAX_GROUPS:
         raise CommandError(f"An IAM user can be in at most {MAX_GROUPS} groups; you named {len(groups)}.")
@@ -150,7 +151,7 @@ def _parse_create(args: list[str]) -> CreateCommand:
     for group in groups:
         check_group_name(group)
         if group.lower() in seen:
-            raise CommandError(f"Group `{group}` is named twice; name each group once.")
+            raise CommandError(f"Group {quote(group)} is named twice; name each group once.")
         seen.add(group.lower())
     return CreateCommand(user_name=user_name, groups=tuple(groups), owner_id=owner_id, console=console)
 
@@ -160,7 +161,3 @@ def _plain(word: str) -> str:
     link = re.fullmatch(r"<mailto:[^|>]*\|([^>]*)>", word)
     return link[1] if link else word
 
-
-def _shorten(word: str, limit: int = 40) -> str:
-    word = word.replace("`", "'")
-    return word if len(word) <= limit else word[: limit - 1] + "…"

@@ -18,6 +18,7 @@ from .errors import CommandError, IamError, NotAllowed
 from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway, PasswordPolicy, UserExists
 from .parse import CreateCommand
 from .passwords import generate_password
+from .text import escape, quote
 from .rules import Decision, Person, Reason, decide_approval, is_expired
 
 log = logging.getLogger(__name__)
@@ -109,15 +110,15 @@ class Workflow:
         existing = self.iam.find_user(command.user_name)
         if existing is not None:
             raise CommandError(
-                f"An IAM user named `{existing}` already exists (IAM user names ignore case). "
-                f"Pick another name, or see its keys with `/iam keys {existing}`."
+                f"An IAM user named {quote(existing)} already exists (IAM user names ignore case). "
+                f"Pick another name, or see its keys with `/iam keys {escape(existing)}`."
             )
         missing = self.iam.missing_groups(command.groups)
         if missing:
             known = self.iam.list_groups()
-            listing = ", ".join(f"`{g}`" for g in known[:30]) or "none"
+            listing = ", ".join(quote(g) for g in known[:30]) or "none"
             raise CommandError(
-                f"No IAM group named {', '.join(f'`{g}`' for g in missing)}. Groups in this account: {listing}."
+                f"No IAM group named {', '.join(quote(g) for g in missing)}. Groups in this account: {listing}."
             )
         self._one_user_per_human(owner)
         try:
@@ -128,13 +129,13 @@ class Workflow:
             )
         except storage.DuplicateRequest as duplicate:
             raise CommandError(
-                f"Request #{duplicate.existing_id} for `{command.user_name}` is already open; "
+                f"Request #{duplicate.existing_id} for {quote(command.user_name)} is already open; "
                 "wait for its decision instead of asking twice."
             ) from None
         checks = (
-            f"`{command.user_name}` is a valid IAM user name and free in AWS",
+            f"{quote(command.user_name)} is a valid IAM user name and free in AWS",
             f"group{'s' if len(command.groups) > 1 else ''} exist{'' if len(command.groups) > 1 else 's'} in AWS: "
-            + ", ".join(f"`{g}`" for g in command.groups),
+            + ", ".join(quote(g) for g in command.groups),
             f"owner <@{owner.user_id}> is an active {'guest' if owner.is_guest else 'member'} of this workspace",
             f"<@{owner.user_id}> has no other IAM user from this bot",
         )
@@ -144,14 +145,14 @@ class Workflow:
         for other in self.store.for_owner(owner.user_id):
             if other.state in (storage.PENDING, storage.APPROVED):
                 raise CommandError(
-                    f"<@{owner.user_id}> already has request #{other.id} (`{other.user_name}`) waiting; "
+                    f"<@{owner.user_id}> already has request #{other.id} ({quote(other.user_name)}) waiting; "
                     "one IAM user is for one person."
                 )
             if other.state in (storage.PROVISIONED, storage.REVEALING, storage.REVEALED,
                                storage.REVEAL_EXPIRED, storage.FAILED):
                 if self.iam.find_user(other.user_name) is not None:
                     raise CommandError(
-                        f"<@{owner.user_id}> already has the IAM user `{other.user_name}` (request #{other.id}); "
+                        f"<@{owner.user_id}> already has the IAM user {quote(other.user_name)} (request #{other.id}); "
                         "one IAM user is for one person. Add groups to that user instead."
                     )
 
@@ -370,11 +371,11 @@ class Workflow:
 def reveal_refusal(request: Request) -> str:
     ask = "ask one of the approvers to reset your console password"
     if request.state in (storage.REVEALED, storage.REVEALING):
-        return f"The password for `{request.user_name}` was already revealed. If that was not you, {ask}."
+        return f"The password for {quote(request.user_name)} was already revealed. If that was not you, {ask}."
     if request.state == storage.REVEAL_EXPIRED:
-        return f"The reveal button for `{request.user_name}` has expired. To get a password, {ask}."
+        return f"The reveal button for {quote(request.user_name)} has expired. To get a password, {ask}."
     if not request.console:
-        return f"`{request.user_name}` has no console password."
+        return f"{quote(request.user_name)} has no console password."
     return f"Request #{request.id} is {request.state}; there is no password to reveal."
 
 
