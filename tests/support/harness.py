@@ -3,6 +3,7 @@ requests signed the way Slack signs them, against the fake Slack API and moto's 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -77,6 +78,7 @@ class Bot:
         values.update(overrides)
         self.settings = load_settings(**values)
         self.slack = slack
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.store = Store(self.settings.database_path)
         self.client = iam_client_override or iam_client(moto_url)
         self.executor = TrackingExecutor()
@@ -106,7 +108,7 @@ class Bot:
     # -- what Slack sends -------------------------------------------------------------
 
     def post(self, body: str, *, timestamp=None, signature=None, content_type="application/x-www-form-urlencoded"):
-        timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
+        timestamp = str(int(self.clock().timestamp())) if timestamp is None else str(timestamp)
         headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
                    "X-Slack-Signature": signature if signature is not None else sign(body, timestamp)}
         return requests.post(self.url, data=body.encode(), headers=headers, timeout=30)

@@ -1,0 +1,104 @@
+"""`iam-bot serve`, the Procfile's command, as a real process: gunicorn, signed posts, fakes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def procfile_command() -> list[str]:
+    line = (ROOT / "Procfile").read_text().strip()
+    assert line.startswith("web: ")
+    words = line[len("web: "):].split()
+    return [str(Path(sys.executable).parent / words[0]), *words[1:]]
+
+
+@pytest.fixture
+def served(tmp_path, slack, moto_url, aws):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "IAM_BOT_"))}
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-serve-test", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url,
+        IAM_BOT_APPROVALS_CHANNEL=APPROVALS, IAM_BOT_APPROVERS="U0BOB", IAM_BOT_EMAIL_DOMAIN="example.com",
+        DATABASE_URL=f"sqlite:///{tmp_path}/serve.db", PORT=str(port), AWS_ENDPOINT_URL_IAM=moto_url,
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+    )
+    log = open(tmp_path / "serve.log", "w+")
+    process = subprocess.Popen(procfile_command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        log.seek(0)
+        raise AssertionError("iam-bot serve did not start:\n" + log.read())
+    yield base, tmp_path, log
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+class Client(Bot):
+    """Only the signing and payload helpers of the harness, aimed at another server."""
+
+    def __init__(self, url, slack):
+        self.url, self.slack, self._n = url, slack, 0
+        self.clock = lambda: __import__("datetime").datetime.now(__import__("datetime").timezone.utc)
+
+
+def test_serve_files_a_request_over_http(served, slack):
+    base, tmp_path, log = served
+    client = Client(f"{base}/slack/events", slack)
+    body, response_url = client.slash_body("U0ALICE", "create jane.doe Developers")
+    started = time.monotonic()
+    response = client.post(body)
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200 and "Checking your request" in response.json()["text"]
+    slack.wait_method("chat.postMessage", where=lambda p: p.get("channel") == APPROVALS)
+    slack.wait_for(lambda calls: "Request #1 filed" in client.said(response_url), what="the filed reply")
+    # The row is in the SQLite file named by DATABASE_URL.
+    import sqlite_utils
+    rows = list(sqlite_utils.Database(tmp_path / "serve.db")["requests"].rows)
+    assert [(r["user_name"], r["state"], r["owner_id"]) for r in rows] == [("jane.doe", "pending", "U0JANE")]
+
+
+def test_serve_refuses_bad_signatures_and_other_workspaces(served, slack):
+    base, _, log = served
+    client = Client(f"{base}/slack/events", slack)
+    body, _ = client.slash_body("U0ALICE", "create jane.doe Developers")
+    assert client.post(body, signature="v0=bad").status_code == 401
+    assert client.post(body, timestamp="not-a-number").status_code == 401
+    other, _ = client.slash_body("U0ALICE", "create jane.doe Developers", team="T0OTHER")
+    assert client.post(other).status_code == 401
+    assert client.post("payload=%7Bbroken", timestamp=None).status_code in (400, 401)
+    log.seek(0)
+    text = log.read()
+    assert "/response/" not in text and "xoxb-serve-test" not in text and SIGNING_SECRET not in text
+
+
+def test_serve_says_which_variable_is_missing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "IAM_BOT_"))}
+    env.update(IAM_BOT_APPROVALS_CHANNEL=APPROVALS, IAM_BOT_APPROVERS="U0BOB")
+    done = subprocess.run(procfile_command(), env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "iam-bot: SLACK_BOT_TOKEN is required but not set"
