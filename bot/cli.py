@@ -44,10 +44,26 @@ def shell(_settings=None) -> None:
     shell_main()
 
 
+def policy() -> int:
+    import os
+
+    from commands.policy import render
+    from commands.settings import check_user_path
+
+    try:
+        path = check_user_path(os.environ.get("IAM_BOT_USER_PATH", "/"))
+    except ValueError as error:
+        print(f"iam-bot: IAM_BOT_USER_PATH is malformed: {error}", file=sys.stderr)
+        return 2
+    print(render(path), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="iam-bot", description="Create AWS IAM users from Slack, safely.")
-    parser.add_argument("mode", choices=["serve", "socket", "shell"],
-                        help="serve: Slack's HTTP requests on $PORT; socket: Socket Mode; shell: try it locally")
+    parser.add_argument("mode", choices=["serve", "socket", "shell", "policy"],
+                        help="serve: Slack's HTTP requests on $PORT; socket: Socket Mode; shell: try it locally; "
+                             "policy: print the IAM policy the bot's own AWS identity needs")
     args = parser.parse_args(argv)
     from .logs import configure_logging
 
@@ -55,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "shell":
         shell()
         return 0
+    if args.mode == "policy":
+        return policy()
     try:
         settings = load_settings()
         (serve if args.mode == "serve" else socket)(settings)

@@ -30,6 +30,12 @@ def parse_duration(value: str | int | dt.timedelta) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+def check_user_path(value: str) -> str:
+    if not _IAM_PATH.match(value):
+        raise ValueError("an IAM path starts and ends with /, for example /people/")
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
 
@@ -74,9 +80,7 @@ class Settings(BaseSettings):
     @field_validator("iam_bot_user_path")
     @classmethod
     def _iam_path(cls, value: str):
-        if not _IAM_PATH.match(value):
-            raise ValueError("an IAM path starts and ends with /, for example /people/")
-        return value
+        return check_user_path(value)
 
     @field_validator("iam_bot_email_domain")
     @classmethod

@@ -51,3 +51,11 @@ def make_bot(tmp_path, slack, moto_url, aws):
 @pytest.fixture
 def bot(make_bot):
     return make_bot()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last: run after every other test")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)

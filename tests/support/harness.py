@@ -27,6 +27,8 @@ from .fake_slack import TEAM, FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 APPROVALS = "C0APPROVALS"
+# Every IAM operation the bot's own client called during this test run (see test_policy.py).
+CALLED_OPERATIONS: set[str] = set()
 
 
 def sign(body: str, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
@@ -65,6 +67,10 @@ def iam_client(moto_url: str):
                         aws_secret_access_key="testing", config=RETRY_CONFIG)
 
 
+def _record_operation(model, **_):
+    CALLED_OPERATIONS.add(model.name)
+
+
 class Bot:
     def __init__(self, tmp_path, slack: FakeSlack, moto_url: str, *, clock=None, passwords=None,
                  iam_client_override=None, **overrides):
@@ -81,6 +87,7 @@ class Bot:
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.store = Store(self.settings.database_path)
         self.client = iam_client_override or iam_client(moto_url)
+        self.client.meta.events.register("before-call.iam", _record_operation)
         self.executor = TrackingExecutor()
         deps = Deps(store=self.store, iam=IamGateway(self.client), listener_executor=self.executor)
         if clock:

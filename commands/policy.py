@@ -1,0 +1,41 @@
+"""The least-privilege IAM policy for the bot's own AWS identity.
+
+`iam-bot policy` prints it for the configured IAM_BOT_USER_PATH; `iam-policy.json` in the
+repository is the same document for the default path `/`. A test checks that every AWS call
+the code makes is allowed here.
+"""
+
+from __future__ import annotations
+
+import json
+
+# Reading: any user (uniqueness and /iam keys must see the whole account).
+READ_ANY_USER = ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"]
+# Writing: only users under IAM_BOT_USER_PATH. CreateUser with tags needs TagUser too.
+WRITE_OWN_USERS = ["iam:CreateUser", "iam:TagUser", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"]
+# IAM authorises AddUserToGroup on the group, not the user: narrow the groups if you can.
+GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
+# These accept no resource but "*".
+ACCOUNT = ["iam:ListUsers", "iam:ListGroups", "iam:GetAccountPasswordPolicy", "iam:ListAccountAliases"]
+
+
+def bot_policy(user_path: str = "/") -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadUsers", "Effect": "Allow", "Action": READ_ANY_USER,
+             "Resource": "arn:aws:iam::*:user/*"},
+            {"Sid": "ManageUsersUnderThePath", "Effect": "Allow", "Action": WRITE_OWN_USERS,
+             "Resource": f"arn:aws:iam::*:user{user_path}*"},
+            {"Sid": "Groups", "Effect": "Allow", "Action": GROUPS, "Resource": "arn:aws:iam::*:group/*"},
+            {"Sid": "AccountWide", "Effect": "Allow", "Action": ACCOUNT, "Resource": "*"},
+        ],
+    }
+
+
+def allowed_operations(policy: dict) -> set[str]:
+    return {action.split(":", 1)[1] for s in policy["Statement"] for action in s["Action"]}
+
+
+def render(user_path: str = "/") -> str:
+    return json.dumps(bot_policy(user_path), indent=2) + "\n"

@@ -1,0 +1,53 @@
+"""The bot's own IAM policy allows every AWS call the code makes, and no more than it says."""
+
+import json
+import re
+from pathlib import Path
+
+import boto3
+import pytest
+
+from commands.policy import allowed_operations, bot_policy, render
+from tests.support.harness import CALLED_OPERATIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def operations_in_source() -> set[str]:
+    """Every `self.client.<method>(` and paginator in the gateway, as IAM operation names."""
+    source = (ROOT / "commands" / "iam.py").read_text()
+    client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    mapping = client.meta.method_to_api_mapping
+    methods = set(re.findall(r"self\.client\.(\w+)\(", source)) - {"get_paginator"}
+    methods |= set(re.findall(r'get_paginator\("(\w+)"\)', source))
+    unknown = methods - set(mapping)
+    assert not unknown, f"not IAM methods: {unknown}"
+    return {mapping[m] for m in methods}
+
+
+def test_the_policy_allows_every_operation_in_the_gateway():
+    missing = operations_in_source() - allowed_operations(bot_policy())
+    assert not missing, f"iam-policy.json lacks {sorted(missing)}"
+
+
+@pytest.mark.last
+def test_the_policy_allows_every_operation_the_test_suite_saw():
+    """Runs last: by then the end-to-end tests have driven the bot through every path."""
+    if not CALLED_OPERATIONS:
+        pytest.skip("run with the end-to-end tests to see the bot's calls")
+    missing = CALLED_OPERATIONS - allowed_operations(bot_policy())
+    assert not missing, f"the bot called {sorted(missing)}, which iam-policy.json does not allow"
+    # The suite must have exercised the gateway well enough for this to mean something.
+    assert {"CreateUser", "CreateLoginProfile", "AddUserToGroup", "ListAccessKeys"} <= CALLED_OPERATIONS
+
+
+def test_writes_are_scoped_to_the_user_path():
+    policy = bot_policy("/people/")
+    [write] = [s for s in policy["Statement"] if "iam:CreateUser" in s["Action"]]
+    assert write["Resource"] == "arn:aws:iam::*:user/people/*"
+    assert all("iam:Delete" not in a and a != "iam:*" for s in policy["Statement"] for a in s["Action"])
+
+
+def test_the_file_in_the_repository_is_the_default_policy():
+    assert (ROOT / "iam-policy.json").read_text() == render("/")
+    json.loads((ROOT / "iam-policy.json").read_text())
