@@ -18,6 +18,7 @@ from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_no
 from storage import Store
 
 from . import listeners
+from .logs import quiet_chatty_loggers
 from .notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def web_client(settings: Settings) -> WebClient:
 
 
 def create_app(settings: Settings, deps: Deps) -> App:
+    # Whoever builds the app, the SDK's DEBUG body logging (passwords, response URLs) stays off.
+    quiet_chatty_loggers()
     client = deps.client or web_client(settings)
     auth = client.auth_test()
     team_id, bot_user_id = auth["team_id"], auth["user_id"]
