@@ -113,12 +113,12 @@ def create_app(settings: Settings, deps: Deps) -> App:
     app = App(
         client=client,
         signing_secret=secret or "unused-in-socket-mode",
-        token_verification_enabled=False,
+        # Bolt's authorization caches auth.test; calling it now keeps it off the first ack.
+        token_verification_enabled=True,
         request_verification_enabled=False,
         ssl_check_enabled=False,
         before_authorize=guard,
         listener_executor=deps.listener_executor,
-        # Bolt's own authorization middleware calls auth.test once; we already did.
         process_before_response=False,
     )
     app.error(_last_resort)

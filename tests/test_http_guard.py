@@ -99,3 +99,15 @@ def test_garbage_bodies_never_500(bot):
     for body in ["", "payload=%7Bnot-json", "payload=" + "x" * 5000, "a=b&c", "payload=%5B%5D"]:
         response = bot.post(body)
         assert response.status_code in (200, 400, 401, 404), (body[:30], response.status_code)
+
+
+def test_socket_mode_requests_need_no_signature_but_still_our_workspace(bot, slack):
+    """Socket Mode delivers over an authenticated WebSocket: no signing headers, same app."""
+    from slack_bolt.request import BoltRequest
+    body, response_url = bot.slash_body("U0ALICE", "help")
+    response = bot.app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 200 and "/iam create" in response.body
+    other, _ = bot.slash_body("U0ALICE", "help", team=OTHER_TEAM)
+    assert bot.app.dispatch(BoltRequest(body=other, mode="socket_mode")).status == 401
+    http_unsigned = bot.app.dispatch(BoltRequest(body=body, headers={}))
+    assert http_unsigned.status == 401
