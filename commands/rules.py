@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from storage import PENDING, Request
+from storage import FAILED, PENDING, Request
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,22 @@ def is_expired(request: Request, now: dt.datetime, ttl: dt.timedelta) -> bool:
     return now >= request.created_at + ttl
 
 
+def person_refusal(request: Request, person: Person, *, listed: bool, team_id: str) -> Reason | None:
+    """Why this person may not act on this request's decision, or None: the two-person rule."""
+    for reason, failed in (
+        (Reason.OTHER_WORKSPACE, person.team_id is not None and person.team_id != team_id),
+        (Reason.BOT, person.is_bot),
+        (Reason.DELETED, person.deleted),
+        (Reason.GUEST, person.is_guest),
+        (Reason.REQUESTER, person.user_id == request.requester_id),
+        (Reason.OWNER, person.user_id == request.owner_id),
+        (Reason.NOT_APPROVER, not listed),
+    ):
+        if failed:
+            return reason
+    return None
+
+
 def decide_approval(
     request: Request,
     approver: Person,
@@ -70,17 +86,20 @@ def decide_approval(
         return Decision(False, Reason.NOT_PENDING, f"Request #{request.id} is already {request.state}; nothing changed.")
     if is_expired(request, now, request_ttl):
         return Decision(False, Reason.EXPIRED, f"Request #{request.id} has expired; ask for it again with /iam create.")
-    for reason, failed in (
-        (Reason.OTHER_WORKSPACE, approver.team_id is not None and approver.team_id != team_id),
-        (Reason.BOT, approver.is_bot),
-        (Reason.DELETED, approver.deleted),
-        (Reason.GUEST, approver.is_guest),
-        (Reason.REQUESTER, approver.user_id == request.requester_id),
-        (Reason.OWNER, approver.user_id == request.owner_id),
-        (Reason.NOT_APPROVER, not listed),
-    ):
-        if failed:
-            return Decision(False, reason, f"You cannot decide request #{request.id}: {_WORDS[reason]}.")
+    reason = person_refusal(request, approver, listed=listed, team_id=team_id)
+    if reason is not None:
+        return Decision(False, reason, f"You cannot decide request #{request.id}: {_WORDS[reason]}.")
+    return Decision(True, Reason.ALLOWED, "")
+
+
+def decide_retry(request: Request, person: Person, *, listed: bool, team_id: str) -> Decision:
+    """May `person` send a failed request back to provisioning? The same people as may decide."""
+    if request.state != FAILED:
+        return Decision(False, Reason.NOT_PENDING,
+                        f"Request #{request.id} is {request.state}, not failed; nothing to retry.")
+    reason = person_refusal(request, person, listed=listed, team_id=team_id)
+    if reason is not None:
+        return Decision(False, reason, f"You cannot retry request #{request.id}: {_WORDS[reason]}.")
     return Decision(True, Reason.ALLOWED, "")
 
 

@@ -19,7 +19,7 @@ from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway
 from .parse import CreateCommand
 from .passwords import generate_password
 from .text import escape, quote
-from .rules import Decision, Person, Reason, decide_approval, is_expired
+from .rules import Decision, Person, Reason, decide_approval, decide_retry, is_expired
 
 log = logging.getLogger(__name__)
 
@@ -246,18 +246,11 @@ class Workflow:
     def retry(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
         """An approver sends a failed request back to provisioning, from its failed step."""
         request = self.store.get(request_id)
-        if request.state != storage.FAILED:
-            return Outcome(request, False, f"Request #{request_id} is {request.state}, not failed; nothing to retry.",
-                           Reason.NOT_PENDING)
-        decision = decide_approval(
-            # The same person rules as a decision: the request itself was already approved.
-            _as_pending(request, self.clock()), person, listed=listed, team_id=self.policy.team_id,
-            now=self.clock(), request_ttl=self.policy.request_ttl,
-        )
+        decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
             self.store.append_event(request_id, person.user_id, f"refused:{decision.reason.value}", self.clock(),
                                     detail="retry")
-            return Outcome(request, False, decision.message.replace("decide", "retry"), decision.reason)
+            return Outcome(request, False, decision.message, decision.reason)
         won = self.store.transition(
             request_id, from_states=[storage.FAILED], to_state=storage.APPROVED, actor_id=person.user_id,
             what="retried", now=self.clock(), failure=None,
@@ -378,8 +371,3 @@ def reveal_refusal(request: Request) -> str:
         return f"{quote(request.user_name)} has no console password."
     return f"Request #{request.id} is {request.state}; there is no password to reveal."
 
-
-def _as_pending(request: Request, now: dt.datetime) -> Request:
-    from dataclasses import replace
-
-    return replace(request, state=storage.PENDING, created_at=now)

@@ -64,3 +64,16 @@ def test_refusal_messages_say_why_in_words():
 ])
 def test_may_see_keys(person, listed, owns, allowed):
     assert may_see_keys(caller=person, listed=listed, owns_user=owns, team_id="T0TEAM") is allowed
+
+
+@pytest.mark.parametrize("state, person, listed, reason", [
+    (storage.FAILED, BOB, True, Reason.ALLOWED),
+    (storage.FAILED, Person("U0ALICE", team_id="T0TEAM"), True, Reason.REQUESTER),
+    (storage.FAILED, Person("U0JANE", team_id="T0TEAM"), True, Reason.OWNER),
+    (storage.FAILED, BOB, False, Reason.NOT_APPROVER),
+    (storage.PROVISIONED, BOB, True, Reason.NOT_PENDING),
+])
+def test_decide_retry(state, person, listed, reason):
+    from commands.rules import decide_retry
+    decision = decide_retry(request(state=state), person, listed=listed, team_id="T0TEAM")
+    assert decision.reason is reason and decision.allowed is (reason is Reason.ALLOWED)
