@@ -98,7 +98,7 @@ class Bot:
         self.services = services_of(self.app)
         self.web = make_server("127.0.0.1", 0, flask_app(self.app), threaded=True)
         self.url = f"http://127.0.0.1:{self.web.server_port}/slack/events"
-        self._thread = threading.Thread(target=self.web.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.web.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         self.http = requests.Session()
         self._n = 0
