@@ -95,6 +95,13 @@ class Workflow:
         self.clock = clock
         self.passwords = passwords
 
+    def get(self, request_id: int) -> Request:
+        """The request, or a CommandError a person can read."""
+        request = self.store.find(request_id)
+        if request is None:
+            raise CommandError(f"There is no request #{request_id}; use the buttons on a card or DM the bot posted.")
+        return request
+
     # -- filing ---------------------------------------------------------------------------
 
     def file(self, command: CreateCommand, *, requester: Person, owner: Person) -> Filed:
@@ -160,7 +167,7 @@ class Workflow:
 
     def check_decider(self, request_id: int, person: Person, *, listed: bool) -> Decision:
         """May this person approve or deny now? Refusals are recorded; a stale request expires."""
-        request = self.store.get(request_id)
+        request = self.get(request_id)
         now = self.clock()
         decision = decide_approval(request, person, listed=listed, team_id=self.policy.team_id,
                                    now=now, request_ttl=self.policy.request_ttl)
@@ -245,7 +252,7 @@ class Workflow:
 
     def retry(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
         """An approver sends a failed request back to provisioning, from its failed step."""
-        request = self.store.get(request_id)
+        request = self.get(request_id)
         decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
             self.store.append_event(request_id, person.user_id, f"refused:{decision.reason.value}", self.clock(),
@@ -319,7 +326,7 @@ class Workflow:
 
     def claim_reveal(self, request_id: int, person: Person) -> Revealed:
         """The owner's first click sets and returns a fresh password; anything else raises."""
-        request = self.store.get(request_id)
+        request = self.get(request_id)
         now = self.clock()
         if person.user_id != request.owner_id:
             self.store.append_event(request_id, person.user_id, "refused:reveal_not_owner", now)

@@ -290,3 +290,13 @@ def test_a_resumed_create_user_counts_as_done_only_with_our_tag(tmp_path, slack,
     restarted = make_bot()
     resume_unfinished(restarted.services)
     assert restarted.store.get(1).state == storage.PROVISIONED
+
+
+@pytest.mark.parametrize("action", [blocks.ACTION_APPROVE, blocks.ACTION_DENY, blocks.ACTION_RETRY,
+                                    blocks.ACTION_REVEAL])
+@pytest.mark.parametrize("value", ["999", "abc", "", "-1", "1" * 40])
+def test_a_button_naming_no_request_gets_a_clear_message(bot, action, value):
+    response = bot.click("U0BOB", action, value)
+    said = bot.said(response.response_url)
+    assert "There is no request #999" in said if value == "999" else "does not name a request" in said
+    assert "Sorry" not in said

@@ -47,6 +47,8 @@ def file_request(services, client, parsed: CreateCommand, requester_id: str, rep
     requester = lookup_person(client, requester_id)
     if requester is None:
         raise CommandError("Slack could not tell the bot who you are; try again in a minute.")
+    if requester.team_id not in (None, services.team_id) or requester.is_bot:
+        raise CommandError("Only people of this workspace can ask for IAM users here.")
     owner = resolve_owner(client, parsed, services.settings.iam_bot_email_domain)
     filed = services.workflow.file(parsed, requester=requester, owner=owner)
     request = filed.request
