@@ -300,3 +300,15 @@ def test_a_button_naming_no_request_gets_a_clear_message(bot, action, value):
     said = bot.said(response.response_url)
     assert "There is no request #999" in said if value == "999" else "does not name a request" in said
     assert "Sorry" not in said
+
+
+def test_a_malformed_deny_submission_changes_nothing(bot):
+    import json
+    import urllib.parse
+    file_jane(bot)
+    payload = {"type": "view_submission", "team": {"id": "T0TEAM"}, "user": {"id": "U0BOB", "team_id": "T0TEAM"},
+               "view": {"id": "V1", "callback_id": blocks.VIEW_DENY, "private_metadata": "1"}}
+    response = bot.post(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+    bot.settle()
+    assert response.status_code == 200 and response.json()["response_action"] == "errors"
+    assert bot.store.get(1).state == storage.PENDING

@@ -14,8 +14,8 @@ def register(app: App) -> None:
 
 
 def deny_submitted(ack, body, view, client, context):
-    reason = (view["state"]["values"].get(blocks.BLOCK_DENY_REASON, {})
-              .get(blocks.ACTION_DENY_REASON, {}).get("value") or "").strip()
+    values = (view.get("state") or {}).get("values") or {}
+    reason = str((values.get(blocks.BLOCK_DENY_REASON) or {}).get(blocks.ACTION_DENY_REASON, {}).get("value") or "").strip()
     if not reason:
         ack(response_action="errors", errors={blocks.BLOCK_DENY_REASON: "Say why, so the requester can act on it."})
         return
