@@ -310,7 +310,7 @@ def test_a_malformed_deny_submission_changes_nothing(bot):
                "view": {"id": "V1", "callback_id": blocks.VIEW_DENY, "private_metadata": "1"}}
     response = bot.post(urllib.parse.urlencode({"payload": json.dumps(payload)}))
     assert response.status_code == 400  # Bolt cannot parse a view without state
-    payload["view"]["state"] = {"values": {}}
+    payload["view"].update(type="modal", state={"values": {}})
     response = bot.post(urllib.parse.urlencode({"payload": json.dumps(payload)}))
     bot.settle()
     assert response.status_code == 200 and response.json()["response_action"] == "errors"
