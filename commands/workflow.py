@@ -179,30 +179,24 @@ class Workflow:
         return decision
 
     def approve(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
-        decision = self.check_decider(request_id, person, listed=listed)
-        if not decision.allowed:
-            return Outcome(self.store.get(request_id), False, decision.message, decision.reason)
-        now = self.clock()
-        won = self.store.transition(
-            request_id, from_states=[storage.PENDING], to_state=storage.APPROVED, actor_id=person.user_id,
-            what="approved", now=now, decider_id=person.user_id, decided_at=now,
-        )
-        if won is None:
-            return self._lost(request_id, person)
-        return Outcome(won, True)
+        return self._decide(request_id, person, listed, storage.APPROVED)
 
     def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
         reason = (reason or "").strip()
         if not reason:
             raise CommandError("Say why the request is denied, so that the requester can act on it.")
+        return self._decide(request_id, person, listed, storage.DENIED, detail=reason, deny_reason=reason)
+
+    def _decide(self, request_id: int, person: Person, listed: bool, to_state: str, detail: str | None = None,
+                **changes) -> Outcome:
+        """The one conditional write that decides a pending request, if this person may."""
         decision = self.check_decider(request_id, person, listed=listed)
         if not decision.allowed:
             return Outcome(self.store.get(request_id), False, decision.message, decision.reason)
         now = self.clock()
         won = self.store.transition(
-            request_id, from_states=[storage.PENDING], to_state=storage.DENIED, actor_id=person.user_id,
-            what="denied", now=now, detail=reason, decider_id=person.user_id, decided_at=now,
-            deny_reason=reason,
+            request_id, from_states=[storage.PENDING], to_state=to_state, actor_id=person.user_id,
+            what=to_state, now=now, detail=detail, decider_id=person.user_id, decided_at=now, **changes,
         )
         if won is None:
             return self._lost(request_id, person)

@@ -30,12 +30,12 @@ def request_id_of(action: dict) -> int:
     return int(value)
 
 
-def clicker(client, body) -> tuple[Person, str]:
-    user_id = body["user"]["id"]
+def decider(client, services, user_id: str) -> tuple[Person, bool]:
+    """Who clicked, as the rules see them, and whether IAM_BOT_APPROVERS names them now."""
     person = lookup_person(client, user_id)
     if person is None:
         raise CommandError("Slack could not tell the bot who you are; try again in a minute.")
-    return person, user_id
+    return person, is_listed_approver(client, user_id, services.settings.iam_bot_approvers)
 
 
 def approve(ack, body, action, respond, client, context):
@@ -44,8 +44,8 @@ def approve(ack, body, action, respond, client, context):
     reply = ephemeral(respond)
     with answering(reply, "approve"):
         request_id = request_id_of(action)
-        person, user_id = clicker(client, body)
-        listed = is_listed_approver(client, user_id, services.settings.iam_bot_approvers)
+        user_id = body["user"]["id"]
+        person, listed = decider(client, services, user_id)
         outcome = services.workflow.approve(request_id, person, listed=listed)
         if not outcome.changed:
             reply(outcome.message)
@@ -67,8 +67,8 @@ def deny(ack, body, action, respond, client, context):
     reply = ephemeral(respond)
     with answering(reply, "deny"):
         request_id = request_id_of(action)
-        person, user_id = clicker(client, body)
-        listed = is_listed_approver(client, user_id, services.settings.iam_bot_approvers)
+        user_id = body["user"]["id"]
+        person, listed = decider(client, services, user_id)
         decision = services.workflow.check_decider(request_id, person, listed=listed)
         request = services.workflow.store.get(request_id)
         if not decision.allowed:
@@ -85,8 +85,8 @@ def retry(ack, body, action, respond, client, context):
     reply = ephemeral(respond)
     with answering(reply, "retry"):
         request_id = request_id_of(action)
-        person, user_id = clicker(client, body)
-        listed = is_listed_approver(client, user_id, services.settings.iam_bot_approvers)
+        user_id = body["user"]["id"]
+        person, listed = decider(client, services, user_id)
         outcome = services.workflow.retry(request_id, person, listed=listed)
         if not outcome.changed:
             reply(outcome.message)

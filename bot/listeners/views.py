@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from .. import blocks
-from ..people import is_listed_approver, lookup_person
+from .actions import decider
 from ..replies import answering
 
 
@@ -33,11 +33,7 @@ def deny_submitted(ack, body, view, client, context):
             reply("That form does not name a request; press Deny on the card again.")
             return
         request_id = int(metadata)
-        person = lookup_person(client, user_id)
-        if person is None:
-            reply("Slack could not tell the bot who you are; try again in a minute.")
-            return
-        listed = is_listed_approver(client, user_id, services.settings.iam_bot_approvers)
+        person, listed = decider(client, services, user_id)
         outcome = services.workflow.deny(request_id, person, listed=listed, reason=reason[:500])
         if not outcome.changed:
             reply(outcome.message)
