@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from concurrent.futures import ThreadPoolExecutor
+
 from commands.settings import Settings, SettingsError, load_settings, require
+
+LISTENER_THREADS = 32
 
 
 def build(settings: Settings, *, background: bool = True):
@@ -17,7 +21,10 @@ def build(settings: Settings, *, background: bool = True):
     from .background import start
 
     store = Store(settings.database_path)
-    app = create_app(settings, Deps(store=store, iam=IamGateway(make_client())))
+    # Bolt's default pool has 5 threads; each /iam create holds one after its ack while it talks
+    # to Slack and AWS, so under load new acks queued behind that work (tests/bench/ack_latency.py).
+    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
+    app = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), listener_executor=listeners))
     if background:
         start(services_of(app))
     return app

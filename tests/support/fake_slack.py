@@ -47,6 +47,12 @@ class Call:
     at: float = field(default_factory=time.monotonic)
 
 
+class _Server(ThreadingHTTPServer):
+    # A deep listen backlog: concurrency tests and the benchmark open many connections at once.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FakeSlack:
     def __init__(self):
         self.calls: list[Call] = []
@@ -88,8 +94,7 @@ class FakeSlack:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.api_url = f"http://127.0.0.1:{self.port}/api/"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
