@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .errors import CommandError
-from .text import quote
+from .text import quote as _quote
 
 # IAM's own rules (botocore and moto do not check them). \w is ASCII in IAM.
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -59,6 +59,12 @@ class HelpCommand(BaseModel):
 Command = CreateCommand | KeysCommand | HelpCommand
 
 COMMANDS = (CreateCommand, KeysCommand, HelpCommand)
+
+
+def quote(word: str, limit: int = 80) -> str:
+    """Quote a typed word back: Slack sent `&`, `<`, `>` as entities; undo that before escaping once."""
+    typed = word.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _quote(typed, limit)
 
 
 def usage() -> str:

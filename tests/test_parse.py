@@ -93,3 +93,17 @@ def test_any_sequence_of_plausible_words_parses_or_says_why(parts):
     else:
         if isinstance(result, CreateCommand):
             assert 1 <= len(result.groups) <= 10
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("create a&amp;b Dev", "`a&amp;b`"),             # Slack sent a typed & as &amp;: shown once-escaped
+    ("create jane Dev&lt;x&gt;", "`Dev&lt;x&gt;`"),
+    ("x&lt;y", "`x&lt;y` is not an /iam command"),
+])
+def test_typed_entities_are_quoted_back_escaped_once(text, shown):
+    try:
+        result = parse(text)
+        message = result.reason
+    except CommandError as error:
+        message = error.message
+    assert shown in message and "&amp;amp;" not in message and "&amp;lt;" not in message
