@@ -1,0 +1,84 @@
+"""`iam-bot shell`: the whole bot on this machine, with no Slack workspace and no AWS account.
+
+Like Hubot's Shell adapter or errbot's text backend: a person types `/iam create ...` as one
+of a few sample colleagues, switches person with `as bob`, presses buttons with `click 1`,
+and sees what Slack would show each of them. Underneath it is the real app: signed requests
+through `app.dispatch`, a stand-in for Slack's Web API on 127.0.0.1 (`slack.py`), moto for
+AWS (`aws.py`), and a new SQLite file. Every start is the same fresh world.
+
+With stdin not a terminal, lines are read one by one and the shell exits at end of input,
+so a whole story can be scripted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+
+
+def main() -> None:
+    """Build the sample world, run the shell until quit or end of input, then tear it all down."""
+    from commands.settings import load_settings
+    from storage import Store
+
+    from ..app import Deps, create_app
+    from .aws import MotoMissing, start_sample_aws
+    from .render import Terminal
+    from .session import Lines, Shell, TrackingExecutor
+    from .slack import APPROVALS, APPROVERS, EMAIL_DOMAIN, LocalSlack
+
+    _quiet_logging()
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")  # a terminal without UTF-8 gets '?' for an emoji, not a crash
+    terminal = Terminal(sys.stdout)
+    try:
+        aws = start_sample_aws()
+    except MotoMissing as error:
+        print(f"iam-bot: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    workdir = tempfile.mkdtemp(prefix="iam-bot-shell-")
+    db_path = os.path.join(workdir, "iam-bot.db")
+    store = slack = executor = None
+    try:
+        token = "xoxb-local-shell"
+        signing_secret = secrets.token_hex(16)
+        store = Store(db_path)
+        slack = LocalSlack(terminal, token=token).start()
+        # Every value given here, so that nothing in this machine's environment changes the demo.
+        settings = load_settings(
+            slack_bot_token=token, slack_signing_secret=signing_secret, slack_app_token=None,
+            slack_api_url=slack.api_url, iam_bot_approvals_channel=APPROVALS, iam_bot_approvers=",".join(APPROVERS),
+            iam_bot_email_domain=EMAIL_DOMAIN, iam_bot_user_path="/", iam_bot_request_ttl="24h",
+            iam_bot_reveal_ttl="24h", database_url=f"sqlite:///{db_path}", port=3000,
+        )
+        executor = TrackingExecutor()
+        app = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor))
+        shell = Shell(app=app, slack=slack, executor=executor, store=store, aws=aws, signing_secret=signing_secret,
+                      terminal=terminal, lines=Lines(sys.stdin, terminal))
+        shell.banner(db_path)
+        try:
+            shell.run()
+        except KeyboardInterrupt:
+            terminal.release()
+            terminal.say("")
+        terminal.say("Bye. The sample AWS account and the SQLite file are gone; the next start is a fresh world.")
+    finally:
+        if executor is not None:
+            executor.wait_idle(10)
+            executor.shutdown(wait=False, cancel_futures=True)
+        if slack is not None:
+            slack.stop()
+        if store is not None:
+            store.close()
+        aws.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _quiet_logging() -> None:
+    """Warnings only, unless LOG_LEVEL asks for more: the conversation is the output here."""
+    if "LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(logging.WARNING)

@@ -1,0 +1,113 @@
+"""A sample AWS account in this process: moto, seeded the same way at every start.
+
+moto is imported here, inside `start_sample_aws`, and nowhere else in `bot/`: `iam-bot serve`
+never loads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+
+import boto3
+
+from commands.iam import RETRY_CONFIG, IamGateway
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT_ALIAS = "example-sandbox"
+GROUPS = ("Admins", "Developers", "ReadOnly")
+SAMPLE_USER = "sam.sample"
+OLD_KEY_AGE = dt.timedelta(days=200)
+PASSWORD_POLICY = dict(MinimumPasswordLength=14, RequireSymbols=True, RequireNumbers=True,
+                       RequireUppercaseCharacters=True, RequireLowercaseCharacters=True,
+                       AllowUsersToChangePassword=True)
+
+
+class MotoMissing(Exception):
+    "moto, which the shell uses in place of AWS, is not installed"
+
+
+@dataclass
+class SampleAws:
+    gateway: IamGateway
+    account_id: str
+    alias: str = ACCOUNT_ALIAS
+    groups: tuple[str, ...] = GROUPS
+    sample_user: str = SAMPLE_USER
+    sample_keys: int = 2
+    password_length: int = PASSWORD_POLICY["MinimumPasswordLength"]
+    _mock: object = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+
+def forget_aws_environment() -> None:
+    """Whatever AWS this machine is set up for, the shell must never reach it.
+
+    Without AWS_* variables and with empty config files, boto3 finds no profile, endpoint or
+    credentials but the dummy ones given here, and every call lands in moto.
+    """
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name == "TEST_SERVER_MODE":
+            del os.environ[name]
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+def start_sample_aws() -> SampleAws:
+    forget_aws_environment()
+    try:
+        from moto import mock_aws
+    except ImportError:
+        raise MotoMissing("iam-bot shell needs moto: pip install -e '.[local]'") from None
+    mock = mock_aws()
+    mock.start()
+    try:
+        session = boto3.session.Session(aws_access_key_id="shell", aws_secret_access_key="shell", region_name=REGION)
+        client = session.client("iam", config=RETRY_CONFIG)
+        account_id = seed(client, session)
+    except BaseException:
+        mock.stop()
+        raise
+    return SampleAws(gateway=IamGateway(client), account_id=account_id, _mock=mock)
+
+
+def seed(client, session) -> str:
+    """Groups, a password policy, an alias, and one user with two access keys; returns the account id."""
+    client.create_account_alias(AccountAlias=ACCOUNT_ALIAS)
+    client.update_account_password_policy(**PASSWORD_POLICY)
+    for group in GROUPS:
+        client.create_group(GroupName=group)
+    user = client.create_user(UserName=SAMPLE_USER, Tags=[{"Key": "team", "Value": "platform"}])["User"]
+    client.add_user_to_group(UserName=SAMPLE_USER, GroupName="ReadOnly")
+    old = client.create_access_key(UserName=SAMPLE_USER)["AccessKey"]
+    client.create_access_key(UserName=SAMPLE_USER)
+    # Using the first key once gives it a "last used" (moto records it as AWS would).
+    session.client("sts", aws_access_key_id=old["AccessKeyId"], aws_secret_access_key=old["SecretAccessKey"],
+                   region_name="eu-west-1").get_caller_identity()
+    del old
+    account_id = user["Arn"].split(":")[4]
+    _age_first_key(account_id)
+    return account_id
+
+
+def _age_first_key(account_id: str) -> None:
+    """Make the first key look 200 days old, so `/iam keys` has something to flag.
+
+    AWS has no call for that; this reaches into moto's own model. If a moto release moves it,
+    the key just looks new.
+    """
+    try:
+        from moto.iam.models import iam_backends
+
+        key = iam_backends[account_id]["aws"].users[SAMPLE_USER].access_keys[0]
+        key.create_date = key.create_date - OLD_KEY_AGE
+    except Exception as error:
+        log.debug("could not age the sample access key: %s", type(error).__name__)

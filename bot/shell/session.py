@@ -1,0 +1,481 @@
+"""The shell itself: a person at a terminal, acting as someone in a sample Slack workspace.
+
+Every line becomes what Slack would send: `/iam ...` a signed slash command, `click N` a
+signed block_actions payload, a filled-in modal a signed view_submission. They go through
+`app.dispatch`, so the guard (signature, workspace) and the very same listeners run as in
+Slack; what the bot sends back reaches the stand-in for Slack over HTTP and is drawn there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.parse
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TextIO
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.signature import SignatureVerifier
+
+from storage import Store
+
+from .aws import SampleAws
+from .render import Terminal, plain
+from .slack import (
+    APP_ID, APPROVALS, APPROVER_GROUP, APPROVER_GROUP_HANDLE, BOT_NAME, BOT_USER_ID, GENERAL, PEOPLE, TEAM_DOMAIN,
+    TEAM_ID, LocalSlack, Modal, Origin, Person,
+)
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 60
+FORM_ATTEMPTS = 3
+CANCEL = "/cancel"
+YES = ("y", "yes")
+NO = ("n", "no", "")
+
+
+class ShellError(Exception):
+    "Something typed in the shell that it cannot do; the message says what to type instead"
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, whose outstanding work the shell waits for before the next prompt."""
+
+    def __init__(self):
+        super().__init__(max_workers=8, thread_name_prefix="listener")
+        self._futures: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = super().submit(fn, *args, **kwargs)
+        with self._lock:
+            self._futures.add(future)
+        return future
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                self._futures = {f for f in self._futures if not f.done()}
+                if not self._futures:
+                    return True
+            time.sleep(0.01)
+        return False
+
+
+class Lines:
+    """What the person types: `input()` on a terminal, else one line at a time, echoed."""
+
+    def __init__(self, stream: TextIO, terminal: Terminal):
+        self.stream = stream
+        self.terminal = terminal
+        self.interactive = _isatty(stream)
+        self._pushed: list[str] = []
+        if self.interactive:
+            try:
+                import readline  # noqa: F401  (line editing and in-memory history; nothing is written to disk)
+            except ImportError:
+                pass
+
+    def read(self, prompt: str) -> str | None:
+        """The next line, or None at the end of input."""
+        if self._pushed:
+            return self._pushed.pop()
+        if self.interactive:
+            try:
+                return input(prompt)
+            except EOFError:
+                return None
+        line = self.stream.readline()
+        if not line:
+            return None
+        line = line.rstrip("\r\n")
+        # Echoed, so that a scripted session reads like one typed by hand.
+        self.terminal.say(prompt + line)
+        return line
+
+    def push_back(self, line: str) -> None:
+        self._pushed.append(line)
+
+
+class Shell:
+    def __init__(self, *, app: App, slack: LocalSlack, executor: TrackingExecutor, store: Store, aws: SampleAws,
+                 signing_secret: str, terminal: Terminal, lines: Lines):
+        self.app = app
+        self.slack = slack
+        self.executor = executor
+        self.store = store
+        self.aws = aws
+        self.signer = SignatureVerifier(signing_secret)
+        self.terminal = terminal
+        self.lines = lines
+        self.me: Person = PEOPLE[0]
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while True:
+            line = self.lines.read(f"{self.me.name}> ")
+            if line is None:
+                self.say("(end of input)")
+                return
+            try:
+                if not self.handle(line.strip()):
+                    return
+            except ShellError as error:
+                self.say(str(error))
+            except Exception as error:
+                # The shell's own mistake, never the bot's: the bot's errors are its replies.
+                log.debug("the shell failed on a line", exc_info=True)
+                self.say(f"The shell could not do that ({type(error).__name__}); LOG_LEVEL=DEBUG shows why. "
+                         "Type help for what it understands.")
+            finally:
+                self.terminal.release()
+
+    def handle(self, line: str) -> bool:
+        """Do one line; False means quit."""
+        if not line or line.startswith("#"):
+            return True
+        if line.startswith("/"):
+            command, _, text = line.partition(" ")
+            if command.lower() != "/iam":
+                raise ShellError(f"{command} is not a valid command here; the bot's command is /iam (try /iam help).")
+            self.slash(text.strip())
+            return True
+        word, _, rest = line.partition(" ")
+        word, rest = word.lower(), rest.strip()
+        if word in ("quit", "exit", "q"):
+            return False
+        if word == "as":
+            self.become(rest)
+        elif word in ("click", "press"):
+            self.click_line(rest)
+        elif word in ("who", "whoami"):
+            self.who()
+        elif word == "buttons":
+            self.buttons()
+        elif word in ("events", "log"):
+            self.events()
+        elif word in ("help", "?"):
+            self.help()
+        elif word == "iam":
+            raise ShellError(f"Commands start with a slash: /{line}")
+        else:
+            raise ShellError(f"Not something the shell understands: {line!r}. Type /iam help for the bot's "
+                             "commands, help for the shell's.")
+        return True
+
+    def say(self, text: str) -> None:
+        self.terminal.say(text)
+
+    # -- people -----------------------------------------------------------------------------
+
+    def become(self, name: str) -> None:
+        person = self.slack.person(name) if name else None
+        if person is None:
+            names = ", ".join(p.name for p in PEOPLE)
+            raise ShellError(f"Act as whom? Type: as <name>, one of {names}.")
+        self.me = person
+        self.say(f"You are now {person.name}, {person.role}.")
+
+    def who(self) -> None:
+        for person in PEOPLE:
+            marker = "*" if person is self.me else " "
+            self.say(f" {marker} {person.name:<6} {person.email:<21} {person.role}")
+        self.say(f"You are {self.me.name}. Switch with: as <name>")
+
+    # -- what Slack would send ----------------------------------------------------------------
+
+    def dispatch(self, body: str) -> BoltResponse:
+        """A request signed as Slack signs it, through the app's whole middleware chain."""
+        timestamp = str(int(time.time()))
+        headers = {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-slack-request-timestamp": timestamp,
+            "x-slack-signature": self.signer.generate_signature(timestamp=timestamp, body=body),
+        }
+        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def slash(self, text: str) -> None:
+        response_url = self.slack.response_url(Origin(self.me.user_id, GENERAL))
+        body = urllib.parse.urlencode({
+            "token": "unused", "team_id": TEAM_ID, "team_domain": TEAM_DOMAIN, "channel_id": GENERAL,
+            "channel_name": "general", "user_id": self.me.user_id, "user_name": self.me.name,
+            "command": "/iam", "text": self.as_slack_text(text), "api_app_id": APP_ID,
+            "is_enterprise_install": "false", "response_url": response_url,
+            "trigger_id": self.slack.trigger(self.me.user_id),
+        })
+        self.send(body, channel=GENERAL, what="/iam")
+
+    def as_slack_text(self, text: str) -> str:
+        """What Slack sends for typed text with should_escape: &, <, > escaped, @people as mentions."""
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return " ".join(self.mention(word) if word.startswith("@") else word for word in text.split(" "))
+
+    def mention(self, word: str) -> str:
+        """`@jane` as Slack sends it once picked from its list; unknown names stay as typed."""
+        name = word[1:].lower()
+        if name in ("here", "channel", "everyone"):
+            return f"<!{name}>"
+        if name == APPROVER_GROUP_HANDLE:
+            return f"<!subteam^{APPROVER_GROUP}|@{APPROVER_GROUP_HANDLE}>"
+        if name == BOT_NAME:
+            return f"<@{BOT_USER_ID}|{BOT_NAME}>"
+        person = self.slack.person(name) if name else None
+        return f"<@{person.user_id}|{person.name}>" if person else word
+
+    def send(self, body: str, *, channel: str, what: str) -> BoltResponse:
+        """Dispatch; show the ack before anything the listeners send meanwhile; wait for them."""
+        self.terminal.hold()
+        try:
+            response = self.dispatch(body)
+            self.show_ack(response, channel, what)
+        finally:
+            self.terminal.release()
+        if not self.executor.wait_idle(SETTLE_SECONDS):
+            self.say("(the bot is still working; what it sends will appear when it is done)")
+        return response
+
+    def show_ack(self, response: BoltResponse, channel: str, what: str) -> None:
+        if response.status != 200:
+            # What Slack itself shows when an app answers with an error.
+            self.slack.ephemeral(self.me.user_id, channel, f"{what} failed with the error \"http_{response.status}\"",
+                                 first=True)
+            return
+        answer = _json(response.body)
+        if answer is None:
+            if response.body and response.body.strip():
+                self.slack.ephemeral(self.me.user_id, channel, response.body, first=True)
+            return
+        if "response_action" in answer:
+            return
+        if answer.get("text") or answer.get("blocks"):
+            if answer.get("response_type") == "in_channel":
+                self.slack.post(channel, answer.get("text", ""), answer.get("blocks"))
+            else:
+                self.slack.ephemeral(self.me.user_id, channel, answer.get("text", ""), answer.get("blocks"),
+                                     first=True)
+
+    # -- buttons ----------------------------------------------------------------------------
+
+    def click_line(self, rest: str) -> None:
+        words = rest.replace("[", " ").replace("]", " ").split()
+        if not words or not (words[0].isascii() and words[0].isdigit()):
+            raise ShellError("Press a button by its number: click 1")
+        answer = words[1].lower() if len(words) > 1 else None
+        self.click(int(words[0]), answer)
+
+    def click(self, number: int, answer: str | None = None) -> None:
+        button = self.slack.button(number)
+        if button is None:
+            raise ShellError(f"There is no button [{number}]. Type buttons to list the ones you can press.")
+        message = button.message
+        audience = self.slack.audience(message)
+        if audience not in (None, self.me.user_id):
+            owner = self.slack.name_of(audience)
+            raise ShellError(f"{self.me.name} cannot see button [{number}]: only {owner} sees that message. "
+                             f"To press it, first type: as {owner}")
+        if not self.slack.is_current(button):
+            # Slack has removed it, but a screen that has not caught up yet can still send it:
+            # pressing it shows what the bot does with a late second click.
+            self.say(f"(Button [{number}] is no longer on that message; pressing it anyway, as a screen "
+                     "that had not caught up yet would.)")
+        element = button.element
+        label = plain(element.get("text"), self.slack, self.terminal.style)
+        if element.get("confirm") and not self.confirmed(element["confirm"], answer):
+            self.say("Cancelled; nothing was sent to the bot.")
+            return
+        self.say(f"({self.me.name} pressed {label})")
+        response_url = self.slack.response_url(Origin(self.me.user_id, message.channel, message))
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "user": {"id": self.me.user_id, "username": self.me.name, "name": self.me.name, "team_id": TEAM_ID},
+            "api_app_id": APP_ID, "token": "unused", "trigger_id": self.slack.trigger(self.me.user_id),
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
+                          "is_ephemeral": bool(message.only)},
+            "channel": {"id": message.channel, "name": self.slack.channel_name(message.channel) or "directmessage"},
+            "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks,
+                        "user": BOT_USER_ID},
+            "state": {"values": {}}, "response_url": response_url, "is_enterprise_install": False,
+            "actions": [{"type": "button", "action_id": element.get("action_id"), "block_id": button.block_id,
+                         "text": element.get("text"), "value": element.get("value", ""),
+                         "style": element.get("style"), "action_ts": f"{time.time():.6f}"}],
+        }
+        self.send(urllib.parse.urlencode({"payload": json.dumps(payload)}), channel=message.channel, what=label)
+        self.fill_modals()
+
+    def confirmed(self, confirm: dict, answer: str | None) -> bool:
+        """Slack's confirmation dialog: a title, a text, and two buttons."""
+        style = self.terminal.style
+        yes = plain(confirm.get("confirm"), self.slack, style) or "Yes"
+        no = plain(confirm.get("deny"), self.slack, style) or "Cancel"
+        title = plain(confirm.get("title"), self.slack, style)
+        self.terminal.show(f"{style.rule} \"{title}\"{style.dot}only visible to {self.me.name}",
+                           [plain(confirm.get("text"), self.slack, style), f"[{yes}]   [{no}]"])
+        if answer is None:
+            answer = self.lines.read(f"{yes}? (y/n) ")
+            if answer is None:
+                return False
+        word = answer.strip().lower()
+        if word in YES or word == yes.lower():
+            return True
+        if word not in NO and word != no.lower():
+            # Not an answer at all: the dialog closes, and the line is taken as the next command.
+            self.say(f"(Not y or n: the dialog closes, and {answer.strip()!r} is the next command.)")
+            self.lines.push_back(answer)
+        return False
+
+    def buttons(self) -> None:
+        live = self.slack.live_buttons(self.me.user_id)
+        if not live:
+            self.say(f"No buttons that {self.me.name} can press right now.")
+            return
+        for button in live:
+            label = plain(button.element.get("text"), self.slack, self.terminal.style)
+            where = self.slack.where(button.message.channel)
+            number = f" message {button.message.number}" if button.message.number else ""
+            self.say(f"  [{button.number}] {label}  ({where}{number})")
+
+    # -- modals -----------------------------------------------------------------------------
+
+    def fill_modals(self) -> None:
+        for modal in self.slack.take_modals(self.me.user_id):
+            self.fill(modal)
+
+    def fill(self, modal: Modal) -> None:
+        """Ask for each input of the modal, then submit it as Slack would; again if the bot says so."""
+        view = modal.view
+        for _ in range(FORM_ATTEMPTS):
+            values = self.ask_fields(view)
+            if values is None:
+                self.say("The form is closed; nothing was sent to the bot.")
+                return
+            payload = {
+                "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+                "user": {"id": self.me.user_id, "username": self.me.name, "name": self.me.name, "team_id": TEAM_ID},
+                "api_app_id": APP_ID, "token": "unused", "trigger_id": self.slack.trigger(self.me.user_id),
+                "view": dict(view, id=modal.view_id, team_id=TEAM_ID, state={"values": values},
+                             private_metadata=view.get("private_metadata", ""), hash=secrets.token_hex(6)),
+                "response_urls": [], "is_enterprise_install": False,
+            }
+            title = plain(view.get("title"), self.slack, self.terminal.style)
+            response = self.send(urllib.parse.urlencode({"payload": json.dumps(payload)}), channel=APPROVALS,
+                                 what=title)
+            answer = _json(response.body) or {}
+            if response.status == 200 and answer.get("response_action") == "errors":
+                for error in (answer.get("errors") or {}).values():
+                    self.say(f"  The form says: {error}")
+                continue
+            if response.status == 200 and answer.get("response_action") in ("update", "push") and answer.get("view"):
+                view = answer["view"]
+                modal = Modal(self.me.user_id, modal.view_id, view)
+                self.slack.show_modal(modal)
+                continue
+            return
+        self.say("The form is closed; nothing more was sent to the bot.")
+
+    def ask_fields(self, view: dict) -> dict | None:
+        """The view's state.values as Slack would send them, or None if the person cancelled."""
+        values: dict = {}
+        inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+        if inputs:
+            self.say(f"  Fill in the form, one line per field; {CANCEL} closes it without sending.")
+        for block in inputs:
+            element = block.get("element") or {}
+            label = plain(block.get("label"), self.slack, self.terminal.style)
+            if element.get("type") != "plain_text_input":
+                self.say(f"  The shell cannot fill in a {element.get('type')} field.")
+                return None
+            while True:
+                value = self.lines.read(f"  {label}> ")
+                if value is None or value.strip() == CANCEL:
+                    return None
+                if not value.strip() and not block.get("optional"):
+                    self.say("  Please fill out this required field.")  # Slack's own words
+                    continue
+                longest, shortest = element.get("max_length"), element.get("min_length")
+                if longest and len(value) > longest:
+                    self.say(f"  At most {longest} characters, please.")
+                    continue
+                if shortest and len(value) < shortest:
+                    self.say(f"  At least {shortest} characters, please.")
+                    continue
+                break
+            values[block.get("block_id", "")] = {
+                element.get("action_id", ""): {"type": "plain_text_input", "value": value or None}}
+        return values
+
+    # -- the audit trail --------------------------------------------------------------------
+
+    def events(self) -> None:
+        events = self.store.events()
+        if not events:
+            self.say("No events yet.")
+            return
+        for event in events:
+            who = self.slack.name_of(event.actor_id) if event.actor_id else BOT_NAME
+            request = f"#{event.request_id}" if event.request_id else "-"
+            detail = f"  {event.detail}" if event.detail else ""
+            self.say(f"  {event.at.astimezone():%H:%M:%S}  {request:<4} {who:<7} {event.what}{detail}")
+
+    # -- words ------------------------------------------------------------------------------
+
+    def banner(self, db_path: str) -> None:
+        aws = self.aws
+        people = "\n".join(f"    {p.name:<6} {p.role}" for p in PEOPLE)
+        self.say(f"""\
+iam-bot shell: the whole bot on this machine. Slack is a stand-in drawn in this terminal,
+AWS is moto in this process; no tokens, no AWS account, nothing leaves this machine.
+
+You are {self.me.name}, typing in #general; approval cards go to #iam-approvals. People:
+{people}
+AWS account {aws.account_id} ({aws.alias}): groups {', '.join(aws.groups)};
+    user {aws.sample_user} with {aws.sample_keys} access keys; password policy: at least {aws.password_length}
+    characters with upper and lower case, digits and symbols.
+SQLite: {db_path} (new at every start, deleted at exit)
+
+Try it:
+    /iam create jane.doe Developers   as alice, ask for an IAM user for jane
+    as bob, click 1, y                bob approves (alice may not: she asked)
+    as jane, click 3                  jane reveals her first password, once
+    /iam keys sam.sample              as bob, the sample user's access keys
+
+{self.commands()}""")
+
+    @staticmethod
+    def commands() -> str:
+        return """\
+Shell commands:
+    /iam ...       the bot's slash command, typed by you (/iam help for its usage)
+    as <name>      act as someone else: alice, bob, carol, jane
+    click <n>      press button [n]; buttons are numbered once, in the order they appear
+    buttons        list the buttons you can press now
+    who            list the people      events   the bot's audit trail
+    help           this list            quit     leave (so does end of input)
+A button's confirmation asks y/n; a form (modal) asks for each field in turn, /cancel closes it."""
+
+    def help(self) -> None:
+        self.say(self.commands())
+
+
+def _json(body) -> dict | None:
+    if isinstance(body, dict):
+        return body
+    if not body or not isinstance(body, str):
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

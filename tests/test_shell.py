@@ -1,0 +1,242 @@
+"""`iam-bot shell`, scripted: the README's first command, as a person would use it.
+
+The shell runs as its own process with a script on stdin, exactly like `iam-bot shell <
+story.txt`; the assertions are on what it printed, which is what each person would see.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT = re.compile(r"^(alice|bob|carol|jane)> (.*)$")
+
+# What a machine set up for real Slack and AWS might have: the shell must use none of it.
+FOREIGN_ENVIRONMENT = {
+    "SLACK_BOT_TOKEN": "xoxb-not-for-the-shell", "SLACK_SIGNING_SECRET": "not-for-the-shell",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/", "IAM_BOT_APPROVERS": "not ids!", "IAM_BOT_APPROVALS_CHANNEL": "#x",
+    "DATABASE_URL": "postgres://nowhere", "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:9", "AWS_PROFILE": "no-such-profile",
+    "AWS_ACCESS_KEY_ID": "AKIANOTFORTHESHELL00", "AWS_SECRET_ACCESS_KEY": "not-for-the-shell",
+}
+
+
+def run_shell(script: str, timeout: float = 50) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **FOREIGN_ENVIRONMENT, PYTHONIOENCODING="utf-8")
+    env.pop("LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "bot.cli", "shell"], input=script, capture_output=True,
+                          text=True, encoding="utf-8", timeout=timeout, cwd=ROOT, env=env)
+
+
+def turns(output: str) -> list[tuple[str, str]]:
+    """The transcript as (who typed what, what the shell printed after it), in order."""
+    found: list[tuple[str, list[str]]] = [("banner", [])]
+    for line in output.splitlines():
+        match = PROMPT.match(line)
+        if match:
+            found.append((f"{match[1]}> {match[2]}", []))
+        else:
+            found[-1][1].append(line)
+    return [(typed, "\n".join(lines)) for typed, lines in found]
+
+
+def message(text: str, header: str) -> str:
+    """The first message under a header containing `header`: its header line and its lines."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("── ") and header in line:
+            body = [line]
+            for following in lines[i + 1:]:
+                if not following.startswith("    "):
+                    break
+                body.append(following)
+            return "\n".join(body)
+    raise AssertionError(f"no message under a header with {header!r} in:\n{text}")
+
+
+STORY = """\
+/iam create jane.doe Developers
+click 1
+y
+as bob
+click 1
+y
+as jane
+click 3
+click 3
+as bob
+/iam keys sam.sample
+as alice
+/iam keys sam.sample
+/iam create carol.ops ReadOnly @carol
+as bob
+click 5
+Not before the security review.
+as alice
+events
+"""
+
+
+@pytest.fixture(scope="module")
+def story():
+    result = run_shell(STORY)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stdout, turns(result.stdout)
+
+
+def test_the_banner_says_who_you_are_and_what_the_world_holds(story):
+    _, said = story
+    typed, banner = said[0]
+    assert typed == "banner"
+    assert "You are alice" in banner
+    for who in ("bob", "carol", "jane"):
+        assert re.search(rf"^\s+{who}\s", banner, re.M), who
+    assert "approver" in banner
+    assert "Admins, Developers, ReadOnly" in banner
+    assert "sam.sample with 2 access keys" in banner
+    assert "as <name>" in banner and "click <n>" in banner
+    assert re.search(r"SQLite: \S+\.db", banner)
+
+
+def test_a_request_shows_the_ack_then_the_card_with_numbered_buttons(story):
+    _, said = story
+    typed, shown = said[1]
+    assert typed == "alice> /iam create jane.doe Developers"
+    ack = message(shown, "#general · only visible to alice")
+    assert "Checking your request for `jane.doe`" in ack
+    card = message(shown, "#iam-approvals · message 1 · everyone in the channel sees it")
+    assert shown.index(ack) < shown.index(card)
+    assert "New IAM user requested by @alice" in card
+    assert "User name: `jane.doe`" in card and "Groups: `Developers`" in card and "Owner: @jane" in card
+    assert "[1] Approve   [2] Deny" in card
+    assert "Request #1 filed" in shown
+
+
+def test_the_requester_cannot_approve_their_own_request(story):
+    _, said = story
+    typed, shown = said[2]
+    assert typed == "alice> click 1"
+    assert "Approve this request?" in shown  # Slack's confirmation dialog, answered y
+    refusal = message(shown, "#iam-approvals · only visible to alice")
+    assert "You cannot decide request #1: you asked for it" in refusal
+    assert "edited" not in shown
+
+
+def test_a_second_person_approves_and_the_user_is_created(story):
+    _, said = story
+    assert said[3][0] == "alice> as bob"
+    typed, shown = said[4]
+    assert typed == "bob> click 1"
+    assert "Approved by @bob" in message(shown, "message 1 (edited)")
+    assert "[1]" not in message(shown, "message 1 (edited)")  # the buttons are gone
+    thread = message(shown, "reply in the thread of message 1")
+    assert "Created `arn:aws:iam::123456789012:user/jane.doe` in `Developers`" in thread
+    dm = message(shown, "DM from iam-bot to jane · message 3 · jane sees it")
+    assert "Your AWS IAM user `jane.doe` is ready" in dm
+    assert "Sign-in URL: https://example-sandbox.signin.aws.amazon.com/console" in dm
+    assert "[3] Reveal password" in dm
+    assert "Sign-in details delivered to @jane by DM" in shown
+
+
+def test_the_owner_reveals_the_password_once_visible_only_to_her(story):
+    output, said = story
+    assert said[5][0] == "bob> as jane"
+    typed, shown = said[6]
+    assert typed == "jane> click 3"
+    reveal = message(shown, "DM from iam-bot to jane · only visible to jane")
+    password = re.search(r"Password for `jane\.doe`: `([^`]+)`", reveal)[1]
+    # The sample account's policy: 14+ characters with every kind.
+    assert len(password) >= 14
+    for kind in (string.ascii_lowercase, string.ascii_uppercase, string.digits):
+        assert any(c in kind for c in password)
+    assert any(not c.isalnum() for c in password)
+    assert "visible only to you" in reveal
+    assert "Password revealed" in message(shown, "message 3 (edited)")
+    assert "@jane revealed their first password" in shown
+    assert output.count(password) == 1
+
+    typed, again = said[7]
+    assert typed == "jane> click 3"
+    assert "already revealed" in message(again, "only visible to jane")
+    assert "Password for" not in again
+
+
+def test_keys_for_an_approver_and_not_for_anyone_else(story):
+    _, said = story
+    typed, shown = said[9]
+    assert typed == "bob> /iam keys sam.sample"
+    keys = message(shown, "#general · only visible to bob")
+    assert "Looking up the access keys of `sam.sample`" in keys
+    listing = shown[shown.index("Access keys of `sam.sample`"):]
+    assert len(re.findall(r"• `AKIA[A-Z0-9]{16}` · Active · created", listing)) == 2
+    assert "never used" in listing and "last used" in listing
+
+    typed, shown = said[11]
+    assert typed == "alice> /iam keys sam.sample"
+    assert "Only approvers, and the owner of `sam.sample`, can list its access keys." in shown
+    assert "AKIA" not in shown
+
+
+def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
+    _, said = story
+    typed, shown = said[12]
+    assert typed == "alice> /iam create carol.ops ReadOnly @carol"
+    assert "[4] Approve   [5] Deny" in message(shown, "message 6 · everyone in the channel sees it")
+
+    typed, shown = said[14]
+    assert typed == "bob> click 5"
+    modal = message(shown, 'modal "Deny request" · only visible to bob')
+    assert "Deny IAM user `carol.ops` for @carol (request #2)?" in modal
+    assert "Reason (the requester sees it)> Not before the security review." in shown
+    card = message(shown, "message 6 (edited)")
+    assert "Denied by @bob" in card and "Not before the security review." in card
+    dm = message(shown, "DM from iam-bot to alice")
+    assert "Your request #2 for the IAM user `carol.ops` was denied by @bob: Not before the security review." in dm
+
+
+def test_every_step_left_an_event(story):
+    _, said = story
+    typed, shown = said[-1]
+    assert typed == "alice> events"
+    whats = [line.split()[3] for line in shown.splitlines() if re.match(r"\s+\d\d:\d\d:\d\d ", line)]
+    for what in ("filed", "refused:requester", "approved", "provisioned", "revealed", "refused:keys", "denied"):
+        assert what in whats, (what, shown)
+
+
+def test_the_shell_exits_cleanly_at_end_of_input_and_leaves_nothing_behind():
+    result = run_shell("")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.rstrip().endswith("the next start is a fresh world.")
+    db = re.search(r"SQLite: (\S+\.db)", result.stdout)[1]
+    assert not Path(db).exists()
+
+
+def test_nothing_typed_crashes_the_shell():
+    nonsense = ["", "   ", "# a comment", "hello", "iam help", "/who", "click", "click x", "click 0",
+                "click 99999999999999999999999", "as", "as nobody", "/iam", "/iam create", "/iam keys",
+                "/iam create <!channel> Developers", "/iam create jane.doe NoSuchGroup", "/iam nope",
+                "/iam create ünïcødé Developers", "buttons", "who", "help", "events"]
+    result = run_shell("\n".join(nonsense) + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    said = dict(turns(result.stdout))
+    assert "Commands start with a slash: /iam help" in said["alice> iam help"]
+    assert "There is no button [99999999999999999999999]" in said["alice> click 99999999999999999999999"]
+    assert "Act as whom?" in said["alice> as nobody"]
+    assert "No IAM group named `NoSuchGroup`" in said["alice> /iam create jane.doe NoSuchGroup"]
+    assert "is not an /iam command" in said["alice> /iam nope"]
+    assert "(end of input)" in result.stdout
+
+
+def test_serving_slack_never_loads_moto():
+    code = "import sys, bot.cli, bot.server, bot.app; sys.exit('moto' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30).returncode == 0
