@@ -100,11 +100,9 @@ class IamGateway:
         """The existing user name equal to `name` ignoring case, or None."""
         try:
             return self.client.get_user(UserName=name)["User"]["UserName"]
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) != "NoSuchEntity":
                 raise describe(error, f"look up user {name}") from None
-        except BotoCoreError as error:
-            raise describe(error, f"look up user {name}") from None
         # IAM names are unique ignoring case; GetUser may not say so, a listing does.
         wanted = name.lower()
         try:
@@ -121,12 +119,10 @@ class IamGateway:
         for group in groups:
             try:
                 self.client.get_group(GroupName=group, MaxItems=1)
-            except ClientError as error:
+            except (ClientError, BotoCoreError) as error:
                 if error_code(error) != "NoSuchEntity":
                     raise describe(error, f"look up group {group}") from None
                 missing.append(group)
-            except BotoCoreError as error:
-                raise describe(error, f"look up group {group}") from None
         return missing
 
     def list_groups(self) -> list[str]:
@@ -145,11 +141,9 @@ class IamGateway:
         """
         try:
             listed = self.client.list_access_keys(UserName=name)["AccessKeyMetadata"]
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) == "NoSuchEntity":
                 return None
-            raise describe(error, f"list the access keys of {name}") from None
-        except BotoCoreError as error:
             raise describe(error, f"list the access keys of {name}") from None
         keys = []
         for meta in listed:
@@ -177,11 +171,9 @@ class IamGateway:
                 UserName=name, Path=path, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
             )["User"]
             return user["Arn"]
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) == "EntityAlreadyExists":
                 raise UserExists(name) from None
-            raise describe(error, f"create user {name}") from None
-        except BotoCoreError as error:
             raise describe(error, f"create user {name}") from None
 
     def user_arn_and_tags(self, name: str) -> tuple[str, dict[str, str]] | None:
@@ -191,11 +183,9 @@ class IamGateway:
             for page in self.client.get_paginator("list_user_tags").paginate(UserName=name):
                 tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
             return user["Arn"], tags
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) == "NoSuchEntity":
                 return None
-            raise describe(error, f"look up user {name}") from None
-        except BotoCoreError as error:
             raise describe(error, f"look up user {name}") from None
 
     def create_login_profile(self, name: str, password: str) -> bool:
@@ -205,21 +195,17 @@ class IamGateway:
         try:
             self.client.create_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
             return True
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) == "EntityAlreadyExists":
                 return False
-            raise describe(error, f"give {name} a console password") from None
-        except BotoCoreError as error:
             raise describe(error, f"give {name} a console password") from None
 
     def add_user_to_group(self, name: str, group: str) -> None:
         try:
             self.client.add_user_to_group(UserName=name, GroupName=group)
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) == "NoSuchEntity":
                 raise IamError(f"Could not add {name} to group {group}: the group no longer exists in AWS.") from None
-            raise describe(error, f"add {name} to group {group}") from None
-        except BotoCoreError as error:
             raise describe(error, f"add {name} to group {group}") from None
 
     # -- sign-in details and the reveal -------------------------------------------------
@@ -227,11 +213,9 @@ class IamGateway:
     def password_policy(self) -> PasswordPolicy:
         try:
             policy = self.client.get_account_password_policy()["PasswordPolicy"]
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             if error_code(error) == "NoSuchEntity":
                 return AWS_DEFAULT_POLICY
-            raise describe(error, "read the account's password policy") from None
-        except BotoCoreError as error:
             raise describe(error, "read the account's password policy") from None
         return PasswordPolicy(
             minimum_length=int(policy.get("MinimumPasswordLength", 8)),
@@ -245,9 +229,7 @@ class IamGateway:
         """Replace the console password; the user must change it at next sign-in."""
         try:
             self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
-        except ClientError as error:
-            raise describe(error, f"set a new console password for {name}") from None
-        except BotoCoreError as error:
+        except (ClientError, BotoCoreError) as error:
             raise describe(error, f"set a new console password for {name}") from None
 
     def sign_in_url(self, user_arn: str) -> str:
