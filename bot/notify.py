@@ -12,7 +12,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 import storage
-from commands.errors import IamError
 from commands.settings import Settings
 from commands.workflow import Filed, Workflow
 from storage import Request
@@ -104,11 +103,7 @@ class Notifier:
         self.deliver_sign_in(request)
 
     def deliver_sign_in(self, request: Request) -> None:
-        try:
-            url = self.workflow.iam.sign_in_url(request.user_arn)
-        except IamError as error:
-            log.warning("no sign-in URL for request #%s: %s", request.id, error.message)
-            url = "your AWS account's sign-in page"
+        url = self.workflow.iam.sign_in_url(request.user_arn)
         posted = self.dm(request.owner_id, blocks.sign_in_dm(request, url, self.settings.iam_bot_reveal_ttl))
         if posted is None:
             self.thread(request, f":warning: Could not send the sign-in details to <@{request.owner_id}> by DM.")
@@ -121,10 +116,7 @@ class Notifier:
         """After the reveal (or its expiry): the DM loses its button, the thread hears of it."""
         request = self.workflow.store.get(request.id)
         if request.dm_ts:
-            try:
-                url = self.workflow.iam.sign_in_url(request.user_arn)
-            except IamError:
-                url = "your AWS account's sign-in page"
+            url = self.workflow.iam.sign_in_url(request.user_arn)
             self._call(f"update the DM of request #{request.id}", self.client.chat_update,
                        channel=request.dm_channel, ts=request.dm_ts, **blocks.sign_in_dm_after(request, url))
         if request.state == storage.REVEALED:
