@@ -155,13 +155,18 @@ class Workflow:
                     f"<@{owner.user_id}> already has request #{other.id} ({quote(other.user_name)}) waiting; "
                     "one IAM user is for one person."
                 )
-            if other.state in (storage.PROVISIONED, storage.REVEALING, storage.REVEALED,
-                               storage.REVEAL_EXPIRED, storage.FAILED):
+            # A failed request may have created the user before it stopped: ask AWS.
+            if other.state in (*storage.PROVISIONED_STATES, storage.FAILED):
                 if self.iam.find_user(other.user_name) is not None:
                     raise CommandError(
                         f"<@{owner.user_id}> already has the IAM user {quote(other.user_name)} (request #{other.id}); "
                         "one IAM user is for one person. Add groups to that user instead."
                     )
+
+    def owns_user(self, person_id: str, user_name: str) -> bool:
+        """Did the bot create this IAM user for this person?"""
+        return any(r.user_name.lower() == user_name.lower() and r.state in storage.PROVISIONED_STATES
+                   for r in self.store.for_owner(person_id))
 
     # -- deciding -----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import logging
 
 from slack_bolt import App
 
+import storage
 from commands.errors import CommandError
 from commands.rules import Person
 
@@ -49,7 +50,7 @@ def approve(ack, body, action, respond, client, context):
         outcome = services.workflow.approve(request_id, person, listed=listed)
         if not outcome.changed:
             reply(outcome.message)
-            if outcome.request.state == "expired":
+            if outcome.request.state == storage.EXPIRED:
                 services.notifier.expired(outcome.request)
             return
         services.notifier.update_card(outcome.request)
@@ -73,7 +74,7 @@ def deny(ack, body, action, respond, client, context):
         request = services.workflow.store.get(request_id)
         if not decision.allowed:
             reply(decision.message)
-            if request.state == "expired":
+            if request.state == storage.EXPIRED:
                 services.notifier.expired(request)
             return
         client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request))

@@ -64,12 +64,10 @@ def file_request(services, client, parsed: CreateCommand, requester_id: str, rep
 
 def list_keys(services, client, parsed: KeysCommand, caller_id: str, respond) -> None:
     caller = lookup_person(client, caller_id)
-    store = services.workflow.store
-    owns = any(r.user_name.lower() == parsed.user_name.lower() and r.state in _HAS_USER
-               for r in store.for_owner(caller_id))
+    owns = services.workflow.owns_user(caller_id, parsed.user_name)
     listed = is_listed_approver(client, caller_id, services.settings.iam_bot_approvers)
     if caller is None or not may_see_keys(caller=caller, listed=listed, owns_user=owns, team_id=services.team_id):
-        store.append_event(None, caller_id, "refused:keys", services.clock(), detail=parsed.user_name)
+        services.workflow.store.append_event(None, caller_id, "refused:keys", services.clock(), detail=parsed.user_name)
         raise CommandError(
             f"Only approvers, and the owner of {blocks.code(parsed.user_name)}, can list its access keys."
         )
@@ -80,5 +78,3 @@ def list_keys(services, client, parsed: KeysCommand, caller_id: str, respond) ->
     respond(response_type="ephemeral", replace_original=False,
             **blocks.keys_message(parsed.user_name, keys, services.clock()))
 
-
-_HAS_USER = ("provisioned", "revealing", "revealed", "reveal_expired")
