@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
@@ -46,8 +46,6 @@ class Services:
     workflow: Workflow
     notifier: Notifier
     team_id: str
-    bot_user_id: str
-    clock: Clock = field(default=utc_now)
 
 
 class _Clock(SignatureClock):
@@ -86,7 +84,7 @@ def create_app(settings: Settings, deps: Deps) -> App:
     quiet_chatty_loggers()
     client = deps.client or web_client(settings)
     auth = client.auth_test()
-    team_id, bot_user_id = auth["team_id"], auth["user_id"]
+    team_id = auth["team_id"]
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
@@ -94,7 +92,7 @@ def create_app(settings: Settings, deps: Deps) -> App:
         clock=deps.clock, passwords=deps.passwords,
     )
     services = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings),
-                        team_id=team_id, bot_user_id=bot_user_id, clock=deps.clock)
+                        team_id=team_id)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     verifier = SignatureVerifier(secret, clock=_Clock(deps.clock)) if secret else None
 

@@ -53,7 +53,7 @@ def file_request(services, client, parsed: CreateCommand, requester_id: str, rep
     filed = services.workflow.file(parsed, requester=requester, owner=owner)
     request = filed.request
     if not services.notifier.post_card(filed):
-        services.workflow.store.append_event(request.id, None, "card_not_posted", services.clock())
+        services.workflow.store.append_event(request.id, None, "card_not_posted", services.workflow.clock())
         reply(f"Request #{request.id} is filed, but the bot could not post it in <#{services.settings.iam_bot_approvals_channel}>. "
               "Invite the bot to that channel, then ask an approver to look at it.")
         return
@@ -67,7 +67,7 @@ def list_keys(services, client, parsed: KeysCommand, caller_id: str, respond) ->
     owns = services.workflow.owns_user(caller_id, parsed.user_name)
     listed = is_listed_approver(client, caller_id, services.settings.iam_bot_approvers)
     if caller is None or not may_see_keys(caller=caller, listed=listed, owns_user=owns, team_id=services.team_id):
-        services.workflow.store.append_event(None, caller_id, "refused:keys", services.clock(), detail=parsed.user_name)
+        services.workflow.store.append_event(None, caller_id, "refused:keys", services.workflow.clock(), detail=parsed.user_name)
         raise CommandError(
             f"Only approvers, and the owner of {blocks.code(parsed.user_name)}, can list its access keys."
         )
@@ -76,5 +76,4 @@ def list_keys(services, client, parsed: KeysCommand, caller_id: str, respond) ->
         raise CommandError(f"There is no IAM user named {blocks.code(parsed.user_name)}. Check the spelling: "
                            "IAM user names look like `jane.doe`.")
     respond(response_type="ephemeral", replace_original=False,
-            **blocks.keys_message(parsed.user_name, keys, services.clock()))
-
+            **blocks.keys_message(parsed.user_name, keys, services.workflow.clock()))
