@@ -79,7 +79,15 @@ def web_client(settings: Settings) -> WebClient:
     return WebClient(token=token, base_url=settings.slack_api_url, timeout=10)
 
 
-def create_app(settings: Settings, deps: Deps) -> App:
+@dataclass(frozen=True)
+class BotApp:
+    """What `create_app` builds: the Bolt app, and the services the entry points run in the background."""
+
+    app: App
+    services: Services
+
+
+def create_app(settings: Settings, deps: Deps) -> BotApp:
     # Whoever builds the app, the SDK's DEBUG body logging (passwords, response URLs) stays off.
     quiet_chatty_loggers()
     client = deps.client or web_client(settings)
@@ -121,12 +129,7 @@ def create_app(settings: Settings, deps: Deps) -> App:
     )
     app.error(_last_resort)
     listeners.register(app)
-    app._iam_bot_services = services  # for entry points: background sweep and resume
-    return app
-
-
-def services_of(app: App) -> Services:
-    return app._iam_bot_services
+    return BotApp(app=app, services=services)
 
 
 def _last_resort(error, body, logger):

@@ -17,17 +17,17 @@ def build(settings: Settings, *, background: bool = True):
     from commands.iam import IamGateway, make_client
     from storage import Store
 
-    from .app import Deps, create_app, services_of
+    from .app import Deps, create_app
     from .background import start
 
     store = Store(settings.database_path)
     # Bolt's default pool has 5 threads; each /iam create holds one after its ack while it talks
     # to Slack and AWS, so under load new acks queued behind that work (tests/bench/ack_latency.py).
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
-    app = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), listener_executor=listeners))
+    built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), listener_executor=listeners))
     if background:
-        start(services_of(app))
-    return app
+        start(built.services)
+    return built.app
 
 
 def serve(settings: Settings) -> None:

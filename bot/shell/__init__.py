@@ -56,7 +56,7 @@ def main() -> None:
             iam_bot_reveal_ttl="24h", database_url=f"sqlite:///{db_path}", port=3000,
         )
         executor = TrackingExecutor()
-        app = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor))
+        app = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor)).app
         shell = Shell(app=app, slack=slack, executor=executor, store=store, aws=aws, signing_secret=signing_secret,
                       terminal=terminal, lines=Lines(sys.stdin, terminal))
         shell.banner(db_path)

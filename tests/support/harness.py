@@ -17,7 +17,7 @@ import requests
 from werkzeug.serving import make_server
 
 from bot import blocks
-from bot.app import Deps, create_app, services_of
+from bot.app import Deps, create_app
 from bot.server import flask_app
 from commands.iam import RETRY_CONFIG, IamGateway
 from commands.settings import load_settings
@@ -94,8 +94,8 @@ class Bot:
             deps.clock = clock
         if passwords:
             deps.passwords = passwords
-        self.app = create_app(self.settings, deps)
-        self.services = services_of(self.app)
+        built = create_app(self.settings, deps)
+        self.app, self.services = built.app, built.services
         self.web = make_server("127.0.0.1", 0, flask_app(self.app), threaded=True)
         self.url = f"http://127.0.0.1:{self.web.server_port}/slack/events"
         self._thread = threading.Thread(target=self.web.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
