@@ -7,7 +7,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
@@ -20,10 +22,12 @@ from storage import Store
 from . import listeners
 from .logs import quiet_chatty_loggers
 from .notify import Notifier
+from .people import Approvers
+from .services import CONTEXT_KEY, Services
+from .words import OTHER_WORKSPACE
 
 log = logging.getLogger(__name__)
 
-CONTEXT_KEY = "iam_bot"
 
 
 @dataclass
@@ -38,14 +42,6 @@ class Deps:
     listener_executor: Executor | None = None
 
 
-@dataclass
-class Services:
-    """What every listener gets through `context["iam_bot"]`."""
-
-    settings: Settings
-    workflow: Workflow
-    notifier: Notifier
-    team_id: str
 
 
 class _Clock(SignatureClock):
@@ -74,9 +70,14 @@ def verify_slack_request(verifier: SignatureVerifier, headers: dict, body: str) 
         return False
 
 
+def retry_handlers() -> list:
+    """Slack's own answers to load: wait out a 429 (Retry-After) once, and retry a dropped connection."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=1)]
+
+
 def web_client(settings: Settings) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=10)
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=10, retry_handlers=retry_handlers())
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     # Whoever builds the app, the SDK's DEBUG body logging (passwords, response URLs) stays off.
     quiet_chatty_loggers()
     client = deps.client or web_client(settings)
+    # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
     workflow = Workflow(
@@ -99,8 +101,9 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl),
         clock=deps.clock, passwords=deps.passwords,
     )
-    services = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings),
-                        team_id=team_id)
+    built = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings),
+                     approvers=Approvers(settings.iam_bot_approvers, deps.clock), team_id=team_id)
+    authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     verifier = SignatureVerifier(secret, clock=_Clock(deps.clock)) if secret else None
 
@@ -112,15 +115,18 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                 return BoltResponse(status=401, body="invalid request")
         if req.context.team_id != team_id:
             log.info("refused a request from another workspace")
+            if req.mode == "socket_mode":
+                # Socket Mode has no status code: an unacknowledged request shows a dispatch error.
+                return BoltResponse(status=200, body={"response_type": "ephemeral", "text": OTHER_WORKSPACE})
             return BoltResponse(status=401, body="invalid request")
-        req.context[CONTEXT_KEY] = services
+        req.context[CONTEXT_KEY] = built
         return next()
 
     app = App(
-        client=client,
+        # Bolt gets a client without a token: the token comes with each request's authorization.
+        client=WebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=retry_handlers()),
+        authorize=lambda: authorized,
         signing_secret=secret or "unused-in-socket-mode",
-        # Bolt's authorization caches auth.test; calling it now keeps it off the first ack.
-        token_verification_enabled=True,
         request_verification_enabled=False,
         ssl_check_enabled=False,
         before_authorize=guard,
@@ -129,7 +135,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     )
     app.error(_last_resort)
     listeners.register(app)
-    return BotApp(app=app, services=services)
+    return BotApp(app=app, services=built)
 
 
 def _last_resort(error, body, logger):

@@ -7,7 +7,7 @@ import threading
 
 import storage
 
-from .app import Services
+from .services import Services
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,19 @@
 """Block Kit builders, with their block and action ids beside them.
 
-All text that came from a person (user names, group names, reasons) goes through
-`escape`, so `<!channel>` or a spoofed link renders literally.
+All text that came from a person or from AWS (user names, group names, reasons) goes through
+`bot.mrkdwn`, so `<!channel>` or a spoofed link renders literally, and every text is kept
+inside Slack's Block Kit limits (long lists end in "and N more"): a payload Slack refuses
+would leave a person without an answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from commands.iam import AccessKey
-from commands.text import escape, quote
+from commands.workflow import Filed, KeyListing
 from storage import Request
+
+from .mrkdwn import clip, code, escape, listing, mention, when
 
 ACTION_APPROVE = "iam_approve"
 ACTION_DENY = "iam_deny"
@@ -23,26 +26,23 @@ ACTION_DENY_REASON = "reason"
 ROTATE_AFTER_DAYS = 90
 UNUSED_AFTER_DAYS = 30
 
-
-def code(text: object) -> str:
-    return quote(text, limit=200)
-
-
-def when(moment: dt.datetime | None) -> str:
-    """Slack renders this in each reader's own time zone."""
-    if moment is None:
-        return "never"
-    epoch = int(moment.timestamp())
-    fallback = moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{epoch}^{{date_short}} at {{time}}|{fallback}>"
+# Slack's Block Kit limits (https://api.slack.com/reference/block-kit).
+SECTION_TEXT = 3000
+FIELD_TEXT = 2000
+CONFIRM_TEXT = 300
+MESSAGE_TEXT = 3000  # the notification text beside the blocks; Slack allows more, people read less
 
 
 def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT)}}
 
 
 def context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, SECTION_TEXT)}]}
+
+
+def field(title: str, text: str) -> dict:
+    return {"type": "mrkdwn", "text": clip(f"*{title}*\n{text}", FIELD_TEXT)}
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
@@ -57,44 +57,62 @@ def button(text: str, action_id: str, value: str, style: str | None = None, conf
 
 def message(text: str) -> dict:
     """A plain ephemeral-ready message: text, and the same text as one section."""
-    return {"text": text, "blocks": [section(text)]}
+    return {"text": clip(text, MESSAGE_TEXT), "blocks": [section(text)]}
+
+
+def groups_of(request: Request, budget: int) -> str:
+    return listing(request.groups, budget=budget)
 
 
 # -- the approval card ------------------------------------------------------------------
 
 def _request_fields(request: Request) -> dict:
-    groups = ", ".join(code(g) for g in request.groups)
     return {
         "type": "section",
         "fields": [
-            {"type": "mrkdwn", "text": f"*User name*\n{code(request.user_name)}"},
-            {"type": "mrkdwn", "text": f"*Groups*\n{groups}"},
-            {"type": "mrkdwn", "text": f"*Owner*\n<@{request.owner_id}>"},
-            {"type": "mrkdwn", "text": f"*Requested by*\n<@{request.requester_id}>"},
-            {"type": "mrkdwn", "text": f"*Console access*\n{'yes' if request.console else 'no'}"},
-            {"type": "mrkdwn", "text": f"*Request*\n#{request.id}"},
+            field("User name", code(request.user_name)),
+            field("Groups", groups_of(request, FIELD_TEXT - 20)),
+            field("Owner", mention(request.owner_id)),
+            field("Requested by", mention(request.requester_id)),
+            field("Console access", "yes" if request.console else "no"),
+            field("Request", f"#{request.id}"),
         ],
     }
 
 
-def approval_card(request: Request, checks: tuple[str, ...], request_ttl: dt.timedelta) -> dict:
-    text = f"Request #{request.id}: IAM user {code(request.user_name)} for <@{request.owner_id}>, waiting for approval"
+def checks_passed(filed: Filed) -> str:
+    request = filed.request
+    many = len(request.groups) > 1
+    checks = (
+        f"{code(request.user_name)} is a valid IAM user name and free in AWS",
+        f"group{'s' if many else ''} exist{'' if many else 's'} in AWS: {groups_of(request, 1200)}",
+        f"owner {mention(request.owner_id)} is an active {'guest' if filed.owner_is_guest else 'member'} "
+        "of this workspace",
+        f"{mention(request.owner_id)} has no other IAM user from this bot",
+    )
+    return "Checks passed: " + "; ".join(f":white_check_mark: {c}" for c in checks)
+
+
+def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
+    request = filed.request
+    text = f"Request #{request.id}: IAM user {code(request.user_name)} for {mention(request.owner_id)}, waiting for approval"
     expires = request.created_at + request_ttl
     value = str(request.id)
+    confirm_head = f"The bot will create the IAM user {code(request.user_name)} in "
     return {
         "text": text,
         "blocks": [
-            section(f":key: *New IAM user requested* by <@{request.requester_id}>"),
+            section(f":key: *New IAM user requested* by {mention(request.requester_id)}"),
             _request_fields(request),
-            context("Checks passed: " + "; ".join(f":white_check_mark: {c}" for c in checks)),
+            context(checks_passed(filed)),
             {
                 "type": "actions",
                 "block_id": f"decide_{request.id}",
                 "elements": [
                     button("Approve", ACTION_APPROVE, value, "primary", confirm={
                         "title": {"type": "plain_text", "text": "Approve this request?"},
-                        "text": {"type": "mrkdwn", "text": f"The bot will create the IAM user {code(request.user_name)} "
-                                                           f"in {', '.join(code(g) for g in request.groups)}."},
+                        "text": {"type": "mrkdwn", "text": confirm_head
+                                 + groups_of(request, CONFIRM_TEXT - len(confirm_head) - 1) + "."},
                         "confirm": {"type": "plain_text", "text": "Approve"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
                     }),
@@ -110,17 +128,20 @@ def decided_card(request: Request) -> dict:
     """The card after its decision: no buttons, the decision and who made it."""
     state = request.state
     if state == "denied":
-        outcome = f":no_entry: Denied by <@{request.decider_id}> {when(request.decided_at)}: {escape(request.deny_reason)}"
+        outcome = (f":no_entry: Denied by {mention(request.decider_id)} {when(request.decided_at)}: "
+                   f"{escape(request.deny_reason)}")
     elif state == "expired":
         outcome = ":hourglass: Expired: nobody decided in time. Ask again with `/iam create`."
+    elif state == "cancelled":
+        outcome = ":heavy_multiplication_x: Cancelled."
     elif request.decider_id:
-        outcome = f":white_check_mark: Approved by <@{request.decider_id}> {when(request.decided_at)}"
+        outcome = f":white_check_mark: Approved by {mention(request.decider_id)} {when(request.decided_at)}"
         outcome += {"failed": " · provisioning failed, see the thread",
                     "approved": " · provisioning…"}.get(state, "")
     else:
         outcome = f"State: {escape(state)}"
     blocks = [
-        section(f":key: *IAM user request #{request.id}* by <@{request.requester_id}>"),
+        section(f":key: *IAM user request #{request.id}* by {mention(request.requester_id)}"),
         _request_fields(request),
         section(outcome),
     ]
@@ -132,7 +153,8 @@ def decided_card(request: Request) -> dict:
 
 # -- /iam keys -----------------------------------------------------------------------
 
-def keys_message(user_name: str, keys: list[AccessKey], now: dt.datetime) -> dict:
+def keys_message(listing_: KeyListing) -> dict:
+    user_name, keys, now = listing_.user_name, listing_.keys, listing_.as_of
     if not keys:
         text = f"{code(user_name)} has no access keys. Good: people should sign in, not carry keys."
         return message(text)
@@ -154,8 +176,7 @@ def keys_message(user_name: str, keys: list[AccessKey], now: dt.datetime) -> dic
             f"• {code(key.key_id)} · {escape(key.status)} · created {key.created.astimezone(dt.timezone.utc):%Y-%m-%d} "
             f"({age} day{'s' if age != 1 else ''} old) · {used}" + (" · " + " · ".join(flags) if flags else "")
         )
-    text = "\n".join(lines)
-    return {"text": text, "blocks": [section(text)]}
+    return message("\n".join(lines))
 
 
 # -- the deny modal --------------------------------------------------------------------
@@ -169,7 +190,7 @@ def deny_modal(request: Request) -> dict:
         "submit": {"type": "plain_text", "text": "Deny"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            section(f"Deny IAM user {code(request.user_name)} for <@{request.owner_id}> (request #{request.id})?"),
+            section(f"Deny IAM user {code(request.user_name)} for {mention(request.owner_id)} (request #{request.id})?"),
             {
                 "type": "input",
                 "block_id": BLOCK_DENY_REASON,
@@ -186,7 +207,7 @@ def deny_modal(request: Request) -> dict:
 def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta) -> dict:
     lines = [
         f":wave: Your AWS IAM user {code(request.user_name)} is ready (request #{request.id}, "
-        f"approved by <@{request.decider_id}>).",
+        f"approved by {mention(request.decider_id)}).",
         f"*Sign-in URL:* {sign_in_url}",
         f"*User name:* {code(request.user_name)}",
     ]
@@ -221,7 +242,7 @@ def sign_in_dm_after(request: Request, sign_in_url: str) -> dict:
 
 def password_message(request: Request, password: str, sign_in_url: str) -> dict:
     """The ephemeral reveal. Never posted as a persistent message."""
-    text = (f"Password for {code(request.user_name)}: `{password}`\n"
+    text = (f"Password for {code(request.user_name)}: {code(password)}\n"
             f"Sign in at {sign_in_url} and set a new password now. This message is visible only to you "
             "and will not be shown again.")
-    return {"text": text, "blocks": [section(text)]}
+    return message(text)

@@ -1,17 +1,39 @@
-"""Slack people as the rules see them: users.info, user groups, e-mail lookup."""
+"""Slack people as the rules see them: users.info, user groups, e-mail lookup.
+
+"Could not check" is never turned into "not allowed": when Slack is rate limiting or out of
+reach (after the client's own retries), `SlackBusy` says so, and the person is asked to try
+again.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+from collections.abc import Callable
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
-from commands.errors import CommandError
+from commands.errors import CommandError, Why
 from commands.parse import CreateCommand
 from commands.rules import Person
 
 log = logging.getLogger(__name__)
+
+# usergroups.users.list is a Tier 2 method (about 20 calls a minute): membership is kept this long.
+MEMBERSHIP_TTL = dt.timedelta(minutes=1)
+
+
+class SlackBusy(Exception):
+    "Slack did not answer a question the bot must ask first (rate limited or unreachable)"
+
+
+def _busy(error: Exception) -> bool:
+    if isinstance(error, SlackApiError):
+        return error.response.get("error") in ("ratelimited", "rate_limited", "fatal_error", "internal_error",
+                                               "service_unavailable", "request_timeout")
+    return isinstance(error, (SlackClientError, OSError))
 
 
 def person_from_user(user: dict) -> Person:
@@ -26,47 +48,80 @@ def person_from_user(user: dict) -> Person:
 
 
 def lookup_person(client: WebClient, user_id: str) -> Person | None:
+    """The person, None if Slack does not know them; SlackBusy if Slack could not say."""
     try:
         return person_from_user(client.users_info(user=user_id)["user"])
-    except SlackApiError as error:
-        if error.response.get("error") in ("user_not_found", "user_not_visible"):
+    except (SlackApiError, SlackClientError, OSError) as error:
+        if isinstance(error, SlackApiError) and error.response.get("error") in ("user_not_found", "user_not_visible"):
             return None
+        if _busy(error):
+            raise SlackBusy("users.info") from None
         raise
 
 
-def is_listed_approver(client: WebClient, user_id: str, approvers: tuple[str, ...]) -> bool:
-    """In IAM_BOT_APPROVERS directly, or through one of its user groups (resolved now)."""
-    if user_id in approvers:
-        return True
-    for group in (a for a in approvers if a.startswith("S")):
-        try:
-            members = client.usergroups_users_list(usergroup=group)["users"]
-        except SlackApiError as error:
-            log.warning("could not list user group %s: %s", group, error.response.get("error"))
-            continue
-        if user_id in members:
+class Approvers:
+    """Who IAM_BOT_APPROVERS names: user ids directly, and members of its user groups (S...)."""
+
+    def __init__(self, approvers: tuple[str, ...], clock: Callable[[], dt.datetime]):
+        self.user_ids = frozenset(a for a in approvers if not a.startswith("S"))
+        self.groups = tuple(a for a in approvers if a.startswith("S"))
+        self._clock = clock
+        self._members: dict[str, tuple[frozenset[str], dt.datetime]] = {}
+        self._lock = threading.Lock()
+
+    def is_listed(self, client: WebClient, user_id: str) -> bool:
+        """Named now? Raises SlackBusy when a user group could not be read and did not decide it."""
+        if user_id in self.user_ids:
             return True
-    return False
+        unknown = False
+        for group in self.groups:
+            members = self._group(client, group)
+            if members is None:
+                unknown = True
+            elif user_id in members:
+                return True
+        if unknown:
+            raise SlackBusy("usergroups.users.list")
+        return False
+
+    def _group(self, client: WebClient, group: str) -> frozenset[str] | None:
+        now = self._clock()
+        with self._lock:
+            cached = self._members.get(group)
+        if cached and now - cached[1] < MEMBERSHIP_TTL:
+            return cached[0]
+        try:
+            members = frozenset(client.usergroups_users_list(usergroup=group)["users"])
+        except (SlackApiError, SlackClientError, OSError) as error:
+            if _busy(error):
+                log.warning("could not list user group %s: Slack is busy", group)
+                return None
+            # A group that does not exist (or a missing scope) is configuration, not load: it names nobody.
+            log.warning("could not list user group %s: %s", group,
+                        error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__)
+            members = frozenset()
+        with self._lock:
+            self._members[group] = (members, now)
+        return members
 
 
 def resolve_owner(client: WebClient, command: CreateCommand, email_domain: str | None) -> Person:
     """The person the account is for: the mention, else <user-name>@IAM_BOT_EMAIL_DOMAIN."""
-    example = f"`/iam create {command.user_name} {' '.join(command.groups)} @jane`"
+    facts = dict(user_name=command.user_name, groups=command.groups)
     if command.owner_id:
         owner = lookup_person(client, command.owner_id)
         if owner is None:
-            raise CommandError(f"Slack does not know <@{command.owner_id}>; mention the owner again, for example {example}.")
+            raise CommandError(Why.OWNER_UNKNOWN, owner_id=command.owner_id, **facts)
         return owner
     if not email_domain:
-        raise CommandError(f"Say who the account is for by mentioning them, for example {example}.")
+        raise CommandError(Why.OWNER_NOT_NAMED, **facts)
     email = f"{command.user_name}@{email_domain}"
     try:
         user = client.users_lookupByEmail(email=email)["user"]
-    except SlackApiError as error:
-        if error.response.get("error") in ("users_not_found", "user_not_found"):
-            raise CommandError(
-                f"Nobody in this workspace has the e-mail {email}. Say who the account is for by mentioning "
-                f"them, for example {example}."
-            ) from None
+    except (SlackApiError, SlackClientError, OSError) as error:
+        if isinstance(error, SlackApiError) and error.response.get("error") in ("users_not_found", "user_not_found"):
+            raise CommandError(Why.OWNER_NO_EMAIL_MATCH, email=email, **facts) from None
+        if _busy(error):
+            raise SlackBusy("users.lookupByEmail") from None
         raise
     return person_from_user(user)

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 
 from commands.errors import CommandError
 
+from .people import SlackBusy
+from .words import SLACK_BUSY, say
+
 log = logging.getLogger(__name__)
 
 
@@ -26,7 +29,9 @@ def answering(reply: Callable[[str], None], what: str) -> Iterator[None]:
     try:
         yield
     except CommandError as error:
-        _safely(reply, error.message)
+        _safely(reply, say(error))
+    except SlackBusy:
+        _safely(reply, SLACK_BUSY)
     except Exception:
         reference = secrets.token_hex(4)
         log.exception("%s failed (reference %s)", what, reference)
@@ -37,7 +42,7 @@ def _safely(reply: Callable[[str], None], text: str) -> None:
     try:
         reply(text)
     except Exception:
-        log.exception("could not tell the person: %s", text[:80])
+        log.exception("could not tell the person what happened")
 
 
 def ephemeral(respond) -> Callable[[str], None]:

@@ -1,16 +1,70 @@
-"""Expected failures, each carrying words a person can act on.
+"""Expected failures, each a reason with the facts needed to explain it.
 
-They become a Slack message only at the edge (`bot/`); anything else that goes wrong is
-logged with its traceback and the person gets a short apology with a reference id.
+The domain says *why* (a `Why` and plain values); the Slack edge (`bot/words.py`) turns that
+into words a person can act on. Anything else that goes wrong is logged with its traceback
+and the person gets a short apology with a reference id.
 """
+
+from __future__ import annotations
+
+import enum
+
+
+class Why(enum.Enum):
+    # The text after /iam
+    NOT_TEXT = "not_text"
+    BAD_USER_NAME = "bad_user_name"
+    BAD_GROUP_NAME = "bad_group_name"
+    UNKNOWN_OPTION = "unknown_option"
+    TWO_OWNERS = "two_owners"
+    OWNER_NOT_ONE_PERSON = "owner_not_one_person"
+    MENTION_NOT_LINKED = "mention_not_linked"
+    NAME_MISSING = "name_missing"
+    GROUP_MISSING = "group_missing"
+    TOO_MANY_GROUPS = "too_many_groups"
+    GROUP_TWICE = "group_twice"
+    ONE_USER_NAME = "one_user_name"
+    BAD_REQUEST_ID = "bad_request_id"
+    # Filing a request
+    REQUESTER_UNKNOWN = "requester_unknown"
+    REQUESTER_NOT_HERE = "requester_not_here"
+    OWNER_UNKNOWN = "owner_unknown"
+    OWNER_NOT_NAMED = "owner_not_named"
+    OWNER_NO_EMAIL_MATCH = "owner_no_email_match"
+    OWNER_INACTIVE = "owner_inactive"
+    OWNER_OTHER_WORKSPACE = "owner_other_workspace"
+    USER_EXISTS = "user_exists"
+    NO_SUCH_GROUP = "no_such_group"
+    OWNER_HAS_OPEN_REQUEST = "owner_has_open_request"
+    OWNER_HAS_USER = "owner_has_user"
+    REQUEST_OPEN = "request_open"
+    # Requests after filing
+    NO_SUCH_REQUEST = "no_such_request"
+    DENY_WITHOUT_REASON = "deny_without_reason"
+    NOT_REQUESTER = "not_requester"
+    NOT_CANCELLABLE = "not_cancellable"
+    # The one-time reveal
+    REVEAL_NOT_OWNER = "reveal_not_owner"
+    REVEAL_DONE = "reveal_done"
+    REVEAL_EXPIRED = "reveal_expired"
+    REVEAL_REPLACED = "reveal_replaced"
+    NO_CONSOLE = "no_console"
+    NOTHING_TO_REVEAL = "nothing_to_reveal"
+    REVEAL_NOT_SHOWN = "reveal_not_shown"
+    # /iam keys
+    KEYS_NOT_ALLOWED = "keys_not_allowed"
+    NO_SUCH_USER = "no_such_user"
+    # AWS
+    AWS_FAILED = "aws_failed"
 
 
 class CommandError(Exception):
-    "A request that cannot go ahead as typed; the message says what to type instead"
+    "A request that cannot go ahead as asked; `why` and `facts` say what to do instead"
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, why: Why, **facts):
+        super().__init__(why.value)  # never the facts: they may hold what a person typed
+        self.why = why
+        self.facts = facts
 
 
 class NotAllowed(CommandError):
@@ -18,4 +72,8 @@ class NotAllowed(CommandError):
 
 
 class IamError(CommandError):
-    "AWS refused or failed a call; the message says which and why in plain words"
+    "AWS refused or failed a call; `message` says which and why in plain words (no markup)"
+
+    def __init__(self, message: str):
+        super().__init__(Why.AWS_FAILED, problem=message)
+        self.message = message

@@ -10,8 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import CommandError
-from .text import quote as _quote
+from .errors import CommandError, Why
 
 # IAM's own rules (botocore and moto do not check them). \w is ASCII in IAM.
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -19,7 +18,7 @@ GROUP_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 MAX_GROUPS = 10
 # Slack escapes mentions when the slash command has should_escape: true.
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-ANY_SLACK_LINK = re.compile(r"<[^>]*>")
+MAILTO = re.compile(r"<mailto:[^|>]*\|([^>]*)>")
 
 
 class CreateCommand(BaseModel):
@@ -53,18 +52,12 @@ class HelpCommand(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["help"] = "help"
-    reason: str | None = None  # why help is shown instead of what was typed
+    unknown: str | None = None  # the word typed in place of a command, if any
 
 
 Command = CreateCommand | KeysCommand | HelpCommand
 
 COMMANDS = (CreateCommand, KeysCommand, HelpCommand)
-
-
-def quote(word: str, limit: int = 80) -> str:
-    """Quote a typed word back: Slack sent `&`, `<`, `>` as entities; undo that before escaping once."""
-    typed = word.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return _quote(typed, limit)
 
 
 def usage() -> str:
@@ -78,25 +71,20 @@ def usage() -> str:
 
 def check_user_name(name: str) -> str:
     if not USER_NAME.fullmatch(name):
-        raise CommandError(
-            f"{quote(name)} is not a valid IAM user name: use 1 to 64 letters, digits or + = , . @ _ -, "
-            "for example `/iam create jane.doe Developers`."
-        )
+        raise CommandError(Why.BAD_USER_NAME, name=name)
     return name
 
 
 def check_group_name(name: str) -> str:
     if not GROUP_NAME.fullmatch(name):
-        raise CommandError(
-            f"{quote(name)} is not a valid IAM group name: use 1 to 128 letters, digits or + = , . @ _ -."
-        )
+        raise CommandError(Why.BAD_GROUP_NAME, name=name)
     return name
 
 
 def parse(text: str) -> Command:
     """Parse the text after `/iam`. Never raises anything but CommandError."""
     if not isinstance(text, str):
-        raise CommandError("Type `/iam help` to see what the bot can do.")
+        raise CommandError(Why.NOT_TEXT)
     words = text.split()
     if not words:
         return HelpCommand()
@@ -107,63 +95,62 @@ def parse(text: str) -> Command:
         return _parse_create(args)
     if verb == "keys":
         return _parse_keys(args)
-    return HelpCommand(reason=f"{quote(words[0], 40)} is not an /iam command.")
+    return HelpCommand(unknown=_plain(words[0]))
 
 
 def _parse_keys(args: list[str]) -> KeysCommand:
     if len(args) != 1:
-        raise CommandError("Name exactly one user, for example `/iam keys jane.doe`.")
+        raise CommandError(Why.ONE_USER_NAME, verb="keys")
     return KeysCommand(user_name=check_user_name(_plain(args[0])))
 
 
 def _parse_create(args: list[str]) -> CreateCommand:
-    example = "for example `/iam create jane.doe Developers` or `/iam create jane.doe Developers @jane`"
     owner_id = None
     console = True
     names: list[str] = []
-    for word in map(_plain, args):
+    for raw in args:
+        # Slack sends a typed "<" as "&lt;", so a word in brackets is a mention or link it made.
+        mention = USER_MENTION.fullmatch(raw)
+        if mention:
+            if owner_id is not None and owner_id != mention[1]:
+                raise CommandError(Why.TWO_OWNERS)
+            owner_id = mention[1]
+            continue
+        if raw.startswith("<") and not MAILTO.fullmatch(raw):
+            raise CommandError(Why.OWNER_NOT_ONE_PERSON)
+        word = _plain(raw)
         if word.startswith("--"):
             if word.lower() == "--no-console":
                 console = False
                 continue
-            raise CommandError(f"{quote(word, 40)} is not an option; the only one is `--no-console`.")
-        mention = USER_MENTION.fullmatch(word)
-        if mention:
-            if owner_id is not None and owner_id != mention[1]:
-                raise CommandError("Mention only one owner: one IAM user is for one person.")
-            owner_id = mention[1]
-            continue
-        if word.startswith("<"):
-            raise CommandError(
-                "The owner must be one person: mention them with @ (pick them from Slack's list), "
-                "not a channel, a user group or @here."
-            )
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--no-console",))
         if word.startswith("@"):
-            raise CommandError(
-                f"{quote(word, 40)} did not become a Slack mention: pick the owner from the list Slack "
-                "shows when you type @, so that it turns into a link."
-            )
+            raise CommandError(Why.MENTION_NOT_LINKED, word=word)
         names.append(word)
     if not names:
-        raise CommandError(f"Name the new user and at least one group, {example}.")
+        raise CommandError(Why.NAME_MISSING)
     user_name, groups = check_user_name(names[0]), names[1:]
     if not groups:
-        raise CommandError(
-            f"Put {quote(user_name)} in at least one group, so that its permissions come from a group: {example}."
-        )
+        raise CommandError(Why.GROUP_MISSING, user_name=user_name)
     if len(groups) > MAX_GROUPS:
-        raise CommandError(f"An IAM user can be in at most {MAX_GROUPS} groups; you named {len(groups)}.")
+        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=MAX_GROUPS)
     seen: set[str] = set()
     for group in groups:
         check_group_name(group)
         if group.lower() in seen:
-            raise CommandError(f"Group {quote(group)} is named twice; name each group once.")
+            raise CommandError(Why.GROUP_TWICE, group=group)
         seen.add(group.lower())
     return CreateCommand(user_name=user_name, groups=tuple(groups), owner_id=owner_id, console=console)
 
 
 def _plain(word: str) -> str:
-    """Slack turns e-mail-like names into `<mailto:a@b.c|a@b.c>`: read them as typed."""
-    link = re.fullmatch(r"<mailto:[^|>]*\|([^>]*)>", word)
-    return link[1] if link else word
+    """A word as the person typed it.
+
+    Slack turns e-mail-like names into `<mailto:a@b.c|a@b.c>`, and (with should_escape) sends a
+    typed `&`, `<`, `>` as entities: the domain keeps what was typed, the edge escapes it again.
+    """
+    link = MAILTO.fullmatch(word)
+    if link:
+        return link[1]
+    return word.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 

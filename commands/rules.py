@@ -24,6 +24,7 @@ class Person:
 class Reason(enum.Enum):
     ALLOWED = "allowed"
     NOT_PENDING = "not_pending"
+    NOT_FAILED = "not_failed"
     EXPIRED = "expired"
     NOT_APPROVER = "not_approver"
     OTHER_WORKSPACE = "other_workspace"
@@ -38,18 +39,9 @@ class Reason(enum.Enum):
 class Decision:
     allowed: bool
     reason: Reason
-    message: str
 
 
-_WORDS = {
-    Reason.NOT_APPROVER: "you are not one of the approvers named in IAM_BOT_APPROVERS",
-    Reason.OTHER_WORKSPACE: "your account belongs to another Slack workspace",
-    Reason.BOT: "bots cannot approve requests",
-    Reason.DELETED: "your Slack account is deactivated",
-    Reason.GUEST: "guest accounts cannot approve requests",
-    Reason.REQUESTER: "you asked for it, and a second person must decide",
-    Reason.OWNER: "the account is for you, and a second person must decide",
-}
+ALLOWED = Decision(True, Reason.ALLOWED)
 
 
 def is_expired(request: Request, now: dt.datetime, ttl: dt.timedelta) -> bool:
@@ -83,24 +75,19 @@ def decide_approval(
 ) -> Decision:
     """May `approver` approve or deny `request` now? The two-person rule, checked at click time."""
     if request.state != PENDING:
-        return Decision(False, Reason.NOT_PENDING, f"Request #{request.id} is already {request.state}; nothing changed.")
+        return Decision(False, Reason.NOT_PENDING)
     if is_expired(request, now, request_ttl):
-        return Decision(False, Reason.EXPIRED, f"Request #{request.id} has expired; ask for it again with /iam create.")
+        return Decision(False, Reason.EXPIRED)
     reason = person_refusal(request, approver, listed=listed, team_id=team_id)
-    if reason is not None:
-        return Decision(False, reason, f"You cannot decide request #{request.id}: {_WORDS[reason]}.")
-    return Decision(True, Reason.ALLOWED, "")
+    return ALLOWED if reason is None else Decision(False, reason)
 
 
 def decide_retry(request: Request, person: Person, *, listed: bool, team_id: str) -> Decision:
     """May `person` send a failed request back to provisioning? The same people as may decide."""
     if request.state != FAILED:
-        return Decision(False, Reason.NOT_PENDING,
-                        f"Request #{request.id} is {request.state}, not failed; nothing to retry.")
+        return Decision(False, Reason.NOT_FAILED)
     reason = person_refusal(request, person, listed=listed, team_id=team_id)
-    if reason is not None:
-        return Decision(False, reason, f"You cannot retry request #{request.id}: {_WORDS[reason]}.")
-    return Decision(True, Reason.ALLOWED, "")
+    return ALLOWED if reason is None else Decision(False, reason)
 
 
 def may_see_keys(*, caller: Person, listed: bool, owns_user: bool, team_id: str) -> bool:
@@ -108,3 +95,19 @@ def may_see_keys(*, caller: Person, listed: bool, owns_user: bool, team_id: str)
     if caller.is_bot or caller.deleted or (caller.team_id is not None and caller.team_id != team_id):
         return False
     return owns_user or (listed and not caller.is_guest)
+
+
+def precheck_decider(request: Request, user_id: str, *, now: dt.datetime, request_ttl: dt.timedelta) -> Decision:
+    """What can be said of a click from the store alone, before asking Slack who clicked.
+
+    Enough to refuse at once; the whole two-person rule is checked when the decision is taken.
+    """
+    if request.state != PENDING:
+        return Decision(False, Reason.NOT_PENDING)
+    if is_expired(request, now, request_ttl):
+        return Decision(False, Reason.EXPIRED)
+    if user_id == request.requester_id:
+        return Decision(False, Reason.REQUESTER)
+    if user_id == request.owner_id:
+        return Decision(False, Reason.OWNER)
+    return ALLOWED

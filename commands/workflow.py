@@ -1,7 +1,8 @@
 """The life of a request: filed, decided by a second person, provisioned, revealed.
 
-Plain values in, plain results out; no Slack here. Every state change goes through the
-store's conditional transitions, so a double click or a second process cannot win twice.
+Plain values in, plain results out: reasons and data, never words or markup (the Slack edge
+says things). Every state change goes through the store's conditional transitions, so a
+double click or a second process cannot win twice.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from dataclasses import dataclass, field
 import storage
 from storage import Request, Store
 
-from .errors import CommandError, IamError, NotAllowed
-from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway, PasswordPolicy, UserExists
+from .errors import CommandError, IamError, NotAllowed, Why
+from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, UserExists
 from .parse import CreateCommand
 from .passwords import generate_password
-from .text import escape, quote
-from .rules import Decision, Person, Reason, decide_approval, decide_retry, is_expired
+from .rules import (
+    Decision, Person, Reason, decide_approval, decide_retry, is_expired, may_see_keys, precheck_decider,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +62,38 @@ class Policy:
 
 @dataclass(frozen=True)
 class Filed:
+    """A request stored as pending, and what was checked before: the owner's standing."""
+
     request: Request
-    checks: tuple[str, ...]
+    owner_is_guest: bool = False
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a click did: the request as it is now, and what to tell the person who clicked."""
+    """What a click did: the request as it is now, whether this click changed it, and if not, why.
+
+    `expired_here` is set when this click noticed the request was too old and won its expiry:
+    the one place that should tell people about it.
+    """
 
     request: Request
     changed: bool
-    message: str = ""
-    reason: Reason | None = None
+    reason: Reason = Reason.ALLOWED
+    expired_here: bool = False
 
 
 @dataclass(frozen=True)
 class Revealed:
     request: Request
     password: str = field(repr=False)  # never in a repr, so never in a log line
+    sign_in_url: str = ""
 
 
 @dataclass(frozen=True)
-class Provisioned:
-    request: Request
-    sign_in_url: str | None = None
+class KeyListing:
+    user_name: str  # as AWS holds it
+    keys: tuple[AccessKey, ...]
+    as_of: dt.datetime
 
 
 class Workflow:
@@ -95,38 +105,31 @@ class Workflow:
         self.clock = clock
         self.passwords = passwords
 
-    def get(self, request_id: int) -> Request:
-        """The request, or a CommandError a person can read."""
+    def request(self, request_id: int) -> Request:
+        """The request, or a CommandError saying there is none."""
         request = self.store.find(request_id)
         if request is None:
-            raise CommandError(f"There is no request #{request_id}; use the buttons on a card or DM the bot posted.")
+            raise CommandError(Why.NO_SUCH_REQUEST, request_id=request_id)
         return request
+
+    def _refused(self, request_id: int | None, actor_id: str, reason: str, detail: str | None = None) -> None:
+        self.store.append_event(request_id, actor_id, f"refused:{reason}", self.clock(), detail=detail)
 
     # -- filing ---------------------------------------------------------------------------
 
     def file(self, command: CreateCommand, *, requester: Person, owner: Person) -> Filed:
         """Check a create request against AWS and the store; store it as pending."""
         if owner.is_bot or owner.deleted:
-            raise CommandError(
-                f"<@{owner.user_id}> is not an active person in this workspace; an IAM user is for one "
-                "human. Mention the person the account is for, for example "
-                f"`/iam create {command.user_name} {' '.join(command.groups)} @jane`."
-            )
+            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
+                               groups=command.groups)
         if owner.team_id is not None and owner.team_id != self.policy.team_id:
-            raise CommandError(f"<@{owner.user_id}> belongs to another Slack workspace; name someone in this one.")
+            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
         existing = self.iam.find_user(command.user_name)
         if existing is not None:
-            raise CommandError(
-                f"An IAM user named {quote(existing)} already exists (IAM user names ignore case). "
-                f"Pick another name, or see its keys with `/iam keys {escape(existing)}`."
-            )
+            raise CommandError(Why.USER_EXISTS, user_name=existing)
         missing = self.iam.missing_groups(command.groups)
         if missing:
-            known = self.iam.list_groups()
-            listing = ", ".join(quote(g) for g in known[:30]) or "none"
-            raise CommandError(
-                f"No IAM group named {', '.join(quote(g) for g in missing)}. Groups in this account: {listing}."
-            )
+            raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
         self._one_user_per_human(owner)
         try:
             request = self.store.file_request(
@@ -135,53 +138,63 @@ class Workflow:
                 now=self.clock(),
             )
         except storage.DuplicateRequest as duplicate:
-            raise CommandError(
-                f"Request #{duplicate.existing_id} for {quote(command.user_name)} is already open; "
-                "wait for its decision instead of asking twice."
-            ) from None
-        checks = (
-            f"{quote(command.user_name)} is a valid IAM user name and free in AWS",
-            f"group{'s' if len(command.groups) > 1 else ''} exist{'' if len(command.groups) > 1 else 's'} in AWS: "
-            + ", ".join(quote(g) for g in command.groups),
-            f"owner <@{owner.user_id}> is an active {'guest' if owner.is_guest else 'member'} of this workspace",
-            f"<@{owner.user_id}> has no other IAM user from this bot",
-        )
-        return Filed(request, checks)
+            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id,
+                               user_name=command.user_name) from None
+        return Filed(request, owner_is_guest=owner.is_guest)
 
     def _one_user_per_human(self, owner: Person) -> None:
         for other in self.store.for_owner(owner.user_id):
             if other.state in (storage.PENDING, storage.APPROVED):
-                raise CommandError(
-                    f"<@{owner.user_id}> already has request #{other.id} ({quote(other.user_name)}) waiting; "
-                    "one IAM user is for one person."
-                )
+                raise CommandError(Why.OWNER_HAS_OPEN_REQUEST, owner_id=owner.user_id, request_id=other.id,
+                                   user_name=other.user_name)
             # A failed request may have created the user before it stopped: ask AWS.
             if other.state in (*storage.PROVISIONED_STATES, storage.FAILED):
                 if self.iam.find_user(other.user_name) is not None:
-                    raise CommandError(
-                        f"<@{owner.user_id}> already has the IAM user {quote(other.user_name)} (request #{other.id}); "
-                        "one IAM user is for one person. Add groups to that user instead."
-                    )
+                    raise CommandError(Why.OWNER_HAS_USER, owner_id=owner.user_id, request_id=other.id,
+                                       user_name=other.user_name)
+
+    def card_posted(self, request_id: int, channel: str, ts: str) -> None:
+        self.store.set_card(request_id, channel, ts)
+
+    def card_refused(self, request_id: int, slack_error: str) -> Request | None:
+        """The approval card could not be posted: a request nobody can see must not stay live."""
+        return self.store.transition(
+            request_id, from_states=[storage.PENDING], to_state=storage.CANCELLED, actor_id=None,
+            what="cancelled", now=self.clock(), detail=f"the approval card could not be posted: {slack_error}",
+        )
+
+    # -- /iam keys ------------------------------------------------------------------------
 
     def owns_user(self, person_id: str, user_name: str) -> bool:
         """Did the bot create this IAM user for this person?"""
         return any(r.user_name.lower() == user_name.lower() and r.state in storage.PROVISIONED_STATES
                    for r in self.store.for_owner(person_id))
 
+    def list_keys(self, user_name: str, caller: Person, *, listed: bool) -> KeyListing:
+        """The user's access keys, for approvers and the user's owner; a refusal is recorded."""
+        owns = self.owns_user(caller.user_id, user_name)
+        if not may_see_keys(caller=caller, listed=listed, owns_user=owns, team_id=self.policy.team_id):
+            self._refused(None, caller.user_id, "keys", detail=user_name)
+            raise NotAllowed(Why.KEYS_NOT_ALLOWED, user_name=user_name)
+        keys = self.iam.access_keys(user_name)
+        if keys is None:
+            raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
+        return KeyListing(user_name=user_name, keys=tuple(keys), as_of=self.clock())
+
     # -- deciding -----------------------------------------------------------------------
 
-    def check_decider(self, request_id: int, person: Person, *, listed: bool) -> Decision:
-        """May this person approve or deny now? Refusals are recorded; a stale request expires."""
-        request = self.get(request_id)
-        now = self.clock()
-        decision = decide_approval(request, person, listed=listed, team_id=self.policy.team_id,
-                                   now=now, request_ttl=self.policy.request_ttl)
-        if decision.reason is Reason.EXPIRED:
-            self.expire(request_id)
-        if not decision.allowed:
-            self.store.append_event(request_id, person.user_id, f"refused:{decision.reason.value}", now,
-                                    detail="decide")
-        return decision
+    def precheck(self, request_id: int, user_id: str) -> Outcome:
+        """What the store alone says of a click, before Slack is asked who clicked (Deny's modal)."""
+        request = self.request(request_id)
+        decision = precheck_decider(request, user_id, now=self.clock(), request_ttl=self.policy.request_ttl)
+        return self._refusal(request, user_id, decision, "decide")
+
+    def _refusal(self, request: Request, user_id: str, decision: Decision, what: str) -> Outcome:
+        if decision.allowed:
+            return Outcome(request, False)
+        expired = self.expire(request.id) if decision.reason is Reason.EXPIRED else None
+        self._refused(request.id, user_id, decision.reason.value, detail=what)
+        return Outcome(expired or self.store.get(request.id), False, decision.reason, expired_here=expired is not None)
 
     def approve(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
         return self._decide(request_id, person, listed, storage.APPROVED)
@@ -189,29 +202,26 @@ class Workflow:
     def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
         reason = (reason or "").strip()
         if not reason:
-            raise CommandError("Say why the request is denied, so that the requester can act on it.")
+            raise CommandError(Why.DENY_WITHOUT_REASON)
         return self._decide(request_id, person, listed, storage.DENIED, detail=reason, deny_reason=reason)
 
     def _decide(self, request_id: int, person: Person, listed: bool, to_state: str, detail: str | None = None,
                 **changes) -> Outcome:
         """The one conditional write that decides a pending request, if this person may."""
-        decision = self.check_decider(request_id, person, listed=listed)
-        if not decision.allowed:
-            return Outcome(self.store.get(request_id), False, decision.message, decision.reason)
+        request = self.request(request_id)
         now = self.clock()
+        decision = decide_approval(request, person, listed=listed, team_id=self.policy.team_id,
+                                   now=now, request_ttl=self.policy.request_ttl)
+        if not decision.allowed:
+            return self._refusal(request, person.user_id, decision, "decide")
         won = self.store.transition(
             request_id, from_states=[storage.PENDING], to_state=to_state, actor_id=person.user_id,
             what=to_state, now=now, detail=detail, decider_id=person.user_id, decided_at=now, **changes,
         )
         if won is None:
-            return self._lost(request_id, person)
+            return self._refusal(self.store.get(request_id), person.user_id, Decision(False, Reason.NOT_PENDING),
+                                 "decide")
         return Outcome(won, True)
-
-    def _lost(self, request_id: int, person: Person) -> Outcome:
-        current = self.store.get(request_id)
-        self.store.append_event(request_id, person.user_id, "refused:not_pending", self.clock(), detail="decide")
-        return Outcome(current, False, f"Request #{request_id} is already {current.state}; nothing changed.",
-                       Reason.NOT_PENDING)
 
     def expire(self, request_id: int) -> Request | None:
         return self.store.transition(
@@ -220,7 +230,10 @@ class Workflow:
         )
 
     def sweep(self) -> list[Request]:
-        """Expire what waited too long; release reveal claims that were never finished."""
+        """Expire what waited too long; release reveal claims that were never finished.
+
+        Returns the requests whose expiry this sweep won, to be told about.
+        """
         now = self.clock()
         changed = []
         for request in self.store.in_states([storage.PENDING]):
@@ -230,10 +243,7 @@ class Workflow:
                     changed.append(expired)
         for request in self.store.in_states([storage.PROVISIONED]):
             if request.console and self._reveal_expired(request, now):
-                expired = self.store.transition(
-                    request.id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
-                    actor_id=None, what="reveal_expired", now=now,
-                )
+                expired = self._expire_reveal(request.id, now)
                 if expired:
                     changed.append(expired)
         for request in self.store.in_states([storage.REVEALING]):
@@ -247,23 +257,24 @@ class Workflow:
     def _reveal_expired(self, request: Request, now: dt.datetime) -> bool:
         return request.provisioned_at is not None and now >= request.provisioned_at + self.policy.reveal_ttl
 
+    def _expire_reveal(self, request_id: int, now: dt.datetime) -> Request | None:
+        return self.store.transition(request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
+                                     actor_id=None, what="reveal_expired", now=now)
+
     # -- provisioning -------------------------------------------------------------------
 
     def retry(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
         """An approver sends a failed request back to provisioning, from its failed step."""
-        request = self.get(request_id)
+        request = self.request(request_id)
         decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
-            self.store.append_event(request_id, person.user_id, f"refused:{decision.reason.value}", self.clock(),
-                                    detail="retry")
-            return Outcome(request, False, decision.message, decision.reason)
+            return self._refusal(request, person.user_id, decision, "retry")
         won = self.store.transition(
             request_id, from_states=[storage.FAILED], to_state=storage.APPROVED, actor_id=person.user_id,
             what="retried", now=self.clock(), failure=None,
         )
         if won is None:
-            current = self.store.get(request_id)
-            return Outcome(current, False, f"Request #{request_id} is already {current.state}.", Reason.NOT_PENDING)
+            return Outcome(self.store.get(request_id), False, Reason.NOT_FAILED)
         return Outcome(won, True)
 
     def provision(self, request_id: int) -> Request:
@@ -321,37 +332,48 @@ class Workflow:
         """Requests approved but not yet provisioned: resumed at start-up."""
         return self.store.in_states([storage.APPROVED])
 
+    def sign_in_url(self, request: Request) -> str:
+        return self.iam.sign_in_url(request.user_arn)
+
+    def sign_in_delivered(self, request_id: int, channel: str, ts: str) -> None:
+        self.store.set_dm(request_id, channel, ts)
+        self.store.append_event(request_id, None, "sign_in_delivered", self.clock())
+
     # -- the one-time reveal ------------------------------------------------------------
 
     def claim_reveal(self, request_id: int, person: Person) -> Revealed:
-        """The owner's first click sets and returns a fresh password; anything else raises."""
-        request = self.get(request_id)
+        """The owner's first click sets and returns a fresh password; anything else raises NotAllowed.
+
+        A refusal that comes from this click expiring the reveal carries `expired_here=True`.
+        """
+        request = self.request(request_id)
         now = self.clock()
         if person.user_id != request.owner_id:
-            self.store.append_event(request_id, person.user_id, "refused:reveal_not_owner", now)
-            raise NotAllowed(f"Only <@{request.owner_id}> can reveal this password.")
+            self._refused(request_id, person.user_id, "reveal_not_owner")
+            raise NotAllowed(Why.REVEAL_NOT_OWNER, owner_id=request.owner_id)
+        expired_here = False
         if request.state == storage.PROVISIONED and self._reveal_expired(request, now):
-            self.store.transition(request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
-                                  actor_id=None, what="reveal_expired", now=now)
+            expired_here = self._expire_reveal(request_id, now) is not None
             request = self.store.get(request_id)
         if request.state != storage.PROVISIONED or not request.console:
-            self.store.append_event(request_id, person.user_id, f"refused:reveal_{request.state}", now)
-            raise NotAllowed(reveal_refusal(request))
+            self._refused(request_id, person.user_id, f"reveal_{request.state}")
+            raise reveal_refusal(request, expired_here=expired_here)
         claimed = self.store.transition(
             request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEALING, actor_id=person.user_id,
             what="reveal_claimed", now=now, reveal_claimed_at=now,
         )
         if claimed is None:
             current = self.store.get(request_id)
-            self.store.append_event(request_id, person.user_id, f"refused:reveal_{current.state}", now)
-            raise NotAllowed(reveal_refusal(current))
+            self._refused(request_id, person.user_id, f"reveal_{current.state}")
+            raise reveal_refusal(current)
         try:
             password = self.passwords(self.iam.password_policy())
             self.iam.set_password(request.user_name, password)
+            url = self.sign_in_url(claimed)
         except Exception:
             self.release_reveal(request_id, person, "setting the password failed")
             raise
-        return Revealed(claimed, password)
+        return Revealed(claimed, password, url)
 
     def finish_reveal(self, request_id: int, person: Person) -> Request | None:
         now = self.clock()
@@ -367,13 +389,13 @@ class Workflow:
         )
 
 
-def reveal_refusal(request: Request) -> str:
-    ask = "ask one of the approvers to reset your console password"
+def reveal_refusal(request: Request, *, expired_here: bool = False) -> NotAllowed:
+    facts = dict(request_id=request.id, user_name=request.user_name, state=request.state, request=request,
+                 expired_here=expired_here)
     if request.state in (storage.REVEALED, storage.REVEALING):
-        return f"The password for {quote(request.user_name)} was already revealed. If that was not you, {ask}."
+        return NotAllowed(Why.REVEAL_DONE, **facts)
     if request.state == storage.REVEAL_EXPIRED:
-        return f"The reveal button for {quote(request.user_name)} has expired. To get a password, {ask}."
+        return NotAllowed(Why.REVEAL_EXPIRED, **facts)
     if not request.console:
-        return f"{quote(request.user_name)} has no console password."
-    return f"Request #{request.id} is {request.state}; there is no password to reveal."
-
+        return NotAllowed(Why.NO_CONSOLE, **facts)
+    return NotAllowed(Why.NOTHING_TO_REVEAL, **facts)

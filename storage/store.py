@@ -33,6 +33,7 @@ DENIED = "denied"
 EXPIRED = "expired"
 FAILED = "failed"
 REVEAL_EXPIRED = "reveal_expired"
+CANCELLED = "cancelled"
 LIVE_STATES = (PENDING, APPROVED, PROVISIONED)
 # The bot created the IAM user and it went to its owner.
 PROVISIONED_STATES = (PROVISIONED, REVEALING, REVEALED, REVEAL_EXPIRED)

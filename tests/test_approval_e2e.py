@@ -94,7 +94,7 @@ def test_an_empty_deny_reason_is_asked_for_again(bot):
     assert bot.store.get(1).state == storage.PENDING
 
 
-@pytest.mark.parametrize("who, says, reason", [
+REFUSED_DECIDERS = [
     ("U0ALICE", "you asked for it", "requester"),
     ("U0JANE", "the account is for you", "owner"),
     ("U0DAN", "not one of the approvers", "not_approver"),
@@ -102,19 +102,59 @@ def test_an_empty_deny_reason_is_asked_for_again(bot):
     ("U0ROBOT", "bots cannot approve", "bot"),
     ("U0GONE", "deactivated", "deleted"),
     ("U0GUEST", "guest accounts cannot approve", "guest"),
-])
-@pytest.mark.parametrize("action", [blocks.ACTION_APPROVE, blocks.ACTION_DENY])
-def test_who_may_not_decide_is_told_why_and_nothing_changes(bot, slack, aws, who, says, reason, action):
-    request = file_jane(bot)
-    user_team = "T0OTHER" if who == "U0FAR" else None
-    response = bot.click(who, action, request.id, user_team=user_team)
-    [reply] = bot.responses(response.response_url)
-    assert reply["response_type"] == "ephemeral" and says in reply["text"]
+]
+
+
+def assert_nothing_changed(bot, slack, aws, who, reason):
     assert bot.store.get(1).state == storage.PENDING
-    assert updates_of_card(slack) == [] and slack.of("views.open") == []
+    assert updates_of_card(slack) == []
     assert bot.store.events(1)[-1].what == f"refused:{reason}" and bot.store.events(1)[-1].actor_id == who
     with pytest.raises(aws.exceptions.NoSuchEntityException):
         aws.get_user(UserName="jane.doe")
+
+
+@pytest.mark.parametrize("who, says, reason", REFUSED_DECIDERS)
+def test_who_may_not_approve_is_told_why_and_nothing_changes(bot, slack, aws, who, says, reason):
+    request = file_jane(bot)
+    user_team = "T0OTHER" if who == "U0FAR" else None
+    response = bot.click(who, blocks.ACTION_APPROVE, request.id, user_team=user_team)
+    [reply] = bot.responses(response.response_url)
+    assert reply["response_type"] == "ephemeral" and says in reply["text"]
+    assert_nothing_changed(bot, slack, aws, who, reason)
+
+
+@pytest.mark.parametrize("who, says, reason", REFUSED_DECIDERS[:2])
+def test_the_requester_and_the_owner_get_no_deny_form(bot, slack, aws, who, says, reason):
+    """The store alone knows who asked and whom it is for: refused at once, no modal."""
+    request = file_jane(bot)
+    response = bot.click(who, blocks.ACTION_DENY, request.id)
+    [reply] = bot.responses(response.response_url)
+    assert reply["response_type"] == "ephemeral" and says in reply["text"]
+    assert slack.of("views.open") == []
+    assert_nothing_changed(bot, slack, aws, who, reason)
+
+
+@pytest.mark.parametrize("who, says, reason", REFUSED_DECIDERS[2:])
+def test_who_may_not_deny_is_told_why_when_the_reason_is_submitted(bot, slack, aws, who, says, reason):
+    """Deny's modal opens at once (views.open must beat Slack's 3 s); the person is checked at decision time."""
+    request = file_jane(bot)
+    user_team = "T0OTHER" if who == "U0FAR" else None
+    response = bot.click(who, blocks.ACTION_DENY, request.id, user_team=user_team)
+    assert bot.responses(response.response_url) == []
+    [opened] = slack.of("views.open")
+    assert opened["view"]["private_metadata"] == str(request.id)
+    bot.submit_deny(who, request.id, "not needed")
+    [ephemeral] = slack.of("chat.postEphemeral")
+    assert ephemeral["user"] == who and says in ephemeral["text"]
+    assert_nothing_changed(bot, slack, aws, who, reason)
+
+
+def test_deny_opens_its_form_without_asking_slack_anything_first(bot, slack):
+    """Even with users.info and the user groups slow or rate limited, the modal's trigger is used at once."""
+    file_jane(bot)
+    before = len(slack.calls)
+    bot.click("U0CAROL", blocks.ACTION_DENY, 1)
+    assert [c.method for c in slack.calls[before:]] == ["views.open"]
 
 
 def test_a_refused_deny_submission_changes_nothing(bot, slack):

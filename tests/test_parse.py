@@ -3,6 +3,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from bot.listeners.slash import help_message
+from bot.words import say
 from commands.errors import CommandError
 from commands.parse import CreateCommand, HelpCommand, KeysCommand, parse, usage
 
@@ -36,7 +38,9 @@ def test_help(text):
 
 def test_unknown_subcommand_shows_help_with_reason():
     cmd = parse("delete jane")
-    assert isinstance(cmd, HelpCommand) and "`delete` is not an /iam command" in cmd.reason
+    assert cmd == HelpCommand(unknown="delete")
+    shown = help_message(cmd.unknown)["text"]
+    assert shown.startswith("`delete` is not an /iam command.") and "/iam create <user-name>" in shown
 
 
 @pytest.mark.parametrize("text, says", [
@@ -62,7 +66,7 @@ def test_unknown_subcommand_shows_help_with_reason():
 def test_bad_input_says_what_to_type(text, says):
     with pytest.raises(CommandError) as raised:
         parse(text)
-    assert says in raised.value.message
+    assert says in say(raised.value)
 
 
 def test_usage_comes_from_the_docstrings():
@@ -76,7 +80,7 @@ def test_any_text_parses_or_says_why(text):
     try:
         parse(text)
     except CommandError as error:
-        assert error.message
+        assert say(error)
 
 
 words = st.sampled_from(["create", "keys", "help", "jane.doe", "Dev", "<@U1>", "<@U2|x>", "--no-console",
@@ -89,7 +93,7 @@ def test_any_sequence_of_plausible_words_parses_or_says_why(parts):
     try:
         result = parse(" ".join(parts))
     except CommandError as error:
-        assert error.message
+        assert say(error)
     else:
         if isinstance(result, CreateCommand):
             assert 1 <= len(result.groups) <= 10
@@ -102,8 +106,7 @@ def test_any_sequence_of_plausible_words_parses_or_says_why(parts):
 ])
 def test_typed_entities_are_quoted_back_escaped_once(text, shown):
     try:
-        result = parse(text)
-        message = result.reason
+        message = help_message(parse(text).unknown)["text"]
     except CommandError as error:
-        message = error.message
+        message = say(error)
     assert shown in message and "&amp;amp;" not in message and "&amp;lt;" not in message

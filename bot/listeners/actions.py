@@ -6,15 +6,18 @@ import logging
 
 from slack_bolt import App
 
-import storage
-from commands.errors import CommandError
+from commands.errors import CommandError, NotAllowed, Why
 from commands.rules import Person
 
 from .. import blocks
-from ..people import is_listed_approver, lookup_person
+from ..services import Services, services
+from ..people import lookup_person
 from ..replies import answering, ephemeral
+from ..words import refusal, say
 
 log = logging.getLogger(__name__)
+
+MAX_REQUEST_ID_DIGITS = 12
 
 
 def register(app: App) -> None:
@@ -24,92 +27,97 @@ def register(app: App) -> None:
     app.action(blocks.ACTION_REVEAL)(reveal)
 
 
-def request_id_of(action: dict) -> int:
-    value = str(action.get("value", ""))
-    if not value.isdigit() or len(value) > 12:
-        raise CommandError("This button does not name a request; use the buttons on a card the bot posted.")
-    return int(value)
+def request_id_of(value: object) -> int:
+    """A request id as the bot writes it: ASCII digits only ("١" and "²" are digits to Python)."""
+    text = str(value if value is not None else "")
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_REQUEST_ID_DIGITS:
+        raise CommandError(Why.BAD_REQUEST_ID)
+    return int(text)
 
 
-def decider(client, services, user_id: str) -> tuple[Person, bool]:
+def decider(client, svc: Services, user_id: str) -> tuple[Person, bool]:
     """Who clicked, as the rules see them, and whether IAM_BOT_APPROVERS names them now."""
     person = lookup_person(client, user_id)
     if person is None:
-        raise CommandError("Slack could not tell the bot who you are; try again in a minute.")
-    return person, is_listed_approver(client, user_id, services.settings.iam_bot_approvers)
+        raise CommandError(Why.REQUESTER_UNKNOWN)
+    return person, svc.approvers.is_listed(client, user_id)
 
 
 def approve(ack, body, action, respond, client, context):
     ack()
-    services = context["iam_bot"]
+    svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "approve"):
-        request_id = request_id_of(action)
-        user_id = body["user"]["id"]
-        person, listed = decider(client, services, user_id)
-        outcome = services.workflow.approve(request_id, person, listed=listed)
+        request_id = request_id_of(action.get("value"))
+        person, listed = decider(client, svc, body["user"]["id"])
+        outcome = svc.workflow.approve(request_id, person, listed=listed)
         if not outcome.changed:
-            reply(outcome.message)
-            if outcome.request.state == storage.EXPIRED:
-                services.notifier.expired(outcome.request)
+            reply(refusal(outcome.reason, request_id, outcome.request.state))
+            if outcome.expired_here:
+                svc.notifier.expired(outcome.request)
             return
-        services.notifier.update_card(outcome.request)
-        provision_and_tell(services, request_id)
+        svc.notifier.update_card(outcome.request)
+        provision_and_tell(svc, request_id)
 
 
-def provision_and_tell(services, request_id: int) -> None:
-    request = services.workflow.provision(request_id)
-    services.notifier.provisioned(request)
+def provision_and_tell(svc: Services, request_id: int) -> None:
+    svc.notifier.provisioned(svc.workflow.provision(request_id))
 
 
 def deny(ack, body, action, respond, client, context):
+    """Open the reason modal at once: views.open must come within 3 s of the click.
+
+    Only what the store can say is checked now; who the clicker is (Slack calls that may be
+    slow or rate limited) is checked when the reason is submitted and the decision is taken.
+    """
     ack()
-    services = context["iam_bot"]
+    svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "deny"):
-        request_id = request_id_of(action)
-        user_id = body["user"]["id"]
-        person, listed = decider(client, services, user_id)
-        decision = services.workflow.check_decider(request_id, person, listed=listed)
-        request = services.workflow.store.get(request_id)
-        if not decision.allowed:
-            reply(decision.message)
-            if request.state == storage.EXPIRED:
-                services.notifier.expired(request)
+        request_id = request_id_of(action.get("value"))
+        outcome = svc.workflow.precheck(request_id, body["user"]["id"])
+        if outcome.reason.value != "allowed":
+            reply(refusal(outcome.reason, request_id, outcome.request.state))
+            if outcome.expired_here:
+                svc.notifier.expired(outcome.request)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request))
+        client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(outcome.request))
 
 
 def retry(ack, body, action, respond, client, context):
     ack()
-    services = context["iam_bot"]
+    svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "retry"):
-        request_id = request_id_of(action)
+        request_id = request_id_of(action.get("value"))
         user_id = body["user"]["id"]
-        person, listed = decider(client, services, user_id)
-        outcome = services.workflow.retry(request_id, person, listed=listed)
+        person, listed = decider(client, svc, user_id)
+        outcome = svc.workflow.retry(request_id, person, listed=listed)
         if not outcome.changed:
-            reply(outcome.message)
+            reply(refusal(outcome.reason, request_id, outcome.request.state, verb="retry"))
             return
-        services.notifier.update_card(outcome.request)
-        services.notifier.thread(outcome.request, f":repeat: <@{user_id}> retried provisioning.")
-        provision_and_tell(services, request_id)
+        svc.notifier.update_card(outcome.request)
+        svc.notifier.thread(outcome.request, f":repeat: <@{user_id}> retried provisioning.")
+        provision_and_tell(svc, request_id)
 
 
 def reveal(ack, body, action, respond, context):
     ack()
-    services = context["iam_bot"]
+    svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "reveal"):
-        request_id = request_id_of(action)
+        request_id = request_id_of(action.get("value"))
         person = Person(user_id=body["user"]["id"], team_id=body["user"].get("team_id"))
-        revealed = services.workflow.claim_reveal(request_id, person)
+        try:
+            revealed = svc.workflow.claim_reveal(request_id, person)
+        except NotAllowed as refused:
+            if refused.facts.get("expired_here"):
+                svc.notifier.reveal_done(refused.facts["request"])
+            raise
         shown = False
         try:
-            url = services.workflow.iam.sign_in_url(revealed.request.user_arn)
             response = respond(response_type="ephemeral", replace_original=False,
-                               **blocks.password_message(revealed.request, revealed.password, url))
+                               **blocks.password_message(revealed.request, revealed.password, revealed.sign_in_url))
             shown = response is not None and response.status_code == 200
         except Exception as error:
             # Not log.exception: the traceback's frames could hold the password-bearing payload.
@@ -117,7 +125,8 @@ def reveal(ack, body, action, respond, context):
         finally:
             del revealed
         if not shown:
-            services.workflow.release_reveal(request_id, person, "showing the password failed")
-            raise CommandError("Slack did not show the password, so it was not revealed; press the button again.")
-        services.workflow.finish_reveal(request_id, person)
-        services.notifier.reveal_done(services.workflow.store.get(request_id))
+            svc.workflow.release_reveal(request_id, person, "showing the password failed")
+            raise CommandError(Why.REVEAL_NOT_SHOWN)
+        done = svc.workflow.finish_reveal(request_id, person)
+        if done is not None:
+            svc.notifier.reveal_done(done)

@@ -1,41 +1,50 @@
-"""Modal submissions: the reason for a denial."""
+"""Modal submissions: the reason for a denial, where the decision is taken."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
 from .. import blocks
-from .actions import decider
+from ..services import services
 from ..replies import answering
+from ..words import refusal
+from .actions import decider, request_id_of
+
+MAX_REASON = 500
 
 
 def register(app: App) -> None:
     app.view(blocks.VIEW_DENY)(deny_submitted)
 
 
+def reason_of(view: dict) -> str:
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    block = values.get(blocks.BLOCK_DENY_REASON) if isinstance(values, dict) else None
+    element = block.get(blocks.ACTION_DENY_REASON) if isinstance(block, dict) else None
+    value = element.get("value") if isinstance(element, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
 def deny_submitted(ack, body, view, client, context):
-    values = (view.get("state") or {}).get("values") or {}
-    reason = str((values.get(blocks.BLOCK_DENY_REASON) or {}).get(blocks.ACTION_DENY_REASON, {}).get("value") or "").strip()
+    reason = reason_of(view)
     if not reason:
         ack(response_action="errors", errors={blocks.BLOCK_DENY_REASON: "Say why, so the requester can act on it."})
         return
     ack()
-    services = context["iam_bot"]
+    svc = services(context)
     user_id = body["user"]["id"]
-    metadata = str(view.get("private_metadata", ""))
 
     def reply(text: str) -> None:
-        channel = services.settings.iam_bot_approvals_channel
-        client.chat_postEphemeral(channel=channel, user=user_id, text=text)
+        client.chat_postEphemeral(channel=svc.settings.iam_bot_approvals_channel, user=user_id, text=text)
 
     with answering(reply, "deny"):
-        if not metadata.isdigit():
-            reply("That form does not name a request; press Deny on the card again.")
-            return
-        request_id = int(metadata)
-        person, listed = decider(client, services, user_id)
-        outcome = services.workflow.deny(request_id, person, listed=listed, reason=reason[:500])
+        request_id = request_id_of(view.get("private_metadata"))
+        person, listed = decider(client, svc, user_id)
+        outcome = svc.workflow.deny(request_id, person, listed=listed, reason=reason[:MAX_REASON])
         if not outcome.changed:
-            reply(outcome.message)
+            reply(refusal(outcome.reason, request_id, outcome.request.state))
+            if outcome.expired_here:
+                svc.notifier.expired(outcome.request)
             return
-        services.notifier.denied(outcome.request)
+        svc.notifier.denied(outcome.request)

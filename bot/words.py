@@ -1,0 +1,134 @@
+"""What the bot says: the domain's reasons turned into words a person can act on.
+
+`commands/` raises `CommandError(Why.X, **facts)` and returns `Reason`s; this module is the
+only place they become mrkdwn, escaped once through `bot.mrkdwn`.
+"""
+
+from __future__ import annotations
+
+from commands.errors import CommandError, Why
+from commands.rules import Reason
+
+from .mrkdwn import code, escape, listing, mention
+
+EXAMPLE_CREATE = "`/iam create jane.doe Developers`"
+
+
+def _create_example(facts: dict) -> str:
+    name = facts.get("user_name") or "jane.doe"
+    groups = " ".join(facts.get("groups") or ("Developers",))
+    return code(f"/iam create {name} {groups} @jane", limit=300)
+
+
+_SAY = {
+    Why.NOT_TEXT: lambda f: "Type `/iam help` to see what the bot can do.",
+    Why.BAD_USER_NAME: lambda f: (
+        f"{code(f['name'], 80)} is not a valid IAM user name: use 1 to 64 letters, digits or + = , . @ _ -, "
+        f"for example {EXAMPLE_CREATE}."),
+    Why.BAD_GROUP_NAME: lambda f: (
+        f"{code(f['name'], 80)} is not a valid IAM group name: use 1 to 128 letters, digits or + = , . @ _ -."),
+    Why.UNKNOWN_OPTION: lambda f: (
+        f"{code(f['word'], 40)} is not an option; the only one is {listing(f['options'], budget=200)}."),
+    Why.TWO_OWNERS: lambda f: "Mention only one owner: one IAM user is for one person.",
+    Why.OWNER_NOT_ONE_PERSON: lambda f: (
+        "The owner must be one person: mention them with @ (pick them from Slack's list), "
+        "not a channel, a user group or @here."),
+    Why.MENTION_NOT_LINKED: lambda f: (
+        f"{code(f['word'], 40)} did not become a Slack mention: pick the owner from the list Slack "
+        "shows when you type @, so that it turns into a link."),
+    Why.NAME_MISSING: lambda f: (
+        f"Name the new user and at least one group, for example {EXAMPLE_CREATE} or "
+        "`/iam create jane.doe Developers @jane`."),
+    Why.GROUP_MISSING: lambda f: (
+        f"Put {code(f['user_name'])} in at least one group, so that its permissions come from a group: "
+        f"for example {code('/iam create ' + f['user_name'] + ' Developers', 120)}."),
+    Why.TOO_MANY_GROUPS: lambda f: f"An IAM user can be in at most {f['limit']} groups; you named {f['count']}.",
+    Why.GROUP_TWICE: lambda f: f"Group {code(f['group'])} is named twice; name each group once.",
+    Why.ONE_USER_NAME: lambda f: f"Name exactly one user, for example `/iam {f['verb']} jane.doe`.",
+    Why.BAD_REQUEST_ID: lambda f: "This button does not name a request; use the buttons on a card the bot posted.",
+    Why.REQUESTER_UNKNOWN: lambda f: "Slack could not tell the bot who you are; try again in a minute.",
+    Why.REQUESTER_NOT_HERE: lambda f: "Only people of this workspace can ask for IAM users here.",
+    Why.OWNER_UNKNOWN: lambda f: (
+        f"Slack does not know {mention(f['owner_id'])}; mention the owner again, for example {_create_example(f)}."),
+    Why.OWNER_NOT_NAMED: lambda f: (
+        f"Say who the account is for by mentioning them, for example {_create_example(f)}."),
+    Why.OWNER_NO_EMAIL_MATCH: lambda f: (
+        f"Nobody in this workspace has the e-mail {escape(f['email'])}. Say who the account is for by "
+        f"mentioning them, for example {_create_example(f)}."),
+    Why.OWNER_INACTIVE: lambda f: (
+        f"{mention(f['owner_id'])} is not an active person in this workspace; an IAM user is for one human. "
+        f"Mention the person the account is for, for example {_create_example(f)}."),
+    Why.OWNER_OTHER_WORKSPACE: lambda f: (
+        f"{mention(f['owner_id'])} belongs to another Slack workspace; name someone in this one."),
+    Why.USER_EXISTS: lambda f: (
+        f"An IAM user named {code(f['user_name'])} already exists (IAM user names ignore case). "
+        f"Pick another name, or see its keys with {code('/iam keys ' + f['user_name'], 120)}."),
+    Why.NO_SUCH_GROUP: lambda f: (
+        f"No IAM group named {listing(f['missing'], budget=600)}. "
+        f"Groups in this account: {listing(f['known'], budget=1500, most=30) if f['known'] else 'none'}."),
+    Why.OWNER_HAS_OPEN_REQUEST: lambda f: (
+        f"{mention(f['owner_id'])} already has request #{f['request_id']} ({code(f['user_name'])}) waiting; "
+        "one IAM user is for one person."),
+    Why.OWNER_HAS_USER: lambda f: (
+        f"{mention(f['owner_id'])} already has the IAM user {code(f['user_name'])} (request #{f['request_id']}); "
+        "one IAM user is for one person. Add groups to that user instead."),
+    Why.REQUEST_OPEN: lambda f: (
+        f"Request #{f['request_id']} for {code(f['user_name'])} is already open; "
+        "wait for its decision instead of asking twice."),
+    Why.NO_SUCH_REQUEST: lambda f: (
+        f"There is no request #{f['request_id']}; use the buttons on a card or DM the bot posted."),
+    Why.DENY_WITHOUT_REASON: lambda f: "Say why the request is denied, so that the requester can act on it.",
+    Why.REVEAL_NOT_OWNER: lambda f: f"Only {mention(f['owner_id'])} can reveal this password.",
+    Why.REVEAL_DONE: lambda f: (
+        f"The password for {code(f['user_name'])} was already revealed. If that was not you, "
+        "ask one of the approvers to reset your console password."),
+    Why.REVEAL_EXPIRED: lambda f: (
+        f"The reveal button for {code(f['user_name'])} has expired. To get a password, "
+        "ask one of the approvers to reset your console password."),
+    Why.REVEAL_REPLACED: lambda f: (
+        "This button was replaced by a newer message from the bot; use the Reveal button in the latest one."),
+    Why.NO_CONSOLE: lambda f: f"{code(f['user_name'])} has no console password.",
+    Why.NOTHING_TO_REVEAL: lambda f: f"Request #{f['request_id']} is {escape(f['state'])}; there is no password to reveal.",
+    Why.REVEAL_NOT_SHOWN: lambda f: (
+        "Slack did not show the password, so it was not revealed; press the button again."),
+    Why.KEYS_NOT_ALLOWED: lambda f: (
+        f"Only approvers, and the owner of {code(f['user_name'])}, can list its access keys."),
+    Why.NO_SUCH_USER: lambda f: (
+        f"There is no IAM user named {code(f['user_name'])}. Check the spelling: IAM user names look like "
+        "`jane.doe`."),
+    Why.AWS_FAILED: lambda f: escape(f["problem"]),
+}
+
+
+def say(error: CommandError) -> str:
+    """The words for an expected failure."""
+    return _SAY[error.why](error.facts)
+
+
+_PERSON_WORDS = {
+    Reason.NOT_APPROVER: "you are not one of the approvers named in IAM_BOT_APPROVERS",
+    Reason.OTHER_WORKSPACE: "your account belongs to another Slack workspace",
+    Reason.BOT: "bots cannot approve requests",
+    Reason.DELETED: "your Slack account is deactivated",
+    Reason.GUEST: "guest accounts cannot approve requests",
+    Reason.REQUESTER: "you asked for it, and a second person must decide",
+    Reason.OWNER: "the account is for you, and a second person must decide",
+}
+
+
+def refusal(reason: Reason, request_id: int, state: str, *, verb: str = "decide") -> str:
+    """Why a click on a request's card changed nothing."""
+    if reason is Reason.NOT_PENDING:
+        return f"Request #{request_id} is already {escape(state)}; nothing changed."
+    if reason is Reason.NOT_FAILED:
+        return f"Request #{request_id} is {escape(state)}, not failed; nothing to retry."
+    if reason is Reason.EXPIRED:
+        return f"Request #{request_id} has expired; ask for it again with /iam create."
+    return f"You cannot {verb} request #{request_id}: {_PERSON_WORDS[reason]}."
+
+
+SLACK_BUSY = ("Slack is busy right now, so the bot could not check who may approve. Nothing changed; "
+              "try again in a minute.")
+WHO_ARE_YOU = "Slack could not tell the bot who you are; try again in a minute."
+OTHER_WORKSPACE = "This bot serves only its own Slack workspace; nothing was done."
+UNREADABLE = "The bot could not read that request from Slack; nothing was done. Try again from the message or command."
