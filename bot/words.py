@@ -118,12 +118,12 @@ _PERSON_WORDS = {
 
 def refusal(reason: Reason, request_id: int, state: str, *, verb: str = "decide") -> str:
     """Why a click on a request's card changed nothing."""
+    if reason is Reason.EXPIRED or state == "expired":
+        return f"Request #{request_id} has expired; ask for it again with /iam create."
     if reason is Reason.NOT_PENDING:
         return f"Request #{request_id} is already {escape(state)}; nothing changed."
     if reason is Reason.NOT_FAILED:
         return f"Request #{request_id} is {escape(state)}, not failed; nothing to retry."
-    if reason is Reason.EXPIRED:
-        return f"Request #{request_id} has expired; ask for it again with /iam create."
     return f"You cannot {verb} request #{request_id}: {_PERSON_WORDS[reason]}."
 
 
