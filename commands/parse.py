@@ -6,8 +6,6 @@ Each command's docstring is its help text.
 from __future__ import annotations
 
 import re
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict
 
 from .errors import CommandError, Why
@@ -29,7 +27,6 @@ class CreateCommand(BaseModel):
     console password."""
 
     model_config = ConfigDict(frozen=True)
-    kind: Literal["create"] = "create"
     user_name: str
     groups: tuple[str, ...]
     owner_id: str | None = None
@@ -42,7 +39,6 @@ class KeysCommand(BaseModel):
     owner of that user."""
 
     model_config = ConfigDict(frozen=True)
-    kind: Literal["keys"] = "keys"
     user_name: str
 
 
@@ -51,7 +47,6 @@ class HelpCommand(BaseModel):
     Show this help."""
 
     model_config = ConfigDict(frozen=True)
-    kind: Literal["help"] = "help"
     unknown: str | None = None  # the word typed in place of a command, if any
 
 
