@@ -24,6 +24,7 @@ from .logs import quiet_chatty_loggers
 from .notify import Notifier
 from .people import Approvers
 from .services import CONTEXT_KEY, Services
+from .work import Runner
 from .words import OTHER_WORKSPACE
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Deps:
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
     listener_executor: Executor | None = None
+    work_threads: int = 8
 
 
 
@@ -101,8 +103,12 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl),
         clock=deps.clock, passwords=deps.passwords,
     )
-    built = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings),
-                     approvers=Approvers(settings.iam_bot_approvers, deps.clock), team_id=team_id)
+    notifier = Notifier(client, workflow, settings)
+    runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads)
+    built = Services(settings=settings, workflow=workflow, notifier=notifier,
+                     approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
+                     team_id=team_id)
+    runner.handlers.update(work_handlers(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     verifier = SignatureVerifier(secret, clock=_Clock(deps.clock)) if secret else None
@@ -136,6 +142,18 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     app.error(_last_resort)
     listeners.register(app)
     return BotApp(app=app, services=built)
+
+
+def work_handlers(svc: Services) -> dict:
+    """The work that is the domain's (provisioning) or a listener's slow part (a command)."""
+    from commands.workflow import Owed
+
+    from .listeners.slash import run_command
+
+    return {
+        Owed.PROVISION: lambda job: svc.workflow.provision(job.request_id),
+        Owed.COMMAND: lambda job: run_command(svc, job),
+    }
 
 
 def _last_resort(error, body, logger):

@@ -1,50 +1,74 @@
-"""Work that no click starts: resuming unfinished provisioning, expiring stale requests."""
+"""Duties no click starts (expiring stale requests and reveals, releasing stuck claims), run by
+one process at a time.
+
+Every process tries to hold the `duties` lease; the holder renews it every tick and runs what
+is due. If it dies, its lease lapses and another process takes over within `LEASE_TTL` plus a
+tick. Work the duties owe (cards, threads, DMs) is durable and done by any process's Runner.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
-
-import storage
 
 from .services import Services
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY_SECONDS = 60
-
-
-def resume_unfinished(services: Services) -> None:
-    """Requests approved before a crash or restart carry on from their last recorded step."""
-    for request in services.workflow.unfinished():
-        log.info("resuming provisioning of request #%s after %s", request.id, request.steps_done or "no steps")
-        try:
-            services.notifier.provisioned(services.workflow.provision(request.id))
-        except Exception:
-            log.exception("resuming request #%s failed", request.id)
+DUTIES_LEASE = "duties"
+LEASE_TTL = dt.timedelta(seconds=30)
+TICK_SECONDS = 10
+SWEEP_EVERY = dt.timedelta(seconds=60)
 
 
 def sweep_once(services: Services) -> None:
-    for request in services.workflow.sweep():
-        if request.state == storage.EXPIRED:
-            services.notifier.expired(request)
-        elif request.state == storage.REVEAL_EXPIRED:
-            services.notifier.reveal_done(request)
+    """Expire what waited too long; what that owes people is written down with it."""
+    services.workflow.sweep()
+    services.runner.kick()
 
 
-def start(services: Services, stop: threading.Event | None = None) -> threading.Thread:
-    stop = stop or threading.Event()
+class Duties:
+    def __init__(self, services: Services, *, tick_seconds: float = TICK_SECONDS):
+        self.services = services
+        self.tick_seconds = tick_seconds
+        self._last_sweep: dt.datetime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def run() -> None:
-        resume_unfinished(services)
-        while True:
+    @property
+    def holder(self) -> str:
+        return self.services.runner.worker
+
+    def tick(self) -> bool:
+        """Run what is due if this process holds the lease; True if it does."""
+        workflow = self.services.workflow
+        if not workflow.lead(DUTIES_LEASE, self.holder, LEASE_TTL):
+            return False
+        now = workflow.clock()
+        if self._last_sweep is None or now - self._last_sweep >= SWEEP_EVERY:
+            self._last_sweep = now
+            sweep_once(self.services)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
             try:
-                sweep_once(services)
+                self.tick()
             except Exception:
-                log.exception("the periodic sweep failed; trying again in %ss", SWEEP_EVERY_SECONDS)
-            if stop.wait(SWEEP_EVERY_SECONDS):
-                return
+                log.exception("background duties failed; trying again in %ss", self.tick_seconds)
+            self._stop.wait(self.tick_seconds)
 
-    thread = threading.Thread(target=run, name="iam-bot-background", daemon=True)
-    thread.start()
-    return thread
+    def start(self) -> Duties:
+        self._thread = threading.Thread(target=self._run, name="iam-bot-duties", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.services.workflow.step_down(DUTIES_LEASE, self.holder)
+        except Exception:
+            log.warning("could not give the duties lease back; it lapses by itself")

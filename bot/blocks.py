@@ -45,7 +45,7 @@ def field(title: str, text: str) -> dict:
     return {"type": "mrkdwn", "text": clip(f"*{title}*\n{text}", FIELD_TEXT)}
 
 
-def button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
+def _button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
     element = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
                "value": value}
     if style:
@@ -109,14 +109,14 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
                 "type": "actions",
                 "block_id": f"decide_{request.id}",
                 "elements": [
-                    button("Approve", ACTION_APPROVE, value, "primary", confirm={
+                    _button("Approve", ACTION_APPROVE, value, "primary", confirm={
                         "title": {"type": "plain_text", "text": "Approve this request?"},
                         "text": {"type": "mrkdwn", "text": confirm_head
                                  + groups_of(request, CONFIRM_TEXT - len(confirm_head) - 1) + "."},
                         "confirm": {"type": "plain_text", "text": "Approve"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
                     }),
-                    button("Deny", ACTION_DENY, value, "danger"),
+                    _button("Deny", ACTION_DENY, value, "danger"),
                 ],
             },
             context(f"Needs a second person: not the requester, not the owner. Expires {when(expires)}."),
@@ -147,7 +147,7 @@ def decided_card(request: Request) -> dict:
     ]
     if state == "failed":
         blocks.append({"type": "actions", "block_id": f"retry_{request.id}",
-                       "elements": [button("Retry provisioning", ACTION_RETRY, str(request.id), "primary")]})
+                       "elements": [_button("Retry provisioning", ACTION_RETRY, str(request.id), "primary")]})
     return {"text": f"Request #{request.id} for {code(request.user_name)}: {state}", "blocks": blocks}
 
 
@@ -204,7 +204,12 @@ def deny_modal(request: Request) -> dict:
 
 # -- sign-in details and the reveal ------------------------------------------------------
 
-def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta) -> dict:
+def reveal_value(request: Request, button: str | None) -> str:
+    return f"{request.id}:{button}" if button else str(request.id)
+
+
+def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, *, button: str | None = None,
+               resent: bool = False) -> dict:
     lines = [
         f":wave: Your AWS IAM user {code(request.user_name)} is ready (request #{request.id}, "
         f"approved by {mention(request.decider_id)}).",
@@ -212,6 +217,9 @@ def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta) -> 
         f"*User name:* {code(request.user_name)}",
     ]
     blocks = [section("\n".join(lines))]
+    if resent:
+        blocks.append(context(":information_source: The bot may have sent you this already; if so, the Reveal button "
+                              "of that earlier message no longer works. Use this one."))
     if request.console:
         expires = (request.provisioned_at or request.updated_at) + reveal_ttl
         blocks.append(section(
@@ -220,7 +228,7 @@ def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta) -> 
             "IAM console → Security credentials → Assign MFA device."
         ))
         blocks.append({"type": "actions", "block_id": f"reveal_{request.id}",
-                       "elements": [button("Reveal password", ACTION_REVEAL, str(request.id), "primary")]})
+                       "elements": [_button("Reveal password", ACTION_REVEAL, reveal_value(request, button), "primary")]})
         blocks.append(context(f"The button works until {when(expires)}."))
     else:
         blocks.append(section("This user has no console password. Turn on MFA for anything you do with it."))

@@ -18,7 +18,7 @@ def build(settings: Settings, *, background: bool = True):
     from storage import Store
 
     from .app import Deps, create_app
-    from .background import start
+    from .background import Duties
 
     store = Store(settings.database_path)
     # Bolt's default pool has 5 threads; each /iam create holds one after its ack while it talks
@@ -26,7 +26,8 @@ def build(settings: Settings, *, background: bool = True):
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), listener_executor=listeners))
     if background:
-        start(built.services)
+        built.services.runner.start()
+        Duties(built.services).start()
     return built.app
 
 

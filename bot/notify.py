@@ -1,8 +1,9 @@
 """Telling people in Slack what happened to a request: the card, its thread, DMs.
 
-The request's state is already safe in the store when these run; a Slack call that fails
-here is logged and the next message still goes out, so one hiccup never hides a decision.
-Each is called where its transition was won, so a message is sent once per event.
+Each method does one kind of owed work (`commands.workflow.Owed`), written down by the
+transition that owes it, so a message is sent once per event, and again after a crash until
+it is recorded as done. A passing Slack failure raises TryLater; a refusal that can never
+succeed (the channel is gone, the message was deleted) is logged and the work closed.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from __future__ import annotations
 import logging
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 import storage
 from commands.settings import Settings
-from commands.workflow import Filed, Workflow
-from storage import Request
+from commands.workflow import Filed, Owed, Workflow
+from storage import Job, Request
 
 from . import blocks
 from .mrkdwn import code, duration, escape, listing, mention
+from .work import TryLater
 
 log = logging.getLogger(__name__)
+
+# Slack errors that mean "not now": the work is tried again later.
+PASSING = {"ratelimited", "rate_limited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
 
 
 class Notifier:
@@ -29,14 +34,27 @@ class Notifier:
         self.workflow = workflow
         self.settings = settings
 
+    def handlers(self) -> dict:
+        return {
+            Owed.CARD: self.update_card,
+            Owed.THREAD: self.thread,
+            Owed.SIGN_IN_DM: self.sign_in_dm,
+            Owed.DENIED_DM: self.denied_dm,
+            Owed.DM_UPDATE: self.dm_update,
+        }
+
     def _call(self, what: str, method, **kwargs) -> dict | None:
+        """A Slack call: its answer; None if Slack refused for good; TryLater if it may work later."""
         try:
             return method(**kwargs)
         except SlackApiError as error:
-            log.warning("Slack refused to %s: %s", what, error.response.get("error"))
-        except Exception:
-            log.exception("could not %s", what)
-        return None
+            code_ = error.response.get("error")
+            if code_ in PASSING:
+                raise TryLater(f"Slack answered {code_} to {what}") from None
+            log.warning("Slack refused to %s: %s", what, code_)
+            return None
+        except (SlackClientError, OSError) as error:
+            raise TryLater(f"could not reach Slack to {what}: {type(error).__name__}") from None
 
     # -- the approval card ----------------------------------------------------------------
 
@@ -50,28 +68,56 @@ class Notifier:
             )
         except SlackApiError as error:
             code_ = str(error.response.get("error") or "unknown_error")
+            if code_ in PASSING:
+                raise TryLater(f"Slack answered {code_} to the card") from None
             log.warning("Slack refused the card of request #%s: %s", request.id, code_)
             return code_
-        except Exception:
-            log.exception("could not post the card of request #%s", request.id)
-            return "unreachable"
+        except (SlackClientError, OSError) as error:
+            raise TryLater(f"could not reach Slack to post the card: {type(error).__name__}") from None
         self.workflow.card_posted(request.id, posted["channel"], posted["ts"])
         return None
 
-    def update_card(self, request: Request) -> None:
-        request = self.workflow.request(request.id)
-        if not request.card_ts:
-            return
-        self._call(f"update the card of request #{request.id}", self.client.chat_update,
-                   channel=request.card_channel, ts=request.card_ts, **blocks.decided_card(request))
+    def update_card(self, job: Job) -> None:
+        request = self.workflow.request(job.request_id)
+        if request.card_ts:
+            self._call(f"update the card of request #{request.id}", self.client.chat_update,
+                       channel=request.card_channel, ts=request.card_ts, **blocks.decided_card(request))
 
-    def thread(self, request: Request, text: str) -> None:
-        request = self.workflow.request(request.id)
-        if not request.card_ts:
-            return
-        self._call(f"post in the thread of request #{request.id}", self.client.chat_postMessage,
-                   channel=request.card_channel, thread_ts=request.card_ts, unfurl_links=False,
-                   **blocks.message(text))
+    def thread(self, job: Job) -> None:
+        request = self.workflow.request(job.request_id)
+        text = self.thread_line(request, job.payload.get("event"), job.payload.get("actor"))
+        if request.card_ts and text:
+            self._call(f"post in the thread of request #{request.id}", self.client.chat_postMessage,
+                       channel=request.card_channel, thread_ts=request.card_ts, unfurl_links=False,
+                       **blocks.message(text))
+
+    def thread_line(self, request: Request, event: str | None, actor: str | None) -> str | None:
+        owner = mention(request.owner_id)
+        if event == "provisioned":
+            groups = listing(request.groups, budget=1500)
+            console = " with a console password that must be changed at first sign-in" if request.console else ""
+            return f":white_check_mark: Created {code(request.user_arn, 400)} in {groups}{console}."
+        if event == "failed":
+            return (f":x: Provisioning of {code(request.user_name)} stopped: {escape(request.failure)}\n"
+                    "Steps already done stay done. Fix the cause, then an approver can press *Retry provisioning* "
+                    "on the card; it resumes from the failed step.")
+        if event == "retried":
+            return f":repeat: {mention(actor)} retried provisioning."
+        if event == "expired":
+            return (f"Request #{request.id} expired: nobody decided within "
+                    f"{duration(self.settings.iam_bot_request_ttl)}.")
+        if event == "delivered":
+            return f":envelope: Sign-in details delivered to {owner} by DM."
+        if event == "not_delivered":
+            return f":warning: Could not send the sign-in details to {owner} by DM."
+        if event == "revealed":
+            return f":lock: {owner} revealed their first password."
+        if event == "reveal_expired":
+            return f":hourglass: The password reveal for {owner} expired unused."
+        log.warning("no words for thread event %r", event)
+        return None
+
+    # -- DMs ------------------------------------------------------------------------------
 
     def dm(self, user_id: str, payload: dict) -> dict | None:
         opened = self._call(f"open a DM with {user_id}", self.client.conversations_open, users=user_id)
@@ -80,54 +126,39 @@ class Notifier:
         return self._call(f"DM {user_id}", self.client.chat_postMessage, channel=opened["channel"]["id"],
                           unfurl_links=False, **payload)
 
-    # -- outcomes ----------------------------------------------------------------------
-
-    def denied(self, request: Request) -> None:
-        self.update_card(request)
+    def denied_dm(self, job: Job) -> None:
+        request = self.workflow.request(job.request_id)
         self.dm(request.requester_id, blocks.message(
             f"Your request #{request.id} for the IAM user {code(request.user_name)} was denied by "
             f"{mention(request.decider_id)}: {escape(request.deny_reason)}"
         ))
 
-    def expired(self, request: Request) -> None:
-        self.update_card(request)
-        self.thread(request, f"Request #{request.id} expired: nobody decided within "
-                             f"{duration(self.settings.iam_bot_request_ttl)}.")
+    def sign_in_dm(self, job: Job) -> None:
+        """The owner's sign-in details, with a Reveal button that is the only live one.
 
-    def provisioned(self, request: Request) -> None:
-        """The outcome of provisioning: the card, its thread, and the owner's DM."""
-        self.update_card(request)
-        if request.state == storage.FAILED:
-            self.thread(request, (
-                f":x: Provisioning of {code(request.user_name)} stopped: {escape(request.failure)}\n"
-                "Steps already done stay done. Fix the cause, then an approver can press *Retry provisioning* "
-                "on the card; it resumes from the failed step."
-            ))
+        If an earlier attempt may have reached the owner (the process died before it was
+        recorded), its button is retired first and the new message says so: one extra short
+        line rather than two live buttons or a silent gap.
+        """
+        request = self.workflow.request(job.request_id)
+        if request.state != storage.PROVISIONED or request.dm_ts:
+            return  # revealed or expired meanwhile, or delivered and recorded
+        button = self.workflow.new_reveal_button(request.id) if request.console else None
+        if request.console and button is None:
             return
-        if request.state != storage.PROVISIONED:
-            return
-        groups = listing(request.groups, budget=1500)
-        self.thread(request, f":white_check_mark: Created {code(request.user_arn, 400)} in {groups}"
-                             f"{' with a console password that must be changed at first sign-in' if request.console else ''}.")
-        self.deliver_sign_in(request)
-
-    def deliver_sign_in(self, request: Request) -> None:
+        resent = job.attempts > 1 or request.details.get("reveal_button") is not None
         url = self.workflow.sign_in_url(request)
-        posted = self.dm(request.owner_id, blocks.sign_in_dm(request, url, self.settings.iam_bot_reveal_ttl))
+        payload = blocks.sign_in_dm(request, url, self.settings.iam_bot_reveal_ttl, button=button, resent=resent)
+        posted = self.dm(request.owner_id, payload)
         if posted is None:
-            self.thread(request, f":warning: Could not send the sign-in details to {mention(request.owner_id)} by DM.")
+            self.workflow.sign_in_not_delivered(request.id)
             return
         self.workflow.sign_in_delivered(request.id, posted["channel"], posted["ts"])
-        self.thread(request, f":envelope: Sign-in details delivered to {mention(request.owner_id)} by DM.")
 
-    def reveal_done(self, request: Request) -> None:
-        """After the reveal (or its expiry): the DM loses its button, the thread hears of it."""
-        request = self.workflow.request(request.id)
+    def dm_update(self, job: Job) -> None:
+        """After the reveal (or its expiry): the DM loses its button."""
+        request = self.workflow.request(job.request_id)
         if request.dm_ts:
             url = self.workflow.sign_in_url(request)
             self._call(f"update the DM of request #{request.id}", self.client.chat_update,
                        channel=request.dm_channel, ts=request.dm_ts, **blocks.sign_in_dm_after(request, url))
-        if request.state == storage.REVEALED:
-            self.thread(request, f":lock: {mention(request.owner_id)} revealed their first password.")
-        elif request.state == storage.REVEAL_EXPIRED:
-            self.thread(request, f":hourglass: The password reveal for {mention(request.owner_id)} expired unused.")

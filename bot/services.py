@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slack_sdk import WebClient
+
 from commands.settings import Settings
 from commands.workflow import Workflow
 
 from .notify import Notifier
 from .people import Approvers
+from .work import Runner
 
 # Where listeners find `Services` in Bolt's context.
 CONTEXT_KEY = "iam_bot"
@@ -20,6 +23,8 @@ class Services:
     workflow: Workflow
     notifier: Notifier
     approvers: Approvers
+    runner: Runner
+    client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
 
 

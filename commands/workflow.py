@@ -12,8 +12,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import secrets
+
 import storage
-from storage import Request, Store
+from storage import Job, NewJob, Request, Store
 
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, UserExists
@@ -27,6 +29,26 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 PasswordGenerator = Callable[[PasswordPolicy], str]
+
+class Owed:
+    """Kinds of durable work. A transition writes what it owes people in its own transaction;
+    `bot/work.py` does it, again after a crash, until it is done."""
+
+    COMMAND = "command"        # a slash command acked but not yet answered
+    PROVISION = "provision"    # run the provisioning steps of an approved request
+    CARD = "card"              # bring the approval card up to date
+    THREAD = "thread"          # one line in the card's thread, payload {"event": ..., "actor": ...}
+    SIGN_IN_DM = "sign_in_dm"  # the owner's sign-in details with the Reveal button
+    DENIED_DM = "denied_dm"    # the requester hears of a denial
+    DM_UPDATE = "dm_update"    # the owner's DM after the reveal, or after it expired
+
+
+def thread(event: str, actor: str | None = None) -> NewJob:
+    return NewJob(Owed.THREAD, {"event": event, "actor": actor})
+
+
+# How long a process may hold a claimed job before another may take it over.
+JOB_HOLD = dt.timedelta(seconds=60)
 
 STEP_CREATE_USER = "create_user"
 STEP_LOGIN_PROFILE = "login_profile"
@@ -117,8 +139,17 @@ class Workflow:
 
     # -- filing ---------------------------------------------------------------------------
 
-    def file(self, command: CreateCommand, *, requester: Person, owner: Person) -> Filed:
-        """Check a create request against AWS and the store; store it as pending."""
+    def file(self, command: CreateCommand, *, requester: Person, owner: Person, since: dt.datetime | None = None) -> Filed:
+        """Check a create request against AWS and the store; store it as pending.
+
+        `since` is when the command was written down: a request this requester filed for the same
+        name after that is this command's own, filed before a crash, and is returned as it is.
+        """
+        if since is not None:
+            for mine in self.store.for_owner(owner.user_id):
+                if (mine.requester_id == requester.user_id and mine.user_name.lower() == command.user_name.lower()
+                        and mine.created_at >= since):
+                    return Filed(mine, owner_is_guest=owner.is_guest)
         if owner.is_bot or owner.deleted:
             raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
                                groups=command.groups)
@@ -197,16 +228,18 @@ class Workflow:
         return Outcome(expired or self.store.get(request.id), False, decision.reason, expired_here=expired is not None)
 
     def approve(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
-        return self._decide(request_id, person, listed, storage.APPROVED)
+        return self._decide(request_id, person, listed, storage.APPROVED,
+                            jobs=[NewJob(Owed.CARD), NewJob(Owed.PROVISION)])
 
     def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
         reason = (reason or "").strip()
         if not reason:
             raise CommandError(Why.DENY_WITHOUT_REASON)
-        return self._decide(request_id, person, listed, storage.DENIED, detail=reason, deny_reason=reason)
+        return self._decide(request_id, person, listed, storage.DENIED, detail=reason, deny_reason=reason,
+                            jobs=[NewJob(Owed.CARD), NewJob(Owed.DENIED_DM)])
 
     def _decide(self, request_id: int, person: Person, listed: bool, to_state: str, detail: str | None = None,
-                **changes) -> Outcome:
+                *, jobs: list[NewJob], **changes) -> Outcome:
         """The one conditional write that decides a pending request, if this person may."""
         request = self.request(request_id)
         now = self.clock()
@@ -216,7 +249,7 @@ class Workflow:
             return self._refusal(request, person.user_id, decision, "decide")
         won = self.store.transition(
             request_id, from_states=[storage.PENDING], to_state=to_state, actor_id=person.user_id,
-            what=to_state, now=now, detail=detail, decider_id=person.user_id, decided_at=now, **changes,
+            what=to_state, now=now, detail=detail, decider_id=person.user_id, decided_at=now, jobs=jobs, **changes,
         )
         if won is None:
             return self._refusal(self.store.get(request_id), person.user_id, Decision(False, Reason.NOT_PENDING),
@@ -226,7 +259,7 @@ class Workflow:
     def expire(self, request_id: int) -> Request | None:
         return self.store.transition(
             request_id, from_states=[storage.PENDING], to_state=storage.EXPIRED, actor_id=None,
-            what="expired", now=self.clock(),
+            what="expired", now=self.clock(), jobs=[NewJob(Owed.CARD), thread("expired")],
         )
 
     def sweep(self) -> list[Request]:
@@ -259,7 +292,8 @@ class Workflow:
 
     def _expire_reveal(self, request_id: int, now: dt.datetime) -> Request | None:
         return self.store.transition(request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
-                                     actor_id=None, what="reveal_expired", now=now)
+                                     actor_id=None, what="reveal_expired", now=now,
+                                     jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_expired")])
 
     # -- provisioning -------------------------------------------------------------------
 
@@ -272,6 +306,7 @@ class Workflow:
         won = self.store.transition(
             request_id, from_states=[storage.FAILED], to_state=storage.APPROVED, actor_id=person.user_id,
             what="retried", now=self.clock(), failure=None,
+            jobs=[NewJob(Owed.CARD), thread("retried", person.user_id), NewJob(Owed.PROVISION)],
         )
         if won is None:
             return Outcome(self.store.get(request_id), False, Reason.NOT_FAILED)
@@ -293,11 +328,13 @@ class Workflow:
             failed = self.store.transition(
                 request_id, from_states=[storage.APPROVED], to_state=storage.FAILED, actor_id=None,
                 what="failed", now=self.clock(), detail=f"{step}: {error.message}", failure=error.message,
+                jobs=[NewJob(Owed.CARD), thread("failed")],
             )
             return failed or self.store.get(request_id)
         done = self.store.transition(
             request_id, from_states=[storage.APPROVED], to_state=storage.PROVISIONED, actor_id=None,
             what="provisioned", now=self.clock(), provisioned_at=self.clock(),
+            jobs=[NewJob(Owed.CARD), thread("provisioned"), NewJob(Owed.SIGN_IN_DM)],
         )
         return done or self.store.get(request_id)
 
@@ -328,20 +365,68 @@ class Workflow:
             self.iam.add_user_to_group(name, step.removeprefix("group:"))
         return self.store.record_step(request.id, step, now=self.clock(), user_arn=arn)
 
-    def unfinished(self) -> list[Request]:
-        """Requests approved but not yet provisioned: resumed at start-up."""
-        return self.store.in_states([storage.APPROVED])
-
     def sign_in_url(self, request: Request) -> str:
         return self.iam.sign_in_url(request.user_arn)
 
+    def new_reveal_button(self, request_id: int) -> str | None:
+        """A fresh token for the Reveal button about to be sent; any earlier button stops working.
+
+        None when the request has moved on (revealed, expired): there is nothing to send then.
+        """
+        request = self.store.get(request_id)
+        token = secrets.token_hex(4)
+        won = self.store.transition(
+            request_id, from_states=[storage.PROVISIONED], to_state=storage.PROVISIONED, actor_id=None,
+            what="reveal_button_sent", now=self.clock(), details={**request.details, "reveal_button": token},
+        )
+        return token if won else None
+
+    def sign_in_not_delivered(self, request_id: int) -> None:
+        self.store.append_event(request_id, None, "sign_in_not_delivered", self.clock(),
+                                jobs=[thread("not_delivered")])
+
     def sign_in_delivered(self, request_id: int, channel: str, ts: str) -> None:
         self.store.set_dm(request_id, channel, ts)
-        self.store.append_event(request_id, None, "sign_in_delivered", self.clock())
+        self.store.append_event(request_id, None, "sign_in_delivered", self.clock(), jobs=[thread("delivered")])
+
+    # -- durable work --------------------------------------------------------------------
+
+    def accept_command(self, text: str, user_id: str, channel_id: str) -> Job:
+        """Write a slash command down before it is acknowledged, so a crash cannot lose it."""
+        [job] = self.store.enqueue([NewJob(Owed.COMMAND, {"text": text, "user_id": user_id,
+                                                          "channel_id": channel_id})], now=self.clock())
+        return job
+
+    def claim(self, job: Job, worker: str) -> Job | None:
+        return self.store.claim_job(job.id, worker, now=self.clock(), hold=JOB_HOLD)
+
+    def claim_due(self, worker: str, limit: int) -> list[Job]:
+        return self.store.claim_due_jobs(worker, now=self.clock(), hold=JOB_HOLD, limit=limit)
+
+    def done(self, job: Job, worker: str) -> None:
+        self.store.finish_job(job.id, worker, now=self.clock())
+
+    def later(self, job: Job, worker: str, delay: dt.timedelta, error: str) -> None:
+        self.store.retry_job(job.id, worker, due_at=self.clock() + delay, error=error)
+
+    def progress(self, job: Job, worker: str, payload: dict) -> None:
+        self.store.save_job_payload(job.id, worker, payload)
+
+    def lead(self, duty: str, holder: str, ttl: dt.timedelta) -> bool:
+        """Hold (take or renew) the lease that lets one process run a periodic duty."""
+        return self.store.acquire_lease(duty, holder, now=self.clock(), ttl=ttl)
+
+    def step_down(self, duty: str, holder: str) -> None:
+        self.store.release_lease(duty, holder)
+
+    def owed(self) -> list[Job]:
+        """Work not yet done and due now (tests wait for this to drain)."""
+        now = self.clock()
+        return [j for j in self.store.jobs(done=False) if j.due_at <= now]
 
     # -- the one-time reveal ------------------------------------------------------------
 
-    def claim_reveal(self, request_id: int, person: Person) -> Revealed:
+    def claim_reveal(self, request_id: int, person: Person, button: str | None = None) -> Revealed:
         """The owner's first click sets and returns a fresh password; anything else raises NotAllowed.
 
         A refusal that comes from this click expiring the reveal carries `expired_here=True`.
@@ -351,6 +436,10 @@ class Workflow:
         if person.user_id != request.owner_id:
             self._refused(request_id, person.user_id, "reveal_not_owner")
             raise NotAllowed(Why.REVEAL_NOT_OWNER, owner_id=request.owner_id)
+        current_button = request.details.get("reveal_button")
+        if current_button and button != current_button and request.state == storage.PROVISIONED:
+            self._refused(request_id, person.user_id, "reveal_replaced")
+            raise NotAllowed(Why.REVEAL_REPLACED, request_id=request_id)
         expired_here = False
         if request.state == storage.PROVISIONED and self._reveal_expired(request, now):
             expired_here = self._expire_reveal(request_id, now) is not None
@@ -379,7 +468,7 @@ class Workflow:
         now = self.clock()
         return self.store.transition(
             request_id, from_states=[storage.REVEALING], to_state=storage.REVEALED, actor_id=person.user_id,
-            what="revealed", now=now, revealed_at=now,
+            what="revealed", now=now, revealed_at=now, jobs=[NewJob(Owed.DM_UPDATE), thread("revealed")],
         )
 
     def release_reveal(self, request_id: int, person: Person, why: str) -> None:

@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 
 from commands.errors import CommandError, NotAllowed, Why
-from commands.rules import Person
+from commands.rules import Person, Reason
 
 from .. import blocks
 from ..services import Services, services
@@ -51,17 +51,9 @@ def approve(ack, body, action, respond, client, context):
         request_id = request_id_of(action.get("value"))
         person, listed = decider(client, svc, body["user"]["id"])
         outcome = svc.workflow.approve(request_id, person, listed=listed)
+        svc.runner.kick()  # the card update and provisioning it owes, or the expiry it noticed
         if not outcome.changed:
             reply(refusal(outcome.reason, request_id, outcome.request.state))
-            if outcome.expired_here:
-                svc.notifier.expired(outcome.request)
-            return
-        svc.notifier.update_card(outcome.request)
-        provision_and_tell(svc, request_id)
-
-
-def provision_and_tell(svc: Services, request_id: int) -> None:
-    svc.notifier.provisioned(svc.workflow.provision(request_id))
 
 
 def deny(ack, body, action, respond, client, context):
@@ -76,10 +68,9 @@ def deny(ack, body, action, respond, client, context):
     with answering(reply, "deny"):
         request_id = request_id_of(action.get("value"))
         outcome = svc.workflow.precheck(request_id, body["user"]["id"])
-        if outcome.reason.value != "allowed":
+        if outcome.reason is not Reason.ALLOWED:
+            svc.runner.kick()
             reply(refusal(outcome.reason, request_id, outcome.request.state))
-            if outcome.expired_here:
-                svc.notifier.expired(outcome.request)
             return
         client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(outcome.request))
 
@@ -90,15 +81,11 @@ def retry(ack, body, action, respond, client, context):
     reply = ephemeral(respond)
     with answering(reply, "retry"):
         request_id = request_id_of(action.get("value"))
-        user_id = body["user"]["id"]
-        person, listed = decider(client, svc, user_id)
+        person, listed = decider(client, svc, body["user"]["id"])
         outcome = svc.workflow.retry(request_id, person, listed=listed)
+        svc.runner.kick()
         if not outcome.changed:
             reply(refusal(outcome.reason, request_id, outcome.request.state, verb="retry"))
-            return
-        svc.notifier.update_card(outcome.request)
-        svc.notifier.thread(outcome.request, f":repeat: <@{user_id}> retried provisioning.")
-        provision_and_tell(svc, request_id)
 
 
 def reveal(ack, body, action, respond, context):
@@ -106,13 +93,13 @@ def reveal(ack, body, action, respond, context):
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "reveal"):
-        request_id = request_id_of(action.get("value"))
+        value, _, button = str(action.get("value") or "").partition(":")
+        request_id = request_id_of(value)
         person = Person(user_id=body["user"]["id"], team_id=body["user"].get("team_id"))
         try:
-            revealed = svc.workflow.claim_reveal(request_id, person)
-        except NotAllowed as refused:
-            if refused.facts.get("expired_here"):
-                svc.notifier.reveal_done(refused.facts["request"])
+            revealed = svc.workflow.claim_reveal(request_id, person, button=button or None)
+        except NotAllowed:
+            svc.runner.kick()  # an expiry this click noticed owes the DM and the thread a word
             raise
         shown = False
         try:
@@ -127,6 +114,5 @@ def reveal(ack, body, action, respond, context):
         if not shown:
             svc.workflow.release_reveal(request_id, person, "showing the password failed")
             raise CommandError(Why.REVEAL_NOT_SHOWN)
-        done = svc.workflow.finish_reveal(request_id, person)
-        if done is not None:
-            svc.notifier.reveal_done(done)
+        svc.workflow.finish_reveal(request_id, person)
+        svc.runner.kick()

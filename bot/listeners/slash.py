@@ -1,18 +1,29 @@
-"""`/iam`: parse at once and ack; anything that needs AWS or Slack runs after the ack."""
+"""`/iam`: parse at once and ack; anything that needs AWS or Slack is durable work done after the ack.
+
+A command is written down before its ack, so a crash cannot lose it: another process (or
+this one after a restart) finishes it and answers by DM, since the response_url lives only
+in the memory of the process that took the command.
+"""
 
 from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
 
 from slack_bolt import App
 
 from commands.errors import CommandError, Why
 from commands.parse import CreateCommand, HelpCommand, KeysCommand, parse, usage
+from storage import Job, PENDING
 
 from .. import blocks
-from ..services import Services, services
 from ..mrkdwn import channel, code, mention
 from ..people import lookup_person, resolve_owner
-from ..replies import answering, ephemeral
-from ..words import say
+from ..replies import answering, apology, ephemeral
+from ..services import Services, services
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
@@ -24,54 +35,83 @@ def help_message(unknown: str | None = None) -> dict:
     return blocks.message(head + "*Usage*\n" + usage())
 
 
-def iam_command(ack, command, respond, client, context):
+def iam_command(ack, command, respond, context):
     svc = services(context)
+    text = command.get("text", "")
     try:
-        parsed = parse(command.get("text", ""))
+        parsed = parse(text)
     except CommandError as error:
+        from ..words import say
         ack(response_type="ephemeral", **blocks.message(say(error)))
         return
     if isinstance(parsed, HelpCommand):
         ack(response_type="ephemeral", **help_message(parsed.unknown))
         return
-    reply = ephemeral(respond)
+    try:
+        job = svc.workflow.accept_command(text, command["user_id"], command.get("channel_id", ""))
+    except Exception:
+        reference = secrets.token_hex(4)
+        log.exception("could not write down a command (reference %s)", reference)
+        ack(response_type="ephemeral", **blocks.message(apology(reference)))
+        return
+    what = "request" if isinstance(parsed, CreateCommand) else "access keys lookup"
+    ack(response_type="ephemeral", text=f"Checking your {what} for {code(parsed.user_name)}…")
+    svc.runner.run_now(job, reply=respond)
+
+
+def run_command(svc: Services, job: Job) -> None:
+    """The slow part of a command, as durable work."""
+    user_id = job.payload["user_id"]
+    respond = svc.runner.replies.get(job.id)
+    reply = ephemeral(respond) if respond is not None else dm_reply(svc, user_id)
+    parsed = parse(job.payload["text"])
     if isinstance(parsed, CreateCommand):
-        ack(response_type="ephemeral", text=f"Checking your request for {code(parsed.user_name)}…")
         with answering(reply, "/iam create"):
-            file_request(svc, client, parsed, command["user_id"], reply)
+            file_request(svc, parsed, user_id, job, reply)
     elif isinstance(parsed, KeysCommand):
-        ack(response_type="ephemeral", text=f"Looking up the access keys of {code(parsed.user_name)}…")
         with answering(reply, "/iam keys"):
-            list_keys(svc, client, parsed, command["user_id"], respond)
+            if respond is None:
+                # Keys are shown only where the asker alone sees them, which a DM is not.
+                reply(f"Your `/iam keys {parsed.user_name}` was interrupted by a restart of the bot and not "
+                      "answered; type it again.")
+                return
+            list_keys(svc, parsed, user_id, respond)
 
 
-def file_request(svc: Services, client, parsed: CreateCommand, requester_id: str, reply) -> None:
-    requester = lookup_person(client, requester_id)
+def dm_reply(svc: Services, user_id: str) -> Callable[[str], None]:
+    def reply(text: str) -> None:
+        svc.notifier.dm(user_id, blocks.message(text))
+    return reply
+
+
+def file_request(svc: Services, parsed: CreateCommand, requester_id: str, job: Job, reply) -> None:
+    requester = lookup_person(svc.client, requester_id)
     if requester is None:
         raise CommandError(Why.REQUESTER_UNKNOWN)
     if requester.team_id not in (None, svc.team_id) or requester.is_bot:
         raise CommandError(Why.REQUESTER_NOT_HERE)
-    owner = resolve_owner(client, parsed, svc.settings.iam_bot_email_domain)
-    filed = svc.workflow.file(parsed, requester=requester, owner=owner)
+    owner = resolve_owner(svc.client, parsed, svc.settings.iam_bot_email_domain)
+    filed = svc.workflow.file(parsed, requester=requester, owner=owner, since=job.created_at)
     request = filed.request
     approvals = channel(svc.settings.iam_bot_approvals_channel)
-    refused = svc.notifier.post_card(filed)
-    if refused is not None:
-        svc.workflow.card_refused(request.id, refused)
-        if refused in ("not_in_channel", "channel_not_found", "is_archived"):
-            why = f"the bot cannot post in {approvals} (Slack says `{refused}`): invite the bot to that channel"
-        else:
-            why = f"Slack refused the approval card (`{refused}`); tell whoever runs the bot"
-        reply(f":x: Request #{request.id} was cancelled, because {why}. Nothing was created; "
-              "once that is fixed, ask again.")
-        return
+    if request.state == PENDING and not request.card_ts:
+        refused = svc.notifier.post_card(filed)
+        if refused is not None:
+            svc.workflow.card_refused(request.id, refused)
+            if refused in ("not_in_channel", "channel_not_found", "is_archived"):
+                why = f"the bot cannot post in {approvals} (Slack says `{refused}`): invite the bot to that channel"
+            else:
+                why = f"Slack refused the approval card (`{refused}`); tell whoever runs the bot"
+            reply(f":x: Request #{request.id} was cancelled, because {why}. Nothing was created; "
+                  "once that is fixed, ask again.")
+            return
     reply(f":hourglass_flowing_sand: Request #{request.id} filed: IAM user {code(request.user_name)} for "
           f"{mention(request.owner_id)}, waiting for a second person to approve it in {approvals}.")
 
 
-def list_keys(svc: Services, client, parsed: KeysCommand, caller_id: str, respond) -> None:
-    caller = lookup_person(client, caller_id)
+def list_keys(svc: Services, parsed: KeysCommand, caller_id: str, respond) -> None:
+    caller = lookup_person(svc.client, caller_id)
     if caller is None:
         raise CommandError(Why.REQUESTER_UNKNOWN)
-    listing = svc.workflow.list_keys(parsed.user_name, caller, listed=svc.approvers.is_listed(client, caller_id))
+    listing = svc.workflow.list_keys(parsed.user_name, caller, listed=svc.approvers.is_listed(svc.client, caller_id))
     respond(response_type="ephemeral", replace_original=False, **blocks.keys_message(listing))

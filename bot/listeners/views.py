@@ -42,9 +42,6 @@ def deny_submitted(ack, body, view, client, context):
         request_id = request_id_of(view.get("private_metadata"))
         person, listed = decider(client, svc, user_id)
         outcome = svc.workflow.deny(request_id, person, listed=listed, reason=reason[:MAX_REASON])
+        svc.runner.kick()
         if not outcome.changed:
             reply(refusal(outcome.reason, request_id, outcome.request.state))
-            if outcome.expired_here:
-                svc.notifier.expired(outcome.request)
-            return
-        svc.notifier.denied(outcome.request)

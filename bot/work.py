@@ -1,0 +1,156 @@
+"""Durable work: what the bot owes people, done by a pool of its own, again after a crash.
+
+Every transition writes what it owes (a card update, a thread line, a DM, provisioning) as
+jobs in the same transaction (see `commands.workflow.Owed`). A `Runner` in each process
+claims due jobs (a claim is exclusive across processes and lapses after `JOB_HOLD`, so a
+job of a process killed mid-way is taken over by another) and runs them on threads that no
+ack ever waits for. A job that fails for a passing reason is tried again later; one that
+can never succeed is logged and closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from storage import Job
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+MAX_ATTEMPTS = 8
+BACKOFF = (dt.timedelta(seconds=5), dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=10))
+
+Handler = Callable[[Job], None]
+
+
+class TryLater(Exception):
+    "A passing failure (Slack or AWS busy or unreachable): the job is tried again later"
+
+
+def worker_id() -> str:
+    """Names this process in claims and leases: host, pid and a random part."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Runner:
+    def __init__(self, workflow, handlers: dict[str, Handler], *, threads: int = 8,
+                 poll_seconds: float = POLL_SECONDS, worker: str | None = None):
+        self.workflow = workflow
+        self.handlers = handlers
+        self.worker = worker or worker_id()
+        self.poll_seconds = poll_seconds
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="work")
+        self._slots = threads
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # What only this process can do for a job: answer through the command's response_url
+        # (Bolt's `respond`). Kept in memory, never in the store; after a crash, a DM instead.
+        self.replies: dict[int, Callable] = {}
+
+    # -- life ---------------------------------------------------------------------------
+
+    def start(self) -> Runner:
+        self._thread = threading.Thread(target=self._loop, name="work-dispatch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+    def kick(self) -> None:
+        """Look for due work now instead of at the next poll."""
+        self._wake.set()
+
+    def run_now(self, job: Job, reply: Callable | None = None) -> None:
+        """Claim a job written a moment ago and run it on the pool (a listener's slow part)."""
+        if reply is not None:
+            self.replies[job.id] = reply
+        claimed = self.workflow.claim(job, self.worker)
+        if claimed is None:
+            self.replies.pop(job.id, None)
+            return
+        with self._lock:
+            self._busy += 1
+        self._pool.submit(self._run_batch, [claimed])
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._dispatch()
+            except Exception:
+                log.exception("looking for due work failed; trying again in %ss", self.poll_seconds)
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            free = self._slots - self._busy
+        if free <= 0:
+            return
+        jobs = self.workflow.claim_due(self.worker, limit=free)
+        # One request's jobs run one after another, in the order they were owed.
+        batches: dict[object, list[Job]] = defaultdict(list)
+        for job in sorted(jobs, key=lambda j: j.id):
+            batches[job.request_id if job.request_id is not None else ("job", job.id)].append(job)
+        for batch in batches.values():
+            with self._lock:
+                self._busy += 1
+            self._pool.submit(self._run_batch, batch)
+
+    def _run_batch(self, jobs: list[Job]) -> None:
+        try:
+            for job in jobs:
+                self._run(job)
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self.kick()  # what these jobs owed in turn is due now
+
+    def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for work of kind {job.kind!r}")
+            handler(job)
+        except TryLater as error:
+            self._again(job, f"try later: {error}")
+        except Exception as error:
+            reference = secrets.token_hex(4)
+            log.exception("work #%s (%s) failed (reference %s)", job.id, job.kind, reference)
+            self._again(job, f"{type(error).__name__} (reference {reference})")
+        else:
+            self.workflow.done(job, self.worker)
+        finally:
+            self.replies.pop(job.id, None)
+
+    def _again(self, job: Job, error: str) -> None:
+        if job.attempts >= MAX_ATTEMPTS:
+            log.error("work #%s (%s) gave up after %s attempts: %s", job.id, job.kind, job.attempts, error)
+            self.workflow.done(job, self.worker)
+            return
+        delay = BACKOFF[min(job.attempts, len(BACKOFF)) - 1]
+        self.workflow.later(job, self.worker, delay, error)
+
+    # -- for tests and the shell --------------------------------------------------------
+
+    def idle(self) -> bool:
+        with self._lock:
+            busy = self._busy
+        return busy == 0 and not self.workflow.owed()
