@@ -13,14 +13,14 @@ LISTENER_THREADS = 32
 
 
 def build(settings: Settings, *, background: bool = True):
-    """The production app: SQLite from DATABASE_URL, IAM through boto3's credential chain."""
+    """The production app: the store DATABASE_URL names, IAM through boto3's credential chain."""
     from commands.iam import IamGateway, make_client
-    from storage import Store
+    from storage import open_store
 
     from .app import Deps, create_app
     from .background import Duties
 
-    store = Store(settings.database_path)
+    store = open_store(settings.database_url)
     # Bolt's default pool has 5 threads; each /iam create holds one after its ack while it talks
     # to Slack and AWS, so under load new acks queued behind that work (tests/bench/ack_latency.py).
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")

@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated
 
+from storage.urls import parse_database_url
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
@@ -49,7 +51,8 @@ class Settings(BaseSettings):
     iam_bot_user_path: str = "/"
     iam_bot_request_ttl: dt.timedelta = dt.timedelta(hours=24)
     iam_bot_reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
-    database_url: str = "sqlite:///iam-bot.db"
+    # Not in repr: a postgresql:// URL may carry a password.
+    database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("iam_bot_approvers", mode="before")
@@ -102,13 +105,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str):
-        if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError("use sqlite:///path/to/file.db")
-        return value
-
-    @property
-    def database_path(self) -> str:
-        return self.database_url[len("sqlite:///"):]
+        parse_database_url(value)  # sqlite:///relative.db, sqlite:////abs/path.db, postgresql://, postgres://
+        return value.strip()
 
 
 class SettingsError(Exception):

@@ -1,12 +1,29 @@
-"""SQLite storage for iam-bot: the request store, the event log, migrations."""
+"""The request store on SQLite or PostgreSQL: requests, the event log, durable jobs, leases."""
+
+from __future__ import annotations
 
 from .store import (
-    APPROVED, CANCELLED, DENIED, EXPIRED, FAILED, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES, REVEAL_EXPIRED, REVEALED, REVEALING,
-    TERMINAL_STATES, DuplicateRequest, Event, Request, RequestNotFound, Store, StoreError, path_from_url,
+    APPROVED, CANCELLED, CREATE_USER, DENIED, EXPIRED, FAILED, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES,
+    REVEAL_EXPIRED, REVEALED, REVEALING, TERMINAL_STATES, DuplicateRequest, Event, Job, NewJob, Request,
+    RequestNotFound, Store, StoreError,
 )
+from .urls import parse_database_url, path_from_url
 
 __all__ = [
-    "APPROVED", "CANCELLED", "DENIED", "EXPIRED", "FAILED", "LIVE_STATES", "PENDING", "PROVISIONED", "PROVISIONED_STATES",
-    "REVEAL_EXPIRED", "REVEALED", "REVEALING", "TERMINAL_STATES", "DuplicateRequest", "Event", "Request",
-    "RequestNotFound", "Store", "StoreError", "path_from_url",
+    "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "LIVE_STATES", "PENDING", "PROVISIONED",
+    "PROVISIONED_STATES", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "TERMINAL_STATES", "DuplicateRequest", "Event",
+    "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "open_store", "parse_database_url",
+    "path_from_url",
 ]
+
+
+def open_store(database_url: str, *, pool_size: int | None = None) -> Store:
+    """The store that DATABASE_URL names, migrated and ready. `pool_size` bounds PostgreSQL connections."""
+    kind, target = parse_database_url(database_url)
+    if kind == "sqlite":
+        from .sqlite_store import SQLiteStore
+
+        return SQLiteStore(target)
+    from .postgres_store import PostgresStore
+
+    return PostgresStore(target) if pool_size is None else PostgresStore(target, pool_size=pool_size)

@@ -1,4 +1,5 @@
-"""Schema of the request store, as sqlite-utils migrations applied at start-up."""
+"""Schema of the SQLite store, as sqlite-utils migrations applied at start-up. Never edit an
+applied migration: add the next one."""
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -60,4 +61,36 @@ def m001_requests_and_events(db: Database) -> None:
     db.execute(
         "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
         "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
+
+
+@migrations()
+def m002_kinds_jobs_leases(db: Database) -> None:
+    # Later request kinds keep what is particular to them in `details`.
+    db.execute("ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'create_user'")
+    db.execute("ALTER TABLE requests ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")  # JSON object
+    # Messages the bot owes a person and work that must survive a crash, written in the same
+    # transaction as the change that owes them.
+    db.execute(
+        "CREATE TABLE jobs ("
+        " id INTEGER PRIMARY KEY,"
+        " kind TEXT NOT NULL,"
+        " request_id INTEGER REFERENCES requests(id),"
+        " key TEXT UNIQUE,"
+        " payload TEXT NOT NULL DEFAULT '{}',"  # JSON object
+        " due_at TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " claimed_by TEXT,"
+        " claimed_until TEXT,"
+        " done_at TEXT,"
+        " last_error TEXT,"
+        " created_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX jobs_due ON jobs(due_at, id) WHERE done_at IS NULL")
+    db.execute("CREATE INDEX jobs_request_id ON jobs(request_id)")
+    # Background duties that one process at a time should run.
+    db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL)")
+    # The health check proves a write by bumping this one row.
+    db.execute(
+        "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), beats INTEGER NOT NULL, at TEXT NOT NULL)"
     )

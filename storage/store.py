@@ -1,28 +1,23 @@
-"""The request store: requests and their append-only event log, in SQLite.
+"""The request store: requests, their append-only event log, durable jobs and leases.
 
-Everything outside this package speaks to SQLite only through `Store`, in domain words
-(file a request, claim a transition, record a step, append an event), so that another
-store could take its place. Each thread gets its own connection; every state change is a
-conditional UPDATE inside BEGIN IMMEDIATE, so two threads or two processes can never both
-move the same request.
+Everything outside this package speaks to the database only through `Store`, in domain words
+(file a request, claim a transition, record a step, append an event, claim a job), so that
+SQLite and PostgreSQL can take each other's place. The domain logic and nearly all SQL live
+here, once; `SQLiteStore` and `PostgresStore` supply connections, transactions and the few
+words in which the two databases differ.
+
+Every state change is a conditional write (`UPDATE ... WHERE state IN (...) RETURNING`) inside
+one transaction, so two clicks, threads, processes or replicas can never both win; whatever a
+winning write owes (its event, its jobs) is written in that same transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from sqlite_utils import Database
-
-from .migrations import migrations
-
-BUSY_TIMEOUT_SECONDS = 30
+from typing import Any
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -37,7 +32,10 @@ CANCELLED = "cancelled"
 LIVE_STATES = (PENDING, APPROVED, PROVISIONED)
 # The bot created the IAM user and it went to its owner.
 PROVISIONED_STATES = (PROVISIONED, REVEALING, REVEALED, REVEAL_EXPIRED)
-TERMINAL_STATES = (REVEALED, DENIED, EXPIRED, REVEAL_EXPIRED)
+TERMINAL_STATES = (REVEALED, DENIED, EXPIRED, REVEAL_EXPIRED, CANCELLED)
+
+CREATE_USER = "create_user"
+LAST_ERROR_LIMIT = 500
 
 
 class StoreError(Exception):
@@ -54,6 +52,10 @@ class DuplicateRequest(StoreError):
     def __init__(self, existing_id: int):
         super().__init__(f"request #{existing_id} is already open for that user name")
         self.existing_id = existing_id
+
+
+class Conflict(StoreError):
+    "A write broke a unique rule of the schema"
 
 
 @dataclass(frozen=True)
@@ -81,34 +83,8 @@ class Request:
     reveal_claimed_at: dt.datetime | None = None
     revealed_at: dt.datetime | None = None
     provisioned_at: dt.datetime | None = None
-
-    @classmethod
-    def from_row(cls, row: dict) -> Request:
-        return cls(
-            id=row["id"],
-            user_name=row["user_name"],
-            groups=tuple(json.loads(row["groups"])),
-            console=bool(row["console"]),
-            owner_id=row["owner_id"],
-            requester_id=row["requester_id"],
-            team_id=row["team_id"] or "",
-            state=row["state"],
-            created_at=_parse_time(row["created_at"]),
-            updated_at=_parse_time(row["updated_at"]),
-            decider_id=row["decider_id"],
-            decided_at=_parse_time(row["decided_at"]),
-            deny_reason=row["deny_reason"],
-            steps_done=tuple(json.loads(row["steps_done"] or "[]")),
-            failure=row["failure"],
-            user_arn=row["user_arn"],
-            card_channel=row["card_channel"],
-            card_ts=row["card_ts"],
-            dm_channel=row["dm_channel"],
-            dm_ts=row["dm_ts"],
-            reveal_claimed_at=_parse_time(row["reveal_claimed_at"]),
-            revealed_at=_parse_time(row["revealed_at"]),
-            provisioned_at=_parse_time(row["provisioned_at"]),
-        )
+    kind: str = CREATE_USER
+    details: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,87 +97,107 @@ class Event:
     at: dt.datetime
 
 
-@dataclass
-class _Local(threading.local):
-    db: Database | None = None
-    extra: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class NewJob:
+    """Work to write down now and do later, at most once at a time: a DM the bot owes a person,
+    a step that must survive a crash. A `key` makes enqueueing idempotent."""
+
+    kind: str
+    payload: dict = field(default_factory=dict)
+    key: str | None = None
+    due_at: dt.datetime | None = None
 
 
-def _format_time(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("times in the store are timezone-aware")
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def _parse_time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    request_id: int | None
+    key: str | None
+    payload: dict
+    due_at: dt.datetime
+    attempts: int
+    claimed_by: str | None
+    claimed_until: dt.datetime | None
+    done_at: dt.datetime | None
+    last_error: str | None
+    created_at: dt.datetime
 
 
 # Columns a transition may change besides `state`; the store refuses anything else.
 _CHANGEABLE = {
     "decider_id", "decided_at", "deny_reason", "failure", "user_arn", "reveal_claimed_at",
-    "revealed_at", "provisioned_at", "steps_done",
+    "revealed_at", "provisioned_at", "steps_done", "details",
 }
 _TIME_COLUMNS = {"decided_at", "reveal_claimed_at", "revealed_at", "provisioned_at"}
+_JSON_COLUMNS = {"steps_done", "details"}
 
 
-def path_from_url(url: str) -> str:
-    """`sqlite:///relative.db` or `sqlite:////abs/path.db` -> a file path."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError("must look like sqlite:///path/to/file.db")
-    return url[len(prefix):]
+def marks(values: Sequence) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class Tx:
+    """One transaction (or one read) on one connection: run SQL written with `?` marks."""
+
+    def __init__(self, run: Callable[[str, Sequence], tuple[list[dict], int]]):
+        self._run = run
+
+    def rows(self, sql: str, params: Sequence = ()) -> list[dict]:
+        return self._run(sql, params)[0]
+
+    def one(self, sql: str, params: Sequence = ()) -> dict | None:
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def count(self, sql: str, params: Sequence = ()) -> int:
+        """Run a write; how many rows it changed."""
+        return self._run(sql, params)[1]
 
 
 class Store:
-    """Requests and events in one SQLite file, safe to share between threads."""
+    """The store's interface and its logic; subclasses say how to reach their database."""
 
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        self._local = _Local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        migrations.apply(self._db())
+    # The words in which the databases differ, filled in by each backend.
+    FOR_UPDATE = ""  # row lock taken by a read that a write in the same transaction depends on
+    SKIP_LOCKED = ""  # rows another transaction is claiming are passed over, not waited for
 
-    # -- connections -------------------------------------------------------------------
+    # -- what a backend provides ---------------------------------------------------------
 
-    def _db(self) -> Database:
-        if self._local.db is None:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.db = Database(conn, execute_plugins=False)
-            with self._all_lock:
-                self._all.append(conn)
-        return self._local.db
+    def _write(self) -> contextlib.AbstractContextManager[Tx]:
+        """A transaction that commits at the end of the block and rolls back on an error."""
+        raise NotImplementedError
+
+    def _read(self) -> contextlib.AbstractContextManager[Tx]:
+        raise NotImplementedError
+
+    def _time_in(self, value: dt.datetime | None) -> Any:
+        raise NotImplementedError
+
+    def _time_out(self, value: Any) -> dt.datetime | None:
+        raise NotImplementedError
+
+    def _json_in(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def _json_out(self, value: Any) -> Any:
+        raise NotImplementedError
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
-        self._local = _Local()
+        raise NotImplementedError
 
-    @contextlib.contextmanager
-    def _immediate(self) -> Iterator[Database]:
-        """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE)."""
-        db = self._db()
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
-            raise
-        else:
-            db.conn.execute("COMMIT")
+    def _heartbeat_sql(self) -> str:
+        return (
+            "INSERT INTO heartbeat (id, beats, at) VALUES (1, 1, ?) "
+            "ON CONFLICT (id) DO UPDATE SET beats = heartbeat.beats + 1, at = excluded.at RETURNING beats"
+        )
+
+    def check(self) -> None:
+        """Raise StoreError unless the database can be read and written right now."""
+        with self._write() as tx:
+            row = tx.one(self._heartbeat_sql(), [self._time_in(dt.datetime.now(dt.timezone.utc))])
+        if row is None:
+            raise StoreError("the database did not record a heartbeat")
 
     # -- requests ----------------------------------------------------------------------
 
@@ -215,33 +211,42 @@ class Store:
         requester_id: str,
         team_id: str,
         now: dt.datetime,
+        kind: str = CREATE_USER,
+        details: dict | None = None,
+        jobs: Iterable[NewJob] = (),
     ) -> Request:
-        """Store a new pending request and its `filed` event, or raise DuplicateRequest."""
+        """Store a new pending request, its `filed` event and its jobs, or raise DuplicateRequest."""
         key = user_name.lower()
-        with self._immediate() as db:
-            live = db.execute(
-                "SELECT id FROM requests WHERE user_name_key = ? AND state IN (?, ?, ?)",
+        stamp = self._time_in(now)
+        try:
+            with self._write() as tx:
+                row = tx.one(
+                    "INSERT INTO requests (user_name, user_name_key, groups, console, owner_id, requester_id, "
+                    "team_id, state, created_at, updated_at, steps_done, kind, details) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    [user_name, key, self._json_in(list(groups)), bool(console), owner_id, requester_id, team_id,
+                     PENDING, stamp, stamp, self._json_in([]), kind, self._json_in(dict(details or {}))],
+                )
+                self._insert_event(tx, row["id"], requester_id, "filed", None, now)
+                self._insert_jobs(tx, jobs, now=now, request_id=row["id"])
+        except Conflict:
+            raise DuplicateRequest(self._live_id(key)) from None
+        return self._request(row)
+
+    def _live_id(self, key: str) -> int:
+        with self._read() as tx:
+            row = tx.one(
+                f"SELECT id FROM requests WHERE user_name_key = ? AND state IN ({marks(LIVE_STATES)})",
                 [key, *LIVE_STATES],
-            ).fetchone()
-            if live:
-                raise DuplicateRequest(live[0])
-            stamp = _format_time(now)
-            cursor = db.execute(
-                "INSERT INTO requests (user_name, user_name_key, groups, console, owner_id, "
-                "requester_id, team_id, state, created_at, updated_at, steps_done) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]')",
-                [user_name, key, json.dumps(list(groups)), int(console), owner_id, requester_id,
-                 team_id, PENDING, stamp, stamp],
             )
-            request_id = cursor.lastrowid
-            self._insert_event(db, request_id, requester_id, "filed", None, now)
-        return self.get(request_id)
+        return row["id"] if row else 0
 
     def get(self, request_id: int) -> Request:
-        rows = self._select("SELECT * FROM requests WHERE id = ?", [request_id])
-        if not rows:
+        with self._read() as tx:
+            row = tx.one("SELECT * FROM requests WHERE id = ?", [request_id])
+        if row is None:
             raise RequestNotFound(f"no request #{request_id}")
-        return Request.from_row(rows[0])
+        return self._request(row)
 
     def find(self, request_id: int) -> Request | None:
         try:
@@ -251,13 +256,16 @@ class Store:
 
     def in_states(self, states: Iterable[str]) -> list[Request]:
         states = list(states)
-        marks = ", ".join("?" for _ in states)
-        rows = self._select(f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY id", states)
-        return [Request.from_row(row) for row in rows]
+        if not states:
+            return []
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT * FROM requests WHERE state IN ({marks(states)}) ORDER BY id", states)
+        return [self._request(row) for row in rows]
 
     def for_owner(self, owner_id: str) -> list[Request]:
-        rows = self._select("SELECT * FROM requests WHERE owner_id = ? ORDER BY id", [owner_id])
-        return [Request.from_row(row) for row in rows]
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE owner_id = ? ORDER BY id", [owner_id])
+        return [self._request(row) for row in rows]
 
     def transition(
         self,
@@ -269,92 +277,265 @@ class Store:
         what: str,
         now: dt.datetime,
         detail: str | None = None,
+        jobs: Iterable[NewJob] = (),
         **changes,
     ) -> Request | None:
         """Move a request to `to_state` if, and only if, it is in one of `from_states`.
 
         Returns the updated request, or None when another click, thread or process got
-        there first (or the request was never in those states). The winning transition
-        and its event are written in one transaction.
+        there first (or the request was never in those states). The winning transition,
+        its event and its jobs are written in one transaction; a losing one writes nothing.
         """
         unknown = set(changes) - _CHANGEABLE
         if unknown:
             raise ValueError(f"the store does not change {sorted(unknown)}")
         from_states = list(from_states)
-        values = {
-            key: (_format_time(value) if key in _TIME_COLUMNS else value)
-            for key, value in changes.items()
-        }
-        if "steps_done" in values:
-            values["steps_done"] = json.dumps(list(values["steps_done"]))
-        sets = ", ".join(f"{column} = ?" for column in values)
-        sets = f"state = ?, updated_at = ?{', ' if sets else ''}{sets}"
-        marks = ", ".join("?" for _ in from_states)
-        with self._immediate() as db:
-            cursor = db.execute(
-                f"UPDATE requests SET {sets} WHERE id = ? AND state IN ({marks})",
-                [to_state, _format_time(now), *values.values(), request_id, *from_states],
-            )
-            if cursor.rowcount != 1:
-                return None
-            self._insert_event(db, request_id, actor_id, what, detail, now)
-        return self.get(request_id)
+        if not from_states:
+            return None
+        values = {}
+        for column, value in changes.items():
+            if column in _TIME_COLUMNS:
+                value = self._time_in(value)
+            elif column == "steps_done":
+                value = self._json_in(list(value))
+            elif column == "details":
+                value = self._json_in(dict(value or {}))
+            values[column] = value
+        sets = "".join(f", {column} = ?" for column in values)
+        try:
+            with self._write() as tx:
+                row = tx.one(
+                    f"UPDATE requests SET state = ?, updated_at = ?{sets} "
+                    f"WHERE id = ? AND state IN ({marks(from_states)}) RETURNING *",
+                    [to_state, self._time_in(now), *values.values(), request_id, *from_states],
+                )
+                if row is None:
+                    return None
+                self._insert_event(tx, request_id, actor_id, what, detail, now)
+                self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+        except Conflict:
+            # Only the one-live-request-per-name rule can refuse a state change.
+            request = self.get(request_id)
+            raise DuplicateRequest(self._live_id(request.user_name.lower())) from None
+        return self._request(row)
 
     def record_step(self, request_id: int, step: str, *, now: dt.datetime, detail: str | None = None,
-                    user_arn: str | None = None) -> Request:
+                    user_arn: str | None = None, jobs: Iterable[NewJob] = ()) -> Request:
         """Note that a provisioning step finished, so that a restart resumes after it."""
-        with self._immediate() as db:
-            row = db.execute(
-                "SELECT steps_done FROM requests WHERE id = ? AND state = ?", [request_id, APPROVED]
-            ).fetchone()
+        with self._write() as tx:
+            row = tx.one(
+                f"SELECT steps_done FROM requests WHERE id = ? AND state = ?{self.FOR_UPDATE}", [request_id, APPROVED]
+            )
             if row is None:
                 raise StoreError(f"request #{request_id} is not being provisioned")
-            steps = json.loads(row[0] or "[]")
+            steps = list(self._json_out(row["steps_done"]) or [])
             if step not in steps:
                 steps.append(step)
-            db.execute(
+            row = tx.one(
                 "UPDATE requests SET steps_done = ?, updated_at = ?, user_arn = COALESCE(?, user_arn) "
-                "WHERE id = ?",
-                [json.dumps(steps), _format_time(now), user_arn, request_id],
+                "WHERE id = ? RETURNING *",
+                [self._json_in(steps), self._time_in(now), user_arn, request_id],
             )
-            self._insert_event(db, request_id, None, f"step:{step}", detail, now)
-        return self.get(request_id)
+            self._insert_event(tx, request_id, None, f"step:{step}", detail, now)
+            self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+        return self._request(row)
 
     def set_card(self, request_id: int, channel: str, ts: str) -> None:
-        self._db().execute(
-            "UPDATE requests SET card_channel = ?, card_ts = ? WHERE id = ?", [channel, ts, request_id]
-        )
+        with self._write() as tx:
+            tx.count("UPDATE requests SET card_channel = ?, card_ts = ? WHERE id = ?", [channel, ts, request_id])
 
     def set_dm(self, request_id: int, channel: str, ts: str) -> None:
-        self._db().execute(
-            "UPDATE requests SET dm_channel = ?, dm_ts = ? WHERE id = ?", [channel, ts, request_id]
+        with self._write() as tx:
+            tx.count("UPDATE requests SET dm_channel = ?, dm_ts = ? WHERE id = ?", [channel, ts, request_id])
+
+    def _request(self, row: dict) -> Request:
+        time = self._time_out
+        return Request(
+            id=row["id"],
+            user_name=row["user_name"],
+            groups=tuple(self._json_out(row["groups"])),
+            console=bool(row["console"]),
+            owner_id=row["owner_id"],
+            requester_id=row["requester_id"],
+            team_id=row["team_id"] or "",
+            state=row["state"],
+            created_at=time(row["created_at"]),
+            updated_at=time(row["updated_at"]),
+            decider_id=row["decider_id"],
+            decided_at=time(row["decided_at"]),
+            deny_reason=row["deny_reason"],
+            steps_done=tuple(self._json_out(row["steps_done"]) or ()),
+            failure=row["failure"],
+            user_arn=row["user_arn"],
+            card_channel=row["card_channel"],
+            card_ts=row["card_ts"],
+            dm_channel=row["dm_channel"],
+            dm_ts=row["dm_ts"],
+            reveal_claimed_at=time(row["reveal_claimed_at"]),
+            revealed_at=time(row["revealed_at"]),
+            provisioned_at=time(row["provisioned_at"]),
+            kind=row["kind"],
+            details=dict(self._json_out(row["details"]) or {}),
         )
 
     # -- events ------------------------------------------------------------------------
 
     def append_event(self, request_id: int | None, actor_id: str | None, what: str,
-                     now: dt.datetime, detail: str | None = None) -> None:
-        with self._immediate() as db:
-            self._insert_event(db, request_id, actor_id, what, detail, now)
+                     now: dt.datetime, detail: str | None = None, jobs: Iterable[NewJob] = ()) -> None:
+        with self._write() as tx:
+            self._insert_event(tx, request_id, actor_id, what, detail, now)
+            self._insert_jobs(tx, jobs, now=now, request_id=request_id)
 
     def events(self, request_id: int | None = None) -> list[Event]:
-        if request_id is None:
-            rows = self._db().execute("SELECT id, request_id, actor_id, what, detail, at FROM events ORDER BY id")
-        else:
-            rows = self._db().execute(
-                "SELECT id, request_id, actor_id, what, detail, at FROM events WHERE request_id = ? ORDER BY id",
-                [request_id],
-            )
-        return [Event(r[0], r[1], r[2], r[3], r[4], _parse_time(r[5])) for r in rows.fetchall()]
+        columns = "SELECT id, request_id, actor_id, what, detail, at FROM events"
+        with self._read() as tx:
+            if request_id is None:
+                rows = tx.rows(f"{columns} ORDER BY id")
+            else:
+                rows = tx.rows(f"{columns} WHERE request_id = ? ORDER BY id", [request_id])
+        return [Event(r["id"], r["request_id"], r["actor_id"], r["what"], r["detail"], self._time_out(r["at"]))
+                for r in rows]
 
-    @staticmethod
-    def _insert_event(db: Database, request_id, actor_id, what, detail, now) -> None:
-        db.execute(
+    def _insert_event(self, tx: Tx, request_id, actor_id, what, detail, now) -> None:
+        tx.count(
             "INSERT INTO events (request_id, actor_id, what, detail, at) VALUES (?, ?, ?, ?, ?)",
-            [request_id, actor_id, what, detail, _format_time(now)],
+            [request_id, actor_id, what, detail, self._time_in(now)],
         )
 
-    def _select(self, sql: str, params: list) -> list[dict]:
-        cursor = self._db().execute(sql, params)
-        names = [description[0] for description in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    # -- jobs --------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Iterable[NewJob], *, now: dt.datetime, request_id: int | None = None) -> list[Job]:
+        """Write jobs down; those whose key is taken already are skipped. Returns the new ones."""
+        with self._write() as tx:
+            return self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+
+    def _insert_jobs(self, tx: Tx, jobs: Iterable[NewJob], *, now: dt.datetime, request_id: int | None) -> list[Job]:
+        inserted = []
+        for job in jobs:
+            row = tx.one(
+                "INSERT INTO jobs (kind, request_id, key, payload, due_at, attempts, created_at) "
+                "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (key) DO NOTHING RETURNING *",
+                [job.kind, request_id, job.key, self._json_in(dict(job.payload)),
+                 self._time_in(job.due_at or now), self._time_in(now)],
+            )
+            if row is not None:
+                inserted.append(self._job(row))
+        return inserted
+
+    def _claimable(self, now: dt.datetime) -> tuple[str, list]:
+        return (
+            "done_at IS NULL AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)",
+            [self._time_in(now), self._time_in(now)],
+        )
+
+    def claim_due_jobs(self, worker: str, *, now: dt.datetime, hold: dt.timedelta, limit: int = 10,
+                       kinds: Iterable[str] | None = None) -> list[Job]:
+        """Claim up to `limit` due jobs for `worker` until now + hold, oldest due first.
+
+        A job is due when not done, its due time has come and nobody holds an unexpired claim
+        on it; claiming counts an attempt. Two workers never get the same job.
+        """
+        where, params = self._claimable(now)
+        if kinds is not None:
+            kinds = list(kinds)
+            if not kinds:
+                return []
+            where += f" AND kind IN ({marks(kinds)})"
+            params += kinds
+        with self._write() as tx:
+            rows = tx.rows(
+                "UPDATE jobs SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id IN "
+                f"(SELECT id FROM jobs WHERE {where} ORDER BY due_at, id LIMIT ?{self.SKIP_LOCKED}) RETURNING *",
+                [worker, self._time_in(now + hold), *params, int(limit)],
+            )
+        jobs = [self._job(row) for row in rows]
+        return sorted(jobs, key=lambda job: (job.due_at, job.id))
+
+    def claim_job(self, job_id: int, worker: str, *, now: dt.datetime, hold: dt.timedelta) -> Job | None:
+        """Claim one job, as claim_due_jobs would: None unless it is due and nobody holds it."""
+        where, params = self._claimable(now)
+        with self._write() as tx:
+            row = tx.one(
+                f"UPDATE jobs SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 "
+                f"WHERE id = ? AND {where} RETURNING *",
+                [worker, self._time_in(now + hold), job_id, *params],
+            )
+        return self._job(row) if row else None
+
+    def finish_job(self, job_id: int, worker: str, *, now: dt.datetime) -> bool:
+        """Mark a job done; False unless `worker` holds it (another may have taken it over)."""
+        with self._write() as tx:
+            return tx.count(
+                "UPDATE jobs SET done_at = ? WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
+                [self._time_in(now), job_id, worker],
+            ) == 1
+
+    def retry_job(self, job_id: int, worker: str, *, due_at: dt.datetime, error: str) -> bool:
+        """Let go of a job held by `worker`, to be tried again at `due_at`."""
+        with self._write() as tx:
+            return tx.count(
+                "UPDATE jobs SET claimed_by = NULL, claimed_until = NULL, due_at = ?, last_error = ? "
+                "WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
+                [self._time_in(due_at), str(error)[:LAST_ERROR_LIMIT], job_id, worker],
+            ) == 1
+
+    def save_job_payload(self, job_id: int, worker: str, payload: dict) -> bool:
+        """Keep notes of progress (such as "sent") on a job that `worker` holds."""
+        with self._write() as tx:
+            return tx.count(
+                "UPDATE jobs SET payload = ? WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
+                [self._json_in(dict(payload)), job_id, worker],
+            ) == 1
+
+    def jobs(self, *, request_id: int | None = None, kind: str | None = None, done: bool | None = None) -> list[Job]:
+        where, params = ["1 = 1"], []
+        if request_id is not None:
+            where.append("request_id = ?")
+            params.append(request_id)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if done is not None:
+            where.append("done_at IS NOT NULL" if done else "done_at IS NULL")
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id", params)
+        return [self._job(row) for row in rows]
+
+    def _job(self, row: dict) -> Job:
+        time = self._time_out
+        return Job(
+            id=row["id"], kind=row["kind"], request_id=row["request_id"], key=row["key"],
+            payload=dict(self._json_out(row["payload"]) or {}), due_at=time(row["due_at"]),
+            attempts=row["attempts"], claimed_by=row["claimed_by"], claimed_until=time(row["claimed_until"]),
+            done_at=time(row["done_at"]), last_error=row["last_error"], created_at=time(row["created_at"]),
+        )
+
+    # -- leases ------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, *, now: dt.datetime, ttl: dt.timedelta) -> bool:
+        """Take (or renew) the lease `name` until now + ttl, if it is free, expired or ours."""
+        with self._write() as tx:
+            row = tx.one(
+                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
+                "WHERE leases.holder = excluded.holder OR leases.until <= ? RETURNING holder",
+                [name, holder, self._time_in(now + ttl), self._time_in(now)],
+            )
+        return row is not None
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        with self._write() as tx:
+            return tx.count("DELETE FROM leases WHERE name = ? AND holder = ?", [name, holder]) == 1
+
+    def lease_holder(self, name: str, *, now: dt.datetime) -> str | None:
+        with self._read() as tx:
+            row = tx.one("SELECT holder FROM leases WHERE name = ? AND until > ?", [name, self._time_in(now)])
+        return row["holder"] if row else None
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("times in the store are timezone-aware")
+    return value.astimezone(dt.timezone.utc)

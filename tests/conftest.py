@@ -6,6 +6,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import Bot, iam_client
+from tests.support.postgres import PostgresMissing, PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +16,23 @@ def moto_url():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (installed first if missing)."""
+    try:
+        server = PostgresServer().start()
+    except PostgresMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a fresh, empty PostgreSQL database."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_defaults(env):
     assert settings.iam_bot_approvers == ("U0BOB", "S0ADMINS")
     assert settings.iam_bot_request_ttl == dt.timedelta(hours=24)
     assert settings.iam_bot_user_path == "/" and settings.port == 3000
-    assert settings.database_path == "iam-bot.db"
+    assert settings.database_url == "sqlite:///iam-bot.db"
     assert settings.slack_api_url == "https://slack.com/api/"
 
 
@@ -47,7 +47,8 @@ def test_secrets_do_not_show_in_repr(env):
     ("IAM_BOT_APPROVERS", " , ", "IAM_BOT_APPROVERS is malformed"),
     ("IAM_BOT_APPROVALS_CHANNEL", "#iam", "IAM_BOT_APPROVALS_CHANNEL is malformed"),
     ("IAM_BOT_USER_PATH", "people", "IAM_BOT_USER_PATH is malformed"),
-    ("DATABASE_URL", "postgres://x", "DATABASE_URL is malformed"),
+    ("DATABASE_URL", "mysql://x", "DATABASE_URL is malformed"),
+    ("DATABASE_URL", "sqlite:///", "DATABASE_URL is malformed"),
     ("PORT", "http", "PORT is malformed"),
     ("SLACK_API_URL", "slack.com", "SLACK_API_URL is malformed"),
 ])

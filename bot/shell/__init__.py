@@ -23,7 +23,7 @@ import tempfile
 def main() -> None:
     """Build the sample world, run the shell until quit or end of input, then tear it all down."""
     from commands.settings import load_settings
-    from storage import Store
+    from storage import open_store
 
     from ..app import Deps, create_app
     from .aws import MotoMissing, start_sample_aws
@@ -46,7 +46,7 @@ def main() -> None:
     try:
         token = "xoxb-local-shell"
         signing_secret = secrets.token_hex(16)
-        store = Store(db_path)
+        store = open_store(f"sqlite:///{db_path}")
         slack = LocalSlack(terminal, token=token).start()
         # Every value given here, so that nothing in this machine's environment changes the demo.
         settings = load_settings(

@@ -21,7 +21,7 @@ from bot.app import Deps, create_app
 from bot.server import flask_app
 from commands.iam import RETRY_CONFIG, IamGateway
 from commands.settings import load_settings
-from storage import Store
+from storage import open_store
 
 from .fake_slack import TEAM, FakeSlack
 
@@ -85,7 +85,7 @@ class Bot:
         self.settings = load_settings(**values)
         self.slack = slack
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.store = Store(self.settings.database_path)
+        self.store = open_store(self.settings.database_url)
         self.client = iam_client_override or iam_client(moto_url)
         self.client.meta.events.register("before-call.iam", _record_operation)
         self.executor = TrackingExecutor()

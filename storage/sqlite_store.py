@@ -1,0 +1,174 @@
+"""The store in one SQLite file: the embedded default.
+
+Each thread gets its own connection; every write runs inside BEGIN IMMEDIATE, which takes
+SQLite's one write lock up front, so a conditional write and whatever it depends on cannot
+interleave with another thread's or process's.
+
+The file uses a rollback journal, not WAL. WAL maps its `-shm` index into memory, and a
+change to that file under a running process (a file made read-only, deleted or truncated by
+someone else) kills the process with SIGBUS instead of raising an error. Without the map,
+such a change makes the next write raise StoreError, which the health check reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from .migrations import migrations
+from .store import Conflict, Store, StoreError, Tx, utc
+
+BUSY_TIMEOUT_SECONDS = 30
+PRIVATE = 0o600
+
+
+class SQLiteStore(Store):
+    """Requests, events, jobs and leases in one SQLite file, safe to share between threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = os.path.abspath(str(path))
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._identity = _create_private(self.path)
+        # SQLite gives its journal the database file's mode, so the journal is private too.
+        conn = self._conn()
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")
+            conn.execute("BEGIN IMMEDIATE")  # two processes starting together migrate one at a time
+            try:
+                migrations.apply(Database(conn, execute_plugins=False))
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self.close()
+            raise _translate(error) from error
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # mode=rw: a thread that comes late to a deleted file gets an error, not a new empty file.
+            uri = f"file:{urllib.parse.quote(self.path)}?mode=rw"
+            try:
+                conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.Error as error:
+                raise _translate(error) from error
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's raw connection, for tests that must reach under the store."""
+        return self._conn()
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def _guard(self) -> None:
+        """Refuse to write to a file that is gone, replaced or read-only (an open connection would)."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError("the database file is gone") from None
+        except OSError as error:
+            raise StoreError(f"the database file cannot be reached ({error.strerror})") from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise StoreError("the database file was replaced")
+        if not os.access(self.path, os.W_OK):
+            raise StoreError("the database file is read-only")
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Tx]:
+        self._guard()
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(lambda sql, params: _run(conn, sql, params))
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            raise _translate(error) from error
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Tx]:
+        conn = self._conn()
+        try:
+            yield Tx(lambda sql, params: _run(conn, sql, params))
+        except sqlite3.Error as error:
+            raise _translate(error) from error
+
+    # -- values ------------------------------------------------------------------------
+
+    def _time_in(self, value: dt.datetime | None) -> str | None:
+        value = utc(value)
+        return value.isoformat(timespec="microseconds") if value else None
+
+    def _time_out(self, value: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(value) if value else None
+
+    def _json_in(self, value) -> str:
+        return json.dumps(value)
+
+    def _json_out(self, value: str | None):
+        return json.loads(value) if value else None
+
+
+def _run(conn: sqlite3.Connection, sql: str, params: Sequence) -> tuple[list[dict], int]:
+    cursor = conn.execute(sql, list(params))
+    if cursor.description is None:
+        return [], cursor.rowcount
+    names = [column[0] for column in cursor.description]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    return rows, cursor.rowcount
+
+
+def _translate(error: sqlite3.Error) -> StoreError:
+    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error):
+        return Conflict(str(error))
+    return StoreError(f"SQLite refused: {error}")
+
+
+def _create_private(path: str) -> tuple[int, int]:
+    """Create the database file readable by its owner only, before SQLite creates it otherwise."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE)
+    except OSError as error:
+        raise StoreError(f"cannot open the database file ({error.strerror})") from None
+    try:
+        stat = os.fstat(fd)
+        if stat.st_mode & 0o077:
+            os.fchmod(fd, PRIVATE)
+    finally:
+        os.close(fd)
+    return stat.st_dev, stat.st_ino
