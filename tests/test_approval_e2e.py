@@ -7,7 +7,7 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import resume_unfinished, sweep_once
+from bot.background import sweep_once
 from tests.support.faults import Fault, count_calls
 from tests.support.harness import APPROVALS, Bot
 
@@ -55,7 +55,7 @@ def test_bob_approves_and_the_user_exists_in_aws(bot, slack, aws):
     assert done.state == storage.PROVISIONED and done.decider_id == "U0BOB" and done.user_arn == user["Arn"]
     assert [e.what for e in bot.store.events(1)] == [
         "filed", "approved", "step:create_user", "step:login_profile", "step:group:Developers",
-        "step:group:ReadOnly", "provisioned", "sign_in_delivered"]
+        "step:group:ReadOnly", "provisioned", "reveal_button_sent", "sign_in_delivered"]
 
 
 def test_no_console_creates_no_login_profile(bot, aws):
@@ -304,6 +304,10 @@ def test_a_user_created_meanwhile_by_someone_else_is_left_alone(bot, slack, aws)
     assert aws.list_groups_for_user(UserName="jane.doe")["Groups"] == []
 
 
+def later():
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+
+
 def test_a_crash_mid_provisioning_resumes_at_start_up(tmp_path, slack, moto_url, aws, make_bot):
     bot = make_bot()
     file_jane(bot)
@@ -312,9 +316,10 @@ def test_a_crash_mid_provisioning_resumes_at_start_up(tmp_path, slack, moto_url,
     bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
     assert bot.store.get(1).state == storage.APPROVED  # stuck mid-way, as after a crash
     assert creates == ["CreateUser"]
-    restarted = make_bot()  # same SQLite file, a new process's worth of objects
+    # Same SQLite file, a new process's worth of objects, a little later: the work is due again.
+    restarted = make_bot(clock=later)
     creates_after = count_calls(restarted.client, "CreateUser")
-    resume_unfinished(restarted.services)
+    restarted.settle()
     assert restarted.store.get(1).state == storage.PROVISIONED
     assert creates_after == []  # resumed after create_user, not repeated
     assert {g["GroupName"] for g in aws.list_groups_for_user(UserName="jane.doe")["Groups"]} == {"Developers", "ReadOnly"}
@@ -327,8 +332,8 @@ def test_a_resumed_create_user_counts_as_done_only_with_our_tag(tmp_path, slack,
     Fault(bot.client, "CreateLoginProfile", "-", raise_instead=RuntimeError("process died"))
     bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
     bot.store._db().execute("UPDATE requests SET steps_done = '[]' WHERE id = 1")
-    restarted = make_bot()
-    resume_unfinished(restarted.services)
+    restarted = make_bot(clock=later)
+    restarted.settle()
     assert restarted.store.get(1).state == storage.PROVISIONED
 
 

@@ -96,6 +96,7 @@ class Bot:
             deps.passwords = passwords
         built = create_app(self.settings, deps)
         self.app, self.services = built.app, built.services
+        self.services.runner.start()
         self.web = make_server("127.0.0.1", 0, flask_app(self.app), threaded=True)
         self.url = f"http://127.0.0.1:{self.web.server_port}/slack/events"
         self._thread = threading.Thread(target=self.web.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -104,13 +105,24 @@ class Bot:
         self._n = 0
 
     def stop(self) -> None:
-        self.executor.wait_idle()
+        self.settle()
+        self.services.runner.stop()
         self.web.shutdown()
         self.executor.shutdown()
         self.store.close()
 
-    def settle(self) -> None:
-        self.executor.wait_idle()
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the listeners and the durable work they started are all done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.executor.wait_idle(timeout)
+            if self.services.runner.idle():
+                self.executor.wait_idle(timeout)
+                if self.services.runner.idle():
+                    return
+            self.services.runner.kick()
+            time.sleep(0.01)
+        raise AssertionError(f"work still owed: {self.services.workflow.owed()}")
 
     # -- what Slack sends -------------------------------------------------------------
 
