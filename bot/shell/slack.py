@@ -307,7 +307,8 @@ class SlackStandIn:
             self.calls.append(Call(method, params, error=None if answer.get("ok") else answer.get("error")))
         if not answer.get("ok"):
             messages = (answer.get("response_metadata") or {}).get("messages") or []
-            self._tell("refused", method, Refusal(answer["error"], "; ".join(messages)))
+            why = "; ".join(m.removeprefix("[ERROR] ") for m in messages)
+            self._tell("refused", method, Refusal(answer["error"], why))
         return answer
 
     def _check_and_do(self, method: str, params: dict) -> dict:

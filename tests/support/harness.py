@@ -73,6 +73,15 @@ def _record_operation(model, **_):
     CALLED_OPERATIONS.add(model.name)
 
 
+def _button(message, action_id: str) -> tuple[str, dict]:
+    """(block_id, button) with this action id on the message as the bot sent it, or a stand-in for one."""
+    for block in (message.blocks if message else []):
+        for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
+            if element.get("action_id") == action_id:
+                return str(block.get("block_id", "")), element
+    return "b", {"type": "button", "text": {"type": "plain_text", "text": "Button"}}
+
+
 class Bot:
     def __init__(self, tmp_path, slack: FakeSlack, moto_url: str, *, clock=None, passwords=None,
                  iam_client_override=None, **overrides):
@@ -126,7 +135,7 @@ class Bot:
         if response.status_code == 200 and "json" in response.headers.get("Content-Type", ""):
             refusal = ack_refusal(response.text)
             if refusal:
-                raise RefusedAck(f"Slack would refuse this ack ({refusal}): {response.text[:500]}")
+                raise RefusedAck(f"Slack would refuse this ack: {refusal}")
         return response
 
     def _response_url(self, user_id: str | None = None, channel: str | None = None,
@@ -157,12 +166,13 @@ class Bot:
         message = self.slack.message(channel, message_ts) if message_ts else self.slack.latest(channel)
         message_ts = message.ts if message else (message_ts or "1700000001.000100")
         response_url = self._response_url(user_id, channel, message_ts)
-        button = blocks.button("Button", action_id, value)
+        block_id, element = _button(message, action_id)
+        button = dict(element, action_id=action_id, value=value)
         return payloads.block_actions(
             user_id=user_id, user_name=user_id.lower(), team_id=team, user_team_id=user_team or team,
             team_domain="test", channel_id=channel, channel_name="iam", message_ts=message_ts,
             message_text=message.text if message else "", message_blocks=message.blocks if message else [],
-            button=button, block_id="b", response_url=response_url, trigger_id=self.slack.trigger(user_id),
+            button=button, block_id=block_id, response_url=response_url, trigger_id=self.slack.trigger(user_id),
         ), response_url
 
     def click(self, user_id: str, action_id: str, value, *, settle: bool = True, **kwargs):
