@@ -154,3 +154,17 @@ class Runner:
         with self._lock:
             busy = self._busy
         return busy == 0 and not self.workflow.owed()
+
+
+def settle(runner: Runner, listeners_idle: Callable[[float], bool], timeout: float) -> bool:
+    """Wait until the listeners and all the work they set off are done (the shell and tests)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = max(0.0, deadline - time.monotonic())
+        if listeners_idle(left) and runner.idle() and listeners_idle(left) and runner.idle():
+            return True
+        runner.kick()
+        time.sleep(0.01)
+    return False

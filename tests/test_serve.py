@@ -33,7 +33,7 @@ def served(tmp_path, slack, moto_url, aws):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "IAM_BOT_"))}
     env.update(
-        SLACK_BOT_TOKEN="xoxb-serve-test", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url,
+        SLACK_BOT_TOKEN=slack.token, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url,
         IAM_BOT_APPROVALS_CHANNEL=APPROVALS, IAM_BOT_APPROVERS="U0BOB", IAM_BOT_EMAIL_DOMAIN="example.com",
         DATABASE_URL=f"sqlite:///{tmp_path}/serve.db", PORT=str(port), AWS_ENDPOINT_URL_IAM=moto_url,
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
@@ -93,7 +93,7 @@ def test_serve_refuses_bad_signatures_and_other_workspaces(served, slack):
     assert client.post("payload=%7Bbroken", timestamp=None).status_code in (400, 401)
     log.seek(0)
     text = log.read()
-    assert "/response/" not in text and "xoxb-serve-test" not in text and SIGNING_SECRET not in text
+    assert "/response/" not in text and slack.token not in text and SIGNING_SECRET not in text
 
 
 def test_serve_says_which_variable_is_missing(tmp_path):

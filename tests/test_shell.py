@@ -47,6 +47,13 @@ def turns(output: str) -> list[tuple[str, str]]:
     return [(typed, "\n".join(lines)) for typed, lines in found]
 
 
+def after(said: list[tuple[str, str]], typed: str) -> list[str]:
+    """What the shell printed after each time this line was typed (`alice> click 1`), in order."""
+    found = [shown for who_typed, shown in said if who_typed == typed]
+    assert found, f"{typed!r} was never typed; the turns were {[t for t, _ in said]}"
+    return found
+
+
 def message(text: str, header: str) -> str:
     """The first message under a header containing `header`: its header line and its lines."""
     lines = text.splitlines()
@@ -94,8 +101,7 @@ def story():
 
 def test_the_banner_says_who_you_are_and_what_the_world_holds(story):
     _, said = story
-    typed, banner = said[0]
-    assert typed == "banner"
+    [banner] = after(said, "banner")
     assert "You are alice" in banner
     for who in ("bob", "carol", "jane"):
         assert re.search(rf"^\s+{who}\s", banner, re.M), who
@@ -108,8 +114,7 @@ def test_the_banner_says_who_you_are_and_what_the_world_holds(story):
 
 def test_a_request_shows_the_ack_then_the_card_with_numbered_buttons(story):
     _, said = story
-    typed, shown = said[1]
-    assert typed == "alice> /iam create jane.doe Developers"
+    [shown] = after(said, "alice> /iam create jane.doe Developers")
     ack = message(shown, "#general · only visible to alice")
     assert "Checking your request for `jane.doe`" in ack
     card = message(shown, "#iam-approvals · message 1 · everyone in the channel sees it")
@@ -122,8 +127,7 @@ def test_a_request_shows_the_ack_then_the_card_with_numbered_buttons(story):
 
 def test_the_requester_cannot_approve_their_own_request(story):
     _, said = story
-    typed, shown = said[2]
-    assert typed == "alice> click 1"
+    [shown] = after(said, "alice> click 1")
     assert "Approve this request?" in shown  # Slack's confirmation dialog, answered y
     refusal = message(shown, "#iam-approvals · only visible to alice")
     assert "You cannot decide request #1: you asked for it" in refusal
@@ -132,9 +136,7 @@ def test_the_requester_cannot_approve_their_own_request(story):
 
 def test_a_second_person_approves_and_the_user_is_created(story):
     _, said = story
-    assert said[3][0] == "alice> as bob"
-    typed, shown = said[4]
-    assert typed == "bob> click 1"
+    [shown] = after(said, "bob> click 1")
     assert "Approved by @bob" in message(shown, "message 1 (edited)")
     assert "[1]" not in message(shown, "message 1 (edited)")  # the buttons are gone
     thread = message(shown, "reply in the thread of message 1")
@@ -148,9 +150,7 @@ def test_a_second_person_approves_and_the_user_is_created(story):
 
 def test_the_owner_reveals_the_password_once_visible_only_to_her(story):
     output, said = story
-    assert said[5][0] == "bob> as jane"
-    typed, shown = said[6]
-    assert typed == "jane> click 3"
+    shown, again = after(said, "jane> click 3")
     reveal = message(shown, "DM from iam-bot to jane · only visible to jane")
     password = re.search(r"Password for `jane\.doe`: `([^`]+)`", reveal)[1]
     # The sample account's policy: 14+ characters with every kind.
@@ -163,36 +163,30 @@ def test_the_owner_reveals_the_password_once_visible_only_to_her(story):
     assert "@jane revealed their first password" in shown
     assert output.count(password) == 1
 
-    typed, again = said[7]
-    assert typed == "jane> click 3"
     assert "already revealed" in message(again, "only visible to jane")
     assert "Password for" not in again
 
 
 def test_keys_for_an_approver_and_not_for_anyone_else(story):
     _, said = story
-    typed, shown = said[9]
-    assert typed == "bob> /iam keys sam.sample"
+    [shown] = after(said, "bob> /iam keys sam.sample")
     keys = message(shown, "#general · only visible to bob")
     assert "Looking up the access keys of `sam.sample`" in keys
     listing = shown[shown.index("Access keys of `sam.sample`"):]
     assert len(re.findall(r"• `AKIA[A-Z0-9]{16}` · Active · created", listing)) == 2
     assert "never used" in listing and "last used" in listing
 
-    typed, shown = said[11]
-    assert typed == "alice> /iam keys sam.sample"
+    [shown] = after(said, "alice> /iam keys sam.sample")
     assert "Only approvers, and the owner of `sam.sample`, can list its access keys." in shown
     assert "AKIA" not in shown
 
 
 def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
     _, said = story
-    typed, shown = said[12]
-    assert typed == "alice> /iam create carol.ops ReadOnly @carol"
+    [shown] = after(said, "alice> /iam create carol.ops ReadOnly @carol")
     assert "[4] Approve   [5] Deny" in message(shown, "message 6 · everyone in the channel sees it")
 
-    typed, shown = said[14]
-    assert typed == "bob> click 5"
+    [shown] = after(said, "bob> click 5")
     modal = message(shown, 'modal "Deny request" · only visible to bob')
     assert "Deny IAM user `carol.ops` for @carol (request #2)?" in modal
     assert "Reason (the requester sees it)> Not before the security review." in shown
@@ -204,11 +198,16 @@ def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
 
 def test_every_step_left_an_event(story):
     _, said = story
-    typed, shown = said[-1]
-    assert typed == "alice> events"
-    whats = [line.split()[3] for line in shown.splitlines() if re.match(r"\s+\d\d:\d\d:\d\d ", line)]
-    for what in ("filed", "refused:requester", "approved", "provisioned", "revealed", "refused:keys", "denied"):
-        assert what in whats, (what, shown)
+    [shown] = after(said, "alice> events")
+    # Each line: time, request, who, what (and a detail).
+    done = {(m["request"], m["who"], m["what"])
+            for m in re.finditer(r"^\s+\d\d:\d\d:\d\d\s+(?P<request>#\d+|-)\s+(?P<who>\S+)\s+(?P<what>\S+)",
+                                 shown, re.M)}
+    for step in (("#1", "alice", "filed"), ("#1", "alice", "refused:requester"), ("#1", "bob", "approved"),
+                 ("#1", "iam-bot", "provisioned"), ("#1", "jane", "revealed"), ("#2", "alice", "filed"),
+                 ("#2", "bob", "denied")):
+        assert step in done, (step, shown)
+    assert any(who == "alice" and what == "refused:keys" for _, who, what in done), shown
 
 
 def test_the_shell_exits_cleanly_at_end_of_input_and_leaves_nothing_behind():
@@ -240,3 +239,61 @@ def test_nothing_typed_crashes_the_shell():
 def test_serving_slack_never_loads_moto():
     code = "import sys, bot.cli, bot.server, bot.app; sys.exit('moto' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30).returncode == 0
+
+
+@pytest.fixture
+def screen():
+    """The shell's stand-in for Slack and its screen, drawn into a string."""
+    import io
+
+    from bot.shell.render import Terminal
+    from bot.shell.screen import Screen
+    from bot.shell.world import sample_slack
+
+    class Utf8(io.StringIO):
+        encoding = "utf-8"  # as the shell's terminal, so headers read `── … · …`
+
+    out = Utf8()
+    slack = sample_slack("xoxb-local-shell")
+    shown = Screen(Terminal(out, colour=False), slack)
+    slack.watch(shown)
+    slack.start()
+    yield slack, shown, out
+    slack.stop()
+
+
+def test_an_ack_slack_would_refuse_shows_slacks_error_not_the_reply(screen):
+    import json
+
+    from slack_bolt import BoltResponse
+
+    from bot.shell.session import Shell
+    from bot.shell.world import GENERAL
+
+    slack, shown, out = screen
+    shell = Shell(app=None, slack=slack, screen=shown, executor=None, store=None, aws=None, signing_secret="s",
+                  terminal=shown.terminal, lines=None)
+    too_long = {"type": "section", "text": {"type": "mrkdwn", "text": "Checking " + "x" * 3000}}
+    shell.show_ack(BoltResponse(status=200, body=json.dumps({"text": "Checking…", "blocks": [too_long]})),
+                   GENERAL, "/iam")
+    said = out.getvalue()
+    assert '/iam failed with the error "invalid_blocks"' in message(said, "#general · only visible to alice")
+    assert "Checking" not in said
+
+    shell.show_ack(BoltResponse(status=200, body=json.dumps({"text": "Checking your request…"})), GENERAL, "/iam")
+    assert "Checking your request…" in message(out.getvalue()[len(said):], "#general · only visible to alice")
+
+
+def test_what_slack_refuses_the_bot_is_drawn_for_the_developer(screen):
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.shell.world import APPROVALS
+
+    slack, _, out = screen
+    client = WebClient(token=slack.token, base_url=slack.api_url)
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel=APPROVALS, text="card", blocks=[{"type": "section"}])
+    refusal = message(out.getvalue(), "Slack refused chat.postMessage from iam-bot")
+    assert "invalid_blocks" in refusal and "text or fields attribute must be specified" in refusal
+    assert "#iam-approvals" not in out.getvalue()

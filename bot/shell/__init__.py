@@ -3,8 +3,10 @@
 Like Hubot's Shell adapter or errbot's text backend: a person types `/iam create ...` as one
 of a few sample colleagues, switches person with `as bob`, presses buttons with `click 1`,
 and sees what Slack would show each of them. Underneath it is the real app: signed requests
-through `app.dispatch`, a stand-in for Slack's Web API on 127.0.0.1 (`slack.py`), moto for
-AWS (`aws.py`), and a new SQLite file. Every start is the same fresh world.
+through `app.dispatch` (`payloads.py`), a stand-in for Slack's Web API on 127.0.0.1, strict
+like Slack and shared with the tests (`slack.py`, `blockkit.py`), drawn in the terminal
+(`screen.py`, `render.py`), moto for AWS (`aws.py`), and a new SQLite file. Every start is
+the same fresh world (`world.py`).
 
 With stdin not a terminal, lines are read one by one and the shell exits at end of input,
 so a whole story can be scripted.
@@ -28,8 +30,9 @@ def main() -> None:
     from ..app import Deps, create_app
     from .aws import MotoMissing, start_sample_aws
     from .render import Terminal
+    from .screen import Screen
     from .session import Lines, Shell, TrackingExecutor
-    from .slack import APPROVALS, APPROVERS, EMAIL_DOMAIN, LocalSlack
+    from .world import APPROVALS, APPROVERS, EMAIL_DOMAIN, sample_slack
 
     _quiet_logging()
     if hasattr(sys.stdout, "reconfigure"):
@@ -42,12 +45,15 @@ def main() -> None:
         raise SystemExit(2) from None
     workdir = tempfile.mkdtemp(prefix="iam-bot-shell-")
     db_path = os.path.join(workdir, "iam-bot.db")
-    store = slack = executor = None
+    store = slack = executor = runner = None
     try:
         token = "xoxb-local-shell"
         signing_secret = secrets.token_hex(16)
         store = open_store(f"sqlite:///{db_path}")
-        slack = LocalSlack(terminal, token=token).start()
+        slack = sample_slack(token)
+        screen = Screen(terminal, slack)
+        slack.watch(screen)
+        slack.start()
         # Every value given here, so that nothing in this machine's environment changes the demo.
         settings = load_settings(
             slack_bot_token=token, slack_signing_secret=signing_secret, slack_app_token=None,
@@ -56,9 +62,10 @@ def main() -> None:
             iam_bot_reveal_ttl="24h", database_url=f"sqlite:///{db_path}", port=3000,
         )
         executor = TrackingExecutor()
-        app = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor)).app
-        shell = Shell(app=app, slack=slack, executor=executor, store=store, aws=aws, signing_secret=signing_secret,
-                      terminal=terminal, lines=Lines(sys.stdin, terminal))
+        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor))
+        runner = built.services.runner.start()
+        shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
+                      signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal))
         shell.banner(db_path)
         try:
             shell.run()
@@ -70,12 +77,26 @@ def main() -> None:
         if executor is not None:
             executor.wait_idle(10)
             executor.shutdown(wait=False, cancel_futures=True)
+        if runner is not None:
+            runner.stop(wait=False)
         if slack is not None:
             slack.stop()
         if store is not None:
             store.close()
         aws.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Settled:
+    """The listeners' pool and the durable work they set off, waited for together before the next prompt."""
+
+    def __init__(self, executor, runner):
+        self.executor, self.runner = executor, runner
+
+    def wait_idle(self, timeout: float) -> bool:
+        from ..work import settle
+
+        return settle(self.runner, self.executor.wait_idle, timeout)
 
 
 def _quiet_logging() -> None:

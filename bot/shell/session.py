@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import threading
 import time
-import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TextIO
 
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_sdk.signature import SignatureVerifier
 
 from storage import Store
 
+from . import payloads
 from .aws import SampleAws
+from .blockkit import ack_refusal
 from .render import Terminal, plain
-from .slack import (
-    APP_ID, APPROVALS, APPROVER_GROUP, APPROVER_GROUP_HANDLE, BOT_NAME, BOT_USER_ID, GENERAL, PEOPLE, TEAM_DOMAIN,
-    TEAM_ID, LocalSlack, Modal, Origin, Person,
+from .screen import Screen
+from .slack import Modal, Origin, SlackStandIn
+from .world import (
+    APPROVALS, APPROVER_GROUP, APPROVER_GROUP_HANDLE, BOT_NAME, BOT_USER_ID, CHANNELS, GENERAL, PEOPLE, TEAM_DOMAIN,
+    TEAM_ID, Person, person,
 )
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,15 @@ class Lines:
 
 
 class Shell:
-    def __init__(self, *, app: App, slack: LocalSlack, executor: TrackingExecutor, store: Store, aws: SampleAws,
-                 signing_secret: str, terminal: Terminal, lines: Lines):
+    def __init__(self, *, app: App, slack: SlackStandIn, screen: Screen, executor: TrackingExecutor, store: Store,
+                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines):
         self.app = app
         self.slack = slack
+        self.screen = screen
         self.executor = executor
         self.store = store
         self.aws = aws
-        self.signer = SignatureVerifier(signing_secret)
+        self.signing_secret = signing_secret
         self.terminal = terminal
         self.lines = lines
         self.me: Person = PEOPLE[0]
@@ -175,40 +177,32 @@ class Shell:
     # -- people -----------------------------------------------------------------------------
 
     def become(self, name: str) -> None:
-        person = self.slack.person(name) if name else None
-        if person is None:
+        someone = person(name) if name else None
+        if someone is None:
             names = ", ".join(p.name for p in PEOPLE)
             raise ShellError(f"Act as whom? Type: as <name>, one of {names}.")
-        self.me = person
-        self.say(f"You are now {person.name}, {person.role}.")
+        self.me = someone
+        self.say(f"You are now {someone.name}, {someone.role}.")
 
     def who(self) -> None:
-        for person in PEOPLE:
-            marker = "*" if person is self.me else " "
-            self.say(f" {marker} {person.name:<6} {person.email:<21} {person.role}")
+        for someone in PEOPLE:
+            marker = "*" if someone is self.me else " "
+            self.say(f" {marker} {someone.name:<6} {someone.email:<21} {someone.role}")
         self.say(f"You are {self.me.name}. Switch with: as <name>")
 
     # -- what Slack would send ----------------------------------------------------------------
 
     def dispatch(self, body: str) -> BoltResponse:
         """A request signed as Slack signs it, through the app's whole middleware chain."""
-        timestamp = str(int(time.time()))
-        headers = {
-            "content-type": "application/x-www-form-urlencoded",
-            "x-slack-request-timestamp": timestamp,
-            "x-slack-signature": self.signer.generate_signature(timestamp=timestamp, body=body),
-        }
+        headers = {name.lower(): value for name, value in payloads.signed_headers(self.signing_secret, body).items()}
         return self.app.dispatch(BoltRequest(body=body, headers=headers))
 
     def slash(self, text: str) -> None:
-        response_url = self.slack.response_url(Origin(self.me.user_id, GENERAL))
-        body = urllib.parse.urlencode({
-            "token": "unused", "team_id": TEAM_ID, "team_domain": TEAM_DOMAIN, "channel_id": GENERAL,
-            "channel_name": "general", "user_id": self.me.user_id, "user_name": self.me.name,
-            "command": "/iam", "text": self.as_slack_text(text), "api_app_id": APP_ID,
-            "is_enterprise_install": "false", "response_url": response_url,
-            "trigger_id": self.slack.trigger(self.me.user_id),
-        })
+        body = payloads.slash_command(
+            command="/iam", text=self.as_slack_text(text), user_id=self.me.user_id, user_name=self.me.name,
+            team_id=TEAM_ID, team_domain=TEAM_DOMAIN, channel_id=GENERAL, channel_name=CHANNELS[GENERAL],
+            response_url=self.slack.issue_response_url(Origin(self.me.user_id, GENERAL)),
+            trigger_id=self.slack.trigger(self.me.user_id))
         self.send(body, channel=GENERAL, what="/iam")
 
     def as_slack_text(self, text: str) -> str:
@@ -225,8 +219,8 @@ class Shell:
             return f"<!subteam^{APPROVER_GROUP}|@{APPROVER_GROUP_HANDLE}>"
         if name == BOT_NAME:
             return f"<@{BOT_USER_ID}|{BOT_NAME}>"
-        person = self.slack.person(name) if name else None
-        return f"<@{person.user_id}|{person.name}>" if person else word
+        someone = person(name) if name else None
+        return f"<@{someone.user_id}|{someone.name}>" if someone else word
 
     def send(self, body: str, *, channel: str, what: str) -> BoltResponse:
         """Dispatch; show the ack before anything the listeners send meanwhile; wait for them."""
@@ -241,24 +235,29 @@ class Shell:
         return response
 
     def show_ack(self, response: BoltResponse, channel: str, what: str) -> None:
+        """The ack as Slack shows it; one Slack would refuse shows Slack's error instead."""
         if response.status != 200:
-            # What Slack itself shows when an app answers with an error.
-            self.slack.ephemeral(self.me.user_id, channel, f"{what} failed with the error \"http_{response.status}\"",
-                                 first=True)
+            self.screen.show_error(self.me.user_id, channel, f"{what} failed with the error \"http_{response.status}\"")
+            return
+        refusal = ack_refusal(response.body)
+        if refusal:
+            log.debug("Slack would refuse the ack of %s: %s", what, refusal)
+            self.screen.show_error(self.me.user_id, channel, f"{what} failed with the error \"{refusal.error}\"")
+            self.screen.refused("the ack", refusal)
             return
         answer = _json(response.body)
         if answer is None:
             if response.body and response.body.strip():
-                self.slack.ephemeral(self.me.user_id, channel, response.body, first=True)
+                self.slack.post_ephemeral(self.me.user_id, channel, response.body, ack=True)
             return
         if "response_action" in answer:
             return
         if answer.get("text") or answer.get("blocks"):
             if answer.get("response_type") == "in_channel":
-                self.slack.post(channel, answer.get("text", ""), answer.get("blocks"))
+                self.slack.post_message(channel, answer.get("text", ""), answer.get("blocks"))
             else:
-                self.slack.ephemeral(self.me.user_id, channel, answer.get("text", ""), answer.get("blocks"),
-                                     first=True)
+                self.slack.post_ephemeral(self.me.user_id, channel, answer.get("text", ""), answer.get("blocks"),
+                                          ack=True)
 
     # -- buttons ----------------------------------------------------------------------------
 
@@ -270,52 +269,44 @@ class Shell:
         self.click(int(words[0]), answer)
 
     def click(self, number: int, answer: str | None = None) -> None:
-        button = self.slack.button(number)
+        button = self.screen.button(number)
         if button is None:
             raise ShellError(f"There is no button [{number}]. Type buttons to list the ones you can press.")
         message = button.message
-        audience = self.slack.audience(message)
+        audience = self.screen.audience(message)
         if audience not in (None, self.me.user_id):
-            owner = self.slack.name_of(audience)
+            owner = self.screen.name_of(audience)
             raise ShellError(f"{self.me.name} cannot see button [{number}]: only {owner} sees that message. "
                              f"To press it, first type: as {owner}")
-        if not self.slack.is_current(button):
+        if not self.screen.is_current(button):
             # Slack has removed it, but a screen that has not caught up yet can still send it:
             # pressing it shows what the bot does with a late second click.
             self.say(f"(Button [{number}] is no longer on that message; pressing it anyway, as a screen "
                      "that had not caught up yet would.)")
         element = button.element
-        label = plain(element.get("text"), self.slack, self.terminal.style)
+        label = plain(element.get("text"), self.screen, self.terminal.style)
         if element.get("confirm") and not self.confirmed(element["confirm"], answer):
             self.say("Cancelled; nothing was sent to the bot.")
             return
         self.say(f"({self.me.name} pressed {label})")
-        response_url = self.slack.response_url(Origin(self.me.user_id, message.channel, message))
-        payload = {
-            "type": "block_actions", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "user": {"id": self.me.user_id, "username": self.me.name, "name": self.me.name, "team_id": TEAM_ID},
-            "api_app_id": APP_ID, "token": "unused", "trigger_id": self.slack.trigger(self.me.user_id),
-            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
-                          "is_ephemeral": bool(message.only)},
-            "channel": {"id": message.channel, "name": self.slack.channel_name(message.channel) or "directmessage"},
-            "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks,
-                        "user": BOT_USER_ID},
-            "state": {"values": {}}, "response_url": response_url, "is_enterprise_install": False,
-            "actions": [{"type": "button", "action_id": element.get("action_id"), "block_id": button.block_id,
-                         "text": element.get("text"), "value": element.get("value", ""),
-                         "style": element.get("style"), "action_ts": f"{time.time():.6f}"}],
-        }
-        self.send(urllib.parse.urlencode({"payload": json.dumps(payload)}), channel=message.channel, what=label)
+        body = payloads.block_actions(
+            user_id=self.me.user_id, user_name=self.me.name, team_id=TEAM_ID, team_domain=TEAM_DOMAIN,
+            channel_id=message.channel, channel_name=CHANNELS.get(message.channel, "directmessage"),
+            message_ts=message.ts, message_text=message.text, message_blocks=message.blocks,
+            is_ephemeral=bool(message.only), button=element, block_id=button.block_id, bot_user_id=BOT_USER_ID,
+            response_url=self.slack.issue_response_url(Origin(self.me.user_id, message.channel, message)),
+            trigger_id=self.slack.trigger(self.me.user_id))
+        self.send(body, channel=message.channel, what=label)
         self.fill_modals()
 
     def confirmed(self, confirm: dict, answer: str | None) -> bool:
         """Slack's confirmation dialog: a title, a text, and two buttons."""
         style = self.terminal.style
-        yes = plain(confirm.get("confirm"), self.slack, style) or "Yes"
-        no = plain(confirm.get("deny"), self.slack, style) or "Cancel"
-        title = plain(confirm.get("title"), self.slack, style)
+        yes = plain(confirm.get("confirm"), self.screen, style) or "Yes"
+        no = plain(confirm.get("deny"), self.screen, style) or "Cancel"
+        title = plain(confirm.get("title"), self.screen, style)
         self.terminal.show(f"{style.rule} \"{title}\"{style.dot}only visible to {self.me.name}",
-                           [plain(confirm.get("text"), self.slack, style), f"[{yes}]   [{no}]"])
+                           [plain(confirm.get("text"), self.screen, style), f"[{yes}]   [{no}]"])
         if answer is None:
             answer = self.lines.read(f"{yes}? (y/n) ")
             if answer is None:
@@ -330,20 +321,21 @@ class Shell:
         return False
 
     def buttons(self) -> None:
-        live = self.slack.live_buttons(self.me.user_id)
+        live = self.screen.live_buttons(self.me.user_id)
         if not live:
             self.say(f"No buttons that {self.me.name} can press right now.")
             return
         for button in live:
-            label = plain(button.element.get("text"), self.slack, self.terminal.style)
-            where = self.slack.where(button.message.channel)
-            number = f" message {button.message.number}" if button.message.number else ""
+            label = plain(button.element.get("text"), self.screen, self.terminal.style)
+            where = self.screen.where(button.message.channel)
+            message_number = self.screen.number_of(button.message)
+            number = f" message {message_number}" if message_number else ""
             self.say(f"  [{button.number}] {label}  ({where}{number})")
 
     # -- modals -----------------------------------------------------------------------------
 
     def fill_modals(self) -> None:
-        for modal in self.slack.take_modals(self.me.user_id):
+        for modal in self.screen.take_modals(self.me.user_id):
             self.fill(modal)
 
     def fill(self, modal: Modal) -> None:
@@ -354,17 +346,12 @@ class Shell:
             if values is None:
                 self.say("The form is closed; nothing was sent to the bot.")
                 return
-            payload = {
-                "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-                "user": {"id": self.me.user_id, "username": self.me.name, "name": self.me.name, "team_id": TEAM_ID},
-                "api_app_id": APP_ID, "token": "unused", "trigger_id": self.slack.trigger(self.me.user_id),
-                "view": dict(view, id=modal.view_id, team_id=TEAM_ID, state={"values": values},
-                             private_metadata=view.get("private_metadata", ""), hash=secrets.token_hex(6)),
-                "response_urls": [], "is_enterprise_install": False,
-            }
-            title = plain(view.get("title"), self.slack, self.terminal.style)
-            response = self.send(urllib.parse.urlencode({"payload": json.dumps(payload)}), channel=APPROVALS,
-                                 what=title)
+            body = payloads.view_submission(
+                user_id=self.me.user_id, user_name=self.me.name, team_id=TEAM_ID, team_domain=TEAM_DOMAIN,
+                view=view, view_id=modal.view_id, view_hash=modal.hash, values=values,
+                trigger_id=self.slack.trigger(self.me.user_id))
+            title = plain(view.get("title"), self.screen, self.terminal.style)
+            response = self.send(body, channel=APPROVALS, what=title)
             answer = _json(response.body) or {}
             if response.status == 200 and answer.get("response_action") == "errors":
                 for error in (answer.get("errors") or {}).values():
@@ -373,7 +360,7 @@ class Shell:
             if response.status == 200 and answer.get("response_action") in ("update", "push") and answer.get("view"):
                 view = answer["view"]
                 modal = Modal(self.me.user_id, modal.view_id, view)
-                self.slack.show_modal(modal)
+                self.screen.show_modal(modal)
                 continue
             return
         self.say("The form is closed; nothing more was sent to the bot.")
@@ -386,7 +373,7 @@ class Shell:
             self.say(f"  Fill in the form, one line per field; {CANCEL} closes it without sending.")
         for block in inputs:
             element = block.get("element") or {}
-            label = plain(block.get("label"), self.slack, self.terminal.style)
+            label = plain(block.get("label"), self.screen, self.terminal.style)
             if element.get("type") != "plain_text_input":
                 self.say(f"  The shell cannot fill in a {element.get('type')} field.")
                 return None
@@ -405,8 +392,7 @@ class Shell:
                     self.say(f"  At least {shortest} characters, please.")
                     continue
                 break
-            values[block.get("block_id", "")] = {
-                element.get("action_id", ""): {"type": "plain_text_input", "value": value or None}}
+            values[block.get("block_id", "")] = {element.get("action_id", ""): payloads.text_input(value or None)}
         return values
 
     # -- the audit trail --------------------------------------------------------------------
@@ -417,7 +403,7 @@ class Shell:
             self.say("No events yet.")
             return
         for event in events:
-            who = self.slack.name_of(event.actor_id) if event.actor_id else BOT_NAME
+            who = self.screen.name_of(event.actor_id) if event.actor_id else BOT_NAME
             request = f"#{event.request_id}" if event.request_id else "-"
             detail = f"  {event.detail}" if event.detail else ""
             self.say(f"  {event.at.astimezone():%H:%M:%S}  {request:<4} {who:<7} {event.what}{detail}")

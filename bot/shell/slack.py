@@ -1,13 +1,21 @@
-"""A stand-in for Slack's Web API on 127.0.0.1 that draws what it is sent in the terminal.
+"""A stand-in for Slack on 127.0.0.1: its Web API, response URLs and trigger ids, strict like Slack.
 
 The bot's WebClient (and Bolt's `respond`, through response_url) talk to it over HTTP
-exactly as they would talk to Slack. It knows a few sample people and two channels,
-keeps every message so that its buttons can be pressed by number, and holds the modals
-the bot opens until the shell asks the person for their fields.
+exactly as they would talk to Slack. It keeps what Slack keeps (people, channels, DMs,
+messages and their threads, ephemeral messages, modals, the trigger ids it issued) and
+refuses what Slack refuses: a method Slack does not have, a wrong token, a missing required
+argument, blocks or views that Block Kit rejects (see blockkit.py), `chat.update` on a user
+id, a stale trigger id, and, when asked to, too many calls (HTTP 429).
+
+One class serves both users: `iam-bot shell` draws what happens through an Observer
+(screen.py), and the tests (tests/support/fake_slack.py) read `calls`, the record of every
+call with Slack's answer.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import itertools
 import json
 import logging
@@ -15,80 +23,58 @@ import secrets
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .render import Terminal, blocks_to_lines, plain
+from .blockkit import Refusal, message_refusal, view_refusal
 
 log = logging.getLogger(__name__)
 
-TEAM_ID = "T0LOCAL"
-TEAM_DOMAIN = "local"
-APP_ID = "A0IAMBOT"
-BOT_USER_ID = "U0IAMBOT"
-BOT_NAME = "iam-bot"
-GENERAL = "C0GENERAL"
-APPROVALS = "C0APPROVALS"
-APPROVER_GROUP = "S0IAMADMINS"
-APPROVER_GROUP_HANDLE = "iam-admins"
-EMAIL_DOMAIN = "example.com"
+METHODS_FILE = "web-api-methods.json"
+RESPONSE_PATH = "/response/"
+TRIGGER_LIFETIME = 3.0  # seconds, as in Slack
 
 
-@dataclass(frozen=True)
-class Person:
-    name: str
-    user_id: str
-    email: str
-    role: str
-
-    def as_slack_user(self) -> dict:
-        return {"id": self.user_id, "name": self.name, "real_name": self.name.title(), "team_id": TEAM_ID,
-                "is_bot": False, "deleted": False, "is_restricted": False, "is_ultra_restricted": False,
-                "profile": {"email": self.email, "real_name": self.name.title(), "display_name": self.name}}
+@functools.cache
+def slack_methods() -> dict[str, dict]:
+    """Slack's published Web API methods with their arguments (read once, on first use)."""
+    return json.loads(importlib.resources.files(__package__).joinpath(METHODS_FILE).read_text("utf-8"))
 
 
-PEOPLE = (
-    Person("alice", "U0ALICE", f"alice@{EMAIL_DOMAIN}", "a developer who asks for IAM users"),
-    Person("bob", "U0BOB", f"bob@{EMAIL_DOMAIN}", "an approver (named in IAM_BOT_APPROVERS)"),
-    Person("carol", "U0CAROL", f"carol@{EMAIL_DOMAIN}",
-           f"an approver (through the @{APPROVER_GROUP_HANDLE} user group)"),
-    Person("jane", "U0JANE", f"jane.doe@{EMAIL_DOMAIN}", "a new colleague: the IAM user jane.doe is for her"),
-)
-APPROVERS = ("U0BOB", APPROVER_GROUP)
-GROUP_MEMBERS = {APPROVER_GROUP: ["U0CAROL"]}
-CHANNELS = {GENERAL: "general", APPROVALS: "iam-approvals"}
+@dataclass
+class Call:
+    """One request the stand-in received: the method (or "response_url"), its arguments,
+    when, and Slack's error code if it was refused (None when accepted)."""
+
+    method: str
+    params: dict
+    at: float = field(default_factory=time.monotonic)
+    error: str | None = None
 
 
 @dataclass
 class Message:
-    """One message as Slack keeps it. `only` is the one person who sees an ephemeral message."""
+    """One message as Slack keeps it. `only` is the one person who sees an ephemeral message;
+    `ack` marks one that came back in the HTTP response to a command or click."""
 
     channel: str
     ts: str
     text: str
     blocks: list
-    number: int | None = None
     only: str | None = None
     thread_ts: str | None = None
     version: int = 1
     deleted: bool = False
-
-
-@dataclass(frozen=True)
-class Button:
-    number: int
-    message: Message
-    version: int
-    block_id: str
-    element: dict
+    ack: bool = False
 
 
 @dataclass(frozen=True)
 class Origin:
     """Where a person acted: what the response_url of that payload answers into."""
 
-    user_id: str
-    channel: str
+    user_id: str | None
+    channel: str | None
     message: Message | None = None
 
 
@@ -97,77 +83,91 @@ class Modal:
     user_id: str
     view_id: str
     view: dict
+    hash: str = field(default_factory=lambda: f"{int(time.time())}.{secrets.token_hex(4)}")
 
 
 @dataclass
 class _Trigger:
     user_id: str
+    at: float
     used: bool = False
-    at: float = field(default_factory=time.monotonic)
 
 
-class LocalSlack:
-    """Slack's Web API, its response URLs, and what each person sees, in one process."""
+class Observer:
+    """What happens in the stand-in, for whoever shows it (the shell's screen). No-ops here."""
 
-    def __init__(self, terminal: Terminal, token: str):
-        self.terminal = terminal
+    def posted(self, message: Message) -> None: ...
+    def edited(self, message: Message) -> None: ...
+    def deleted(self, message: Message) -> None: ...
+    def opened(self, modal: Modal) -> None: ...
+    def updated(self, modal: Modal) -> None: ...
+    def refused(self, method: str, refusal: Refusal) -> None: ...
+
+
+class _Server(ThreadingHTTPServer):
+    # A deep listen backlog: concurrency tests and the benchmark open many connections at once.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict | str
+    headers: dict = field(default_factory=dict)
+
+
+def _ok(**values) -> dict:
+    return {"ok": True, **values}
+
+
+def _error(code: str, why: str | None = None) -> dict:
+    answer = {"ok": False, "error": code}
+    if why:
+        answer["response_metadata"] = {"messages": [f"[ERROR] {why}"]}
+    return answer
+
+
+class SlackStandIn:
+    """Slack's Web API, its response URLs, and what each person sees, in one process.
+
+    `users` (id -> Slack user object), `channels` (id -> name) and `usergroups` (S... -> member
+    ids) are plain dicts, read at every call: change them and Slack has changed.
+    """
+
+    def __init__(self, *, token: str, team_id: str, bot_user_id: str, users: dict[str, dict],
+                 channels: dict[str, str], usergroups: dict[str, list[str]] | None = None,
+                 team_domain: str = "local", bot_id: str = "B0IAMBOT",
+                 clock: Callable[[], float] = time.monotonic):
         self.token = token
-        self.people = {p.user_id: p for p in PEOPLE}
+        self.team_id = team_id
+        self.team_domain = team_domain
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.users = users
+        self.channels = channels
+        self.usergroups = usergroups if usergroups is not None else {}
+        self.clock = clock  # for trigger ids' 3 seconds; tests may give their own
+        self.calls: list[Call] = []
+        self.fail: dict[str, str] = {}  # method -> the error Slack should answer with
+        self.response_status = 200  # what response_url posts get; anything else fails them
+        self.observers: list[Observer] = []
         self._lock = threading.RLock()
         self._messages: list[Message] = []
-        self._buttons: dict[int, Button] = {}
-        self._button_numbers = itertools.count(1)
-        self._message_numbers = itertools.count(1)
         self._ts = itertools.count(1)
         self._origins: dict[str, Origin] = {}
         self._triggers: dict[str, _Trigger] = {}
-        self._modals: list[Modal] = []
+        self._modals: dict[str, Modal] = {}
         self._dms: dict[str, str] = {}  # DM channel id -> user id
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # the request lines carry response tokens; keep them out
-                pass
-
-            def do_GET(self):
-                self._serve(b"")
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                self._serve(self.rfile.read(length))
-
-            def _serve(self, raw: bytes):
-                url = urllib.parse.urlsplit(self.path)
-                try:
-                    params = _params(url.query, raw, self.headers.get("Content-Type") or "")
-                    if url.path.startswith("/response/"):
-                        status, answer = stand_in.respond(url.path.removeprefix("/response/"), params)
-                    else:
-                        status = 200
-                        authorization = self.headers.get("Authorization") or ""
-                        if authorization != f"Bearer {stand_in.token}":
-                            answer = {"ok": False, "error": "invalid_auth"}
-                        else:
-                            answer = stand_in.api(url.path.rsplit("/", 1)[-1], params)
-                except Exception:
-                    log.exception("the stand-in for Slack failed on %s", url.path.split("/response/")[0])
-                    status, answer = 500, {"ok": False, "error": "internal_error"}
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        # 127.0.0.1 only: nothing outside this machine can reach the stand-in.
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry_after]
+        self.server = _Server(("127.0.0.1", 0), _handler(self))  # 127.0.0.1: nothing outside can reach it
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
         self.api_url = f"{self.base_url}/api/"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="local-slack", daemon=True)
+                                        name="slack-stand-in", daemon=True)
 
-    def start(self) -> LocalSlack:
+    def start(self):
         self._thread.start()
         return self
 
@@ -175,287 +175,429 @@ class LocalSlack:
         self.server.shutdown()
         self.server.server_close()
 
-    # -- what the shell asks of it ----------------------------------------------------------
+    # -- what the stand-in is asked by the shell and the tests -------------------------------
 
-    def person(self, name_or_id: str) -> Person | None:
-        wanted = name_or_id.strip().lstrip("@").lower()
-        for person in PEOPLE:
-            if wanted in (person.name, person.user_id.lower(), person.email.lower()):
-                return person
-        return None
-
-    def response_url(self, origin: Origin) -> str:
-        token = secrets.token_urlsafe(12)
-        with self._lock:
-            self._origins[token] = origin
-        return f"{self.base_url}/response/{token}"
+    def watch(self, observer: Observer) -> None:
+        self.observers.append(observer)
 
     def trigger(self, user_id: str) -> str:
-        trigger_id = f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(8)}"
+        """A trigger id, as Slack puts in a slash command or click: good for one views.open within 3 s."""
+        trigger_id = f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
         with self._lock:
-            self._triggers[trigger_id] = _Trigger(user_id)
+            self._triggers[trigger_id] = _Trigger(user_id, self.clock())
         return trigger_id
 
-    def take_modals(self, user_id: str) -> list[Modal]:
+    def issue_response_url(self, origin: Origin, token: str | None = None) -> str:
+        token = token or secrets.token_urlsafe(12)
         with self._lock:
-            mine = [m for m in self._modals if m.user_id == user_id]
-            self._modals = [m for m in self._modals if m.user_id != user_id]
-        return mine
+            self._origins[token] = origin
+        return f"{self.base_url}{RESPONSE_PATH}{token}"
 
-    def button(self, number: int) -> Button | None:
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next `times` calls of `method` with HTTP 429 and Retry-After, as Slack does."""
         with self._lock:
-            return self._buttons.get(number)
+            self._rate_limits[method] = [times, retry_after]
 
-    def is_current(self, button: Button) -> bool:
-        return not button.message.deleted and button.message.version == button.version
-
-    def audience(self, message: Message) -> str | None:
-        """The one person who can see this message, or None for everyone in a channel."""
-        return message.only or self._dms.get(message.channel)
-
-    def live_buttons(self, user_id: str) -> list[Button]:
+    def of(self, method: str) -> list[dict]:
+        """The arguments of every call of `method` that Slack accepted, in order."""
         with self._lock:
-            buttons = list(self._buttons.values())
-        return [b for b in buttons if self.is_current(b) and self.audience(b.message) in (None, user_id)]
+            return [c.params for c in self.calls if c.method == method and c.error is None]
 
-    def where(self, channel: str) -> str:
-        if channel in self._dms:
-            return f"DM from {BOT_NAME} to {self.name_of(self._dms[channel])}"
-        return "#" + CHANNELS.get(channel, channel)
-
-    def name_of(self, user_id: str | None) -> str:
-        return self.user_name(user_id) or str(user_id)
-
-    # -- names, for the renderer ------------------------------------------------------------
-
-    def user_name(self, user_id: str) -> str | None:
-        if user_id == BOT_USER_ID:
-            return BOT_NAME
-        person = self.people.get(user_id)
-        return person.name if person else None
-
-    def channel_name(self, channel_id: str) -> str | None:
-        return CHANNELS.get(channel_id)
-
-    def group_handle(self, group_id: str) -> str | None:
-        return APPROVER_GROUP_HANDLE if group_id == APPROVER_GROUP else None
-
-    # -- drawing ----------------------------------------------------------------------------
-
-    def show(self, message: Message, *, edited: bool = False, first: bool = False) -> None:
-        parts = [self.where(message.channel)]
-        if message.thread_ts:
-            parent = self._find(message.channel, message.thread_ts)
-            parts.append(f"reply in the thread of message {parent.number}" if parent and parent.number
-                         else "reply in a thread")
-        if message.number:
-            parts.append(f"message {message.number}" + (" (edited)" if edited else ""))
-        only = self.audience(message)
-        if message.only:
-            parts.append(f"only visible to {self.name_of(only)}")
-        elif only:
-            parts.append(f"{self.name_of(only)} sees it")
-        else:
-            parts.append("everyone in the channel sees it")
-        lines = blocks_to_lines(message.blocks, message.text, self, self.terminal.style, self._numbering(message))
-        self.terminal.show(f"{self.terminal.style.rule} " + self.terminal.style.dot.join(parts), lines, first=first)
-
-    def _numbering(self, message: Message):
-        def number(block: dict, element: dict) -> int:
-            with self._lock:
-                n = next(self._button_numbers)
-                self._buttons[n] = Button(n, message, message.version, str(block.get("block_id", "")), element)
-            return n
-        return number
-
-    def show_modal(self, modal: Modal) -> None:
-        view = modal.view
-        title = plain(view.get("title"), self, self.terminal.style)
-        lines = blocks_to_lines(view.get("blocks") or [], "", self, self.terminal.style, None)
-        submit = plain(view.get("submit"), self, self.terminal.style) or "Submit"
-        close = plain(view.get("close"), self, self.terminal.style) or "Cancel"
-        lines.append(f"[{submit}]   [{close}]")
-        style = self.terminal.style
-        self.terminal.show(f"{style.rule} modal \"{title}\"{style.dot}only visible to {self.name_of(modal.user_id)}",
-                           lines)
-
-    def ephemeral(self, user_id: str, channel: str, text: str, blocks: list | None = None, *,
-                  first: bool = False) -> Message:
-        message = Message(channel=channel, ts=self._next_ts(), text=text or "", blocks=blocks or [], only=user_id)
+    def refusals(self) -> list[Call]:
         with self._lock:
-            self._messages.append(message)
-        self.show(message, first=first)
-        return message
+            return [c for c in self.calls if c.error is not None]
 
-    def post(self, channel: str, text: str, blocks: list | None = None, thread_ts: str | None = None) -> Message:
-        with self._lock:
-            message = Message(channel=channel, ts=self._next_ts(), text=text or "", blocks=blocks or [],
-                              number=next(self._message_numbers), thread_ts=thread_ts)
-            self._messages.append(message)
-        self.show(message)
-        return message
-
-    def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
-
-    def _find(self, channel: str, ts: str) -> Message | None:
+    def message(self, channel: str, ts: str) -> Message | None:
+        """A message everyone in the channel sees (not an ephemeral one), by its ts."""
         with self._lock:
             for message in self._messages:
                 if message.channel == channel and message.ts == ts and not message.only:
                     return message
         return None
 
-    # -- the Web API ------------------------------------------------------------------------
+    def latest(self, channel: str) -> Message | None:
+        """The newest message at the top level of a channel."""
+        with self._lock:
+            for message in reversed(self._messages):
+                if message.channel == channel and not message.only and not message.thread_ts:
+                    return message
+        return None
 
-    def api(self, method: str, params: dict) -> dict:
-        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
-        if handler is None:
-            log.warning("the bot called %s, which the local stand-in for Slack does not know", method)
-            return {"ok": False, "error": "unknown_method"}
-        return handler(params)
+    def dm_user(self, channel: str) -> str | None:
+        """The person a DM channel is with, or None for any other channel."""
+        return self._dms.get(channel)
 
-    def _api_auth_test(self, params: dict) -> dict:
-        return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Local shell", "user": BOT_NAME,
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": "B0IAMBOT"}
-
-    def _api_users_info(self, params: dict) -> dict:
-        user_id = params.get("user")
-        if user_id == BOT_USER_ID:
-            return {"ok": True, "user": {"id": BOT_USER_ID, "name": BOT_NAME, "team_id": TEAM_ID, "is_bot": True,
-                                         "deleted": False, "profile": {}}}
-        person = self.people.get(user_id)
-        return {"ok": True, "user": person.as_slack_user()} if person else {"ok": False, "error": "user_not_found"}
-
-    def _api_users_lookupByEmail(self, params: dict) -> dict:
-        email = str(params.get("email", "")).lower()
-        for person in PEOPLE:
-            if person.email == email:
-                return {"ok": True, "user": person.as_slack_user()}
-        return {"ok": False, "error": "users_not_found"}
-
-    def _api_usergroups_users_list(self, params: dict) -> dict:
-        members = GROUP_MEMBERS.get(params.get("usergroup"))
-        return {"ok": True, "users": members} if members is not None else {"ok": False, "error": "no_such_subteam"}
-
-    def _api_conversations_open(self, params: dict) -> dict:
-        users = [u for u in str(params.get("users", "")).split(",") if u]
-        if len(users) != 1 or users[0] not in self.people:
-            return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "channel": {"id": self._dm_with(users[0])}}
-
-    def _dm_with(self, user_id: str) -> str:
+    def dm_with(self, user_id: str) -> str:
         channel = "D" + user_id[1:]
         with self._lock:
             self._dms[channel] = user_id
         return channel
 
-    def _channel(self, channel: str | None) -> str | None:
-        """The channel a message goes to; a user id means the DM with that person, as in Slack."""
-        if channel in self.people:
-            return self._dm_with(channel)
-        if channel in CHANNELS or channel in self._dms:
+    def post_message(self, channel: str, text: str, blocks: list | None = None,
+                     thread_ts: str | None = None) -> Message:
+        """A message in a channel, as chat.postMessage leaves it (no checks: the API's job)."""
+        with self._lock:
+            if thread_ts:
+                parent = self.message(channel, thread_ts)
+                # A reply to a reply joins its parent's thread; an unknown parent, the channel.
+                thread_ts = (parent.thread_ts or parent.ts) if parent else None
+            message = Message(channel, self._next_ts(), text or "", blocks or [], thread_ts=thread_ts)
+            self._messages.append(message)
+        self._tell("posted", message)
+        return message
+
+    def post_ephemeral(self, user_id: str | None, channel: str | None, text: str, blocks: list | None = None,
+                       *, ack: bool = False) -> Message:
+        with self._lock:
+            message = Message(channel or "", self._next_ts(), text or "", blocks or [], only=user_id, ack=ack)
+            self._messages.append(message)
+        self._tell("posted", message)
+        return message
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _tell(self, event: str, *args) -> None:
+        for observer in list(self.observers):
+            try:
+                getattr(observer, event)(*args)
+            except Exception:
+                log.exception("an observer of the stand-in for Slack failed")
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def serve(self, path: str, headers, raw: bytes) -> Answer:
+        """One HTTP request, answered as Slack would answer it."""
+        url = urllib.parse.urlsplit(path)
+        try:
+            params = _params(url.query, raw, headers.get("Content-Type") or "")
+        except ValueError:
+            return Answer(400, "invalid_payload")
+        if url.path.startswith(RESPONSE_PATH):
+            return self._respond(url.path, params)
+        method = url.path.rsplit("/", 1)[-1]
+        if method not in slack_methods():
+            return self._refuse(method, params, _error("unknown_method"))
+        token = params.pop("token", None)
+        authorization = headers.get("Authorization") or ""
+        if authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ")
+        if not token:
+            return self._refuse(method, params, _error("not_authed"))
+        if not secrets.compare_digest(str(token), self.token):
+            return self._refuse(method, params, _error("invalid_auth"))
+        with self._lock:
+            limit = self._rate_limits.get(method)
+            if limit and limit[0] > 0:
+                limit[0] -= 1
+                self.calls.append(Call(method, params, error="ratelimited"))
+                return Answer(429, _error("ratelimited"), {"Retry-After": str(limit[1])})
+        answer = self._answer(method, params)
+        return Answer(200, answer)
+
+    def _refuse(self, method: str, params: dict, answer: dict) -> Answer:
+        with self._lock:
+            self.calls.append(Call(method, params, error=answer["error"]))
+        return Answer(200, answer)
+
+    def _answer(self, method: str, params: dict) -> dict:
+        """A Web API call from a rightful caller: recorded, checked, done."""
+        answer = self._check_and_do(method, params)
+        with self._lock:
+            self.calls.append(Call(method, params, error=None if answer.get("ok") else answer.get("error")))
+        if not answer.get("ok"):
+            messages = (answer.get("response_metadata") or {}).get("messages") or []
+            why = "; ".join(m.removeprefix("[ERROR] ") for m in messages)
+            self._tell("refused", method, Refusal(answer["error"], why))
+        return answer
+
+    def _check_and_do(self, method: str, params: dict) -> dict:
+        if method in self.fail:
+            return _error(self.fail[method])
+        missing = [name for name in slack_methods()[method]["required"] if params.get(name) in (None, "")]
+        if missing:
+            return _error("invalid_arguments", "missing required field: " + ", ".join(missing))
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            log.warning("the bot called %s, which Slack has but its stand-in does not implement", method)
+            return _error("not_implemented_in_fake", f"{method} is not implemented by the stand-in for Slack")
+        return handler(params)
+
+    # -- the Web API --------------------------------------------------------------------------
+
+    def _api_auth_test(self, params: dict) -> dict:
+        return _ok(url=f"https://{self.team_domain}.slack.com/", team=self.team_domain, user="iam-bot",
+                   team_id=self.team_id, user_id=self.bot_user_id, bot_id=self.bot_id)
+
+    def _api_users_info(self, params: dict) -> dict:
+        found = self.users.get(params.get("user"))
+        return _ok(user=found) if found else _error("user_not_found")
+
+    def _api_users_lookupByEmail(self, params: dict) -> dict:
+        email = str(params.get("email", "")).lower()
+        for person in list(self.users.values()):
+            if str((person.get("profile") or {}).get("email") or "").lower() == email:
+                return _ok(user=person)
+        return _error("users_not_found")
+
+    def _api_usergroups_users_list(self, params: dict) -> dict:
+        members = self.usergroups.get(params.get("usergroup"))
+        return _ok(users=list(members)) if members is not None else _error("no_such_subteam")
+
+    def _api_conversations_open(self, params: dict) -> dict:
+        if params.get("channel"):
+            channel = params["channel"]
+            if channel in self._dms:
+                return _ok(channel={"id": channel})
+            return _error("channel_not_found")
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if not users:
+            return _error("users_list_not_supplied")
+        if len(users) > 1:
+            return _error("not_implemented_in_fake", "group DMs are not implemented by the stand-in for Slack")
+        person = self.users.get(users[0])
+        if person is None:
+            return _error("user_not_found")
+        if person.get("deleted"):
+            return _error("user_disabled")
+        return _ok(channel={"id": self.dm_with(users[0])})
+
+    def _conversation(self, channel) -> str | None:
+        """The conversation a message goes to; a user id means the DM with that person, as in Slack."""
+        if not isinstance(channel, str):
+            return None
+        if channel in self.users:
+            return self.dm_with(channel)
+        if channel in self.channels or channel in self._dms:
             return channel
         return None
 
+    def _message_problem(self, params: dict) -> dict | None:
+        refusal = message_refusal(params)
+        if refusal:
+            return _error(refusal.error, refusal.why)
+        if not params.get("text") and not params.get("blocks") and not params.get("attachments"):
+            return _error("no_text")
+        return None
+
     def _api_chat_postMessage(self, params: dict) -> dict:
-        channel = self._channel(params.get("channel"))
+        channel = self._conversation(params.get("channel"))
         if channel is None:
-            return {"ok": False, "error": "channel_not_found"}
-        if not params.get("text") and not params.get("blocks"):
-            return {"ok": False, "error": "no_text"}
-        thread_ts = params.get("thread_ts")
-        if thread_ts and self._find(channel, thread_ts) is None:
-            thread_ts = None  # Slack posts into the channel when the parent is unknown
-        message = self.post(channel, params.get("text", ""), _list(params.get("blocks")), thread_ts)
-        return {"ok": True, "channel": channel, "ts": message.ts,
-                "message": {"ts": message.ts, "text": message.text, "user": BOT_USER_ID}}
+            return _error("channel_not_found")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        message = self.post_message(channel, params.get("text") or "", _list(params.get("blocks")),
+                                    params.get("thread_ts"))
+        return _ok(channel=channel, ts=message.ts, message=self._as_slack(message))
+
+    def _as_slack(self, message: Message) -> dict:
+        shown = {"type": "message", "ts": message.ts, "text": message.text, "user": self.bot_user_id,
+                 "bot_id": self.bot_id, "blocks": message.blocks}
+        if message.thread_ts:
+            shown["thread_ts"] = message.thread_ts
+        return shown
 
     def _api_chat_update(self, params: dict) -> dict:
-        channel = self._channel(params.get("channel"))
-        message = self._find(channel, params.get("ts")) if channel else None
-        if message is None:
-            return {"ok": False, "error": "message_not_found"}
+        channel = params.get("channel")
+        if channel in self.users or channel not in self.channels and channel not in self._dms:
+            return _error("channel_not_found")  # Slack updates only in a conversation id (C/G/D), never a U
+        message = self.message(channel, params.get("ts"))
+        if message is None or message.deleted:
+            return _error("message_not_found")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
         with self._lock:
-            message.text = params.get("text", message.text)
-            message.blocks = _list(params.get("blocks"))
+            if "text" in params:
+                message.text = params.get("text") or ""
+            if "blocks" in params:  # left out, Slack keeps the message's blocks
+                message.blocks = _list(params.get("blocks"))
             message.version += 1
-        self.show(message, edited=True)
-        return {"ok": True, "channel": channel, "ts": message.ts, "text": message.text}
+        self._tell("edited", message)
+        return _ok(channel=channel, ts=message.ts, text=message.text, message=self._as_slack(message))
+
+    def _api_chat_delete(self, params: dict) -> dict:
+        message = self.message(params.get("channel"), params.get("ts"))
+        if message is None or message.deleted:
+            return _error("message_not_found")
+        with self._lock:
+            message.deleted = True
+            message.version += 1
+        self._tell("deleted", message)
+        return _ok(channel=message.channel, ts=message.ts)
 
     def _api_chat_postEphemeral(self, params: dict) -> dict:
-        channel = self._channel(params.get("channel"))
-        user_id = params.get("user")
+        channel = self._conversation(params.get("channel"))
         if channel is None:
-            return {"ok": False, "error": "channel_not_found"}
-        if user_id not in self.people:
-            return {"ok": False, "error": "user_not_in_channel"}
-        message = self.ephemeral(user_id, channel, params.get("text", ""), _list(params.get("blocks")))
-        return {"ok": True, "message_ts": message.ts}
+            return _error("channel_not_found")
+        person = self.users.get(params.get("user"))
+        if person is None or person.get("deleted"):
+            return _error("user_not_in_channel")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        message = self.post_ephemeral(person["id"], channel, params.get("text") or "", _list(params.get("blocks")))
+        return _ok(message_ts=message.ts)
 
-    def _api_views_open(self, params: dict) -> dict:
-        trigger_id = params.get("trigger_id")
+    def _take_trigger(self, trigger_id) -> tuple[_Trigger | None, dict | None]:
         with self._lock:
             trigger = self._triggers.get(trigger_id)
             if trigger is None:
-                return {"ok": False, "error": "invalid_trigger_id"}
-            if trigger.used or time.monotonic() - trigger.at > 3:
-                return {"ok": False, "error": "expired_trigger_id"}
+                return None, _error("invalid_trigger_id")
+            if trigger.used:
+                return None, _error("exchanged_trigger_id")
+            if self.clock() - trigger.at > TRIGGER_LIFETIME:
+                return None, _error("expired_trigger_id")
             trigger.used = True
-        view = params.get("view")
-        if isinstance(view, str):
-            view = json.loads(view)
-        if not isinstance(view, dict) or view.get("type") != "modal":
-            return {"ok": False, "error": "invalid_arguments"}
-        modal = Modal(user_id=trigger.user_id, view_id="V" + secrets.token_hex(5).upper(), view=view)
+            return trigger, None
+
+    def _api_views_open(self, params: dict) -> dict:
+        refusal = view_refusal(params.get("view"))
+        if refusal:
+            return _error(refusal.error, refusal.why)
+        trigger, problem = self._take_trigger(params.get("trigger_id"))
+        if problem:
+            return problem
+        return self._open(trigger.user_id, _dict(params["view"]))
+
+    _api_views_push = _api_views_open
+
+    def _open(self, user_id: str, view: dict) -> dict:
+        modal = Modal(user_id, "V" + secrets.token_hex(5).upper(), view)
         with self._lock:
-            self._modals.append(modal)
-        self.show_modal(modal)
-        return {"ok": True, "view": dict(view, id=modal.view_id, team_id=TEAM_ID)}
+            self._modals[modal.view_id] = modal
+        self._tell("opened", modal)
+        return _ok(view=self._as_view(modal))
 
-    # -- response_url -----------------------------------------------------------------------
+    def _as_view(self, modal: Modal) -> dict:
+        return dict(modal.view, id=modal.view_id, team_id=self.team_id, hash=modal.hash, app_id="A0IAMBOT",
+                    bot_id=self.bot_id, state={"values": {}}, private_metadata=modal.view.get("private_metadata", ""),
+                    callback_id=modal.view.get("callback_id", ""), external_id=modal.view.get("external_id", ""))
 
-    def respond(self, token: str, params: dict) -> tuple[int, dict]:
+    def _api_views_update(self, params: dict) -> dict:
+        if not params.get("view_id") and not params.get("external_id"):
+            return _error("invalid_arguments", "view_id or external_id is required")
+        refusal = view_refusal(params.get("view"))
+        if refusal:
+            return _error(refusal.error, refusal.why)
+        with self._lock:
+            modal = self._modals.get(params.get("view_id")) or next(
+                (m for m in self._modals.values()
+                 if params.get("external_id") and m.view.get("external_id") == params.get("external_id")), None)
+            if modal is None:
+                return _error("not_found")
+            if params.get("hash") and params["hash"] != modal.hash:
+                return _error("hash_conflict")
+            modal.view = _dict(params["view"])
+            modal.hash = f"{int(time.time())}.{secrets.token_hex(4)}"
+        self._tell("updated", modal)
+        return _ok(view=self._as_view(modal))
+
+    # -- response_url ---------------------------------------------------------------------------
+
+    def _respond(self, path: str, params: dict) -> Answer:
+        token = path.removeprefix(RESPONSE_PATH)
+        recorded = dict(params, _url=path)
         with self._lock:
             origin = self._origins.get(token)
+            status = self.response_status
+        refusal = message_refusal(params)
         if origin is None:
-            return 404, {"ok": False, "error": "invalid_token"}
-        text, blocks = params.get("text", ""), _list(params.get("blocks"))
+            error, answer = "expired_url", Answer(404, "expired_url")
+        elif status != 200:
+            error, answer = f"http_{status}", Answer(status, "failed")
+        elif refusal:
+            error, answer = refusal.error, Answer(400, refusal.error)
+        elif not (params.get("text") or params.get("blocks") or _true(params.get("delete_original"))):
+            error, answer = "no_text", Answer(400, "no_text")
+        else:
+            error, answer = None, Answer(200, "ok")
+        with self._lock:
+            self.calls.append(Call("response_url", recorded, error=error))
+        if refusal and origin is not None and status == 200:
+            self._tell("refused", "response_url", refusal)
+        if error is None:
+            self._show_response(origin, params)
+        return answer
+
+    def _show_response(self, origin: Origin, params: dict) -> None:
+        text, blocks = params.get("text") or "", _list(params.get("blocks"))
         original = origin.message
-        if params.get("delete_original") in (True, "true") and original is not None:
+        if _true(params.get("delete_original")) and original is not None:
             with self._lock:
                 original.deleted = True
                 original.version += 1
-            style = self.terminal.style
-            self.terminal.show(f"{style.rule} {self.where(original.channel)}{style.dot}a message was deleted")
-            return 200, {"ok": True}
-        if params.get("replace_original") in (True, "true") and original is not None:
+            self._tell("deleted", original)
+        elif _true(params.get("replace_original")) and original is not None:
             with self._lock:
                 original.text, original.blocks = text or original.text, blocks
                 original.version += 1
-            self.show(original, edited=True)
-            return 200, {"ok": True}
-        if params.get("response_type") == "in_channel":
-            self.post(origin.channel, text, blocks, params.get("thread_ts"))
+            self._tell("edited", original)
+        elif params.get("response_type") == "in_channel" and origin.channel:
+            self.post_message(origin.channel, text, blocks, params.get("thread_ts"))
         else:
-            self.ephemeral(origin.user_id, origin.channel, text, blocks)
-        return 200, {"ok": True}
+            self.post_ephemeral(origin.user_id, origin.channel, text, blocks)
+
+
+def _handler(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # request lines carry response-url tokens: keep them out of logs
+            pass
+
+        def do_GET(self):
+            self._serve(b"")
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            self._serve(self.rfile.read(length))
+
+        def _serve(self, raw: bytes) -> None:
+            try:
+                answer = stand_in.serve(self.path, self.headers, raw)
+            except Exception:
+                log.exception("the stand-in for Slack failed on %s", self.path.split(RESPONSE_PATH)[0])
+                answer = Answer(500, _error("internal_error"))
+            is_json = isinstance(answer.body, dict)
+            body = (json.dumps(answer.body) if is_json else answer.body).encode()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8" if is_json else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
 
 
 def _params(query: str, raw: bytes, content_type: str) -> dict:
+    """The arguments of a call: query string, then a form or JSON body; JSON-in-a-form decoded."""
     params = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
-    if not raw:
-        return params
-    if "json" in content_type:
-        params.update(json.loads(raw.decode("utf-8") or "{}"))
-    else:
-        params.update({k: v[0] for k, v in urllib.parse.parse_qs(raw.decode("utf-8")).items()})
-        for key in ("blocks", "view", "attachments"):
-            if isinstance(params.get(key), str):
+    if raw:
+        if "json" in content_type:
+            body = json.loads(raw.decode("utf-8") or "{}")
+            if not isinstance(body, dict):
+                raise ValueError("a JSON body must be an object")
+            params.update(body)
+        else:
+            params.update({k: v[0] for k, v in urllib.parse.parse_qs(raw.decode("utf-8")).items()})
+    for key in ("blocks", "view", "attachments"):
+        if isinstance(params.get(key), str):
+            try:
                 params[key] = json.loads(params[key])
+            except ValueError:
+                pass  # left as a string: the checks refuse it as Slack would
     return params
 
 
 def _list(value) -> list:
-    if isinstance(value, str):
-        value = json.loads(value or "[]")
     return value if isinstance(value, list) else []
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _true(value) -> bool:
+    return value in (True, "true", "True", "1")

@@ -234,7 +234,7 @@ def fakes(slack_delay: float = 0) -> Iterator[tuple[object, str]]:
 
     # moto's server logs every request through werkzeug at INFO; a thousand lines would bury the table.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    slack = FakeSlack()
+    slack = FakeSlack(token=BOT_TOKEN)
     if slack_delay:
         # Each fake request has a thread of its own (ThreadingHTTPServer), so delays overlap as with
         # the real Slack; response_url posts are not Web API calls and stay undelayed.

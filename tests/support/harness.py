@@ -4,9 +4,6 @@ requests signed the way Slack signs them, against the fake Slack API and moto's 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import threading
 import time
 import urllib.parse
@@ -18,7 +15,10 @@ from werkzeug.serving import make_server
 
 from bot import blocks
 from bot.app import Deps, create_app
+from bot.work import settle
 from bot.server import flask_app
+from bot.shell import payloads
+from bot.shell.blockkit import ack_refusal
 from commands.iam import RETRY_CONFIG, IamGateway
 from commands.settings import load_settings
 from storage import open_store
@@ -32,8 +32,11 @@ CALLED_OPERATIONS: set[str] = set()
 
 
 def sign(body: str, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return payloads.signature(secret, body, timestamp)
+
+
+class RefusedAck(AssertionError):
+    "The bot acked with a body Slack would refuse: the person would see an error, not the reply"
 
 
 class TrackingExecutor(ThreadPoolExecutor):
@@ -71,11 +74,20 @@ def _record_operation(model, **_):
     CALLED_OPERATIONS.add(model.name)
 
 
+def _button(message, action_id: str) -> tuple[str, dict]:
+    """(block_id, button) with this action id on the message as the bot sent it, or a stand-in for one."""
+    for block in (message.blocks if message else []):
+        for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
+            if element.get("action_id") == action_id:
+                return str(block.get("block_id", "")), element
+    return "b", {"type": "button", "text": {"type": "plain_text", "text": "Button"}}
+
+
 class Bot:
     def __init__(self, tmp_path, slack: FakeSlack, moto_url: str, *, clock=None, passwords=None,
                  iam_client_override=None, **overrides):
         values = dict(
-            slack_bot_token="xoxb-test-token", slack_signing_secret=SIGNING_SECRET,
+            slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET,
             slack_api_url=slack.api_url, iam_bot_approvals_channel=APPROVALS,
             iam_bot_approvers="U0BOB,U0FAR,U0ROBOT,U0GUEST,U0GONE,U0ALICE,U0JANE,S0ADMINS",
             iam_bot_email_domain="example.com", iam_bot_user_path="/people/",
@@ -113,37 +125,43 @@ class Bot:
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until the listeners and the durable work they started are all done."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        if not settle(self.services.runner, self._listeners_idle, timeout):
+            raise AssertionError(f"work still owed: {self.services.workflow.owed()}")
+
+    def _listeners_idle(self, timeout: float) -> bool:
+        try:
             self.executor.wait_idle(timeout)
-            if self.services.runner.idle():
-                self.executor.wait_idle(timeout)
-                if self.services.runner.idle():
-                    return
-            self.services.runner.kick()
-            time.sleep(0.01)
-        raise AssertionError(f"work still owed: {self.services.workflow.owed()}")
+        except AssertionError:
+            return False
+        return True
 
     # -- what Slack sends -------------------------------------------------------------
 
     def post(self, body: str, *, timestamp=None, signature=None, content_type="application/x-www-form-urlencoded"):
+        """Post as Slack does; an ack Slack would refuse fails the test (Slack would show an error)."""
         timestamp = str(int(self.clock().timestamp())) if timestamp is None else str(timestamp)
-        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-                   "X-Slack-Signature": signature if signature is not None else sign(body, timestamp)}
-        return requests.post(self.url, data=body.encode(), headers=headers, timeout=30)
+        headers = payloads.signed_headers(SIGNING_SECRET, body, timestamp, content_type)
+        if signature is not None:
+            headers["X-Slack-Signature"] = signature
+        response = requests.post(self.url, data=body.encode(), headers=headers, timeout=30)
+        if response.status_code == 200 and "json" in response.headers.get("Content-Type", ""):
+            refusal = ack_refusal(response.text)
+            if refusal:
+                raise RefusedAck(f"Slack would refuse this ack: {refusal}")
+        return response
 
-    def _response_url(self) -> str:
+    def _response_url(self, user_id: str | None = None, channel: str | None = None,
+                      message_ts: str | None = None) -> str:
         self._n += 1
-        return self.slack.response_url(f"r{self._n}")
+        return self.slack.response_url(f"r{self._n}", user_id=user_id, channel=channel, message_ts=message_ts)
 
     def slash_body(self, user_id: str, text: str, team: str = TEAM) -> tuple[str, str]:
-        response_url = self._response_url()
-        return urllib.parse.urlencode({
-            "token": "legacy", "team_id": team, "team_domain": "test", "channel_id": "C0GENERAL",
-            "channel_name": "general", "user_id": user_id, "user_name": user_id.lower(), "command": "/iam",
-            "text": text, "api_app_id": "A0APP", "response_url": response_url,
-            "trigger_id": f"1.2.{self._n}",
-        }), response_url
+        response_url = self._response_url(user_id, "C0GENERAL")
+        return payloads.slash_command(
+            command="/iam", text=text, user_id=user_id, user_name=user_id.lower(), team_id=team, team_domain="test",
+            channel_id="C0GENERAL", channel_name="general", response_url=response_url,
+            trigger_id=self.slack.trigger(user_id),
+        ), response_url
 
     def slash(self, user_id: str, text: str, team: str = TEAM, settle: bool = True):
         body, response_url = self.slash_body(user_id, text, team)
@@ -154,19 +172,20 @@ class Bot:
         return response
 
     def action_body(self, user_id: str, action_id: str, value: str, *, channel: str = APPROVALS,
-                    message_ts: str = "1700000001.000100", team: str = TEAM, user_team: str | None = None):
-        response_url = self._response_url()
-        payload = {
-            "type": "block_actions", "team": {"id": team, "domain": "test"},
-            "user": {"id": user_id, "username": user_id.lower(), "team_id": user_team or team},
-            "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"1.2.{self._n}",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-            "channel": {"id": channel, "name": "iam"}, "message": {"ts": message_ts, "text": ""},
-            "response_url": response_url,
-            "actions": [{"action_id": action_id, "block_id": "b", "value": value, "type": "button",
-                         "action_ts": str(time.time())}],
-        }
-        return urllib.parse.urlencode({"payload": json.dumps(payload)}), response_url
+                    message_ts: str | None = None, team: str = TEAM, user_team: str | None = None):
+        """A click on a button with this action id and value, on the newest message in `channel`
+        (or the one at `message_ts`), as Slack sends it."""
+        message = self.slack.message(channel, message_ts) if message_ts else self.slack.latest(channel)
+        message_ts = message.ts if message else (message_ts or "1700000001.000100")
+        response_url = self._response_url(user_id, channel, message_ts)
+        block_id, element = _button(message, action_id)
+        button = dict(element, action_id=action_id, value=value)
+        return payloads.block_actions(
+            user_id=user_id, user_name=user_id.lower(), team_id=team, user_team_id=user_team or team,
+            team_domain="test", channel_id=channel, channel_name="iam", message_ts=message_ts,
+            message_text=message.text if message else "", message_blocks=message.blocks if message else [],
+            button=button, block_id=block_id, response_url=response_url, trigger_id=self.slack.trigger(user_id),
+        ), response_url
 
     def click(self, user_id: str, action_id: str, value, *, settle: bool = True, **kwargs):
         body, response_url = self.action_body(user_id, action_id, str(value), **kwargs)
@@ -177,16 +196,14 @@ class Bot:
         return response
 
     def submit_deny(self, user_id: str, request_id, reason: str, team: str = TEAM, settle: bool = True):
-        payload = {
-            "type": "view_submission", "team": {"id": team, "domain": "test"},
-            "user": {"id": user_id, "username": user_id.lower(), "team_id": team},
-            "api_app_id": "A0APP", "token": "legacy", "trigger_id": "1.2.3",
-            "view": {"id": "V0VIEW", "team_id": team, "type": "modal", "callback_id": blocks.VIEW_DENY,
-                     "private_metadata": str(request_id),
-                     "state": {"values": {blocks.BLOCK_DENY_REASON: {blocks.ACTION_DENY_REASON: {
-                         "type": "plain_text_input", "value": reason}}}}},
-        }
-        response = self.post(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+        view = {"type": "modal", "callback_id": blocks.VIEW_DENY, "private_metadata": str(request_id),
+                "title": {"type": "plain_text", "text": "Deny request"}}
+        body = payloads.view_submission(
+            user_id=user_id, user_name=user_id.lower(), team_id=team, team_domain="test", view=view,
+            view_id="V0VIEW", trigger_id=self.slack.trigger(user_id),
+            values={blocks.BLOCK_DENY_REASON: {blocks.ACTION_DENY_REASON: payloads.text_input(reason)}},
+        )
+        response = self.post(body)
         if settle:
             self.settle()
         return response
