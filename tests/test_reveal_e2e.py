@@ -27,6 +27,11 @@ def dms_to_jane(slack):
     return [p for p in slack.of("chat.postMessage") if p.get("channel") == OWNER_DM]
 
 
+def reveal_value(slack):
+    """The value of the Reveal button as first sent: a later click presses it from a screen not caught up."""
+    return reveal_buttons(dms_to_jane(slack)[-1])[0]["value"]
+
+
 def reveal_buttons(payload):
     return [e for b in payload.get("blocks", []) if b["type"] == "actions" for e in b["elements"]
             if e["action_id"] == blocks.ACTION_REVEAL]
@@ -39,7 +44,7 @@ def test_the_owner_gets_a_dm_with_sign_in_details(bot, slack):
     assert "https://123456789012.signin.aws.amazon.com/console" in text
     assert "`jane.doe`" in text and "new password at first sign-in" in text and "MFA" in text
     [button] = reveal_buttons(dm)
-    assert button["value"] == "1"
+    assert button["value"].startswith("1:")  # the request, and a token that retires any earlier button
     request = bot.store.get(1)
     assert (request.dm_channel, request.dm_ts) == (OWNER_DM, dm["ts"] if "ts" in dm else request.dm_ts)
 
@@ -55,7 +60,7 @@ def test_jane_reveals_her_password_once_and_only_she_sees_it(make_bot, slack, aw
     bot = make_bot(passwords=lambda policy: next(passwords))
     provision_jane(bot)
     updates = count_calls(bot.client, "UpdateLoginProfile")
-    response = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    response = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     [shown] = bot.responses(response.response_url)
     assert shown["response_type"] == "ephemeral" and shown["replace_original"] is False
     assert "Revealed-once-2Bb@xxxx" in shown["text"] and "visible only to you" in shown["text"]
@@ -68,7 +73,7 @@ def test_jane_reveals_her_password_once_and_only_she_sees_it(make_bot, slack, aw
     assert any("revealed their first password" in p["text"] for p in slack.of("chat.postMessage") if p.get("thread_ts"))
     assert bot.store.get(1).state == storage.REVEALED
     # A second click shows no password.
-    again = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    again = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     said = bot.said(again.response_url)
     assert "already revealed" in said and "ask one of the approvers" in said and "Revealed-once" not in said
     assert updates == ["UpdateLoginProfile"]
@@ -78,7 +83,7 @@ def test_jane_reveals_her_password_once_and_only_she_sees_it(make_bot, slack, aw
 def test_anyone_but_the_owner_is_refused_and_it_is_recorded(bot, slack, who):
     provision_jane(bot)
     updates = count_calls(bot.client, "UpdateLoginProfile")
-    response = bot.click(who, blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    response = bot.click(who, blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     assert bot.said(response.response_url) == "Only <@U0JANE> can reveal this password."
     assert updates == [] and bot.store.get(1).state == storage.PROVISIONED
     last = bot.store.events(1)[-1]
@@ -91,7 +96,7 @@ def test_the_reveal_expires(make_bot, slack):
     provision_jane(bot)
     now[0] += dt.timedelta(hours=1)
     updates = count_calls(bot.client, "UpdateLoginProfile")
-    response = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    response = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     said = bot.said(response.response_url)
     assert "has expired" in said and "ask one of the approvers" in said
     assert updates == [] and bot.store.get(1).state == storage.REVEAL_EXPIRED
@@ -106,6 +111,7 @@ def test_the_sweep_expires_the_reveal_and_updates_the_dm(make_bot, slack):
     assert bot.store.get(1).state == storage.PROVISIONED
     now[0] += dt.timedelta(hours=2, seconds=1)
     sweep_once(bot.services)
+    bot.settle()
     assert bot.store.get(1).state == storage.REVEAL_EXPIRED
     dm_update = [p for p in slack.of("chat.update") if p.get("channel") == OWNER_DM][-1]
     assert reveal_buttons(dm_update) == [] and "expired" in str(dm_update["blocks"])
@@ -114,10 +120,10 @@ def test_the_sweep_expires_the_reveal_and_updates_the_dm(make_bot, slack):
 def test_if_slack_cannot_show_it_the_claim_is_released(bot, slack):
     provision_jane(bot)
     slack.response_status = 500
-    response = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    response = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     assert bot.store.get(1).state == storage.PROVISIONED
     slack.response_status = 200
-    again = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    again = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     assert "Password for `jane.doe`" in bot.said(again.response_url)
     assert bot.store.get(1).state == storage.REVEALED
     assert [e.what for e in bot.store.events(1)][-4:] == ["reveal_claimed", "reveal_released", "reveal_claimed", "revealed"]
@@ -127,11 +133,11 @@ def test_if_aws_cannot_set_it_the_claim_is_released(bot, slack):
     from tests.support.faults import Fault
     provision_jane(bot)
     fault = Fault(bot.client, "UpdateLoginProfile", "ServiceFailure", status=500, times=None)
-    response = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    response = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     assert "Could not set a new console password for jane.doe" in bot.said(response.response_url)
     assert bot.store.get(1).state == storage.PROVISIONED
     fault.remove()
-    again = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    again = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
     assert "Password for `jane.doe`" in bot.said(again.response_url)
 
 
@@ -141,9 +147,10 @@ def test_twenty_concurrent_reveals_show_one_password(make_bot, slack):
     provision_jane(bot)
     updates = count_calls(bot.client, "UpdateLoginProfile")
     barrier = threading.Barrier(20)
+    value = reveal_value(slack)
 
     def click():
-        body, _ = bot.action_body("U0JANE", blocks.ACTION_REVEAL, "1", channel=OWNER_DM)
+        body, _ = bot.action_body("U0JANE", blocks.ACTION_REVEAL, value, channel=OWNER_DM)
         barrier.wait()
         bot.post(body)
 
@@ -164,8 +171,8 @@ def test_the_canary_password_exists_only_in_one_ephemeral_message(make_bot, slac
     given = iter([initial, revealed])
     bot = make_bot(passwords=lambda policy: next(given))
     provision_jane(bot)
-    bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
-    bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)  # and a second click
+    bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
+    bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)  # and a second click
     bot.settle()
     carrying = [(c.method, c.params) for c in slack.calls if revealed in str(c.params)]
     assert len(carrying) == 1

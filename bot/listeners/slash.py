@@ -54,8 +54,10 @@ def iam_command(ack, command, respond, context):
         log.exception("could not write down a command (reference %s)", reference)
         ack(response_type="ephemeral", **blocks.message(apology(reference)))
         return
-    what = "request" if isinstance(parsed, CreateCommand) else "access keys lookup"
-    ack(response_type="ephemeral", text=f"Checking your {what} for {code(parsed.user_name)}…")
+    if isinstance(parsed, CreateCommand):
+        ack(response_type="ephemeral", text=f"Checking your request for {code(parsed.user_name)}…")
+    else:
+        ack(response_type="ephemeral", text=f"Looking up the access keys of {code(parsed.user_name)}…")
     svc.runner.run_now(job, reply=respond)
 
 

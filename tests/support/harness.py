@@ -179,7 +179,7 @@ class Bot:
         message_ts = message.ts if message else (message_ts or "1700000001.000100")
         response_url = self._response_url(user_id, channel, message_ts)
         block_id, element = _button(message, action_id)
-        button = dict(element, action_id=action_id, value=value)
+        button = dict(element, action_id=action_id, value=element.get("value", "") if value is None else value)
         return payloads.block_actions(
             user_id=user_id, user_name=user_id.lower(), team_id=team, user_team_id=user_team or team,
             team_domain="test", channel_id=channel, channel_name="iam", message_ts=message_ts,
@@ -187,8 +187,9 @@ class Bot:
             button=button, block_id=block_id, response_url=response_url, trigger_id=self.slack.trigger(user_id),
         ), response_url
 
-    def click(self, user_id: str, action_id: str, value, *, settle: bool = True, **kwargs):
-        body, response_url = self.action_body(user_id, action_id, str(value), **kwargs)
+    def click(self, user_id: str, action_id: str, value=None, *, settle: bool = True, **kwargs):
+        """Press a button; with no value, the one the bot put on the button."""
+        body, response_url = self.action_body(user_id, action_id, None if value is None else str(value), **kwargs)
         response = self.post(body)
         if settle:
             self.settle()
