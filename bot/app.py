@@ -100,7 +100,8 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
-               request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl),
+               request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
+               work_hold=settings.iam_bot_work_hold),
         clock=deps.clock, passwords=deps.passwords,
     )
     notifier = Notifier(client, workflow, settings)

@@ -2,8 +2,8 @@
 one process at a time.
 
 Every process tries to hold the `duties` lease; the holder renews it every tick and runs what
-is due. If it dies, its lease lapses and another process takes over within `LEASE_TTL` plus a
-tick. Work the duties owe (cards, threads, DMs) is durable and done by any process's Runner.
+is due. If it dies, its lease lapses (half of IAM_BOT_WORK_HOLD) and another process takes
+over within that plus a tick. Work the duties owe (cards, threads, DMs) is durable and done by any process's Runner.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from .services import Services
 log = logging.getLogger(__name__)
 
 DUTIES_LEASE = "duties"
-LEASE_TTL = dt.timedelta(seconds=30)
 TICK_SECONDS = 10
 SWEEP_EVERY = dt.timedelta(seconds=60)
 
@@ -29,9 +28,10 @@ def sweep_once(services: Services) -> None:
 
 
 class Duties:
-    def __init__(self, services: Services, *, tick_seconds: float = TICK_SECONDS):
+    def __init__(self, services: Services):
         self.services = services
-        self.tick_seconds = tick_seconds
+        self.lease_ttl = services.workflow.policy.work_hold / 2
+        self.tick_seconds = min(TICK_SECONDS, self.lease_ttl.total_seconds() / 3)
         self._last_sweep: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,7 +43,7 @@ class Duties:
     def tick(self) -> bool:
         """Run what is due if this process holds the lease; True if it does."""
         workflow = self.services.workflow
-        if not workflow.lead(DUTIES_LEASE, self.holder, LEASE_TTL):
+        if not workflow.lead(DUTIES_LEASE, self.holder, self.lease_ttl):
             return False
         now = workflow.clock()
         if self._last_sweep is None or now - self._last_sweep >= SWEEP_EVERY:

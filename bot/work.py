@@ -2,7 +2,7 @@
 
 Every transition writes what it owes (a card update, a thread line, a DM, provisioning) as
 jobs in the same transaction (see `commands.workflow.Owed`). A `Runner` in each process
-claims due jobs (a claim is exclusive across processes and lapses after `JOB_HOLD`, so a
+claims due jobs (a claim is exclusive across processes and lapses after IAM_BOT_WORK_HOLD, so a
 job of a process killed mid-way is taken over by another) and runs them on threads that no
 ack ever waits for. A job that fails for a passing reason is tried again later; one that
 can never succeed is logged and closed.

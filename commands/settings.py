@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     iam_bot_user_path: str = "/"
     iam_bot_request_ttl: dt.timedelta = dt.timedelta(hours=24)
     iam_bot_reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
+    # How long a process may hold claimed work (or the duties lease, half of it) before another
+    # process may take it over: the time to recover from a process killed mid-way.
+    iam_bot_work_hold: dt.timedelta = dt.timedelta(seconds=60)
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
@@ -75,7 +78,7 @@ class Settings(BaseSettings):
             raise ValueError("use the channel id (C...), not its name")
         return value.strip()
 
-    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", mode="before")
+    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)

@@ -47,8 +47,6 @@ def thread(event: str, actor: str | None = None) -> NewJob:
     return NewJob(Owed.THREAD, {"event": event, "actor": actor})
 
 
-# How long a process may hold a claimed job before another may take it over.
-JOB_HOLD = dt.timedelta(seconds=60)
 
 STEP_CREATE_USER = "create_user"
 STEP_LOGIN_PROFILE = "login_profile"
@@ -80,6 +78,7 @@ class Policy:
     user_path: str = "/"
     request_ttl: dt.timedelta = dt.timedelta(hours=24)
     reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
+    work_hold: dt.timedelta = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -398,10 +397,10 @@ class Workflow:
         return job
 
     def claim(self, job: Job, worker: str) -> Job | None:
-        return self.store.claim_job(job.id, worker, now=self.clock(), hold=JOB_HOLD)
+        return self.store.claim_job(job.id, worker, now=self.clock(), hold=self.policy.work_hold)
 
     def claim_due(self, worker: str, limit: int) -> list[Job]:
-        return self.store.claim_due_jobs(worker, now=self.clock(), hold=JOB_HOLD, limit=limit)
+        return self.store.claim_due_jobs(worker, now=self.clock(), hold=self.policy.work_hold, limit=limit)
 
     def done(self, job: Job, worker: str) -> None:
         self.store.finish_job(job.id, worker, now=self.clock())
