@@ -22,6 +22,7 @@ from .store import Conflict, Store, StoreError, Tx, utc
 
 POOL_SIZE = 10
 WAIT_SECONDS = 30.0
+CHECK_WAIT_SECONDS = 5.0
 
 
 class PostgresStore(Store):
@@ -47,11 +48,18 @@ class PostgresStore(Store):
     def close(self) -> None:
         self._pool.close()
 
+    def check(self) -> None:
+        # A health check answers soon: it waits a few seconds for a connection, not the pool's 30.
+        with self._transaction(wait=CHECK_WAIT_SECONDS) as tx:
+            row = tx.one(self._heartbeat_sql(), [dt.datetime.now(dt.timezone.utc)])
+        if row is None:
+            raise StoreError("the database did not record a heartbeat")
+
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Tx]:
+    def _transaction(self, wait: float | None = None) -> Iterator[Tx]:
         try:
             # The pool's block is one transaction: committed at its end, rolled back on an error.
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=wait) as conn:
                 yield Tx(lambda sql, params: _run(conn, sql, params))
         except psycopg.Error as error:
             raise _translate(error) from error

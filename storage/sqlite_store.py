@@ -43,7 +43,10 @@ class SQLiteStore(Store):
         # SQLite gives its journal the database file's mode, so the journal is private too.
         conn = self._conn()
         try:
-            conn.execute("PRAGMA journal_mode = DELETE")
+            with contextlib.suppress(sqlite3.OperationalError):
+                # Leaving WAL needs the file to itself; while an older process still holds it
+                # in WAL, this waits for the next start-up.
+                conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute("BEGIN IMMEDIATE")  # two processes starting together migrate one at a time
             try:
                 migrations.apply(Database(conn, execute_plugins=False))

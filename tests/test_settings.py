@@ -70,3 +70,10 @@ def test_a_missing_value_names_its_variable(env):
 def test_durations(env, value, expected):
     env.setenv("IAM_BOT_REQUEST_TTL", value)
     assert load_settings().iam_bot_request_ttl == dt.timedelta(seconds=expected)
+
+
+def test_a_postgres_url_is_accepted_and_its_password_not_shown(env):
+    env.setenv("DATABASE_URL", "postgres://bot:hunter2-secret@db.example.com:5432/iam")
+    settings = load_settings()
+    assert settings.database_url.startswith("postgres://bot:")
+    assert "hunter2-secret" not in repr(settings) and "hunter2-secret" not in str(settings)

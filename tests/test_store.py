@@ -465,3 +465,37 @@ def _read_only_story_as_nobody() -> list[str]:
         return json.loads(output)
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_read_only_postgres_database_fails_the_check_and_writes_but_still_reads(postgres_url, postgres_server):
+    import psycopg
+
+    store = open_store(postgres_url)
+    request = file(store)
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+    with pytest.raises(StoreError, match="read-only"):
+        store.check()
+    with pytest.raises(StoreError, match="read-only"):
+        approve(store, request.id)
+    assert store.get(request.id).state == storage.PENDING
+    store.close()
+
+
+@pytest.mark.parametrize("url, kind, target", [
+    ("sqlite:///iam-bot.db", "sqlite", "iam-bot.db"),
+    ("sqlite:////var/lib/iam-bot/iam-bot.db", "sqlite", "/var/lib/iam-bot/iam-bot.db"),
+    ("postgresql://bot:pw@db.internal:5432/iam", "postgresql", "postgresql://bot:pw@db.internal:5432/iam"),
+    ("postgres://bot:pw@ec2.example.com:5432/d8", "postgresql", "postgres://bot:pw@ec2.example.com:5432/d8"),
+])
+def test_database_urls_name_their_store(url, kind, target):
+    assert storage.parse_database_url(url) == (kind, target)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://relative.db", "mysql://bot:pw@db/iam", "postgres://a b"])
+def test_other_database_urls_are_refused_without_repeating_them(url):
+    with pytest.raises(ValueError) as raised:
+        storage.parse_database_url(url)
+    assert "pw@" not in str(raised.value)
