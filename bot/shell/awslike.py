@@ -112,18 +112,26 @@ def make_aws_like(client, *, lookup_client=None) -> AwsLike:
         return _applied[client]
 
 
+_copies: dict[tuple, object] = {}
+
+
 def _copy_of(client):
-    """A client to the same endpoint with the same identity, without any of `client`'s hooks."""
+    """A client to the same endpoint with the same identity, without any of `client`'s hooks.
+
+    One per endpoint and identity, shared: building a boto3 client costs more than most calls.
+    """
     # botocore offers no public way to read a client's credentials; this private one is documented.
     credentials = client._get_credentials()
     frozen = credentials.get_frozen_credentials() if credentials is not None else None
-    return boto3.client(
-        "iam", endpoint_url=client.meta.endpoint_url, region_name=client.meta.region_name,
-        config=client.meta.config,
-        aws_access_key_id=frozen.access_key if frozen else "aws-like",
-        aws_secret_access_key=frozen.secret_key if frozen else "aws-like",
-        aws_session_token=frozen.token if frozen else None,
-    )
+    identity = (frozen.access_key, frozen.secret_key, frozen.token) if frozen else ("aws-like", "aws-like", None)
+    key = (client.meta.endpoint_url, client.meta.region_name, identity)
+    if key not in _copies:
+        _copies[key] = boto3.client(
+            "iam", endpoint_url=client.meta.endpoint_url, region_name=client.meta.region_name,
+            config=client.meta.config, aws_access_key_id=identity[0], aws_secret_access_key=identity[1],
+            aws_session_token=identity[2],
+        )
+    return _copies[key]
 
 
 class AwsLike:
@@ -202,7 +210,7 @@ class AwsLike:
             limit = NEW_USER_NAME_MAX if operation == "CreateUser" else NAME_MAX
             _check_name(user, "userName", limit)
             if operation == "CreateUser":
-                stored = self._stored_user(user)
+                stored = self._stored_user(user, expect_none=True)
                 if stored is not None:
                     raise _Refusal("EntityAlreadyExists", f"User with name {stored} already exists.", 409)
             else:
@@ -210,14 +218,14 @@ class AwsLike:
         new_name = params.get("NewUserName")
         if isinstance(new_name, str):
             _check_name(new_name, "newUserName", NEW_USER_NAME_MAX)
-            stored = self._stored_user(new_name)
+            stored = self._stored_user(new_name, expect_none=True)
             if stored is not None and stored != params.get("UserName"):
                 raise _Refusal("EntityAlreadyExists", f"User with name {stored} already exists.", 409)
         group = params.get("GroupName")
         if isinstance(group, str):
             _check_name(group, "groupName", NAME_MAX)
             if operation == "CreateGroup":
-                stored = self._stored_group(group)
+                stored = self._stored_group(group, expect_none=True)
                 if stored is not None:
                     raise _Refusal("EntityAlreadyExists", f"Group with name {stored} already exists.", 409)
             else:
@@ -235,31 +243,29 @@ class AwsLike:
         if operation == "ListUsers":
             context[_PAGE] = _page(params)
 
-    def _stored_user(self, name: str) -> str | None:
-        try:
-            return self.lookup.get_user(UserName=name)["User"]["UserName"]
-        except ClientError as error:
-            if _code(error) != "NoSuchEntity":
-                raise
-        wanted = name.lower()
-        for page in self.lookup.get_paginator("list_users").paginate():
-            for user in page["Users"]:
-                if user["UserName"].lower() == wanted:
-                    return user["UserName"]
-        return None
+    def _stored_user(self, name: str, *, expect_none: bool = False) -> str | None:
+        """The user's name as stored, for `name` in any case; None if there is none.
 
-    def _stored_group(self, name: str) -> str | None:
-        try:
-            return self.lookup.get_group(GroupName=name, MaxItems=1)["Group"]["GroupName"]
-        except ClientError as error:
-            if _code(error) != "NoSuchEntity":
-                raise
-        wanted = name.lower()
-        for page in self.lookup.get_paginator("list_groups").paginate():
-            for group in page["Groups"]:
-                if group["GroupName"].lower() == wanted:
-                    return group["GroupName"]
-        return None
+        A name about to be created is usually free: then one listing answers at once.
+        """
+        if not expect_none:
+            try:
+                return self.lookup.get_user(UserName=name)["User"]["UserName"]
+            except ClientError as error:
+                if _code(error) != "NoSuchEntity":
+                    raise
+        return _same_ignoring_case(name, (user["UserName"] for page in self.lookup.get_paginator("list_users").paginate()
+                                          for user in page["Users"]))
+
+    def _stored_group(self, name: str, *, expect_none: bool = False) -> str | None:
+        if not expect_none:
+            try:
+                return self.lookup.get_group(GroupName=name, MaxItems=1)["Group"]["GroupName"]
+            except ClientError as error:
+                if _code(error) != "NoSuchEntity":
+                    raise
+        return _same_ignoring_case(name, (group["GroupName"] for page in self.lookup.get_paginator("list_groups").paginate()
+                                          for group in page["Groups"]))
 
     def _check_password(self, password: str) -> None:
         try:
@@ -304,6 +310,11 @@ class AwsLike:
         for page in paginator.paginate(AssignmentStatus="Assigned"):
             if any(device["SerialNumber"] == serial for device in page["VirtualMFADevices"]):
                 raise _Refusal("DeleteConflict", "MFA Device is still in use.", 409)
+
+
+def _same_ignoring_case(name: str, stored_names) -> str | None:
+    wanted = name.lower()
+    return next((stored for stored in stored_names if stored.lower() == wanted), None)
 
 
 def _code(error: ClientError) -> str | None:
