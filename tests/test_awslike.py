@@ -210,6 +210,9 @@ def test_list_users_pages_at_100_like_aws(aws):
     whole = aws.list_users(MaxItems=1000)
     assert len(whole["Users"]) == 250 and whole["IsTruncated"] is False and "Marker" not in whole
     refused(lambda: aws.list_users(MaxItems=1001), "ValidationError")
+    refused(lambda: aws.list_users(Marker="not-a-marker"), "ValidationError")
+    people = aws.list_users(PathPrefix="/people/")
+    assert people["Users"] == [] and people["IsTruncated"] is False
 
 
 # -- the log and the counters --------------------------------------------------------------

@@ -17,8 +17,9 @@ client so that, through it:
   devices, policies or groups, and DeleteVirtualMFADevice of an enabled device -> DeleteConflict;
 - ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated.
 
-Refusals are answered from the last `before-call` hook, after any counting hook a test has
-registered, so the call is seen and AWS's error comes back as a ClientError. The look-ups the
+Refusals, and ListUsers pages, are answered from the last `before-call` hook, after any
+counting hook a test has registered: the call is seen, and AWS's error comes back as a
+ClientError. (A `before-send` answer would not do: moto's in-process mock answers there too.) The look-ups the
 rules need go through a second client without these hooks, so they are never counted or logged.
 `AwsLike.calls` is the log of the calls made through the client, in order, without secrets.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
@@ -46,6 +48,7 @@ TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
 TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
 LIST_USERS_PAGE, LIST_USERS_MAX = 100, 1000
+LISTINGS_KEPT = 16
 # The symbols AWS counts as symbols in a password policy.
 PASSWORD_SYMBOLS = frozenset("!@#$%^&*()_+-=[]{}|'")
 PASSWORD_MAX = 128
@@ -142,11 +145,13 @@ class AwsLike:
         self.lookup = lookup_client
         self.calls: list[Call] = []
         self._local = threading.local()  # the password of a CreateLoginProfile in flight
+        # ListUsers listings being paged through, by marker prefix: each pagination lists once.
+        self._listings: dict[str, list] = {}
+        self._listings_lock = threading.Lock()
         events = client.meta.events
         events.register("before-parameter-build.iam", self._before_parameter_build)
         # Last of all before-call handlers: counting hooks see a refused call too.
         events.register_last("before-call.iam", self._answer_refusal)
-        events.register("after-call.iam.ListUsers", self._page_users)
         events.register("after-call.iam.CreateLoginProfile", self._keep_reset_required)
         events.register("after-call-error.iam.CreateLoginProfile", self._forget_password)
 
@@ -167,26 +172,32 @@ class AwsLike:
 
     def _answer_refusal(self, context, params, **_):
         refusal = context.pop(_REFUSAL, None)
-        if refusal is None:
-            return None
-        self._local.password = None
-        http = error_response(params.get("url", ""), refusal.code, refusal.message, refusal.status)
-        parsed = {"Error": {"Type": "Sender", "Code": refusal.code, "Message": refusal.message},
-                  "ResponseMetadata": {"RequestId": "aws-like", "HTTPStatusCode": refusal.status,
-                                       "HTTPHeaders": {}, "RetryAttempts": 0}}
-        return http, parsed
+        if refusal is not None:
+            self._local.password = None
+            return _answer(params.get("url", ""), refusal.status, {
+                "Error": {"Type": "Sender", "Code": refusal.code, "Message": refusal.message}})
+        page = context.pop(_PAGE, None)
+        if page is not None:
+            return _answer(params.get("url", ""), 200, self._page_of_users(*page))
+        return None
 
-    def _page_users(self, http_response, parsed, context, **_):
-        start, size = context.pop(_PAGE, (0, LIST_USERS_PAGE))
-        if http_response.status_code >= 300:
-            return
-        users = parsed.get("Users", [])
-        parsed["Users"] = users[start:start + size]
-        parsed["IsTruncated"] = start + size < len(users)
-        if parsed["IsTruncated"]:
-            parsed["Marker"] = str(start + size)
-        else:
-            parsed.pop("Marker", None)
+    def _page_of_users(self, listing_id: str | None, start: int, size: int, path_prefix: str | None) -> dict:
+        """A page of ListUsers as AWS gives it, from one listing of moto's (which never pages)."""
+        with self._listings_lock:
+            users = self._listings.get(listing_id) if listing_id else None
+        if users is None:
+            kwargs = {"PathPrefix": path_prefix} if path_prefix else {}
+            users = [u for page in self.lookup.get_paginator("list_users").paginate(**kwargs) for u in page["Users"]]
+            listing_id = uuid.uuid4().hex[:12]
+        page = {"Users": users[start:start + size], "IsTruncated": start + size < len(users)}
+        with self._listings_lock:
+            self._listings.pop(listing_id, None)
+            if page["IsTruncated"]:
+                page["Marker"] = f"{listing_id}-{start + size}"
+                self._listings[listing_id] = users
+                while len(self._listings) > LISTINGS_KEPT:
+                    self._listings.pop(next(iter(self._listings)))
+        return page
 
     def _keep_reset_required(self, http_response, parsed, **_):
         password, self._local.password = getattr(self._local, "password", None), None
@@ -241,7 +252,7 @@ class AwsLike:
         if operation == "DeleteVirtualMFADevice" and isinstance(params.get("SerialNumber"), str):
             self._check_device_deletable(params["SerialNumber"])
         if operation == "ListUsers":
-            context[_PAGE] = _page(params)
+            context[_PAGE] = self._page_wanted(params)
 
     def _stored_user(self, name: str, *, expect_none: bool = False) -> str | None:
         """The user's name as stored, for `name` in any case; None if there is none.
@@ -266,6 +277,20 @@ class AwsLike:
                     raise
         return _same_ignoring_case(name, (group["GroupName"] for page in self.lookup.get_paginator("list_groups").paginate()
                                           for group in page["Groups"]))
+
+    def _page_wanted(self, params: dict) -> tuple[str | None, int, int, str | None]:
+        size = params.get("MaxItems", LIST_USERS_PAGE)
+        if not 1 <= size <= LIST_USERS_MAX:
+            raise _invalid(str(size), "maxItems", f"Member must have value less than or equal to {LIST_USERS_MAX}")
+        marker = params.get("Marker")
+        if marker is None:
+            return None, 0, size, params.get("PathPrefix")
+        listing_id, _, start = marker.partition("-")
+        with self._listings_lock:
+            known = listing_id in self._listings
+        if not known or not start.isdigit():
+            raise _Refusal("ValidationError", "Invalid Marker.")
+        return listing_id, int(start), size, params.get("PathPrefix")
 
     def _check_password(self, password: str) -> None:
         try:
@@ -382,13 +407,8 @@ def password_problem(password: str, policy: dict | None) -> str | None:
     return None
 
 
-def _page(params: dict) -> tuple[int, int]:
-    size = params.get("MaxItems", LIST_USERS_PAGE)
-    if not 1 <= size <= LIST_USERS_MAX:
-        raise _invalid(str(size), "maxItems", f"Member must have value less than or equal to {LIST_USERS_MAX}")
-    marker = params.get("Marker")
-    if marker is None:
-        return 0, size
-    if not marker.isdigit():
-        raise _Refusal("ValidationError", "Invalid Marker.")
-    return int(marker), size
+def _answer(url: str, status: int, parsed: dict):
+    """What a before-call hook returns to answer a call in place of the server."""
+    parsed["ResponseMetadata"] = {"RequestId": "aws-like", "HTTPStatusCode": status, "HTTPHeaders": {},
+                                  "RetryAttempts": 0}
+    return AWSResponse(url, status, {}, _Raw(b"")), parsed
