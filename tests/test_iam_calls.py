@@ -72,7 +72,8 @@ def test_a_reveal_is_one_iam_call(bot, slack, aws):
     calls = record_calls(bot.client)
     response = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
     [shown] = bot.responses(response.response_url)
-    assert "Password for `jane.doe`" in shown["text"] and "https://acme-prod.signin.aws.amazon.com/console" in shown["text"]
+    assert "Password for `jane.doe`" in shown["text"]
+    assert "https://acme-prod.signin.aws.amazon.com/console" in shown["text"]
     assert calls == ["UpdateLoginProfile"]
     dm_update = [p for p in slack.of("chat.update") if p.get("channel") == OWNER_DM][-1]
     assert "https://acme-prod.signin.aws.amazon.com/console" in str(dm_update["blocks"])

@@ -151,7 +151,7 @@ class AwsLike:
         events = client.meta.events
         events.register("before-parameter-build.iam", self._before_parameter_build)
         # Last of all before-call handlers: counting hooks see a refused call too.
-        events.register_last("before-call.iam", self._answer_refusal)
+        events.register_last("before-call.iam", self._answer_in_place_of_moto)
         events.register("after-call.iam.CreateLoginProfile", self._keep_reset_required)
         events.register("after-call-error.iam.CreateLoginProfile", self._forget_password)
 
@@ -170,7 +170,7 @@ class AwsLike:
         except _Refusal as refusal:
             context[_REFUSAL] = refusal
 
-    def _answer_refusal(self, context, params, **_):
+    def _answer_in_place_of_moto(self, context, params, **_):
         refusal = context.pop(_REFUSAL, None)
         if refusal is not None:
             self._local.password = None
@@ -265,8 +265,8 @@ class AwsLike:
             except ClientError as error:
                 if _code(error) != "NoSuchEntity":
                     raise
-        return _same_ignoring_case(name, (user["UserName"] for page in self.lookup.get_paginator("list_users").paginate()
-                                          for user in page["Users"]))
+        pages = self.lookup.get_paginator("list_users").paginate()
+        return _same_ignoring_case(name, (user["UserName"] for page in pages for user in page["Users"]))
 
     def _stored_group(self, name: str, *, expect_none: bool = False) -> str | None:
         if not expect_none:
@@ -275,8 +275,8 @@ class AwsLike:
             except ClientError as error:
                 if _code(error) != "NoSuchEntity":
                     raise
-        return _same_ignoring_case(name, (group["GroupName"] for page in self.lookup.get_paginator("list_groups").paginate()
-                                          for group in page["Groups"]))
+        pages = self.lookup.get_paginator("list_groups").paginate()
+        return _same_ignoring_case(name, (group["GroupName"] for page in pages for group in page["Groups"]))
 
     def _page_wanted(self, params: dict) -> tuple[str | None, int, int, str | None]:
         size = params.get("MaxItems", LIST_USERS_PAGE)
