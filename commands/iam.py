@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -22,6 +26,9 @@ TAG_REQUEST = "iam-bot:request-id"
 TAG_REQUESTER = "iam-bot:requester"
 TAG_APPROVER = "iam-bot:approver"
 TAG_OWNER = "iam-bot:owner-slack-id"
+
+# Account-wide settings change rarely; reading them on every request would cost a call each time.
+CACHE_SECONDS = 300.0
 
 # Standard retry mode retries throttling and 5xx with backoff; anything else fails the step.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5, read_timeout=20)
@@ -88,31 +95,62 @@ def describe(error: Exception, action: str) -> IamError:
     return IamError(f"Could not {action}: {words}.")
 
 
-class IamGateway:
-    """IAM operations in domain words, over a boto3 IAM client."""
+T = TypeVar("T")
 
-    def __init__(self, client):
+
+class Cached(Generic[T]):
+    """One value read from AWS, kept for `seconds` by `clock`; safe to share between threads.
+
+    A failed read is not kept: the next caller tries again.
+    """
+
+    def __init__(self, load: Callable[[], T], seconds: float, clock: Callable[[], float]):
+        self._load, self._seconds, self._clock = load, seconds, clock
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._until: float | None = None
+
+    def get(self) -> T:
+        # One reader at a time: the others wait for its answer instead of calling AWS too.
+        with self._lock:
+            now = self._clock()
+            if self._until is None or now >= self._until:
+                self._value = self._load()
+                self._until = now + self._seconds
+            return self._value
+
+    def forget(self) -> None:
+        with self._lock:
+            self._until = None
+
+
+class IamGateway:
+    """IAM operations in domain words, over a boto3 IAM client.
+
+    The password policy and the account alias are read at most once per `cache_seconds`
+    (by `clock`, monotonic seconds), so a reveal costs one call: UpdateLoginProfile.
+    """
+
+    def __init__(self, client, *, clock: Callable[[], float] = time.monotonic,
+                 cache_seconds: float = CACHE_SECONDS):
         self.client = client
+        self._policy = Cached(self._read_password_policy, cache_seconds, clock)
+        self._alias = Cached(self._read_account_alias, cache_seconds, clock)
 
     # -- checks before a request is filed ------------------------------------------------
 
     def find_user(self, name: str) -> str | None:
-        """The existing user name equal to `name` ignoring case, or None."""
+        """The user's name as AWS holds it (`Bob.Smith` for `bob.smith`), or None: one GetUser.
+
+        IAM names are unique ignoring case and GetUser ignores case, so no listing is needed,
+        however large the account; CreateUser's EntityAlreadyExists stays the final word.
+        """
         try:
             return self.client.get_user(UserName=name)["User"]["UserName"]
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) != "NoSuchEntity":
-                raise describe(error, f"look up user {name}") from None
-        # IAM names are unique ignoring case; GetUser may not say so, a listing does.
-        wanted = name.lower()
-        try:
-            for page in self.client.get_paginator("list_users").paginate():
-                for user in page["Users"]:
-                    if user["UserName"].lower() == wanted:
-                        return user["UserName"]
-        except (ClientError, BotoCoreError) as error:
-            raise describe(error, "list IAM users") from None
-        return None
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise describe(error, f"look up user {name}") from None
 
     def missing_groups(self, groups: tuple[str, ...]) -> list[str]:
         missing = []
@@ -137,10 +175,14 @@ class IamGateway:
     def access_keys(self, name: str) -> list[AccessKey] | None:
         """The user's access keys with last use, or None if there is no such user.
 
-        One ListAccessKeys plus one GetAccessKeyLastUsed per key (a user has at most two).
+        One GetUser (which finds `Bob.Smith` for `bob.smith`), one ListAccessKeys for the name
+        as AWS holds it, and one GetAccessKeyLastUsed per key (a user has at most two).
         """
+        stored = self.find_user(name)
+        if stored is None:
+            return None
         try:
-            listed = self.client.list_access_keys(UserName=name)["AccessKeyMetadata"]
+            listed = self.client.list_access_keys(UserName=stored)["AccessKeyMetadata"]
         except (ClientError, BotoCoreError) as error:
             if error_code(error) == "NoSuchEntity":
                 return None
@@ -198,6 +240,7 @@ class IamGateway:
         except (ClientError, BotoCoreError) as error:
             if error_code(error) == "EntityAlreadyExists":
                 return False
+            self._policy_may_have_changed(error)
             raise describe(error, f"give {name} a console password") from None
 
     def add_user_to_group(self, name: str, group: str) -> None:
@@ -211,6 +254,10 @@ class IamGateway:
     # -- sign-in details and the reveal -------------------------------------------------
 
     def password_policy(self) -> PasswordPolicy:
+        """The account's password policy (AWS's default when it has none), cached."""
+        return self._policy.get()
+
+    def _read_password_policy(self) -> PasswordPolicy:
         try:
             policy = self.client.get_account_password_policy()["PasswordPolicy"]
         except (ClientError, BotoCoreError) as error:
@@ -225,23 +272,40 @@ class IamGateway:
             require_lowercase=bool(policy.get("RequireLowercaseCharacters", False)),
         )
 
+    def _policy_may_have_changed(self, error: Exception) -> None:
+        # The cached policy is stale if AWS rejects a password made for it: read it afresh next time.
+        if error_code(error) == "PasswordPolicyViolation":
+            self._policy.forget()
+
     def set_password(self, name: str, password: str) -> None:
         """Replace the console password; the user must change it at next sign-in."""
         try:
             self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
         except (ClientError, BotoCoreError) as error:
+            self._policy_may_have_changed(error)
             raise describe(error, f"set a new console password for {name}") from None
 
     def sign_in_url(self, user_arn: str) -> str:
-        """`https://<alias or account id>.signin.aws.amazon.com/console`."""
-        alias = None
+        """`https://<alias or account id>.signin.aws.amazon.com/console`, the alias cached."""
         try:
-            aliases = self.client.list_account_aliases().get("AccountAliases", [])
-            alias = aliases[0] if aliases else None
-        except (ClientError, BotoCoreError) as error:
-            log.warning("could not list account aliases (%s); using the account id", error_code(error))
+            alias = self._alias.get()
+        except _AliasUnknown:
+            alias = None
         account = alias or user_arn.split(":")[4]
         return f"https://{account}.signin.aws.amazon.com/console"
+
+    def _read_account_alias(self) -> str | None:
+        try:
+            aliases = self.client.list_account_aliases().get("AccountAliases", [])
+        except (ClientError, BotoCoreError) as error:
+            # Not cached: the account id serves this once, and the next caller asks again.
+            log.warning("could not list account aliases (%s); using the account id", error_code(error))
+            raise _AliasUnknown() from None
+        return aliases[0] if aliases else None
+
+
+class _AliasUnknown(Exception):
+    "AWS could not say whether the account has an alias"
 
 
 class UserExists(IamError):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 
-# Reading: any user (uniqueness and /iam keys must see the whole account).
+# Reading: any user (uniqueness and /iam keys look users up by name anywhere in the account).
 READ_ANY_USER = ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"]
 # Writing: only users under IAM_BOT_USER_PATH. CreateUser with tags needs TagUser too.
 WRITE_OWN_USERS = ["iam:CreateUser", "iam:TagUser", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"]
 # IAM authorises AddUserToGroup on the group, not the user: narrow the groups if you can.
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
 # These accept no resource but "*".
-ACCOUNT = ["iam:ListUsers", "iam:ListGroups", "iam:GetAccountPasswordPolicy", "iam:ListAccountAliases"]
+ACCOUNT = ["iam:ListGroups", "iam:GetAccountPasswordPolicy", "iam:ListAccountAliases"]
 
 
 def bot_policy(user_path: str = "/") -> dict:

@@ -72,11 +72,11 @@ def test_the_owner_may_list_their_own_keys(bot, aws):
     assert "Only approvers" in refused["text"]
 
 
-def test_keys_costs_one_call_plus_one_per_key(bot, aws, moto_url):
+def test_keys_costs_one_look_up_one_listing_and_one_call_per_key(bot, aws, moto_url):
     aws.create_user(UserName="sam")
     aws.create_access_key(UserName="sam")
     aws.create_access_key(UserName="sam")
     calls = []
     bot.client.meta.events.register("before-call.iam.*", lambda model, **kw: calls.append(model.name))
     keys_reply(bot, "U0BOB", "sam")
-    assert calls == ["ListAccessKeys", "GetAccessKeyLastUsed", "GetAccessKeyLastUsed"]
+    assert calls == ["GetUser", "ListAccessKeys", "GetAccessKeyLastUsed", "GetAccessKeyLastUsed"]

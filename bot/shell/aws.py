@@ -15,6 +15,8 @@ import boto3
 
 from commands.iam import RETRY_CONFIG, IamGateway
 
+from .awslike import make_aws_like
+
 log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
@@ -72,6 +74,7 @@ def start_sample_aws() -> SampleAws:
     try:
         session = boto3.session.Session(aws_access_key_id="shell", aws_secret_access_key="shell", region_name=REGION)
         client = session.client("iam", config=RETRY_CONFIG)
+        make_aws_like(client)
         account_id = seed(client, session)
     except BaseException:
         mock.stop()

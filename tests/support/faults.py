@@ -1,25 +1,9 @@
-"""AWS faults for tests, injected with botocore's before-send hook (no patching of internals)."""
+"""AWS faults for tests, injected with botocore's before-send hook (no patching of internals),
+and counters of the calls a client makes, from its before-call hook."""
 
 from __future__ import annotations
 
-from botocore.awsrequest import AWSResponse
-
-
-class _Raw:
-    def __init__(self, body: bytes):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
-
-    def read(self, *_):
-        return self._body
-
-
-def iam_error(code: str, message: str = "injected", status: int = 400, type_: str = "Sender") -> bytes:
-    return (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{type_}</Type>'
-            f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
-            ).encode()
+from bot.shell.awslike import error_response
 
 
 class Fault:
@@ -41,13 +25,21 @@ class Fault:
         self.hits += 1
         if self.raise_instead is not None:
             raise self.raise_instead
-        return AWSResponse(request.url, self.status, {}, _Raw(iam_error(self.code)))
+        return error_response(request.url, self.code, "injected", self.status)
 
     def remove(self) -> None:
         self.client.meta.events.unregister(self.event, self)
 
 
 def count_calls(client, operation: str) -> list:
+    """The calls of one operation the client makes from now on (retries not counted)."""
     calls: list = []
     client.meta.events.register(f"before-call.iam.{operation}", lambda **kw: calls.append(operation))
+    return calls
+
+
+def record_calls(client) -> list[str]:
+    """Every IAM operation the client calls from now on, in order (retries not counted)."""
+    calls: list[str] = []
+    client.meta.events.register("before-call.iam", lambda model, **kw: calls.append(model.name))
     return calls

@@ -66,8 +66,13 @@ class TrackingExecutor(ThreadPoolExecutor):
 
 
 def iam_client(moto_url: str):
-    return boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing", config=RETRY_CONFIG)
+    """A client to moto's server that refuses what AWS refuses (see bot/shell/awslike.py)."""
+    from bot.shell.awslike import make_aws_like
+
+    client = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing", config=RETRY_CONFIG)
+    make_aws_like(client)
+    return client
 
 
 def _record_operation(model, **_):

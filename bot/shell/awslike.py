@@ -1,0 +1,414 @@
+"""moto's IAM, made to refuse what AWS refuses: botocore event hooks on one boto3 IAM client.
+
+moto is a good stand-in for IAM but kinder than AWS in ways that hide bugs: it compares names
+with case, accepts invalid user names and tag values, ignores the password policy and
+CreateLoginProfile's PasswordResetRequired, deletes a user that still has credentials, and
+returns every user in one ListUsers page. `make_aws_like(client)` registers hooks on the
+client so that, through it:
+
+- a UserName or GroupName typed in another case than the one stored finds the stored entity,
+  and CreateUser/CreateGroup of a name differing only in case is EntityAlreadyExists;
+- user and group names outside `[\\w+=,.@-]` (64 characters for a new user, 128 otherwise) and
+  tags outside `[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]` (keys 1-128, values up to 256) are ValidationError;
+- CreateLoginProfile and UpdateLoginProfile check the account's password policy (or AWS's
+  default: 8 characters, three of four classes) -> PasswordPolicyViolation, and
+  CreateLoginProfile keeps PasswordResetRequired;
+- DeleteUser of a user with a login profile, access keys, signing certificates, SSH keys, MFA
+  devices, policies or groups, and DeleteVirtualMFADevice of an enabled device -> DeleteConflict;
+- ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated.
+
+Refusals, and ListUsers pages, are answered from the last `before-call` hook, after any
+counting hook a test has registered: the call is seen, and AWS's error comes back as a
+ClientError. (A `before-send` answer would not do: moto's in-process mock answers there too.) The look-ups the
+rules need go through a second client without these hooks, so they are never counted or logged.
+`AwsLike.calls` is the log of the calls made through the client, in order, without secrets.
+
+Only the shell and the tests use this; `iam-bot serve` never imports it. It needs nothing from
+moto itself, so it works with moto's server as well as with `mock_aws` in this process.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+USER_NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
+NEW_USER_NAME_MAX = 64
+NAME_MAX = 128
+TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
+LIST_USERS_PAGE, LIST_USERS_MAX = 100, 1000
+LISTINGS_KEPT = 16
+# The symbols AWS counts as symbols in a password policy.
+PASSWORD_SYMBOLS = frozenset("!@#$%^&*()_+-=[]{}|'")
+PASSWORD_MAX = 128
+# Request parameters that carry secrets: never in the call log.
+SECRET_PARAMS = frozenset({"Password", "OldPassword", "NewPassword", "PrivateKey", "SSHPublicKeyBody",
+                           "CertificateBody", "CertificateChain", "AuthenticationCode1", "AuthenticationCode2"})
+
+_REFUSAL = "aws_like_refusal"
+_PAGE = "aws_like_page"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One IAM call made through the client: the operation and its parameters, minus secrets."""
+
+    operation: str
+    params: dict = field(default_factory=dict)
+
+
+class _Refusal(Exception):
+    """AWS's answer to a call it refuses."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(code)
+        self.code, self.message, self.status = code, message, status
+
+
+class _Raw:
+    """A response body botocore can read (the shape urllib3 would give it)."""
+
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+    def read(self, *_):
+        return self._body
+
+
+def error_body(code: str, message: str, type_: str = "Sender") -> bytes:
+    """IAM's XML error document."""
+    return (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{type_}</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            "<RequestId>aws-like</RequestId></ErrorResponse>").encode()
+
+
+def error_response(url: str, code: str, message: str, status: int = 400) -> AWSResponse:
+    return AWSResponse(url, status, {}, _Raw(error_body(code, message)))
+
+
+_applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_applying = threading.Lock()
+
+
+def make_aws_like(client, *, lookup_client=None) -> AwsLike:
+    """Make this moto IAM client behave like AWS; returns its AwsLike (the same one if called again).
+
+    `lookup_client` answers the rules' own look-ups; by default a copy of `client` without hooks.
+    """
+    with _applying:
+        if client not in _applied:
+            _applied[client] = AwsLike(client, lookup_client or _copy_of(client))
+        return _applied[client]
+
+
+_copies: dict[tuple, object] = {}
+
+
+def _copy_of(client):
+    """A client to the same endpoint with the same identity, without any of `client`'s hooks.
+
+    One per endpoint and identity, shared: building a boto3 client costs more than most calls.
+    """
+    # botocore offers no public way to read a client's credentials; this private one is documented.
+    credentials = client._get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    identity = (frozen.access_key, frozen.secret_key, frozen.token) if frozen else ("aws-like", "aws-like", None)
+    key = (client.meta.endpoint_url, client.meta.region_name, identity)
+    if key not in _copies:
+        _copies[key] = boto3.client(
+            "iam", endpoint_url=client.meta.endpoint_url, region_name=client.meta.region_name,
+            config=client.meta.config, aws_access_key_id=identity[0], aws_secret_access_key=identity[1],
+            aws_session_token=identity[2],
+        )
+    return _copies[key]
+
+
+class AwsLike:
+    """The hooks on one client, and the log of the calls made through it."""
+
+    def __init__(self, client, lookup_client):
+        self.client = client
+        self.lookup = lookup_client
+        self.calls: list[Call] = []
+        self._local = threading.local()  # the password of a CreateLoginProfile in flight
+        # ListUsers listings being paged through, by marker prefix: each pagination lists once.
+        self._listings: dict[str, list] = {}
+        self._listings_lock = threading.Lock()
+        events = client.meta.events
+        events.register("before-parameter-build.iam", self._before_parameter_build)
+        # Last of all before-call handlers: counting hooks see a refused call too.
+        events.register_last("before-call.iam", self._answer_in_place_of_moto)
+        events.register("after-call.iam.CreateLoginProfile", self._keep_reset_required)
+        events.register("after-call-error.iam.CreateLoginProfile", self._forget_password)
+
+    def operations(self) -> list[str]:
+        """The operations called so far, in order."""
+        return [call.operation for call in list(self.calls)]
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def _before_parameter_build(self, params, model, context, **_):
+        operation = model.name
+        self.calls.append(Call(operation, {k: v for k, v in params.items() if k not in SECRET_PARAMS}))
+        self._local.password = None
+        try:
+            self._check(operation, params, context)
+        except _Refusal as refusal:
+            context[_REFUSAL] = refusal
+
+    def _answer_in_place_of_moto(self, context, params, **_):
+        refusal = context.pop(_REFUSAL, None)
+        if refusal is not None:
+            self._local.password = None
+            return _answer(params.get("url", ""), refusal.status, {
+                "Error": {"Type": "Sender", "Code": refusal.code, "Message": refusal.message}})
+        page = context.pop(_PAGE, None)
+        if page is not None:
+            return _answer(params.get("url", ""), 200, self._page_of_users(*page))
+        return None
+
+    def _page_of_users(self, listing_id: str | None, start: int, size: int, path_prefix: str | None) -> dict:
+        """A page of ListUsers as AWS gives it, from one listing of moto's (which never pages)."""
+        with self._listings_lock:
+            users = self._listings.get(listing_id) if listing_id else None
+        if users is None:
+            kwargs = {"PathPrefix": path_prefix} if path_prefix else {}
+            users = [u for page in self.lookup.get_paginator("list_users").paginate(**kwargs) for u in page["Users"]]
+            listing_id = uuid.uuid4().hex[:12]
+        page = {"Users": users[start:start + size], "IsTruncated": start + size < len(users)}
+        with self._listings_lock:
+            self._listings.pop(listing_id, None)
+            if page["IsTruncated"]:
+                page["Marker"] = f"{listing_id}-{start + size}"
+                self._listings[listing_id] = users
+                while len(self._listings) > LISTINGS_KEPT:
+                    self._listings.pop(next(iter(self._listings)))
+        return page
+
+    def _keep_reset_required(self, http_response, parsed, **_):
+        password, self._local.password = getattr(self._local, "password", None), None
+        if http_response.status_code >= 300 or password is None:
+            return
+        # moto drops PasswordResetRequired on create; AWS keeps it. Tell moto again.
+        profile = parsed.get("LoginProfile", {})
+        self.lookup.update_login_profile(UserName=profile["UserName"], Password=password,
+                                         PasswordResetRequired=True)
+        profile["PasswordResetRequired"] = True
+
+    def _forget_password(self, **_):
+        self._local.password = None
+
+    # -- AWS's rules ---------------------------------------------------------------------
+
+    def _check(self, operation: str, params: dict, context: dict) -> None:
+        """Raise _Refusal where AWS would refuse; put stored names in place of other cases."""
+        user = params.get("UserName")
+        if isinstance(user, str):
+            limit = NEW_USER_NAME_MAX if operation == "CreateUser" else NAME_MAX
+            _check_name(user, "userName", limit)
+            if operation == "CreateUser":
+                stored = self._stored_user(user, expect_none=True)
+                if stored is not None:
+                    raise _Refusal("EntityAlreadyExists", f"User with name {stored} already exists.", 409)
+            else:
+                params["UserName"] = self._stored_user(user) or user
+        new_name = params.get("NewUserName")
+        if isinstance(new_name, str):
+            _check_name(new_name, "newUserName", NEW_USER_NAME_MAX)
+            stored = self._stored_user(new_name, expect_none=True)
+            if stored is not None and stored != params.get("UserName"):
+                raise _Refusal("EntityAlreadyExists", f"User with name {stored} already exists.", 409)
+        group = params.get("GroupName")
+        if isinstance(group, str):
+            _check_name(group, "groupName", NAME_MAX)
+            if operation == "CreateGroup":
+                stored = self._stored_group(group, expect_none=True)
+                if stored is not None:
+                    raise _Refusal("EntityAlreadyExists", f"Group with name {stored} already exists.", 409)
+            else:
+                params["GroupName"] = self._stored_group(group) or group
+        if isinstance(params.get("Tags"), list):
+            _check_tags(params["Tags"])
+        if operation in ("CreateLoginProfile", "UpdateLoginProfile") and "Password" in params:
+            self._check_password(params["Password"])
+            if operation == "CreateLoginProfile" and params.get("PasswordResetRequired"):
+                self._local.password = params["Password"]
+        if operation == "DeleteUser" and isinstance(user, str):
+            self._check_user_deletable(params["UserName"])
+        if operation == "DeleteVirtualMFADevice" and isinstance(params.get("SerialNumber"), str):
+            self._check_device_deletable(params["SerialNumber"])
+        if operation == "ListUsers":
+            context[_PAGE] = self._page_wanted(params)
+
+    def _stored_user(self, name: str, *, expect_none: bool = False) -> str | None:
+        """The user's name as stored, for `name` in any case; None if there is none.
+
+        A name about to be created is usually free: then one listing answers at once.
+        """
+        if not expect_none:
+            try:
+                return self.lookup.get_user(UserName=name)["User"]["UserName"]
+            except ClientError as error:
+                if _code(error) != "NoSuchEntity":
+                    raise
+        pages = self.lookup.get_paginator("list_users").paginate()
+        return _same_ignoring_case(name, (user["UserName"] for page in pages for user in page["Users"]))
+
+    def _stored_group(self, name: str, *, expect_none: bool = False) -> str | None:
+        if not expect_none:
+            try:
+                return self.lookup.get_group(GroupName=name, MaxItems=1)["Group"]["GroupName"]
+            except ClientError as error:
+                if _code(error) != "NoSuchEntity":
+                    raise
+        pages = self.lookup.get_paginator("list_groups").paginate()
+        return _same_ignoring_case(name, (group["GroupName"] for page in pages for group in page["Groups"]))
+
+    def _page_wanted(self, params: dict) -> tuple[str | None, int, int, str | None]:
+        size = params.get("MaxItems", LIST_USERS_PAGE)
+        if not 1 <= size <= LIST_USERS_MAX:
+            raise _invalid(str(size), "maxItems", f"Member must have value less than or equal to {LIST_USERS_MAX}")
+        marker = params.get("Marker")
+        if marker is None:
+            return None, 0, size, params.get("PathPrefix")
+        listing_id, _, start = marker.partition("-")
+        with self._listings_lock:
+            known = listing_id in self._listings
+        if not known or not start.isdigit():
+            raise _Refusal("ValidationError", "Invalid Marker.")
+        return listing_id, int(start), size, params.get("PathPrefix")
+
+    def _check_password(self, password: str) -> None:
+        try:
+            policy = self.lookup.get_account_password_policy()["PasswordPolicy"]
+        except ClientError as error:
+            if _code(error) != "NoSuchEntity":
+                raise
+            policy = None
+        problem = password_problem(password, policy)
+        if problem:
+            raise _Refusal("PasswordPolicyViolation", problem)
+
+    def _check_user_deletable(self, name: str) -> None:
+        lookup = self.lookup
+        try:
+            lookup.get_user(UserName=name)
+        except ClientError as error:
+            if _code(error) == "NoSuchEntity":
+                return  # moto says NoSuchEntity, as AWS does
+            raise
+        try:
+            lookup.get_login_profile(UserName=name)
+            raise _Refusal("DeleteConflict", "Cannot delete entity, must delete login profile first.", 409)
+        except ClientError as error:
+            if _code(error) != "NoSuchEntity":
+                raise
+        attached = [
+            (lookup.list_access_keys(UserName=name)["AccessKeyMetadata"], "must delete access keys first"),
+            (lookup.list_signing_certificates(UserName=name)["Certificates"], "must delete signing certificates first"),
+            (lookup.list_ssh_public_keys(UserName=name)["SSHPublicKeys"], "must delete SSH public keys first"),
+            (lookup.list_mfa_devices(UserName=name)["MFADevices"], "must delete MFA device first"),
+            (lookup.list_user_policies(UserName=name)["PolicyNames"], "must delete policies first"),
+            (lookup.list_attached_user_policies(UserName=name)["AttachedPolicies"], "must detach all policies first"),
+            (lookup.list_groups_for_user(UserName=name)["Groups"], "must remove users from group first"),
+        ]
+        for items, what in attached:
+            if items:
+                raise _Refusal("DeleteConflict", f"Cannot delete entity, {what}.", 409)
+
+    def _check_device_deletable(self, serial: str) -> None:
+        paginator = self.lookup.get_paginator("list_virtual_mfa_devices")
+        for page in paginator.paginate(AssignmentStatus="Assigned"):
+            if any(device["SerialNumber"] == serial for device in page["VirtualMFADevices"]):
+                raise _Refusal("DeleteConflict", "MFA Device is still in use.", 409)
+
+
+def _same_ignoring_case(name: str, stored_names) -> str | None:
+    wanted = name.lower()
+    return next((stored for stored in stored_names if stored.lower() == wanted), None)
+
+
+def _code(error: ClientError) -> str | None:
+    return error.response.get("Error", {}).get("Code")
+
+
+def _invalid(value: str, where: str, constraint: str) -> _Refusal:
+    return _Refusal("ValidationError",
+                    f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+                    f"{constraint}")
+
+
+def _check_name(name: str, where: str, limit: int) -> None:
+    if len(name) > limit:
+        raise _invalid(name, where, f"Member must have length less than or equal to {limit}")
+    if not USER_NAME.fullmatch(name):
+        raise _invalid(name, where, r"Member must satisfy regular expression pattern: [\w+=,.@-]+")
+
+
+def tag_text_ok(text: str) -> bool:
+    """Letters, separators (spaces), numbers and `_.:/=+-@`, as AWS's `[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]`."""
+    return all(c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text)
+
+
+def _check_tags(tags: list) -> None:
+    for n, tag in enumerate(tags, start=1):
+        key, value = tag.get("Key", ""), tag.get("Value", "")
+        if not 1 <= len(key) <= TAG_KEY_MAX:
+            raise _invalid(key, f"tags.{n}.member.key", f"Member must have length between 1 and {TAG_KEY_MAX}")
+        if not tag_text_ok(key):
+            raise _invalid(key, f"tags.{n}.member.key", f"Member must satisfy regular expression pattern: "
+                                                        f"{TAG_PATTERN.replace('*', '+')}")
+        if len(value) > TAG_VALUE_MAX:
+            raise _invalid(value, f"tags.{n}.member.value",
+                           f"Member must have length less than or equal to {TAG_VALUE_MAX}")
+        if not tag_text_ok(value):
+            raise _invalid(value, f"tags.{n}.member.value", f"Member must satisfy regular expression pattern: "
+                                                            f"{TAG_PATTERN}")
+
+
+def password_problem(password: str, policy: dict | None) -> str | None:
+    """What AWS would say about this password under this policy (None: AWS's default), or None."""
+    if len(password) > PASSWORD_MAX:
+        return f"Password should have a maximum length of {PASSWORD_MAX}"
+    classes = {
+        "uppercase letter": any("A" <= c <= "Z" for c in password),
+        "lowercase letter": any("a" <= c <= "z" for c in password),
+        "number": any(c.isascii() and c.isdigit() for c in password),
+        "symbol": any(c in PASSWORD_SYMBOLS for c in password),
+    }
+    if policy is None:
+        if len(password) < 8:
+            return "Password should have a minimum length of 8"
+        if sum(classes.values()) < 3:
+            return "Password should have at least three of: uppercase letters, lowercase letters, numbers, symbols"
+        return None
+    minimum = int(policy.get("MinimumPasswordLength", 6))
+    if len(password) < minimum:
+        return f"Password should have a minimum length of {minimum}"
+    required = {"uppercase letter": "RequireUppercaseCharacters", "lowercase letter": "RequireLowercaseCharacters",
+                "number": "RequireNumbers", "symbol": "RequireSymbols"}
+    for what, setting in required.items():
+        if policy.get(setting) and not classes[what]:
+            return f"Password should have at least one {what}"
+    return None
+
+
+def _answer(url: str, status: int, parsed: dict):
+    """What a before-call hook returns to answer a call in place of the server."""
+    parsed["ResponseMetadata"] = {"RequestId": "aws-like", "HTTPStatusCode": status, "HTTPHeaders": {},
+                                  "RetryAttempts": 0}
+    return AWSResponse(url, status, {}, _Raw(b"")), parsed
