@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands.workflow import Filed, KeyListing
+from commands.workflow import Filed, KeyListing, Revealed
 from storage import Request
 
 from .mrkdwn import clip, code, escape, listing, mention, when
@@ -248,9 +248,17 @@ def sign_in_dm_after(request: Request, sign_in_url: str) -> dict:
     return {"text": f"Your AWS IAM user {code(request.user_name)}", "blocks": [head, section(tail)]}
 
 
-def password_message(request: Request, password: str, sign_in_url: str) -> dict:
-    """The ephemeral reveal. Never posted as a persistent message."""
-    text = (f"Password for {code(request.user_name)}: {code(password)}\n"
-            f"Sign in at {sign_in_url} and set a new password now. This message is visible only to you "
+def secret_message(revealed: Revealed) -> dict:
+    """The ephemeral reveal of whatever secret the request's kind makes. Never a persistent message."""
+    return SECRET_MESSAGES[revealed.secret.what](revealed)
+
+
+def password_message(revealed: Revealed) -> dict:
+    text = (f"Password for {code(revealed.request.user_name)}: {code(revealed.secret.value)}\n"
+            f"Sign in at {revealed.sign_in_url} and set a new password now. This message is visible only to you "
             "and will not be shown again.")
     return message(text)
+
+
+# What each kind of secret looks like when revealed (see commands.workflow.Secret).
+SECRET_MESSAGES = {"password": password_message}

@@ -77,3 +77,6 @@ class IamError(CommandError):
     def __init__(self, message: str):
         super().__init__(Why.AWS_FAILED, problem=message)
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message  # plain words the gateway wrote: an action and AWS's error code, no secret

@@ -110,11 +110,13 @@ class Cached(Generic[T]):
         self._value: T | None = None
         self._until: float | None = None
 
-    def get(self) -> T:
+    def get(self, *, stale_ok: bool = False) -> T:
+        """The value; with `stale_ok`, an expired one too, as long as one was ever read."""
         # One reader at a time: the others wait for its answer instead of calling AWS too.
         with self._lock:
             now = self._clock()
-            if self._until is None or now >= self._until:
+            fresh_enough = stale_ok and self._until is not None and self._value is not None
+            if not fresh_enough and (self._until is None or now >= self._until):
                 self._value = self._load()
                 self._until = now + self._seconds
             return self._value
@@ -122,6 +124,7 @@ class Cached(Generic[T]):
     def forget(self) -> None:
         with self._lock:
             self._until = None
+            self._value = None
 
 
 class IamGateway:
@@ -253,9 +256,13 @@ class IamGateway:
 
     # -- sign-in details and the reveal -------------------------------------------------
 
-    def password_policy(self) -> PasswordPolicy:
-        """The account's password policy (AWS's default when it has none), cached."""
-        return self._policy.get()
+    def password_policy(self, *, stale_ok: bool = False) -> PasswordPolicy:
+        """The account's password policy (AWS's default when it has none), cached.
+
+        `stale_ok` serves the last one read however old: a reveal then costs one call, and if
+        AWS rejects the password (the policy changed), the policy is read afresh for a retry.
+        """
+        return self._policy.get(stale_ok=stale_ok)
 
     def _read_password_policy(self) -> PasswordPolicy:
         try:
@@ -283,6 +290,8 @@ class IamGateway:
             self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
         except (ClientError, BotoCoreError) as error:
             self._policy_may_have_changed(error)
+            if error_code(error) == "PasswordPolicyViolation":
+                raise PasswordRejected(describe(error, f"set a new console password for {name}").message) from None
             raise describe(error, f"set a new console password for {name}") from None
 
     def sign_in_url(self, user_arn: str) -> str:
@@ -306,6 +315,10 @@ class IamGateway:
 
 class _AliasUnknown(Exception):
     "AWS could not say whether the account has an alias"
+
+
+class PasswordRejected(IamError):
+    "AWS refused a password against the account's password policy (which may have just changed)"
 
 
 class UserExists(IamError):

@@ -18,7 +18,10 @@ import storage
 from storage import Job, NewJob, Request, Store
 
 from .errors import CommandError, IamError, NotAllowed, Why
-from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, UserExists
+from .iam import (
+    TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, PasswordRejected,
+    UserExists,
+)
 from .parse import CreateCommand
 from .passwords import generate_password
 from .rules import (
@@ -62,12 +65,84 @@ def group_step(group: str) -> str:
     return f"group:{group}"
 
 
+@dataclass(frozen=True)
+class Secret:
+    """What a Reveal click makes and shows once. Never in a repr, a log line, the store or an event."""
+
+    what: str  # "password" or "access_key"
+    value: str = field(repr=False)
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between kinds of request. Filing, the two-person rule, provisioning step by
+    step, the one-time reveal and the trail are shared; a kind says which steps, how to run one,
+    what (if anything) its owner reveals, and what is owed once provisioned."""
+
+    name: str
+    plan: Callable[[Request], list[str]]
+    run_step: Callable[["Workflow", Request, str], str | None]  # returns the user's ARN when it learns it
+    reveals: Callable[[Request], bool] = lambda request: False
+    reveal: Callable[["Workflow", Request], Secret] | None = None
+    after_provisioning: Callable[[Request], list[NewJob]] = lambda request: []
+
+
 def plan(request: Request) -> list[str]:
-    """The provisioning steps for a request, in order."""
+    """The provisioning steps of a create request, in order."""
     steps = [STEP_CREATE_USER]
     if request.console:
         steps.append(STEP_LOGIN_PROFILE)
     return steps + [group_step(g) for g in request.groups]
+
+
+def _run_create_step(workflow: "Workflow", request: Request, step: str) -> str | None:
+    name = request.user_name
+    if step == STEP_CREATE_USER:
+        tags = {
+            TAG_REQUEST: str(request.id),
+            TAG_REQUESTER: request.requester_id,
+            TAG_APPROVER: request.decider_id or "",
+            TAG_OWNER: request.owner_id,
+        }
+        try:
+            return workflow.iam.create_user(name, workflow.policy.user_path, tags)
+        except UserExists:
+            found = workflow.iam.user_arn_and_tags(name)
+            if found is None or found[1].get(TAG_REQUEST) != str(request.id):
+                raise IamError(
+                    f"An IAM user named {name} already exists and was not created by request #{request.id}; "
+                    "the bot left it untouched."
+                ) from None
+            return found[0]
+    if step == STEP_LOGIN_PROFILE:
+        # A password nobody ever sees: the owner gets a fresh one at reveal time.
+        workflow.iam.create_login_profile(name, workflow.passwords(workflow.iam.password_policy()))
+        return None
+    if step.startswith("group:"):
+        workflow.iam.add_user_to_group(name, step.removeprefix("group:"))
+        return None
+    raise ValueError(f"no such step of a create request: {step}")
+
+
+def reveal_password(workflow: "Workflow", request: Request) -> Secret:
+    """A fresh console password, set now; one IAM call unless the password policy just changed."""
+    for fresh in (False, True):
+        password = workflow.passwords(workflow.iam.password_policy(stale_ok=not fresh))
+        try:
+            workflow.iam.set_password(request.user_name, password)
+        except PasswordRejected:
+            if fresh:
+                raise
+            continue
+        return Secret("password", password)
+    raise AssertionError("unreachable")
+
+
+CREATE_USER_KIND = Kind(
+    name=storage.CREATE_USER, plan=plan, run_step=_run_create_step, reveals=lambda request: request.console,
+    reveal=reveal_password, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)],
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +181,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Revealed:
     request: Request
-    password: str = field(repr=False)  # never in a repr, so never in a log line
+    secret: Secret  # its value never in a repr, so never in a log line
     sign_in_url: str = ""
 
 
@@ -119,12 +194,16 @@ class KeyListing:
 
 class Workflow:
     def __init__(self, store: Store, iam: IamGateway, policy: Policy, *, clock: Clock = utc_now,
-                 passwords: PasswordGenerator = generate_password):
+                 passwords: PasswordGenerator = generate_password, kinds: tuple[Kind, ...] = ()):
         self.store = store
         self.iam = iam
         self.policy = policy
         self.clock = clock
         self.passwords = passwords
+        self.kinds = {kind.name: kind for kind in (CREATE_USER_KIND, *kinds)}
+
+    def kind(self, request: Request) -> Kind:
+        return self.kinds[request.kind]
 
     def request(self, request_id: int) -> Request:
         """The request, or a CommandError saying there is none."""
@@ -316,12 +395,14 @@ class Workflow:
         request = self.store.get(request_id)
         if request.state != storage.APPROVED:
             return request
+        kind = self.kind(request)
         step = None
         try:
-            for step in plan(request):
+            for step in kind.plan(request):
                 if step in request.steps_done:
                     continue
-                request = self._run_step(request, step)
+                arn = kind.run_step(self, request, step)
+                request = self.store.record_step(request.id, step, now=self.clock(), user_arn=arn)
         except IamError as error:
             log.warning("request #%s failed at step %s", request_id, step)
             failed = self.store.transition(
@@ -333,36 +414,9 @@ class Workflow:
         done = self.store.transition(
             request_id, from_states=[storage.APPROVED], to_state=storage.PROVISIONED, actor_id=None,
             what="provisioned", now=self.clock(), provisioned_at=self.clock(),
-            jobs=[NewJob(Owed.CARD), thread("provisioned"), NewJob(Owed.SIGN_IN_DM)],
+            jobs=[NewJob(Owed.CARD), thread("provisioned"), *kind.after_provisioning(request)],
         )
         return done or self.store.get(request_id)
-
-    def _run_step(self, request: Request, step: str) -> Request:
-        name = request.user_name
-        arn = None
-        if step == STEP_CREATE_USER:
-            tags = {
-                TAG_REQUEST: str(request.id),
-                TAG_REQUESTER: request.requester_id,
-                TAG_APPROVER: request.decider_id or "",
-                TAG_OWNER: request.owner_id,
-            }
-            try:
-                arn = self.iam.create_user(name, self.policy.user_path, tags)
-            except UserExists:
-                found = self.iam.user_arn_and_tags(name)
-                if found is None or found[1].get(TAG_REQUEST) != str(request.id):
-                    raise IamError(
-                        f"An IAM user named {name} already exists and was not created by request #{request.id}; "
-                        "the bot left it untouched."
-                    ) from None
-                arn = found[0]
-        elif step == STEP_LOGIN_PROFILE:
-            # A password nobody ever sees: the owner gets a fresh one at reveal time.
-            self.iam.create_login_profile(name, self.passwords(self.iam.password_policy()))
-        elif step.startswith("group:"):
-            self.iam.add_user_to_group(name, step.removeprefix("group:"))
-        return self.store.record_step(request.id, step, now=self.clock(), user_arn=arn)
 
     def sign_in_url(self, request: Request) -> str:
         return self.iam.sign_in_url(request.user_arn)
@@ -443,7 +497,8 @@ class Workflow:
         if request.state == storage.PROVISIONED and self._reveal_expired(request, now):
             expired_here = self._expire_reveal(request_id, now) is not None
             request = self.store.get(request_id)
-        if request.state != storage.PROVISIONED or not request.console:
+        kind = self.kind(request)
+        if request.state != storage.PROVISIONED or kind.reveal is None or not kind.reveals(request):
             self._refused(request_id, person.user_id, f"reveal_{request.state}")
             raise reveal_refusal(request, expired_here=expired_here)
         claimed = self.store.transition(
@@ -455,13 +510,12 @@ class Workflow:
             self._refused(request_id, person.user_id, f"reveal_{current.state}")
             raise reveal_refusal(current)
         try:
-            password = self.passwords(self.iam.password_policy())
-            self.iam.set_password(request.user_name, password)
+            secret = kind.reveal(self, claimed)
             url = self.sign_in_url(claimed)
         except Exception:
-            self.release_reveal(request_id, person, "setting the password failed")
+            self.release_reveal(request_id, person, "making the secret failed")
             raise
-        return Revealed(claimed, password, url)
+        return Revealed(claimed, secret, url)
 
     def finish_reveal(self, request_id: int, person: Person) -> Request | None:
         now = self.clock()

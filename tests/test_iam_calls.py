@@ -70,7 +70,7 @@ def test_a_reveal_is_one_iam_call(bot, slack, aws):
     aws.create_account_alias(AccountAlias="acme-prod")
     provision_jane(bot)
     calls = record_calls(bot.client)
-    response = bot.click("U0JANE", blocks.ACTION_REVEAL, 1, channel=OWNER_DM)
+    response = bot.click("U0JANE", blocks.ACTION_REVEAL, channel=OWNER_DM)
     [shown] = bot.responses(response.response_url)
     assert "Password for `jane.doe`" in shown["text"]
     assert "https://acme-prod.signin.aws.amazon.com/console" in shown["text"]

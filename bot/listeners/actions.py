@@ -104,7 +104,7 @@ def reveal(ack, body, action, respond, context):
         shown = False
         try:
             response = respond(response_type="ephemeral", replace_original=False,
-                               **blocks.password_message(revealed.request, revealed.password, revealed.sign_in_url))
+                               **blocks.secret_message(revealed))
             shown = response is not None and response.status_code == 200
         except Exception as error:
             # Not log.exception: the traceback's frames could hold the password-bearing payload.
