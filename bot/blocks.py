@@ -9,9 +9,11 @@ would leave a person without an answer.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from commands.workflow import Filed, KeyListing, Revealed
-from storage import Request
+from storage import CREATE_USER, Request
 
 from .mrkdwn import clip, code, escape, listing, mention, when
 
@@ -66,21 +68,34 @@ def groups_of(request: Request, budget: int) -> str:
 
 # -- the approval card ------------------------------------------------------------------
 
-def _request_fields(request: Request) -> dict:
-    return {
-        "type": "section",
-        "fields": [
-            field("User name", code(request.user_name)),
-            field("Groups", groups_of(request, FIELD_TEXT - 20)),
-            field("Owner", mention(request.owner_id)),
-            field("Requested by", mention(request.requester_id)),
-            field("Console access", "yes" if request.console else "no"),
-            field("Request", f"#{request.id}"),
-        ],
-    }
+@dataclass(frozen=True)
+class CardFace:
+    """How one kind of request looks on its approval card, before and after its decision.
+
+    Everything is drawn from the request (its `details` hold what was read at filing time), so
+    the card can be redrawn at any later state.
+    """
+
+    title: str  # "New IAM user requested"
+    summary: Callable[[Request], str]  # the notification text: "IAM user `x` for @o"
+    fields: Callable[[Request], list[dict]]  # at most 10 `field(...)`s
+    confirm: Callable[[Request], str]  # the Approve button's confirmation, at most CONFIRM_TEXT
+    checks: Callable[[Filed], str] = lambda filed: ""  # what was checked at filing (context line)
+    details: Callable[[Request], list[dict]] = lambda request: []  # further blocks (e.g. what will go)
 
 
-def checks_passed(filed: Filed) -> str:
+def _create_fields(request: Request) -> list[dict]:
+    return [
+        field("User name", code(request.user_name)),
+        field("Groups", groups_of(request, FIELD_TEXT - 20)),
+        field("Owner", mention(request.owner_id)),
+        field("Requested by", mention(request.requester_id)),
+        field("Console access", "yes" if request.console else "no"),
+        field("Request", f"#{request.id}"),
+    ]
+
+
+def _create_checks(filed: Filed) -> str:
     request = filed.request
     many = len(request.groups) > 1
     checks = (
@@ -93,26 +108,44 @@ def checks_passed(filed: Filed) -> str:
     return "Checks passed: " + "; ".join(f":white_check_mark: {c}" for c in checks)
 
 
+def _create_confirm(request: Request) -> str:
+    head = f"The bot will create the IAM user {code(request.user_name)} in "
+    return head + groups_of(request, CONFIRM_TEXT - len(head) - 1) + "."
+
+
+CARD_FACES: dict[str, CardFace] = {
+    CREATE_USER: CardFace(
+        title="New IAM user requested",
+        summary=lambda r: f"IAM user {code(r.user_name)} for {mention(r.owner_id)}",
+        fields=_create_fields, confirm=_create_confirm, checks=_create_checks,
+    ),
+}
+
+
+def face(request: Request) -> CardFace:
+    return CARD_FACES[request.kind]
+
+
 def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
     request = filed.request
-    text = f"Request #{request.id}: IAM user {code(request.user_name)} for {mention(request.owner_id)}, waiting for approval"
+    look = face(request)
     expires = request.created_at + request_ttl
     value = str(request.id)
-    confirm_head = f"The bot will create the IAM user {code(request.user_name)} in "
+    checks = look.checks(filed)
     return {
-        "text": text,
+        "text": clip(f"Request #{request.id}: {look.summary(request)}, waiting for approval", MESSAGE_TEXT),
         "blocks": [
-            section(f":key: *New IAM user requested* by {mention(request.requester_id)}"),
-            _request_fields(request),
-            context(checks_passed(filed)),
+            section(f":key: *{look.title}* by {mention(request.requester_id)}"),
+            {"type": "section", "fields": look.fields(request)},
+            *look.details(request),
+            *([context(checks)] if checks else []),
             {
                 "type": "actions",
                 "block_id": f"decide_{request.id}",
                 "elements": [
                     _button("Approve", ACTION_APPROVE, value, "primary", confirm={
                         "title": {"type": "plain_text", "text": "Approve this request?"},
-                        "text": {"type": "mrkdwn", "text": confirm_head
-                                 + groups_of(request, CONFIRM_TEXT - len(confirm_head) - 1) + "."},
+                        "text": {"type": "mrkdwn", "text": clip(look.confirm(request), CONFIRM_TEXT)},
                         "confirm": {"type": "plain_text", "text": "Approve"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
                     }),
@@ -124,31 +157,36 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
     }
 
 
-def decided_card(request: Request) -> dict:
-    """The card after its decision: no buttons, the decision and who made it."""
+def outcome_line(request: Request) -> str:
     state = request.state
     if state == "denied":
-        outcome = (f":no_entry: Denied by {mention(request.decider_id)} {when(request.decided_at)}: "
-                   f"{escape(request.deny_reason)}")
-    elif state == "expired":
-        outcome = ":hourglass: Expired: nobody decided in time. Ask again with `/iam create`."
-    elif state == "cancelled":
-        outcome = ":heavy_multiplication_x: Cancelled."
-    elif request.decider_id:
+        return (f":no_entry: Denied by {mention(request.decider_id)} {when(request.decided_at)}: "
+                f"{escape(request.deny_reason)}")
+    if state == "expired":
+        return ":hourglass: Expired: nobody decided in time. Ask again with `/iam`."
+    if state == "cancelled":
+        return ":heavy_multiplication_x: Cancelled."
+    if request.decider_id:
         outcome = f":white_check_mark: Approved by {mention(request.decider_id)} {when(request.decided_at)}"
-        outcome += {"failed": " · provisioning failed, see the thread",
-                    "approved": " · provisioning…"}.get(state, "")
-    else:
-        outcome = f"State: {escape(state)}"
+        return outcome + {"failed": " · provisioning failed, see the thread",
+                          "approved": " · provisioning…"}.get(state, "")
+    return f"State: {escape(state)}"
+
+
+def decided_card(request: Request) -> dict:
+    """The card after its decision: no buttons, the decision and who made it."""
+    look = face(request)
     blocks = [
-        section(f":key: *IAM user request #{request.id}* by {mention(request.requester_id)}"),
-        _request_fields(request),
-        section(outcome),
+        section(f":key: *{look.title} (request #{request.id})* by {mention(request.requester_id)}"),
+        {"type": "section", "fields": look.fields(request)},
+        *look.details(request),
+        section(outcome_line(request)),
     ]
-    if state == "failed":
+    if request.state == "failed":
         blocks.append({"type": "actions", "block_id": f"retry_{request.id}",
                        "elements": [_button("Retry provisioning", ACTION_RETRY, str(request.id), "primary")]})
-    return {"text": f"Request #{request.id} for {code(request.user_name)}: {state}", "blocks": blocks}
+    return {"text": clip(f"Request #{request.id}: {look.summary(request)}: {request.state}", MESSAGE_TEXT),
+            "blocks": blocks}
 
 
 # -- /iam keys -----------------------------------------------------------------------
@@ -235,6 +273,17 @@ def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, *, 
     return {"text": f"Your AWS IAM user {code(request.user_name)} is ready", "blocks": blocks}
 
 
+def reveal_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, *, button: str | None,
+              resent: bool) -> dict:
+    """The DM owed once a request is provisioned, by kind (the sign-in details for a new user)."""
+    return REVEAL_DMS.get(request.kind, sign_in_dm)(request, sign_in_url, reveal_ttl, button=button, resent=resent)
+
+
+def reveal_dm_after(request: Request, sign_in_url: str) -> dict:
+    """That DM once its button has done its work (or expired): no button, no secret."""
+    return REVEAL_DMS_AFTER.get(request.kind, sign_in_dm_after)(request, sign_in_url)
+
+
 def sign_in_dm_after(request: Request, sign_in_url: str) -> dict:
     """The DM once the button has done its work: no button, no secret."""
     head = section(f"Your AWS IAM user {code(request.user_name)} (request #{request.id}).\n"
@@ -262,3 +311,8 @@ def password_message(revealed: Revealed) -> dict:
 
 # What each kind of secret looks like when revealed (see commands.workflow.Secret).
 SECRET_MESSAGES = {"password": password_message}
+
+
+# Other kinds of request add their own DMs here (the default is the sign-in details above).
+REVEAL_DMS: dict[str, Callable[..., dict]] = {}
+REVEAL_DMS_AFTER: dict[str, Callable[[Request, str], dict]] = {}

@@ -92,30 +92,11 @@ class Notifier:
                        **blocks.message(text))
 
     def thread_line(self, request: Request, event: str | None, actor: str | None) -> str | None:
-        owner = mention(request.owner_id)
-        if event == "provisioned":
-            groups = listing(request.groups, budget=1500)
-            console = " with a console password that must be changed at first sign-in" if request.console else ""
-            return f":white_check_mark: Created {code(request.user_arn, 400)} in {groups}{console}."
-        if event == "failed":
-            return (f":x: Provisioning of {code(request.user_name)} stopped: {escape(request.failure)}\n"
-                    "Steps already done stay done. Fix the cause, then an approver can press *Retry provisioning* "
-                    "on the card; it resumes from the failed step.")
-        if event == "retried":
-            return f":repeat: {mention(actor)} retried provisioning."
-        if event == "expired":
-            return (f"Request #{request.id} expired: nobody decided within "
-                    f"{duration(self.settings.iam_bot_request_ttl)}.")
-        if event == "delivered":
-            return f":envelope: Sign-in details delivered to {owner} by DM."
-        if event == "not_delivered":
-            return f":warning: Could not send the sign-in details to {owner} by DM."
-        if event == "revealed":
-            return f":lock: {owner} revealed their first password."
-        if event == "reveal_expired":
-            return f":hourglass: The password reveal for {owner} expired unused."
-        log.warning("no words for thread event %r", event)
-        return None
+        words = THREAD_LINES.get(event or "")
+        if words is None:
+            log.warning("no words for thread event %r", event)
+            return None
+        return words(self.settings, request, actor)
 
     # -- DMs ------------------------------------------------------------------------------
 
@@ -143,12 +124,13 @@ class Notifier:
         request = self.workflow.request(job.request_id)
         if request.state != storage.PROVISIONED or request.dm_ts:
             return  # revealed or expired meanwhile, or delivered and recorded
-        button = self.workflow.new_reveal_button(request.id) if request.console else None
-        if request.console and button is None:
+        reveals = self.workflow.kind(request).reveals(request)
+        button = self.workflow.new_reveal_button(request.id) if reveals else None
+        if reveals and button is None:
             return
         resent = job.attempts > 1 or request.details.get("reveal_button") is not None
         url = self.workflow.sign_in_url(request)
-        payload = blocks.sign_in_dm(request, url, self.settings.iam_bot_reveal_ttl, button=button, resent=resent)
+        payload = blocks.reveal_dm(request, url, self.settings.iam_bot_reveal_ttl, button=button, resent=resent)
         posted = self.dm(request.owner_id, payload)
         if posted is None:
             self.workflow.sign_in_not_delivered(request.id)
@@ -161,4 +143,30 @@ class Notifier:
         if request.dm_ts:
             url = self.workflow.sign_in_url(request)
             self._call(f"update the DM of request #{request.id}", self.client.chat_update,
-                       channel=request.dm_channel, ts=request.dm_ts, **blocks.sign_in_dm_after(request, url))
+                       channel=request.dm_channel, ts=request.dm_ts, **blocks.reveal_dm_after(request, url))
+
+
+def _provisioned(settings, request: Request, actor) -> str:
+    groups = listing(request.groups, budget=1500)
+    console = " with a console password that must be changed at first sign-in" if request.console else ""
+    return f":white_check_mark: Created {code(request.user_arn, 400)} in {groups}{console}."
+
+
+# One line in a card's thread per event (`commands.workflow.thread(event, actor)`). A new event adds a line.
+THREAD_LINES = {
+    "provisioned": _provisioned,
+    "failed": lambda settings, request, actor: (
+        f":x: Provisioning of {code(request.user_name)} stopped: {escape(request.failure)}\n"
+        "Steps already done stay done. Fix the cause, then an approver can press *Retry provisioning* "
+        "on the card; it resumes from the failed step."),
+    "retried": lambda settings, request, actor: f":repeat: {mention(actor)} retried provisioning.",
+    "expired": lambda settings, request, actor: (
+        f"Request #{request.id} expired: nobody decided within {duration(settings.iam_bot_request_ttl)}."),
+    "delivered": lambda settings, request, actor: (
+        f":envelope: Sign-in details delivered to {mention(request.owner_id)} by DM."),
+    "not_delivered": lambda settings, request, actor: (
+        f":warning: Could not send the sign-in details to {mention(request.owner_id)} by DM."),
+    "revealed": lambda settings, request, actor: f":lock: {mention(request.owner_id)} revealed their first password.",
+    "reveal_expired": lambda settings, request, actor: (
+        f":hourglass: The password reveal for {mention(request.owner_id)} expired unused."),
+}

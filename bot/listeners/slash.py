@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from slack_bolt import App
 
@@ -54,11 +55,26 @@ def iam_command(ack, command, respond, context):
         log.exception("could not write down a command (reference %s)", reference)
         ack(response_type="ephemeral", **blocks.message(apology(reference)))
         return
-    if isinstance(parsed, CreateCommand):
-        ack(response_type="ephemeral", text=f"Checking your request for {code(parsed.user_name)}…")
-    else:
-        ack(response_type="ephemeral", text=f"Looking up the access keys of {code(parsed.user_name)}…")
+    ack(response_type="ephemeral", text=ACKS[type(parsed)](parsed))
     svc.runner.run_now(job, reply=respond)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A command being answered: who asked, how to answer them, and its durable record."""
+
+    svc: Services
+    user_id: str
+    job: Job
+    reply: Callable[[str], None]  # words, through response_url or (after a crash) by DM
+    respond: Callable | None  # Bolt's respond, only in the process that took the command
+
+    def ephemeral_blocks(self, payload: dict) -> bool:
+        """Show blocks only the asker sees; False after a crash (a DM is not that private)."""
+        if self.respond is None:
+            return False
+        self.respond(response_type="ephemeral", replace_original=False, **payload)
+        return True
 
 
 def run_command(svc: Services, job: Job) -> None:
@@ -67,17 +83,8 @@ def run_command(svc: Services, job: Job) -> None:
     respond = svc.runner.replies.get(job.id)
     reply = ephemeral(respond) if respond is not None else dm_reply(svc, user_id)
     parsed = parse(job.payload["text"])
-    if isinstance(parsed, CreateCommand):
-        with answering(reply, "/iam create"):
-            file_request(svc, parsed, user_id, job, reply)
-    elif isinstance(parsed, KeysCommand):
-        with answering(reply, "/iam keys"):
-            if respond is None:
-                # Keys are shown only where the asker alone sees them, which a DM is not.
-                reply(f"Your `/iam keys {parsed.user_name}` was interrupted by a restart of the bot and not "
-                      "answered; type it again.")
-                return
-            list_keys(svc, parsed, user_id, respond)
+    with answering(reply, f"/iam {type(parsed).__name__}"):
+        HANDLERS[type(parsed)](Asked(svc, user_id, job, reply, respond), parsed)
 
 
 def dm_reply(svc: Services, user_id: str) -> Callable[[str], None]:
@@ -86,7 +93,8 @@ def dm_reply(svc: Services, user_id: str) -> Callable[[str], None]:
     return reply
 
 
-def file_request(svc: Services, parsed: CreateCommand, requester_id: str, job: Job, reply) -> None:
+def file_request(asked: Asked, parsed: CreateCommand) -> None:
+    svc, requester_id, job, reply = asked.svc, asked.user_id, asked.job, asked.reply
     requester = lookup_person(svc.client, requester_id)
     if requester is None:
         raise CommandError(Why.REQUESTER_UNKNOWN)
@@ -111,9 +119,26 @@ def file_request(svc: Services, parsed: CreateCommand, requester_id: str, job: J
           f"{mention(request.owner_id)}, waiting for a second person to approve it in {approvals}.")
 
 
-def list_keys(svc: Services, parsed: KeysCommand, caller_id: str, respond) -> None:
-    caller = lookup_person(svc.client, caller_id)
+def list_keys(asked: Asked, parsed: KeysCommand) -> None:
+    svc = asked.svc
+    caller = lookup_person(svc.client, asked.user_id)
     if caller is None:
         raise CommandError(Why.REQUESTER_UNKNOWN)
-    listing = svc.workflow.list_keys(parsed.user_name, caller, listed=svc.approvers.is_listed(svc.client, caller_id))
-    respond(response_type="ephemeral", replace_original=False, **blocks.keys_message(listing))
+    if asked.respond is None:
+        # Keys are shown only where the asker alone sees them, which a DM is not.
+        asked.reply(f"Your `/iam keys {parsed.user_name}` was interrupted by a restart of the bot and not "
+                    "answered; type it again.")
+        return
+    listing = svc.workflow.list_keys(parsed.user_name, caller, listed=svc.approvers.is_listed(svc.client, asked.user_id))
+    asked.ephemeral_blocks(blocks.keys_message(listing))
+
+
+# What each command says in its ack, and who answers it after the ack. A new command adds a line to each.
+ACKS: dict[type, Callable] = {
+    CreateCommand: lambda c: f"Checking your request for {code(c.user_name)}…",
+    KeysCommand: lambda c: f"Looking up the access keys of {code(c.user_name)}…",
+}
+HANDLERS: dict[type, Callable[[Asked, object], None]] = {
+    CreateCommand: file_request,
+    KeysCommand: list_keys,
+}
