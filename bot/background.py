@@ -1,5 +1,5 @@
-"""Duties no click starts (expiring stale requests and reveals, releasing stuck claims), run by
-one process at a time.
+"""Duties no click starts (expiring stale requests and reveals, releasing stuck claims, and
+whatever periodic checks a flow adds to `DUTIES`), run by one process at a time.
 
 Every process tries to hold the `duties` lease; the holder renews it every tick and runs what
 is due. If it dies, its lease lapses (half of IAM_BOT_WORK_HOLD) and another process takes
@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .services import Services
 
@@ -27,12 +29,29 @@ def sweep_once(services: Services) -> None:
     services.runner.kick()
 
 
+@dataclass(frozen=True)
+class Duty:
+    """A periodic check. It must be safe to run again (a new lease holder runs it at once): it
+    decides from the store what is due, and its transitions write what they owe."""
+
+    name: str
+    every: dt.timedelta
+    run: Callable[[Services], None]
+
+
+# A flow with a periodic check adds a line here.
+DUTIES: list[Duty] = [
+    Duty("sweep", SWEEP_EVERY, sweep_once),
+]
+
+
 class Duties:
-    def __init__(self, services: Services):
+    def __init__(self, services: Services, duties: list[Duty] | None = None):
         self.services = services
+        self.duties = list(DUTIES if duties is None else duties)
         self.lease_ttl = services.workflow.policy.work_hold / 2
         self.tick_seconds = min(TICK_SECONDS, self.lease_ttl.total_seconds() / 3)
-        self._last_sweep: dt.datetime | None = None
+        self._last_run: dict[str, dt.datetime] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -45,10 +64,15 @@ class Duties:
         workflow = self.services.workflow
         if not workflow.lead(DUTIES_LEASE, self.holder, self.lease_ttl):
             return False
-        now = workflow.clock()
-        if self._last_sweep is None or now - self._last_sweep >= SWEEP_EVERY:
-            self._last_sweep = now
-            sweep_once(self.services)
+        for duty in self.duties:
+            now = workflow.clock()
+            last = self._last_run.get(duty.name)
+            if last is None or now - last >= duty.every:
+                self._last_run[duty.name] = now
+                try:
+                    duty.run(self.services)
+                except Exception:
+                    log.exception("the %s duty failed; it runs again in %s", duty.name, duty.every)
         return True
 
     def _run(self) -> None:
