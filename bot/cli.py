@@ -14,6 +14,11 @@ LISTENER_THREADS = 32
 
 def build(settings: Settings, *, background: bool = True):
     """The production app: SQLite from DATABASE_URL, IAM through boto3's credential chain."""
+    return _build(settings, background=background)[0]
+
+
+def _build(settings: Settings, *, background: bool = True):
+    """The Bolt app, and the health check of what it stands on: `None` when well, else why not."""
     from commands.iam import IamGateway, make_client
     from storage import Store
 
@@ -27,14 +32,32 @@ def build(settings: Settings, *, background: bool = True):
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), listener_executor=listeners))
     if background:
         start(built.services)
-    return built.app
+    return built.app, lambda: store_health(store)
+
+
+def store_health(store) -> str | None:
+    """The store's own check where it has one (`Store.check()` raises StoreError with the reason)."""
+    from storage import StoreError
+
+    check = getattr(store, "check", None)
+    if check is None:
+        return None
+    try:
+        check()
+    except StoreError as error:
+        return str(error) or type(error).__name__
+    return None
 
 
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     from .server import Gunicorn, flask_app
 
-    Gunicorn(lambda: flask_app(build(settings)), settings.port).run()
+    def web():
+        app, health = _build(settings)
+        return flask_app(app, health=health)
+
+    Gunicorn(web, settings.port).run()
 
 
 def socket(settings: Settings) -> None:
