@@ -67,7 +67,7 @@ class State(_Shape):
 class View(_Shape):
     callback_id: Short
     private_metadata: Annotated[str, StringConstraints(max_length=3000)] = ""
-    state: State | None = None
+    state: State = None  # type: ignore[assignment]
     team_id: SlackId | None = None
     app_installed_team_id: SlackId | None = None
 
@@ -121,8 +121,18 @@ class BlockActions(_Payload):
     response_url: Url
 
 
-class ViewPayload(_Payload):
-    type: Literal["view_submission", "view_closed"]
+class SubmittedView(View):
+    state: State
+
+
+class ViewSubmission(_Payload):
+    type: Literal["view_submission"]
+    user: User
+    view: SubmittedView
+
+
+class ViewClosed(_Payload):
+    type: Literal["view_closed"]
     user: User
     view: View
 
@@ -169,7 +179,7 @@ class SlashCommand(_Shape):
 
 
 PAYLOADS: dict[str, type[_Shape]] = {
-    "block_actions": BlockActions, "view_submission": ViewPayload, "view_closed": ViewPayload,
+    "block_actions": BlockActions, "view_submission": ViewSubmission, "view_closed": ViewClosed,
     "shortcut": Shortcut, "message_action": Shortcut,
     "url_verification": UrlVerification, "event_callback": EventCallback, "app_rate_limited": RateLimited,
 }

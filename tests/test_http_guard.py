@@ -1,6 +1,8 @@
 """Only signed, fresh requests from our own workspace get through; the rest get 401."""
 
 import datetime as dt
+import json
+import urllib.parse
 import time
 
 import pytest
@@ -113,3 +115,72 @@ def test_socket_mode_requests_need_no_signature_but_still_our_workspace(bot, sla
     assert bot.app.dispatch(BoltRequest(body=other, mode="socket_mode")).status == 401
     # Over HTTP the same body needs a signature: the edge checks it before Bolt sees the body.
     assert bot.post(body, signature="").status_code == 401
+
+
+def refusals(caplog):
+    return [r for r in caplog.records if r.name == "bot.server"]
+
+
+@pytest.mark.parametrize("body, content_type", [
+    ('payload={"type":"block_actions","actions":[]}', "application/x-www-form-urlencoded"),
+    ("payload=" + urllib.parse.quote(json.dumps({"type": "block_actions", "actions": []})),
+     "application/x-www-form-urlencoded"),
+    ("[" * 100_000 + "]" * 100_000, "application/json"),
+    ("payload=" + "[" * 100_000 + "]" * 100_000, "application/x-www-form-urlencoded"),
+    ('{"type": "view_submission", "view": 7}', "application/json"),
+])
+@pytest.mark.parametrize("signature", ["", "v0=" + "0" * 64])
+def test_unsigned_hostile_bodies_get_401_and_one_short_line(bot, slack, caplog, body, content_type, signature):
+    """Bolt never sees them: the signature is checked on the raw bytes first."""
+    caplog.set_level("DEBUG")
+    response = bot.post(body, signature=signature, content_type=content_type)
+    assert response.status_code == 401 and response.text == "invalid request"
+    bot.settle()
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+    lines = refusals(caplog)
+    assert len(lines) == 1 and len(lines[0].getMessage()) < 100 and lines[0].levelname == "INFO"
+    assert [c.method for c in slack.calls if c.method != "auth.test"] == []
+
+
+def test_slacks_ssl_check_gets_an_empty_200_and_changes_nothing(bot, slack):
+    """Slack checks the certificate with an unsigned `ssl_check=1` post now and then."""
+    response = bot.post("ssl_check=1&token=legacy-verification-token", signature="")
+    assert response.status_code == 200 and response.text == ""
+    # Only that exact shape: a slash command claiming ssl_check is still a slash command.
+    body, _ = bot.slash_body("U0ALICE", "create jane.doe Developers")
+    assert bot.post(body + "&ssl_check=1", signature="").status_code == 401
+    bot.settle()
+    assert bot.store.in_states(storage.LIVE_STATES) == [] and bot.store.events() == []
+    assert [c.method for c in slack.calls if c.method != "auth.test"] == []
+
+
+def test_healthz_says_what_is_wrong_with_503(bot):
+    from bot.server import flask_app
+    web = flask_app(bot.app, health=lambda: "the database is read-only").test_client()
+    response = web.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"ok": False, "reason": "the database is read-only"}
+
+    def broken():
+        raise OSError("disk gone")
+    response = flask_app(bot.app, health=broken).test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json()["ok"] is False
+    assert flask_app(bot.app).test_client().get("/healthz").get_json() == {"ok": True}
+
+
+def test_serve_asks_the_store_for_its_health():
+    from bot.cli import store_health
+
+    class Broken:
+        def check(self):
+            raise storage.StoreError("the database file is not writable")
+
+    class Older:  # a Store without check(): nothing to ask
+        pass
+
+    class Healthy:
+        def check(self):
+            return None
+
+    assert store_health(Broken()) == "the database file is not writable"
+    assert store_health(Older()) is None and store_health(Healthy()) is None
