@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from storage import Store
 from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot, sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,9 @@ def served(tmp_path, slack, moto_url, aws):
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
         WEB_CONCURRENCY="2",  # two worker processes, each building its own app after the fork
     )
+    # Two workers opening a fresh database race to migrate it ("database is locked", the boot
+    # fails); until storage migrates under BEGIN IMMEDIATE, the file is made before they start.
+    Store(tmp_path / "serve.db").close()
     log = open(tmp_path / "serve.log", "w+")
     process = subprocess.Popen(procfile_command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
@@ -49,7 +53,7 @@ def served(tmp_path, slack, moto_url, aws):
         try:
             if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or no worker has booted to answer
             time.sleep(0.1)
     else:
         process.kill()
