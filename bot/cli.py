@@ -49,9 +49,18 @@ def store_health(store) -> str | None:
     return None
 
 
+def private_files() -> None:
+    """Files this process creates (the SQLite database, its WAL and shared memory) are its user's alone."""
+    import os
+
+    os.umask(0o077)
+
+
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     from .server import Gunicorn, flask_app
+
+    private_files()
 
     def web():
         app, health = _build(settings)
@@ -64,6 +73,7 @@ def socket(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    private_files()
     app = build(settings)
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 

@@ -31,8 +31,8 @@ def procfile_command() -> list[str]:
     return [str(Path(sys.executable).parent / words[0]), *words[1:]]
 
 
-@pytest.fixture
-def served(tmp_path, slack, moto_url, aws):
+@contextlib.contextmanager
+def serving(tmp_path, slack, moto_url, *, workers: int):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "IAM_BOT_"))}
     env.update(
@@ -40,11 +40,8 @@ def served(tmp_path, slack, moto_url, aws):
         IAM_BOT_APPROVALS_CHANNEL=APPROVALS, IAM_BOT_APPROVERS="U0BOB", IAM_BOT_EMAIL_DOMAIN="example.com",
         DATABASE_URL=f"sqlite:///{tmp_path}/serve.db", PORT=str(port), AWS_ENDPOINT_URL_IAM=moto_url,
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-        WEB_CONCURRENCY="2",  # two worker processes, each building its own app after the fork
+        WEB_CONCURRENCY=str(workers),  # worker processes, each building its own app after the fork
     )
-    # Two workers opening a fresh database race to migrate it ("database is locked", the boot
-    # fails); until storage migrates under BEGIN IMMEDIATE, the file is made before they start.
-    Store(tmp_path / "serve.db").close()
     log = open(tmp_path / "serve.log", "w+")
     process = subprocess.Popen(procfile_command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
@@ -59,10 +56,21 @@ def served(tmp_path, slack, moto_url, aws):
         process.kill()
         log.seek(0)
         raise AssertionError("iam-bot serve did not start:\n" + log.read())
-    yield base, tmp_path, log
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    try:
+        yield base, tmp_path, log
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def served(tmp_path, slack, moto_url, aws):
+    # Two workers opening a fresh database race to migrate it ("database is locked", the boot
+    # fails); until storage migrates under BEGIN IMMEDIATE, the file is made before they start.
+    Store(tmp_path / "serve.db").close()
+    with serving(tmp_path, slack, moto_url, workers=2) as running:
+        yield running
 
 
 class Client(Bot):
@@ -168,3 +176,11 @@ def test_slow_clients_do_not_take_it_offline(served, slack):
         assert response.status_code == 200 and "Checking your request" in response.json()["text"]
     finally:
         tricklers.close()
+
+
+def test_serve_keeps_its_database_private(tmp_path, slack, moto_url, aws):
+    """The SQLite files it creates (database, WAL, shared memory) are readable by its own user only."""
+    with serving(tmp_path, slack, moto_url, workers=1):
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("serve.db")]
+        assert {p.name for p in files} >= {"serve.db", "serve.db-wal"}
+        assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}
