@@ -206,6 +206,9 @@ class Gunicorn(BaseApplication):
         self.cfg.set("timeout", 60)
         self.cfg.set("keepalive", 5)
         self.cfg.set("accesslog", None)  # access lines would be noise; Slack paths carry no secrets, but keep it quiet
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn 24+ opens a control socket in $HOME, one path shared by every instance on the host.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         return WholeRequests(self._build(), threads=int(os.environ.get("IAM_BOT_THREADS", "8")))
