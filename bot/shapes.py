@@ -74,10 +74,10 @@ class View(_Shape):
 
 class Event(_Shape):
     type: Short
-    user: SlackId | None = None
+    user: SlackId | Ref | None = None  # an id, or an object in user_change and kin
     user_team: SlackId | None = None
     team: SlackId | None = None
-    channel: SlackId | None = None
+    channel: SlackId | Ref | None = None
     # Custom-function fields make Bolt build a client from them; the bot defines no functions.
     function_execution_id: None = None
     bot_access_token: None = None

@@ -165,7 +165,7 @@ def test_slow_clients_do_not_take_it_offline(served, slack):
     client = Client(f"{base}/slack/events", slack)
     tricklers = Tricklers(int(base.rsplit(":", 1)[1]), 16)
     try:
-        time.sleep(2.5)  # two more header lines each: with a thread per connection, all threads are now stuck
+        time.sleep(1.2)  # one more header line each: with a thread per connection, all threads are now stuck
         # The timeouts bound the wait: Slack gives an app 3 s to ack.
         assert requests.get(f"{base}/healthz", timeout=3).json() == {"ok": True}
         body, _ = client.slash_body("U0ALICE", "help")
