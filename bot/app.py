@@ -10,8 +10,6 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from slack_sdk.signature import Clock as SignatureClock
-from slack_sdk.signature import SignatureVerifier
 
 from commands.iam import IamGateway
 from commands.passwords import generate_password
@@ -20,10 +18,11 @@ from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_no
 from storage import Store
 
 from . import listeners
-from .logs import quiet_chatty_loggers
+from .logs import bolt_logger, quiet_chatty_loggers
 from .notify import Notifier
 from .people import Approvers
 from .services import CONTEXT_KEY, Services
+from .signature import SlackSignature, attach
 from .work import Runner
 from .words import OTHER_WORKSPACE
 
@@ -44,32 +43,6 @@ class Deps:
     work_threads: int = 8
 
 
-
-
-class _Clock(SignatureClock):
-    def __init__(self, clock: Clock):
-        self._clock = clock
-
-    def now(self) -> float:
-        return self._clock().timestamp()
-
-
-def verify_slack_request(verifier: SignatureVerifier, headers: dict, body: str) -> bool:
-    """Slack's v0 signature over the raw body, within five minutes. Malformed is invalid."""
-    def header(name: str) -> str | None:
-        value = headers.get(name)
-        if isinstance(value, (list, tuple)):
-            value = value[0] if value else None
-        return value
-
-    timestamp = header("x-slack-request-timestamp")
-    signature = header("x-slack-signature")
-    if not timestamp or not signature or not timestamp.strip().isdigit() or len(timestamp) > 12:
-        return False
-    try:
-        return verifier.is_valid(body=body, timestamp=timestamp.strip(), signature=signature)
-    except (ValueError, TypeError, OverflowError):
-        return False
 
 
 def retry_handlers() -> list:
@@ -112,14 +85,10 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     runner.handlers.update(work_handlers(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    verifier = SignatureVerifier(secret, clock=_Clock(deps.clock)) if secret else None
 
     def guard(req, resp, next):
-        """Signed, fresh and from our own workspace, or 401 and nothing changes."""
-        if req.mode != "socket_mode":
-            if verifier is None or not verify_slack_request(verifier, req.headers, req.raw_body):
-                log.info("refused a request with a missing, bad or stale signature")
-                return BoltResponse(status=401, body="invalid request")
+        """From our own workspace, or refused and nothing changes. HTTP signatures are checked at the
+        edge (bot/server.py), on the raw body, before Bolt parses it; Socket Mode has none."""
         if req.context.team_id != team_id:
             log.info("refused a request from another workspace")
             if req.mode == "socket_mode":
@@ -139,7 +108,9 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         before_authorize=guard,
         listener_executor=deps.listener_executor,
         process_before_response=False,
+        logger=bolt_logger(),
     )
+    attach(app, SlackSignature(secret, deps.clock) if secret else None)
     app.error(_last_resort)
     listeners.register(app)
     return BotApp(app=app, services=built)

@@ -14,6 +14,11 @@ LISTENER_THREADS = 32
 
 def build(settings: Settings, *, background: bool = True):
     """The production app: the store DATABASE_URL names, IAM through boto3's credential chain."""
+    return _build(settings, background=background)[0]
+
+
+def _build(settings: Settings, *, background: bool = True):
+    """The Bolt app, and the health check of what it stands on: `None` when well, else why not."""
     from commands.iam import IamGateway, make_client
     from storage import open_store
 
@@ -28,20 +33,48 @@ def build(settings: Settings, *, background: bool = True):
     if background:
         built.services.runner.start()
         Duties(built.services).start()
-    return built.app
+    return built.app, lambda: store_health(store)
+
+
+def store_health(store) -> str | None:
+    """The store's own check where it has one (`Store.check()` raises StoreError with the reason)."""
+    from storage import StoreError
+
+    check = getattr(store, "check", None)
+    if check is None:
+        return None
+    try:
+        check()
+    except StoreError as error:
+        return str(error) or type(error).__name__
+    return None
+
+
+def private_files() -> None:
+    """Files this process creates (the SQLite database, its WAL and shared memory) are its user's alone."""
+    import os
+
+    os.umask(0o077)
 
 
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     from .server import Gunicorn, flask_app
 
-    Gunicorn(lambda: flask_app(build(settings)), settings.port).run()
+    private_files()
+
+    def web():
+        app, health = _build(settings)
+        return flask_app(app, health=health)
+
+    Gunicorn(web, settings.port).run()
 
 
 def socket(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    private_files()
     app = build(settings)
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 

@@ -1,12 +1,14 @@
 """Only signed, fresh requests from our own workspace get through; the rest get 401."""
 
+import datetime as dt
+import json
+import urllib.parse
 import time
 
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 import storage
-from bot.app import verify_slack_request
+from bot.signature import SlackSignature
 from tests.support.fake_slack import OTHER_TEAM
 from tests.support.harness import sign
 
@@ -22,37 +24,39 @@ VECTOR_BODY = (
 VECTOR_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
 
 
-class FixedClock:
-    def __init__(self, at):
-        self.at = at
-
-    def now(self):
-        return self.at
+def at(seconds):
+    return lambda: dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-def vector_headers():
-    return {"x-slack-request-timestamp": [str(VECTOR_TIMESTAMP)], "x-slack-signature": [VECTOR_SIGNATURE]}
+def vector_is_valid(signature: SlackSignature, body: str = VECTOR_BODY) -> bool:
+    return signature.verify(str(VECTOR_TIMESTAMP), VECTOR_SIGNATURE, body.encode())
 
 
 def test_slack_signing_vector_is_accepted_at_its_time():
-    verifier = SignatureVerifier(VECTOR_SECRET, clock=FixedClock(VECTOR_TIMESTAMP))
-    assert verify_slack_request(verifier, vector_headers(), VECTOR_BODY)
+    assert vector_is_valid(SlackSignature(VECTOR_SECRET, clock=at(VECTOR_TIMESTAMP)))
 
 
 def test_slack_signing_vector_is_rejected_five_minutes_and_one_second_later():
-    verifier = SignatureVerifier(VECTOR_SECRET, clock=FixedClock(VECTOR_TIMESTAMP + 301))
-    assert not verify_slack_request(verifier, vector_headers(), VECTOR_BODY)
-    exactly_five = SignatureVerifier(VECTOR_SECRET, clock=FixedClock(VECTOR_TIMESTAMP + 300))
-    assert verify_slack_request(exactly_five, vector_headers(), VECTOR_BODY)
+    assert not vector_is_valid(SlackSignature(VECTOR_SECRET, clock=at(VECTOR_TIMESTAMP + 301)))
+    assert not vector_is_valid(SlackSignature(VECTOR_SECRET, clock=at(VECTOR_TIMESTAMP - 301)))
+    assert vector_is_valid(SlackSignature(VECTOR_SECRET, clock=at(VECTOR_TIMESTAMP + 300)))
 
 
-def test_slack_signing_vector_through_the_app_clock(make_bot):
-    """The app's own guard uses the injected clock: the vector's signature is right, its team is not ours."""
-    import datetime as dt
-    at = dt.datetime.fromtimestamp(VECTOR_TIMESTAMP, dt.timezone.utc)
-    bot = make_bot(clock=lambda: at, slack_signing_secret=VECTOR_SECRET)
+def test_slack_signing_vector_fails_with_another_secret_or_body_or_no_secret():
+    clock = at(VECTOR_TIMESTAMP)
+    assert not vector_is_valid(SlackSignature("another-secret", clock=clock))
+    assert not vector_is_valid(SlackSignature("", clock=clock))
+    assert not vector_is_valid(SlackSignature(VECTOR_SECRET, clock=clock), VECTOR_BODY + "&x=1")
+    assert "8f742231" not in repr(SlackSignature(VECTOR_SECRET))
+
+
+def test_slack_signing_vector_through_the_app_clock(make_bot, caplog):
+    """The edge uses the app's injected clock: the vector's signature is right, its team is not ours."""
+    bot = make_bot(clock=at(VECTOR_TIMESTAMP), slack_signing_secret=VECTOR_SECRET)
+    caplog.set_level("INFO")
     response = bot.post(VECTOR_BODY, timestamp=VECTOR_TIMESTAMP, signature=VECTOR_SIGNATURE)
     assert response.status_code == 401  # signed correctly, but workspace T1DC2JH3J is not ours
+    assert "another workspace" in caplog.text and "signature" not in caplog.text
 
 
 @pytest.mark.parametrize("change", ["bad_signature", "stale", "future", "malformed_ts", "no_headers",
@@ -112,5 +116,74 @@ def test_socket_mode_requests_need_no_signature_but_still_our_workspace(bot, sla
     # Acknowledged with words (an unacknowledged Socket Mode request shows the person an error), and nothing done.
     assert refused.status == 200 and "only its own Slack workspace" in refused.body
     assert "/iam create" not in refused.body
-    http_unsigned = bot.app.dispatch(BoltRequest(body=body, headers={}))
-    assert http_unsigned.status == 401
+    # Over HTTP the same body needs a signature: the edge checks it before Bolt sees the body.
+    assert bot.post(body, signature="").status_code == 401
+
+
+def refusals(caplog):
+    return [r for r in caplog.records if r.name == "bot.server"]
+
+
+@pytest.mark.parametrize("body, content_type", [
+    ('payload={"type":"block_actions","actions":[]}', "application/x-www-form-urlencoded"),
+    ("payload=" + urllib.parse.quote(json.dumps({"type": "block_actions", "actions": []})),
+     "application/x-www-form-urlencoded"),
+    ("[" * 100_000 + "]" * 100_000, "application/json"),
+    ("payload=" + "[" * 100_000 + "]" * 100_000, "application/x-www-form-urlencoded"),
+    ('{"type": "view_submission", "view": 7}', "application/json"),
+])
+@pytest.mark.parametrize("signature", ["", "v0=" + "0" * 64])
+def test_unsigned_hostile_bodies_get_401_and_one_short_line(bot, slack, caplog, body, content_type, signature):
+    """Bolt never sees them: the signature is checked on the raw bytes first."""
+    caplog.set_level("DEBUG")
+    response = bot.post(body, signature=signature, content_type=content_type)
+    assert response.status_code == 401 and response.text == "invalid request"
+    bot.settle()
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+    lines = refusals(caplog)
+    assert len(lines) == 1 and len(lines[0].getMessage()) < 100 and lines[0].levelname == "INFO"
+    assert [c.method for c in slack.calls if c.method != "auth.test"] == []
+
+
+def test_slacks_ssl_check_gets_an_empty_200_and_changes_nothing(bot, slack):
+    """Slack checks the certificate with an unsigned `ssl_check=1` post now and then."""
+    response = bot.post("ssl_check=1&token=legacy-verification-token", signature="")
+    assert response.status_code == 200 and response.text == ""
+    # Only that exact shape: a slash command claiming ssl_check is still a slash command.
+    body, _ = bot.slash_body("U0ALICE", "create jane.doe Developers")
+    assert bot.post(body + "&ssl_check=1", signature="").status_code == 401
+    bot.settle()
+    assert bot.store.in_states(storage.LIVE_STATES) == [] and bot.store.events() == []
+    assert [c.method for c in slack.calls if c.method != "auth.test"] == []
+
+
+def test_healthz_says_what_is_wrong_with_503(bot):
+    from bot.server import flask_app
+    web = flask_app(bot.app, health=lambda: "the database is read-only").test_client()
+    response = web.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"ok": False, "reason": "the database is read-only"}
+
+    def broken():
+        raise OSError("disk gone")
+    response = flask_app(bot.app, health=broken).test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json()["ok"] is False
+    assert flask_app(bot.app).test_client().get("/healthz").get_json() == {"ok": True}
+
+
+def test_serve_asks_the_store_for_its_health():
+    from bot.cli import store_health
+
+    class Broken:
+        def check(self):
+            raise storage.StoreError("the database file is not writable")
+
+    class Older:  # a Store without check(): nothing to ask
+        pass
+
+    class Healthy:
+        def check(self):
+            return None
+
+    assert store_health(Broken()) == "the database file is not writable"
+    assert store_health(Older()) is None and store_health(Healthy()) is None

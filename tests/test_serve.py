@@ -1,16 +1,19 @@
 """`iam-bot serve`, the Procfile's command, as a real process: gunicorn, signed posts, fakes."""
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot
+from storage import Store
+from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,8 +31,8 @@ def procfile_command() -> list[str]:
     return [str(Path(sys.executable).parent / words[0]), *words[1:]]
 
 
-@pytest.fixture
-def served(tmp_path, slack, moto_url, aws):
+@contextlib.contextmanager
+def serving(tmp_path, slack, moto_url, *, workers: int):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "IAM_BOT_"))}
     env.update(
@@ -37,6 +40,7 @@ def served(tmp_path, slack, moto_url, aws):
         IAM_BOT_APPROVALS_CHANNEL=APPROVALS, IAM_BOT_APPROVERS="U0BOB", IAM_BOT_EMAIL_DOMAIN="example.com",
         DATABASE_URL=f"sqlite:///{tmp_path}/serve.db", PORT=str(port), AWS_ENDPOINT_URL_IAM=moto_url,
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+        WEB_CONCURRENCY=str(workers),  # worker processes, each building its own app after the fork
     )
     log = open(tmp_path / "serve.log", "w+")
     process = subprocess.Popen(procfile_command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -46,16 +50,27 @@ def served(tmp_path, slack, moto_url, aws):
         try:
             if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or no worker has booted to answer
             time.sleep(0.1)
     else:
         process.kill()
         log.seek(0)
         raise AssertionError("iam-bot serve did not start:\n" + log.read())
-    yield base, tmp_path, log
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    try:
+        yield base, tmp_path, log
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def served(tmp_path, slack, moto_url, aws):
+    # Two workers opening a fresh database race to migrate it ("database is locked", the boot
+    # fails); until storage migrates under BEGIN IMMEDIATE, the file is made before they start.
+    Store(tmp_path / "serve.db").close()
+    with serving(tmp_path, slack, moto_url, workers=2) as running:
+        yield running
 
 
 class Client(Bot):
@@ -91,9 +106,14 @@ def test_serve_refuses_bad_signatures_and_other_workspaces(served, slack):
     other, _ = client.slash_body("U0ALICE", "create jane.doe Developers", team="T0OTHER")
     assert client.post(other).status_code == 401
     assert client.post("payload=%7Bbroken", timestamp=None).status_code in (400, 401)
+    deep = "[" * 100_000 + "]" * 100_000
+    assert client.post(deep, signature="v0=bad", content_type="application/json").status_code == 401
+    assert client.post("payload=" + deep, signature="v0=bad").status_code == 401
+    assert client.post(deep, content_type="application/json").status_code == 400  # signed, but no Slack payload
     log.seek(0)
     text = log.read()
     assert "/response/" not in text and slack.token not in text and SIGNING_SECRET not in text
+    assert "Traceback" not in text and " 500 " not in text
 
 
 def test_serve_says_which_variable_is_missing(tmp_path):
@@ -102,3 +122,65 @@ def test_serve_says_which_variable_is_missing(tmp_path):
     done = subprocess.run(procfile_command(), env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "iam-bot: SLACK_BOT_TOKEN is required but not set"
+
+
+def post_signed(base: str, body: str, timeout: float):
+    timestamp = str(int(time.time()))
+    return requests.post(f"{base}/slack/events", data=body.encode(), timeout=timeout, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": sign(body, timestamp)})
+
+
+class Tricklers:
+    """Clients that open a request and send one more header line every second, never finishing."""
+
+    def __init__(self, port: int, count: int):
+        self.sockets = []
+        for n in range(count):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            self.sockets.append(s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _trickle(self):
+        line = 0
+        while not self._stop.wait(1.0) and line < 60:
+            line += 1
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.sendall(f"X-Slow-{line}: still typing\r\n".encode())
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for s in self.sockets:
+            s.close()
+
+
+def test_slow_clients_do_not_take_it_offline(served, slack):
+    """Sixteen connections trickling headers hold no thread: Slack's requests and /healthz still get answers."""
+    base, _, _ = served
+    client = Client(f"{base}/slack/events", slack)
+    tricklers = Tricklers(int(base.rsplit(":", 1)[1]), 16)
+    try:
+        time.sleep(1.2)  # one more header line each: with a thread per connection, all threads are now stuck
+        # The timeouts bound the wait: Slack gives an app 3 s to ack.
+        assert requests.get(f"{base}/healthz", timeout=3).json() == {"ok": True}
+        body, _ = client.slash_body("U0ALICE", "help")
+        response = post_signed(base, body, timeout=3)
+        assert response.status_code == 200 and "/iam create" in response.json()["text"]
+        body, _ = client.slash_body("U0ALICE", "create jane.doe Developers")
+        response = post_signed(base, body, timeout=3)
+        assert response.status_code == 200 and "Checking your request" in response.json()["text"]
+    finally:
+        tricklers.close()
+
+
+def test_serve_keeps_its_database_private(tmp_path, slack, moto_url, aws):
+    """The SQLite files it creates (database, WAL, shared memory) are readable by its own user only."""
+    with serving(tmp_path, slack, moto_url, workers=1):
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("serve.db")]
+        assert {p.name for p in files} >= {"serve.db", "serve.db-wal"}
+        assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}
