@@ -116,3 +116,11 @@ def test_aws_unreachable_is_a_plain_message_and_changes_nothing(make_bot, slack)
     said = bot.said(bot.slash("U0ALICE", "create jane.doe Developers").response_url)
     assert "Could not look up user jane.doe: AWS could not be reached." in said
     assert bot.store.in_states(storage.LIVE_STATES) == [] and card_posts(slack) == []
+
+
+def test_a_user_named_payload_something_can_be_asked_for(bot, slack):
+    """Bolt reads any form body containing "payload" as an interactive payload; the edge keeps it a command."""
+    response = bot.slash("U0ALICE", "create payload.tester Developers <@U0DAN>")
+    assert response.status_code == 200
+    assert "Request #1 filed" in bot.said(response.response_url)
+    assert bot.store.get(1).user_name == "payload.tester"
