@@ -24,11 +24,3 @@ def parse_database_url(url: str) -> tuple[str, str]:
             raise ValueError("a postgresql:// URL has no spaces")
         return POSTGRESQL, url
     raise ValueError("use sqlite:///path/to/file.db or postgresql://user:password@host/database")
-
-
-def path_from_url(url: str) -> str:
-    """`sqlite:///relative.db` or `sqlite:////abs/path.db` -> a file path."""
-    kind, target = parse_database_url(url)
-    if kind != SQLITE:
-        raise ValueError("must look like sqlite:///path/to/file.db")
-    return target

@@ -64,16 +64,14 @@ def make_bot(tmp_path, slack, moto_url, aws):
     yield make
     for bot in bots:
         bot.stop()
+    # Whatever a test drove the bot to do, its own IAM policy must have allowed it.
+    from commands.policy import allowed_operations, bot_policy
+
+    for bot in bots:
+        missing = bot.called - allowed_operations(bot_policy(bot.settings.iam_bot_user_path))
+        assert not missing, f"the bot called {sorted(missing)}, which its IAM policy does not allow"
 
 
 @pytest.fixture
 def bot(make_bot):
     return make_bot()
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "last: run after every other test")
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)

@@ -82,9 +82,7 @@ def test_serve_files_a_request_over_http(served, slack):
     base, tmp_path, log = served
     client = Client(f"{base}/slack/events", slack)
     body, response_url = client.slash_body("U0ALICE", "create jane.doe Developers")
-    started = time.monotonic()
     response = client.post(body)
-    assert time.monotonic() - started < 3
     assert response.status_code == 200 and "Checking your request" in response.json()["text"]
     slack.wait_method("chat.postMessage", where=lambda p: p.get("channel") == APPROVALS)
     slack.wait_for(lambda calls: "Request #1 filed" in client.said(response_url), what="the filed reply")

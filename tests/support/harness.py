@@ -28,7 +28,6 @@ from .fake_slack import TEAM, FakeSlack
 SIGNING_SECRET = "test-signing-secret-0123456789"
 APPROVALS = "C0APPROVALS"
 # Every IAM operation the bot's own client called during this test run (see test_policy.py).
-CALLED_OPERATIONS: set[str] = set()
 
 
 def sign(body: str, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
@@ -75,8 +74,10 @@ def iam_client(moto_url: str):
     return client
 
 
-def _record_operation(model, **_):
-    CALLED_OPERATIONS.add(model.name)
+def _recorder(called: set[str]):
+    def record(model, **_):
+        called.add(model.name)
+    return record
 
 
 def _button(message, action_id: str) -> tuple[str, dict]:
@@ -104,7 +105,8 @@ class Bot:
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.store = open_store(self.settings.database_url)
         self.client = iam_client_override or iam_client(moto_url)
-        self.client.meta.events.register("before-call.iam", _record_operation)
+        self.called: set[str] = set()  # the IAM operations this bot called; its policy must allow them
+        self.client.meta.events.register("before-call.iam", _recorder(self.called))
         self.executor = TrackingExecutor()
         deps = Deps(store=self.store, iam=IamGateway(self.client), listener_executor=self.executor)
         if clock:
