@@ -72,11 +72,11 @@ def serve(settings: Settings) -> None:
 
 def socket(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from .socket_mode import CheckedSocketModeHandler
 
     private_files()
     app = build(settings)
-    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    CheckedSocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
 
 def shell(_settings=None) -> None:

@@ -217,6 +217,23 @@ def check(body: bytes, content_type: str | None) -> None:
     _validate(model, parsed)
 
 
+def check_payload(payload: Any) -> None:
+    """The same checks for a payload already parsed (Socket Mode hands over dicts, not bodies)."""
+    if not isinstance(payload, dict) or not payload:
+        raise Malformed("the payload is not a JSON object")
+    _check_tree(payload)
+    if "command" in payload:
+        if any(not isinstance(v, str) for v in payload.values()):
+            raise Malformed("the slash command holds a field that is not text")
+        _validate(SlashCommand, payload)
+        return
+    kind = payload.get("type")
+    model = PAYLOADS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise Malformed("the payload type is not one Slack sends the bot")
+    _validate(model, payload)
+
+
 def _check_form(text: str) -> None:
     import urllib.parse
 

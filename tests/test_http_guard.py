@@ -187,3 +187,54 @@ def test_serve_asks_the_store_for_its_health():
 
     assert store_health(Broken()) == "the database file is not writable"
     assert store_health(Older()) is None and store_health(Healthy()) is None
+
+
+class _SocketClient:
+    """What the Socket Mode handler sends back over the WebSocket."""
+
+    def __init__(self):
+        self.sent = []
+        import logging as _logging
+        self.logger = _logging.getLogger("test.socket")
+
+    def send_socket_mode_response(self, response):
+        self.sent.append(response.to_dict())
+
+
+@pytest.mark.parametrize("kind, payload", [
+    ("slash_commands", {"command": "/iam", "text": ["not", "text"], "user_id": "U0ALICE", "team_id": "T0TEAM"}),
+    ("slash_commands", {"command": "/iam", "text": "help", "user_id": "U0" + "A" * 100_000, "team_id": "T0TEAM"}),
+    ("interactive", {"type": "block_actions", "actions": "not a list", "user": {"id": "U0BOB"}}),
+    ("interactive", {"type": "view_submission", "view": {"state": []}, "user": {"id": "U0BOB"}}),
+    ("interactive", {"type": "no_such_type"}),
+])
+def test_socket_mode_acknowledges_malformed_requests_and_does_nothing(bot, kind, payload):
+    """Unacknowledged, Slack would show the person a dispatch error; acked, nothing is done."""
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from bot.socket_mode import CheckedSocketModeHandler
+
+    handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
+    handler.app = bot.app
+    client = _SocketClient()
+    handler.handle(client, SocketModeRequest(type=kind, envelope_id="E1", payload=payload))
+    [ack] = client.sent
+    assert ack["envelope_id"] == "E1"
+    if kind == "slash_commands":
+        assert "could not read that request" in ack["payload"]["text"]
+    assert bot.store.events() == [] and bot.slack.calls == [c for c in bot.slack.calls if c.method == "auth.test"]
+
+
+def test_socket_mode_acknowledges_a_request_from_another_workspace_with_words(bot):
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from bot.socket_mode import CheckedSocketModeHandler
+
+    handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
+    handler.app = bot.app
+    client = _SocketClient()
+    payload = {"command": "/iam", "text": "help", "user_id": "U0FAR", "team_id": OTHER_TEAM,
+               "channel_id": "C0GENERAL", "response_url": "http://127.0.0.1:9/response/x", "trigger_id": "1.2.3",
+               "api_app_id": "A0APP", "user_name": "far", "team_domain": "other", "channel_name": "general",
+               "token": "legacy"}
+    handler.handle(client, SocketModeRequest(type="slash_commands", envelope_id="E2", payload=payload))
+    [ack] = client.sent
+    assert "only its own Slack workspace" in ack["payload"]["text"]

@@ -1,0 +1,44 @@
+"""Socket Mode with the same edge as HTTP: a request is checked for shape before Bolt sees it,
+and every request is acknowledged.
+
+Socket Mode has no status codes: an envelope that is never acknowledged shows the person
+"dispatch_failed". A malformed or refused request is acknowledged with words where Slack shows
+them (a slash command), and plainly elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from . import shapes
+from .words import UNREADABLE
+
+log = logging.getLogger(__name__)
+
+
+class CheckedSocketModeHandler(SocketModeHandler):
+    def handle(self, client, req) -> None:  # type: ignore[override]
+        started = time.time()
+        try:
+            shapes.check_payload(req.payload)
+        except shapes.Malformed as reason:
+            log.info("refused a Socket Mode request: %s", reason)
+            acknowledge(client, req)
+            return
+        response = run_bolt_app(self.app, req)
+        if response.status != 200:
+            log.info("acknowledged a Socket Mode request Bolt answered with %s", response.status)
+            acknowledge(client, req)
+            return
+        send_response(client, req, response, started)
+
+
+def acknowledge(client, req) -> None:
+    """Ack an envelope the bot will not act on, with words when the person can see them."""
+    payload = {"response_type": "ephemeral", "text": UNREADABLE} if req.type == "slash_commands" else None
+    client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=payload))
