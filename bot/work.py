@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from storage import Job
+from storage import Job, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Runner:
         # What only this process can do for a job: answer through the command's response_url
         # (Bolt's `respond`). Kept in memory, never in the store; after a crash, a DM instead.
         self.replies: dict[int, Callable] = {}
+        self._inbox = Inbox(lambda jobs: workflow.take_in(jobs, self.worker))
 
     # -- life ---------------------------------------------------------------------------
 
@@ -76,17 +77,17 @@ class Runner:
         """Look for due work now instead of at the next poll."""
         self._wake.set()
 
+    def accept(self, job: NewJob) -> Job:
+        """Write down work this process starts at once (a slash command, before its ack)."""
+        return self._inbox.take(job)
+
     def run_now(self, job: Job, reply: Callable | None = None) -> None:
-        """Claim a job written a moment ago and run it on the pool (a listener's slow part)."""
+        """Run accepted work on the pool (a listener's slow part), answering through `reply`."""
         if reply is not None:
             self.replies[job.id] = reply
-        claimed = self.workflow.claim(job, self.worker)
-        if claimed is None:
-            self.replies.pop(job.id, None)
-            return
         with self._lock:
             self._busy += 1
-        self._pool.submit(self._run_batch, [claimed])
+        self._pool.submit(self._run_batch, [job])
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -154,6 +155,57 @@ class Runner:
         with self._lock:
             busy = self._busy
         return busy == 0 and not self.workflow.owed()
+
+
+class Inbox:
+    """Group commit: work written down while another write is under way goes in the next write,
+    together. 40 slash commands arriving at once cost a few writes, not 40 in a row, so none of
+    their acks waits long."""
+
+    def __init__(self, write: Callable[[list[NewJob]], list[Job]]):
+        self._write = write
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._writing = False
+
+    def take(self, job: NewJob) -> Job:
+        mine = _Waiting(job)
+        with self._lock:
+            self._queue.append(mine)
+            lead = not self._writing
+            self._writing = True
+        if lead:
+            self._write_until_empty()
+        mine.done.wait()
+        if mine.error is not None:
+            raise mine.error
+        return mine.result
+
+    def _write_until_empty(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                written = self._write([w.job for w in batch])
+                for waiting, job in zip(batch, written, strict=True):
+                    waiting.result = job
+            except BaseException as error:  # each waiting command answers its person itself
+                for waiting in batch:
+                    waiting.error = error
+            finally:
+                for waiting in batch:
+                    waiting.done.set()
+
+
+class _Waiting:
+    def __init__(self, job: NewJob):
+        self.job = job
+        self.result: Job | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
 
 
 def settle(runner: Runner, listeners_idle: Callable[[float], bool], timeout: float) -> bool:

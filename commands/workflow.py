@@ -444,14 +444,15 @@ class Workflow:
 
     # -- durable work --------------------------------------------------------------------
 
-    def accept_command(self, text: str, user_id: str, channel_id: str) -> Job:
-        """Write a slash command down before it is acknowledged, so a crash cannot lose it."""
-        [job] = self.store.enqueue([NewJob(Owed.COMMAND, {"text": text, "user_id": user_id,
-                                                          "channel_id": channel_id})], now=self.clock())
-        return job
+    @staticmethod
+    def command(text: str, user_id: str, channel_id: str) -> NewJob:
+        """A slash command as work to do (its text is not a secret; its response_url never goes here)."""
+        return NewJob(Owed.COMMAND, {"text": text, "user_id": user_id, "channel_id": channel_id})
 
-    def claim(self, job: Job, worker: str) -> Job | None:
-        return self.store.claim_job(job.id, worker, now=self.clock(), hold=self.policy.work_hold)
+    def take_in(self, jobs: list[NewJob], worker: str) -> list[Job]:
+        """Write work down already claimed by `worker`, which starts it at once: one urgent write
+        before a slash command is acknowledged, so a crash cannot lose what was acknowledged."""
+        return self.store.take_in(jobs, now=self.clock(), worker=worker, hold=self.policy.work_hold)
 
     def claim_due(self, worker: str, limit: int) -> list[Job]:
         return self.store.claim_due_jobs(worker, now=self.clock(), hold=self.policy.work_hold, limit=limit)

@@ -56,7 +56,8 @@ class PostgresStore(Store):
             raise StoreError("the database did not record a heartbeat")
 
     @contextlib.contextmanager
-    def _transaction(self, wait: float | None = None) -> Iterator[Tx]:
+    def _transaction(self, urgent: bool = False, wait: float | None = None) -> Iterator[Tx]:
+        # PostgreSQL runs writers side by side; nothing queues here for `urgent` to jump.
         try:
             # The pool's block is one transaction: committed at its end, rolled back on an error.
             with self._pool.connection(timeout=wait) as conn:

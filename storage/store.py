@@ -163,8 +163,11 @@ class Store:
 
     # -- what a backend provides ---------------------------------------------------------
 
-    def _write(self) -> contextlib.AbstractContextManager[Tx]:
-        """A transaction that commits at the end of the block and rolls back on an error."""
+    def _write(self, urgent: bool = False) -> contextlib.AbstractContextManager[Tx]:
+        """A transaction that commits at the end of the block and rolls back on an error.
+
+        `urgent`: someone is waiting for it (a slash command's ack); where writes queue, it goes first.
+        """
         raise NotImplementedError
 
     def _read(self) -> contextlib.AbstractContextManager[Tx]:
@@ -408,14 +411,23 @@ class Store:
         with self._write() as tx:
             return self._insert_jobs(tx, jobs, now=now, request_id=request_id)
 
-    def _insert_jobs(self, tx: Tx, jobs: Iterable[NewJob], *, now: dt.datetime, request_id: int | None) -> list[Job]:
+    def take_in(self, jobs: Iterable[NewJob], *, now: dt.datetime, worker: str, hold: dt.timedelta) -> list[Job]:
+        """Write down work that `worker` starts at once, already claimed by it: one urgent write,
+        made before a slash command is acknowledged (many commands' at a time)."""
+        with self._write(urgent=True) as tx:
+            return self._insert_jobs(tx, jobs, now=now, request_id=None, claim=(worker, now + hold))
+
+    def _insert_jobs(self, tx: Tx, jobs: Iterable[NewJob], *, now: dt.datetime, request_id: int | None,
+                     claim: tuple[str, dt.datetime] | None = None) -> list[Job]:
         inserted = []
+        worker, until = claim if claim else (None, None)
         for job in jobs:
             row = tx.one(
-                "INSERT INTO jobs (kind, request_id, key, payload, due_at, attempts, created_at) "
-                "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (key) DO NOTHING RETURNING *",
+                "INSERT INTO jobs (kind, request_id, key, payload, due_at, attempts, created_at, claimed_by, "
+                "claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING *",
                 [job.kind, request_id, job.key, self._json_in(dict(job.payload)),
-                 self._time_in(job.due_at or now), self._time_in(now)],
+                 self._time_in(job.due_at or now), 1 if claim else 0, self._time_in(now), worker,
+                 self._time_in(until)],
             )
             if row is not None:
                 inserted.append(self._job(row))

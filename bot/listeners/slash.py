@@ -49,7 +49,7 @@ def iam_command(ack, command, respond, context):
         ack(response_type="ephemeral", **help_message(parsed.unknown))
         return
     try:
-        job = svc.workflow.accept_command(text, command["user_id"], command.get("channel_id", ""))
+        job = svc.runner.accept(svc.workflow.command(text, command["user_id"], command.get("channel_id", "")))
     except Exception:
         reference = secrets.token_hex(4)
         log.exception("could not write down a command (reference %s)", reference)

@@ -1,7 +1,7 @@
 """How long `iam-bot serve` takes to ack `/iam create`, next to a bare Bolt app on the same server.
 
 Slack gives an app 3 seconds to acknowledge a slash command. This script measures the ack of
-the real production entry point (`iam-bot serve`, as the Procfile starts it: gunicorn gthread,
+the real production entry point (`iam-bot serve`, as the Procfile starts it: gunicorn with uvicorn workers,
 1 worker, 8 threads) against a baseline Bolt app whose `/noop` command does nothing but `ack()`,
 served by the very same gunicorn + Flask + SlackRequestHandler stack. Both talk to a fake Slack
 Web API; iam-bot also to moto's IAM server. Everything stays on 127.0.0.1.
@@ -10,8 +10,12 @@ Run it from the project root (about 15 seconds):
 
     .venv/bin/python -m tests.bench.ack_latency
     .venv/bin/python -m tests.bench.ack_latency --slack-delay-ms 150 --requests 60
+    .venv/bin/python -m tests.bench.ack_latency --burst 40 --slack-delay-ms 80 --aws-delay-ms 120
 
-The second form makes every fake Slack Web API call take 150 ms, closer to the real Slack.
+The second form makes every fake Slack Web API call take 150 ms, closer to the real Slack. The
+third sends bursts of 40 simultaneous commands (three of them) with Slack answering in 80 ms and
+AWS in 120 ms, and prints the slowest ack of each side and their ratio: an ack must never wait
+behind the work of earlier commands.
 
 Reading the figures: Bolt's HTTP thread polls for the listener's ack every 10 ms, so both sides
 have a floor of about 10 ms. 20 clients sending back to back is a saturation test: the acks then
@@ -224,8 +228,41 @@ def stop_server(served: Served) -> None:
             served.process.wait()
 
 
+def delaying_proxy(target: str, delay: float):
+    """An HTTP proxy on 127.0.0.1 that answers each request `delay` seconds late (AWS's latency)."""
+    import http.client
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    host, port = urllib.parse.urlparse(target).netloc.split(":")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            upstream = http.client.HTTPConnection(host, int(port), timeout=30)
+            upstream.request("POST", self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
+            answer = upstream.getresponse()
+            data = answer.read()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            upstream.close()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 @contextlib.contextmanager
-def fakes(slack_delay: float = 0) -> Iterator[tuple[object, str]]:
+def fakes(slack_delay: float = 0, aws_delay: float = 0) -> Iterator[tuple[object, str]]:
     """The fake Slack Web API and moto's IAM, both on 127.0.0.1, with the group to ask for."""
     import boto3
     from moto.server import ThreadedMotoServer
@@ -253,6 +290,8 @@ def fakes(slack_delay: float = 0) -> Iterator[tuple[object, str]]:
         moto_url = f"http://{host}:{port}"
         boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                      aws_secret_access_key="testing").create_group(GroupName=GROUP)
+        if aws_delay:
+            proxy, moto_url = delaying_proxy(moto_url, aws_delay)
         yield slack, moto_url
     finally:
         moto.stop()
@@ -340,6 +379,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=REQUESTS_PER_RUN, help="requests per configuration")
     parser.add_argument("--slack-delay-ms", type=float, default=0,
                         help="make every fake Slack Web API call take this long (the local fake answers in ~1 ms)")
+    parser.add_argument("--aws-delay-ms", type=float, default=0, help="make every IAM call take this long")
+    parser.add_argument("--burst", type=int, default=0,
+                        help="instead of the table: bursts of this many simultaneous commands, slowest ack of each")
     args = parser.parse_args()
     if args.serve_noop:
         serve_noop()
@@ -348,7 +390,7 @@ def main() -> int:
     servers: list[Served] = []
     load = Load()
     try:
-        with fakes(args.slack_delay_ms / 1000) as (slack, moto_url), tempfile.TemporaryDirectory(prefix="iam-bot-bench-") as tmp:
+        with fakes(args.slack_delay_ms / 1000, args.aws_delay_ms / 1000) as (slack, moto_url), tempfile.TemporaryDirectory(prefix="iam-bot-bench-") as tmp:
             tmp_path = Path(tmp)
             common = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url)
             iam_port, noop_port = free_port(), free_port()
@@ -370,6 +412,9 @@ def main() -> int:
             bench.run(iam_bot, bench.iam_jobs(WARMUP_REQUESTS), 4, settle=bench.replies)
             bench.run(noop, bench.noop_jobs(WARMUP_REQUESTS), 4)
 
+            if args.burst:
+                bursts(bench, iam_bot, noop, args)
+                return 0
             rows = []
             for concurrency in CONCURRENCIES:
                 # Baseline first, then iam-bot, then let iam-bot's post-ack work drain, so that
@@ -395,9 +440,29 @@ def main() -> int:
     return 0
 
 
+def bursts(bench: "Bench", iam_bot: "Served", noop: "Served", args, rounds: int = 3) -> None:
+    """Bursts of simultaneous commands; each side's slowest ack, measured in the same run."""
+    print(f"\n{rounds} bursts of {args.burst} simultaneous signed slash commands; fake Slack +{args.slack_delay_ms:g} ms, "
+          f"IAM +{args.aws_delay_ms:g} ms a call\n")
+    print(f"{'burst':>5} | {'iam-bot slowest ack':>19} {'p50':>7} | {'bare Bolt slowest':>17} {'p50':>7} | {'ratio':>6}")
+    print("-" * 78)
+    worst_mine = worst_base = 0.0
+    for n in range(1, rounds + 1):
+        base = bench.run(noop, bench.noop_jobs(args.burst), args.burst)
+        mine = bench.run(iam_bot, bench.iam_jobs(args.burst), args.burst, settle=bench.replies)
+        m, b = max(mine.latencies), max(base.latencies)
+        worst_mine, worst_base = max(worst_mine, m), max(worst_base, b)
+        print(f"{n:>5} | {m:>17.1f}ms {statistics.median(mine.latencies):>6.1f} | {b:>15.1f}ms "
+              f"{statistics.median(base.latencies):>6.1f} | {m / b:>5.2f}x")
+        ok = sum(1 for s, a in zip(mine.statuses, mine.acks) if s == 200 and "Checking your request" in a)
+        print(f"      iam-bot: {ok}/{args.burst} acked, {mine.filed}/{args.burst} got 'filed'")
+    print(f"\nslowest ack over all bursts: iam-bot {worst_mine:.1f} ms, bare Bolt {worst_base:.1f} ms, "
+          f"ratio {worst_mine / worst_base:.2f}x")
+
+
 def report(rows, count: int, slack_delay_ms: float) -> None:
     delay = f", fake Slack answering in +{slack_delay_ms:g} ms" if slack_delay_ms else ""
-    print(f"\nack latency, {count} signed slash commands per row (ms; gunicorn gthread, 1 worker, 8 threads{delay})\n")
+    print(f"\nack latency, {count} signed slash commands per row (ms; gunicorn + uvicorn worker, 1 worker, 8 threads{delay})\n")
     print(f"{'clients':>7} | {'iam-bot p50':>11} {'p99':>8} | {'baseline p50':>12} {'p99':>8} | "
           f"{'ratio p50':>9} {'p99':>6}")
     print("-" * 78)
