@@ -207,26 +207,25 @@ def check(body: bytes, content_type: str | None) -> None:
         raise Malformed("the payload nests too deeply") from None
     except ValueError:  # json.JSONDecodeError and parse_qsl's complaints
         raise Malformed("the payload is not JSON") from None
-    if not isinstance(parsed, dict) or not parsed:
-        raise Malformed("the payload is not a JSON object")
-    _check_tree(parsed)
-    kind = parsed.get("type")
-    model = PAYLOADS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        raise Malformed("the payload type is not one Slack sends the bot")
-    _validate(model, parsed)
+    _check_typed(parsed)
 
 
 def check_payload(payload: Any) -> None:
     """The same checks for a payload already parsed (Socket Mode hands over dicts, not bodies)."""
-    if not isinstance(payload, dict) or not payload:
-        raise Malformed("the payload is not a JSON object")
-    _check_tree(payload)
-    if "command" in payload:
+    if isinstance(payload, dict) and "command" in payload:
+        _check_tree(payload)
         if any(not isinstance(v, str) for v in payload.values()):
             raise Malformed("the slash command holds a field that is not text")
         _validate(SlashCommand, payload)
         return
+    _check_typed(payload)
+
+
+def _check_typed(payload: Any) -> None:
+    """A JSON payload: an object, bounded, of a type Slack sends the bot, shaped as that type is."""
+    if not isinstance(payload, dict) or not payload:
+        raise Malformed("the payload is not a JSON object")
+    _check_tree(payload)
     kind = payload.get("type")
     model = PAYLOADS.get(kind) if isinstance(kind, str) else None
     if model is None:

@@ -51,14 +51,8 @@ class SQLiteStore(Store):
                 # Leaving WAL needs the file to itself; while an older process still holds it
                 # in WAL, this waits for the next start-up.
                 conn.execute("PRAGMA journal_mode = DELETE")
-            conn.execute("BEGIN IMMEDIATE")  # two processes starting together migrate one at a time
-            try:
+            with _immediate(conn):  # two processes starting together migrate one at a time
                 migrations.apply(Database(conn, execute_plugins=False))
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         except sqlite3.Error as error:
             self.close()
             raise _translate(error) from error
@@ -117,14 +111,8 @@ class SQLiteStore(Store):
         self._guard()
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 yield Tx(lambda sql, params: _run(conn, sql, params))
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
@@ -218,3 +206,16 @@ class Turns:
                 if self._depth == 0:
                     self._holder = None
                     self._cond.notify_all()
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that takes SQLite's write lock up front; rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
