@@ -86,7 +86,7 @@ def reveal_key_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, 
                   resent: bool = False) -> dict:
     replaces = request.details.get("replaces")
     if replaces:
-        head = (f":arrows_counterclockwise: A new access key for {code(request.user_name)} replaces "
+        head = (f":repeat: A new access key for {code(request.user_name)} replaces "
                 f"{code(replaces)} (request #{request.id}, rotation started by {mention(request.decider_id)}). "
                 "Once you reveal it and put it to use, the old key is deactivated (at the latest after the rotation "
                 "grace) and deleted one grace later; you will be told at each step.")
@@ -179,11 +179,11 @@ def rotation_dm(payload: dict, grace: dt.timedelta) -> str:
     key, user = code(payload["key_id"]), code(payload["user_name"])
     event = payload.get("event")
     if event == "rotation_deactivated":
-        return (f":arrows_counterclockwise: Your old access key {key} of {user} is now inactive "
+        return (f":repeat: Your old access key {key} of {user} is now inactive "
                 f"({escape(payload.get('why'))}). It is deleted in {_days(grace)} unless you activate it again "
                 f"({code('/iam activate-key ' + payload['user_name'] + ' ' + payload['key_id'], 160)}).")
     if event == "rotation_deleted":
-        return f":wastebasket: Your old access key {key} of {user} was deleted: the rotation is complete."
+        return f"Your old access key {key} of {user} was deleted: the rotation is complete."
     if event == "rotation_kept":
         return (f":information_source: Your old access key {key} of {user} was re-activated, so the bot left it "
                 "alone. Delete it yourself once nothing uses it.")

@@ -94,7 +94,7 @@ def act_on_key(svc: Services, user_id: str, parsed) -> str:
     if isinstance(parsed, RotateKeyCommand):
         request = svc.keys.rotate(target, parsed.key_id, person, listed=listed, owner=key_owner(svc, target))
         svc.runner.kick()
-        return (f":arrows_counterclockwise: Rotation of {key} of {name} started (request #{request.id}): "
+        return (f":repeat: Rotation of {key} of {name} started (request #{request.id}): "
                 f"{mention(request.owner_id)} gets a DM to reveal the new key. The old key is deactivated when the "
                 "new one is first used (or after the rotation grace) and deleted one grace later.")
     owner = None if listed else key_owner(svc, target)
@@ -102,10 +102,10 @@ def act_on_key(svc: Services, user_id: str, parsed) -> str:
                         owner_id=owner.user_id if owner else None)
     svc.runner.kick()
     return {
-        "deactivated": f":pause_button: {key} of {name} is now inactive. Activate it again with "
+        "deactivated": f"{key} of {name} is now inactive. Activate it again with "
                        f"{code('/iam activate-key ' + target.user.name + ' ' + parsed.key_id, 160)}.",
-        "activated": f":arrow_forward: {key} of {name} is active again.",
-        "deleted": f":wastebasket: {key} of {name} is deleted.",
+        "activated": f"{key} of {name} is active again.",
+        "deleted": f"{key} of {name} is deleted.",
     }[done.action]
 
 
