@@ -12,13 +12,16 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from commands.iam import IamGateway
+from commands.keys import ACCESS_KEY_KIND, KeyFlow
 from commands.passwords import generate_password
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
 from storage import Store
 
+from . import keys_blocks  # noqa: F401  (adds the access-key card, DMs and reveal to the tables)
 from . import listeners
 from .logs import bolt_logger, quiet_chatty_loggers
+from .keys_notify import key_work
 from .notify import Notifier
 from .people import Approvers
 from .services import CONTEXT_KEY, Services
@@ -75,14 +78,15 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold),
-        clock=deps.clock, passwords=deps.passwords,
+        clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND,),
     )
     notifier = Notifier(client, workflow, settings)
     runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
-                     team_id=team_id)
+                     team_id=team_id, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace))
     runner.handlers.update(work_handlers(built))
+    runner.handlers.update(key_work(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
 

@@ -39,9 +39,19 @@ class Duty:
     run: Callable[[Services], None]
 
 
+ROTATIONS_EVERY = dt.timedelta(minutes=5)
+
+
+def check_rotations_once(services: Services) -> None:
+    """Move key rotations on (deactivate on first use or after the grace, delete a grace later)."""
+    services.keys.check_rotations()
+    services.runner.kick()
+
+
 # A flow with a periodic check adds a line here.
 DUTIES: list[Duty] = [
     Duty("sweep", SWEEP_EVERY, sweep_once),
+    Duty("rotations", ROTATIONS_EVERY, check_rotations_once),
 ]
 
 

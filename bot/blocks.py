@@ -25,6 +25,11 @@ VIEW_DENY = "iam_deny_reason"
 BLOCK_DENY_REASON = "deny_reason"
 ACTION_DENY_REASON = "reason"
 
+ACTION_KEY_ROTATE = "iam_key_rotate"
+ACTION_KEY_DEACTIVATE = "iam_key_deactivate"
+ACTION_KEY_ACTIVATE = "iam_key_activate"
+ACTION_KEY_DELETE = "iam_key_delete"
+
 ROTATE_AFTER_DAYS = 90
 UNUSED_AFTER_DAYS = 30
 
@@ -192,29 +197,64 @@ def decided_card(request: Request) -> dict:
 # -- /iam keys -----------------------------------------------------------------------
 
 def keys_message(listing_: KeyListing) -> dict:
+    """Each key on a line, with a row of buttons under it: Rotate, Deactivate or Activate, Delete.
+
+    Only the owner and approvers are shown a listing, and each button asks for confirmation."""
     user_name, keys, now = listing_.user_name, listing_.keys, listing_.as_of
     if not keys:
         text = f"{code(user_name)} has no access keys. Good: people should sign in, not carry keys."
         return message(text)
-    lines = [f"*Access keys of {code(user_name)}*"]
+    head = f"*Access keys of {code(user_name)}*"
+    lines, rows = [head], [section(head)]
     for key in keys:
-        age = (now - key.created).days
-        flags = []
-        if age > ROTATE_AFTER_DAYS:
-            flags.append(f":warning: rotate: older than {ROTATE_AFTER_DAYS} days")
-        last = key.last_used or key.created
-        if (now - last).days >= UNUSED_AFTER_DAYS:
-            flags.append(f":zzz: unused for {UNUSED_AFTER_DAYS}+ days")
-        if key.last_used:
-            used = (f"last used {key.last_used.astimezone(dt.timezone.utc):%Y-%m-%d} "
-                    f"({escape(key.last_service or 'unknown service')}, {escape(key.last_region or 'unknown region')})")
-        else:
-            used = "never used"
-        lines.append(
-            f"• {code(key.key_id)} · {escape(key.status)} · created {key.created.astimezone(dt.timezone.utc):%Y-%m-%d} "
-            f"({age} day{'s' if age != 1 else ''} old) · {used}" + (" · " + " · ".join(flags) if flags else "")
-        )
-    return message("\n".join(lines))
+        line = _key_line(key, now)
+        lines.append(line)
+        rows.append(section(line))
+        rows.append(key_buttons(user_name, key.key_id, key.status))
+    return {"text": clip("\n".join(lines), MESSAGE_TEXT), "blocks": rows}
+
+
+def _key_line(key, now: dt.datetime) -> str:
+    age = (now - key.created).days
+    flags = []
+    if age > ROTATE_AFTER_DAYS:
+        flags.append(f":warning: rotate: older than {ROTATE_AFTER_DAYS} days")
+    last = key.last_used or key.created
+    if (now - last).days >= UNUSED_AFTER_DAYS:
+        flags.append(f":zzz: unused for {UNUSED_AFTER_DAYS}+ days")
+    if key.last_used:
+        used = (f"last used {key.last_used.astimezone(dt.timezone.utc):%Y-%m-%d} "
+                f"({escape(key.last_service or 'unknown service')}, {escape(key.last_region or 'unknown region')})")
+    else:
+        used = "never used"
+    return (f"• {code(key.key_id)} · {escape(key.status)} · created {key.created.astimezone(dt.timezone.utc):%Y-%m-%d} "
+            f"({age} day{'s' if age != 1 else ''} old) · {used}" + (" · " + " · ".join(flags) if flags else ""))
+
+
+def key_value(user_name: str, key_id: str) -> str:
+    return f"{key_id} {user_name}"
+
+
+def _confirm(title: str, text: str, yes: str) -> dict:
+    return {"title": {"type": "plain_text", "text": title}, "text": {"type": "mrkdwn", "text": clip(text, CONFIRM_TEXT)},
+            "confirm": {"type": "plain_text", "text": yes}, "deny": {"type": "plain_text", "text": "Cancel"}}
+
+
+def key_buttons(user_name: str, key_id: str, status: str) -> dict:
+    value, key, user = key_value(user_name, key_id), code(key_id), code(user_name, 80)
+    rotate = _button("Rotate", ACTION_KEY_ROTATE, value, confirm=_confirm(
+        "Rotate this key?", f"The owner of {user} gets a new key to reveal once; {key} is deactivated when the new "
+        "key is first used or after the rotation grace, and deleted one grace later.", "Rotate"))
+    if status == "Active":
+        toggle = _button("Deactivate", ACTION_KEY_DEACTIVATE, value, confirm=_confirm(
+            "Deactivate this key?", f"{key} of {user} stops working at once. It can be activated again.", "Deactivate"))
+    else:
+        toggle = _button("Activate", ACTION_KEY_ACTIVATE, value, confirm=_confirm(
+            "Activate this key?", f"{key} of {user} works again at once.", "Activate"))
+    delete = _button("Delete", ACTION_KEY_DELETE, value, "danger", confirm=_confirm(
+        "Delete this key?", f"{key} of {user} is deleted for good; nothing can bring it back. Only an inactive key "
+        "can be deleted.", "Delete"))
+    return {"type": "actions", "block_id": f"key_{key_id}", "elements": [rotate, toggle, delete]}
 
 
 # -- the deny modal --------------------------------------------------------------------

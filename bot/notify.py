@@ -92,7 +92,8 @@ class Notifier:
                        **blocks.message(text))
 
     def thread_line(self, request: Request, event: str | None, actor: str | None) -> str | None:
-        words = THREAD_LINES.get(event or "")
+        # A kind may say an event its own way ("access_key:revealed"), else the shared words.
+        words = THREAD_LINES.get(f"{request.kind}:{event}") or THREAD_LINES.get(event or "")
         if words is None:
             log.warning("no words for thread event %r", event)
             return None

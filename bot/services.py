@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from commands.keys import KeyFlow
 from commands.settings import Settings
 from commands.workflow import Workflow
 
@@ -26,6 +27,7 @@ class Services:
     runner: Runner
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
+    keys: KeyFlow | None = None  # access keys: create-key, rotate, deactivate, activate, delete
 
 
 def services(context) -> Services:

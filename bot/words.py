@@ -78,11 +78,16 @@ _SAY = {
     Why.NO_SUCH_REQUEST: lambda f: (
         f"There is no request #{f['request_id']}; use the buttons on a card or DM the bot posted."),
     Why.DENY_WITHOUT_REASON: lambda f: "Say why the request is denied, so that the requester can act on it.",
-    Why.REVEAL_NOT_OWNER: lambda f: f"Only {mention(f['owner_id'])} can reveal this password.",
+    Why.REVEAL_NOT_OWNER: lambda f: (
+        f"Only {mention(f['owner_id'])} can reveal this {'access key' if _is_key(f) else 'password'}."),
     Why.REVEAL_DONE: lambda f: (
+        f"The access key for {code(f['user_name'])} was already revealed; it is never shown twice. If that was "
+        "not you, deactivate it at once with `/iam keys` and tell the approvers.") if _is_key(f) else (
         f"The password for {code(f['user_name'])} was already revealed. If that was not you, "
         "ask one of the approvers to reset your console password."),
     Why.REVEAL_EXPIRED: lambda f: (
+        f"The reveal button for {code(f['user_name'])} has expired; no key was created. Ask again with "
+        f"{code('/iam create-key ' + f['user_name'] + ' --reason ...', 120)}.") if _is_key(f) else (
         f"The reveal button for {code(f['user_name'])} has expired. To get a password, "
         "ask one of the approvers to reset your console password."),
     Why.REVEAL_REPLACED: lambda f: (
@@ -96,8 +101,57 @@ _SAY = {
     Why.NO_SUCH_USER: lambda f: (
         f"There is no IAM user named {code(f['user_name'])}. Check the spelling: IAM user names look like "
         "`jane.doe`."),
+    Why.KEY_REASON_MISSING: lambda f: (
+        f"Say why {code(f['user_name'])} needs a long-term access key, for example "
+        f"{code('/iam create-key ' + f['user_name'] + ' --reason CI for the billing repo', 160)}. "
+        "Often a role (workloads on AWS), OIDC federation (CI) or IAM Identity Center (people) does better."),
+    Why.KEY_REASON_TOO_LONG: lambda f: f"Keep the reason under {f['limit']} characters.",
+    Why.BAD_KEY_ID: lambda f: (
+        f"{code(f['key_id'], 40)} is not an access-key id: those are `AKIA` or `ASIA` and 16 more capital letters "
+        "or digits; `/iam keys <user>` lists them."),
+    Why.USER_AND_KEY: lambda f: (
+        f"Name a user and one of its access keys, for example `/iam {f['verb']} jane.doe AKIAIOSFODNN7EXAMPLE`."),
+    Why.KEY_OWNER_UNKNOWN: lambda f: (
+        f"Nobody can be named as the owner of {code(f['user_name'])}: it has no `iam-bot:owner-slack-id` tag and "
+        "no one in this workspace has its e-mail. Ask an approver to tag the user with its owner's Slack id."),
+    Why.KEY_USER_OUTSIDE_PATH: lambda f: (
+        f"{code(f['user_name'])} is outside {code(f['path'])}, the only IAM path the bot may change; "
+        "manage its keys in the IAM console."),
+    Why.KEY_LIMIT: lambda f: (
+        f"{code(f['user_name'])} already has two access keys ({listing(f['keys'], budget=200)}), AWS's limit. "
+        f"Delete one that is no longer used first: deactivate it, watch, then "
+        f"{code('/iam delete-key ' + f['user_name'] + ' <key-id>', 120)}."),
+    Why.ROTATE_TWO_KEYS: lambda f: (
+        f"{code(f['user_name'])} already has two keys, so there is no room for a new one. " + (
+            f"Delete the inactive key first: {code('/iam delete-key ' + f['user_name'] + ' ' + f['inactive'], 160)}, "
+            "then rotate again." if f.get("inactive") else
+            "Deactivate the one you no longer need first "
+            f"({code('/iam deactivate-key ' + f['user_name'] + ' <key-id>', 120)}), watch that nothing breaks, "
+            "delete it, then rotate again.")),
+    Why.NO_SUCH_KEY: lambda f: (
+        f"{code(f['user_name'])} has no access key {code(f['key_id'], 40)}"
+        + (f"; its keys are {listing(f['keys'], budget=200)}." if f.get("keys") else "; it has no keys.")
+        + " Nothing changed."),
+    Why.KEY_NOT_ALLOWED: lambda f: (
+        f"Only approvers, and the owner of {code(f['user_name'])}, can {f['verb']} its access keys. Nothing changed."),
+    Why.KEY_ACTIVATE_APPROVER_ONLY: lambda f: (
+        f"An approver deactivated {code(f['key_id'])}, so only an approver can activate it again. Nothing changed."),
+    Why.KEY_DELETE_ACTIVE: lambda f: (
+        f"{code(f['key_id'])} is still active. Deactivate it first "
+        f"({code('/iam deactivate-key ' + f['user_name'] + ' ' + f['key_id'], 160)}), check that nothing "
+        "breaks, then delete it. Nothing changed."),
+    Why.KEY_ALREADY: lambda f: f"{code(f['key_id'])} is already {f['status']}; nothing changed.",
+    Why.KEY_LOST: lambda f: (
+        f"The key made for request #{f['request_id']} was never shown (the bot was interrupted), so it was "
+        f"deleted and nothing else was created. Ask again with "
+        f"{code('/iam create-key ' + f['user_name'] + ' --reason ...', 120)}."),
     Why.AWS_FAILED: lambda f: escape(f["problem"]),
 }
+
+
+def _is_key(facts: dict) -> bool:
+    request = facts.get("request")
+    return facts.get("kind", getattr(request, "kind", None)) == "access_key"
 
 
 def say(error: CommandError) -> str:

@@ -54,6 +54,21 @@ class Why(enum.Enum):
     # /iam keys
     KEYS_NOT_ALLOWED = "keys_not_allowed"
     NO_SUCH_USER = "no_such_user"
+    # Access keys
+    KEY_REASON_MISSING = "key_reason_missing"
+    KEY_REASON_TOO_LONG = "key_reason_too_long"
+    BAD_KEY_ID = "bad_key_id"
+    USER_AND_KEY = "user_and_key"
+    KEY_OWNER_UNKNOWN = "key_owner_unknown"
+    KEY_USER_OUTSIDE_PATH = "key_user_outside_path"
+    KEY_LIMIT = "key_limit"
+    ROTATE_TWO_KEYS = "rotate_two_keys"
+    NO_SUCH_KEY = "no_such_key"
+    KEY_NOT_ALLOWED = "key_not_allowed"
+    KEY_ACTIVATE_APPROVER_ONLY = "key_activate_approver_only"
+    KEY_DELETE_ACTIVE = "key_delete_active"
+    KEY_ALREADY = "key_already"
+    KEY_LOST = "key_lost"
     # AWS
     AWS_FAILED = "aws_failed"
 

@@ -176,7 +176,11 @@ class IamGateway:
     # -- /iam keys ------------------------------------------------------------------------
 
     def access_keys(self, name: str) -> list[AccessKey] | None:
-        """The user's access keys with last use, or None if there is no such user.
+        found = self.access_keys_of(name)
+        return None if found is None else found[1]
+
+    def access_keys_of(self, name: str) -> tuple[str, list[AccessKey]] | None:
+        """The user's name as AWS holds it and its access keys with last use, or None if there is no such user.
 
         One GetUser (which finds `Bob.Smith` for `bob.smith`), one ListAccessKeys for the name
         as AWS holds it, and one GetAccessKeyLastUsed per key (a user has at most two).
@@ -205,7 +209,7 @@ class IamGateway:
                 last_service=used.get("ServiceName") if last_used else None,
                 last_region=used.get("Region") if last_used else None,
             ))
-        return keys
+        return stored, keys
 
     # -- provisioning -------------------------------------------------------------------
 
@@ -311,6 +315,92 @@ class IamGateway:
             log.warning("could not list account aliases (%s); using the account id", error_code(error))
             raise _AliasUnknown() from None
         return aliases[0] if aliases else None
+
+
+    # -- access keys (issue 11: issued with a reason, revealed once, rotated, retired) ----------
+
+    def key_user(self, name: str) -> KeyUser | None:
+        """The user as key commands need it (name as AWS holds it, ARN, path, owner tag), or None.
+
+        GetUser finds `Bob.Smith` for `bob.smith`; ListUserTags reads the owner tag.
+        """
+        try:
+            user = self.client.get_user(UserName=name)["User"]
+            tags = {}
+            for page in self.client.get_paginator("list_user_tags").paginate(UserName=user["UserName"]):
+                tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise describe(error, f"look up user {name}") from None
+        return KeyUser(name=user["UserName"], arn=user["Arn"], path=user.get("Path") or "/",
+                       owner_id=tags.get(TAG_OWNER) or None)
+
+    def key_ids(self, name: str) -> list[KeyMeta]:
+        """The user's keys without their last use: one ListAccessKeys."""
+        try:
+            listed = self.client.list_access_keys(UserName=name)["AccessKeyMetadata"]
+        except (ClientError, BotoCoreError) as error:
+            raise describe(error, f"list the access keys of {name}") from None
+        return [KeyMeta(m["AccessKeyId"], m["Status"], m["CreateDate"]) for m in listed]
+
+    def create_access_key(self, name: str) -> tuple[str, str]:
+        """A new active key: (access key id, secret). The secret is the caller's to show once and forget."""
+        try:
+            key = self.client.create_access_key(UserName=name)["AccessKey"]
+        except (ClientError, BotoCoreError) as error:
+            raise describe(error, f"create an access key for {name}") from None
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def describe_key(self, name: str, key_id: str, description: str) -> None:
+        """The key's description as the IAM console stores it: a user tag whose key is the key id."""
+        try:
+            self.client.tag_user(UserName=name, Tags=[{"Key": key_id, "Value": description}])
+        except (ClientError, BotoCoreError) as error:
+            raise describe(error, f"store the description of {name}'s key {key_id}") from None
+
+    def set_key_status(self, name: str, key_id: str, active: bool) -> None:
+        try:
+            self.client.update_access_key(UserName=name, AccessKeyId=key_id,
+                                          Status="Active" if active else "Inactive")
+        except (ClientError, BotoCoreError) as error:
+            verb = "activate" if active else "deactivate"
+            raise describe(error, f"{verb} {name}'s key {key_id}") from None
+
+    def delete_access_key(self, name: str, key_id: str) -> None:
+        """Delete the key and its description tag; a key already gone counts as deleted."""
+        try:
+            self.client.delete_access_key(UserName=name, AccessKeyId=key_id)
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) != "NoSuchEntity":
+                raise describe(error, f"delete {name}'s key {key_id}") from None
+        try:
+            self.client.untag_user(UserName=name, TagKeys=[key_id])
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) != "NoSuchEntity":
+                raise describe(error, f"remove the description of {name}'s key {key_id}") from None
+
+    def key_last_used(self, key_id: str) -> dt.datetime | None:
+        try:
+            used = self.client.get_access_key_last_used(AccessKeyId=key_id)["AccessKeyLastUsed"]
+        except (ClientError, BotoCoreError) as error:
+            raise describe(error, f"see when the key {key_id} was last used") from None
+        return used.get("LastUsedDate")
+
+
+@dataclass(frozen=True)
+class KeyUser:
+    name: str  # as AWS holds it
+    arn: str
+    path: str
+    owner_id: str | None  # the iam-bot:owner-slack-id tag
+
+
+@dataclass(frozen=True)
+class KeyMeta:
+    key_id: str
+    status: str  # "Active" or "Inactive"
+    created: dt.datetime
 
 
 class _AliasUnknown(Exception):

@@ -42,6 +42,56 @@ class KeysCommand(BaseModel):
     user_name: str
 
 
+class CreateKeyCommand(BaseModel):
+    """`/iam create-key <user-name> --reason <words...>`
+    Ask for an access key for an IAM user, saying why it is needed. A second person must
+    approve it; the user's owner then reveals the key once. Prefer a role (workloads on AWS),
+    OIDC federation (CI) or IAM Identity Center (people) to a long-term key."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    reason: str
+
+
+class RotateKeyCommand(BaseModel):
+    """`/iam rotate-key <user-name> <access-key-id>`
+    Replace a key with a new one (owner or approver, no second person): the owner reveals the
+    new key once; the old key is deactivated when the new one is first used (or after the
+    rotation grace), and deleted one grace later unless someone re-activates it."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class DeactivateKeyCommand(BaseModel):
+    """`/iam deactivate-key <user-name> <access-key-id>`
+    Make a key stop working, reversibly (owner or approver)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class ActivateKeyCommand(BaseModel):
+    """`/iam activate-key <user-name> <access-key-id>`
+    Make an inactive key work again (owner or approver; a key an approver deactivated, only an
+    approver)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class DeleteKeyCommand(BaseModel):
+    """`/iam delete-key <user-name> <access-key-id>`
+    Delete an inactive key for good (owner or approver). Deactivate it first and watch."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
 class HelpCommand(BaseModel):
     """`/iam help`
     Show this help."""
@@ -50,9 +100,18 @@ class HelpCommand(BaseModel):
     unknown: str | None = None  # the word typed in place of a command, if any
 
 
-Command = CreateCommand | KeysCommand | HelpCommand
+KeyCommand = RotateKeyCommand | DeactivateKeyCommand | ActivateKeyCommand | DeleteKeyCommand
 
-COMMANDS = (CreateCommand, KeysCommand, HelpCommand)
+Command = CreateCommand | KeysCommand | CreateKeyCommand | KeyCommand | HelpCommand
+
+COMMANDS = (CreateCommand, KeysCommand, CreateKeyCommand, RotateKeyCommand, DeactivateKeyCommand,
+            ActivateKeyCommand, DeleteKeyCommand, HelpCommand)
+
+# An access-key id: AKIA (long-term) or ASIA (temporary) and 16 upper-case letters or digits.
+ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}", re.ASCII)
+MAX_KEY_REASON = 1000
+KEY_VERBS = {"rotate-key": RotateKeyCommand, "deactivate-key": DeactivateKeyCommand,
+             "activate-key": ActivateKeyCommand, "delete-key": DeleteKeyCommand}
 
 
 def usage() -> str:
@@ -90,6 +149,10 @@ def parse(text: str) -> Command:
         return _parse_create(args)
     if verb == "keys":
         return _parse_keys(args)
+    if verb == "create-key":
+        return _parse_create_key(args)
+    if verb in KEY_VERBS:
+        return _parse_key_command(verb, args)
     return HelpCommand(unknown=_plain(words[0]))
 
 
@@ -97,6 +160,34 @@ def _parse_keys(args: list[str]) -> KeysCommand:
     if len(args) != 1:
         raise CommandError(Why.ONE_USER_NAME, verb="keys")
     return KeysCommand(user_name=check_user_name(_plain(args[0])))
+
+
+def _parse_create_key(args: list[str]) -> CreateKeyCommand:
+    words = [_plain(a) for a in args]
+    flag = next((i for i, w in enumerate(words) if w.lower() == "--reason"), None)
+    names = words if flag is None else words[:flag]
+    reason = "" if flag is None else " ".join(words[flag + 1:]).strip()
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="create-key")
+    user_name = check_user_name(names[0])
+    if not reason:
+        raise CommandError(Why.KEY_REASON_MISSING, user_name=user_name)
+    if len(reason) > MAX_KEY_REASON:
+        raise CommandError(Why.KEY_REASON_TOO_LONG, limit=MAX_KEY_REASON)
+    return CreateKeyCommand(user_name=user_name, reason=reason)
+
+
+def check_key_id(key_id: str) -> str:
+    if not ACCESS_KEY_ID.fullmatch(key_id):
+        raise CommandError(Why.BAD_KEY_ID, key_id=key_id)
+    return key_id
+
+
+def _parse_key_command(verb: str, args: list[str]) -> KeyCommand:
+    if len(args) != 2:
+        raise CommandError(Why.USER_AND_KEY, verb=verb)
+    user_name, key_id = check_user_name(_plain(args[0])), check_key_id(_plain(args[1]))
+    return KEY_VERBS[verb](user_name=user_name, key_id=key_id)
 
 
 def _parse_create(args: list[str]) -> CreateCommand:

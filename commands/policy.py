@@ -13,6 +13,8 @@ import json
 READ_ANY_USER = ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"]
 # Writing: only users under IAM_BOT_USER_PATH. CreateUser with tags needs TagUser too.
 WRITE_OWN_USERS = ["iam:CreateUser", "iam:TagUser", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"]
+# Access keys: issued, described (a user tag), deactivated, re-activated and deleted.
+WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:UntagUser"]
 # IAM authorises AddUserToGroup on the group, not the user: narrow the groups if you can.
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
 # These accept no resource but "*".

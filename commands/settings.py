@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     iam_bot_user_path: str = "/"
     iam_bot_request_ttl: dt.timedelta = dt.timedelta(hours=24)
     iam_bot_reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
+    # After a key rotation: the old key's life until it is deactivated, and again until it is deleted.
+    iam_bot_rotation_grace: dt.timedelta = dt.timedelta(days=7)
     # How long a process may hold claimed work (or the duties lease, half of it) before another
     # process may take it over: the time to recover from a process killed mid-way.
     iam_bot_work_hold: dt.timedelta = dt.timedelta(seconds=60)
@@ -78,7 +80,8 @@ class Settings(BaseSettings):
             raise ValueError("use the channel id (C...), not its name")
         return value.strip()
 
-    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", mode="before")
+    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_rotation_grace",
+                     mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)

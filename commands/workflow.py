@@ -285,10 +285,10 @@ class Workflow:
         if not may_see_keys(caller=caller, listed=listed, owns_user=owns, team_id=self.policy.team_id):
             self._refused(None, caller.user_id, "keys", detail=user_name)
             raise NotAllowed(Why.KEYS_NOT_ALLOWED, user_name=user_name)
-        keys = self.iam.access_keys(user_name)
-        if keys is None:
+        found = self.iam.access_keys_of(user_name)
+        if found is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
-        return KeyListing(user_name=user_name, keys=tuple(keys), as_of=self.clock())
+        return KeyListing(user_name=found[0], keys=tuple(found[1]), as_of=self.clock())
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -353,7 +353,7 @@ class Workflow:
                 if expired:
                     changed.append(expired)
         for request in self.store.in_states([storage.PROVISIONED]):
-            if request.console and self._reveal_expired(request, now):
+            if self.kind(request).reveals(request) and self._reveal_expired(request, now):
                 expired = self._expire_reveal(request.id, now)
                 if expired:
                     changed.append(expired)
@@ -419,7 +419,8 @@ class Workflow:
         return done or self.store.get(request_id)
 
     def sign_in_url(self, request: Request) -> str:
-        return self.iam.sign_in_url(request.user_arn)
+        # A request about an existing user (an access key) read its ARN at filing time.
+        return self.iam.sign_in_url(request.user_arn or request.details.get("user_arn") or "")
 
     def new_reveal_button(self, request_id: int) -> str | None:
         """A fresh token for the Reveal button about to be sent; any earlier button stops working.
@@ -489,7 +490,7 @@ class Workflow:
         now = self.clock()
         if person.user_id != request.owner_id:
             self._refused(request_id, person.user_id, "reveal_not_owner")
-            raise NotAllowed(Why.REVEAL_NOT_OWNER, owner_id=request.owner_id)
+            raise NotAllowed(Why.REVEAL_NOT_OWNER, owner_id=request.owner_id, kind=request.kind)
         current_button = request.details.get("reveal_button")
         if current_button and button != current_button and request.state == storage.PROVISIONED:
             self._refused(request_id, person.user_id, "reveal_replaced")

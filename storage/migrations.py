@@ -94,3 +94,14 @@ def m002_kinds_jobs_leases(db: Database) -> None:
     db.execute(
         "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), beats INTEGER NOT NULL, at TEXT NOT NULL)"
     )
+
+
+@migrations()
+def m003_one_live_request_per_kind_and_user(db: Database) -> None:
+    # An access-key request for a user whose create request is still live (a --no-console user
+    # stays provisioned) is not a second creation: the rule is one live request per kind and user.
+    db.execute("DROP INDEX IF EXISTS requests_one_live_per_user")
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS requests_one_live_per_kind_and_user ON requests(kind, user_name_key) "
+        "WHERE state IN ('pending', 'approved', 'provisioned')"
+    )

@@ -232,14 +232,14 @@ class Store:
                 self._insert_event(tx, row["id"], requester_id, "filed", None, now)
                 self._insert_jobs(tx, jobs, now=now, request_id=row["id"])
         except Conflict:
-            raise DuplicateRequest(self._live_id(key)) from None
+            raise DuplicateRequest(self._live_id(key, kind)) from None
         return self._request(row)
 
-    def _live_id(self, key: str) -> int:
+    def _live_id(self, key: str, kind: str = CREATE_USER) -> int:
         with self._read() as tx:
             row = tx.one(
-                f"SELECT id FROM requests WHERE user_name_key = ? AND state IN ({marks(LIVE_STATES)})",
-                [key, *LIVE_STATES],
+                f"SELECT id FROM requests WHERE user_name_key = ? AND kind = ? AND state IN ({marks(LIVE_STATES)})",
+                [key, kind, *LIVE_STATES],
             )
         return row["id"] if row else 0
 
@@ -318,7 +318,7 @@ class Store:
         except Conflict:
             # Only the one-live-request-per-name rule can refuse a state change.
             request = self.get(request_id)
-            raise DuplicateRequest(self._live_id(request.user_name.lower())) from None
+            raise DuplicateRequest(self._live_id(request.user_name.lower(), request.kind)) from None
         return self._request(row)
 
     def record_step(self, request_id: int, step: str, *, now: dt.datetime, detail: str | None = None,

@@ -84,7 +84,7 @@ as alice
 /iam keys sam.sample
 /iam create carol.ops ReadOnly @carol
 as bob
-click 5
+click 11
 Not before the security review.
 as alice
 events
@@ -184,9 +184,9 @@ def test_keys_for_an_approver_and_not_for_anyone_else(story):
 def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
     _, said = story
     [shown] = after(said, "alice> /iam create carol.ops ReadOnly @carol")
-    assert "[4] Approve   [5] Deny" in message(shown, "message 6 · everyone in the channel sees it")
+    assert "[10] Approve   [11] Deny" in message(shown, "message 6 · everyone in the channel sees it")
 
-    [shown] = after(said, "bob> click 5")
+    [shown] = after(said, "bob> click 11")
     modal = message(shown, 'modal "Deny request" · only visible to bob')
     assert "Deny IAM user `carol.ops` for @carol (request #2)?" in modal
     assert "Reason (the requester sees it)> Not before the security review." in shown

@@ -23,6 +23,7 @@ from ..mrkdwn import channel, code, mention
 from ..people import lookup_person, resolve_owner
 from ..replies import answering, apology, ephemeral
 from ..services import Services, services
+from .keys import ACKS as KEY_ACKS, HANDLERS as KEY_HANDLERS
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,10 @@ def list_keys(asked: Asked, parsed: KeysCommand) -> None:
 ACKS: dict[type, Callable] = {
     CreateCommand: lambda c: f"Checking your request for {code(c.user_name)}…",
     KeysCommand: lambda c: f"Looking up the access keys of {code(c.user_name)}…",
+    **KEY_ACKS,
 }
 HANDLERS: dict[type, Callable[[Asked, object], None]] = {
     CreateCommand: file_request,
     KeysCommand: list_keys,
+    **KEY_HANDLERS,
 }

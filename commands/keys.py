@@ -1,0 +1,381 @@
+"""Access keys: issued only with a reason, revealed once, rotated, retired.
+
+A key request is a request of kind `access_key` on the shared lifecycle (`workflow.py`): filed
+pending and approved by a second person (`/iam create-key`), or filed already approved by the
+owner or an approver (a rotation, which adds no standing access). Its plan has no steps: once
+approved it is provisioned at once and owes the owner a DM with a Reveal button. The key is
+created at the owner's first click, never earlier, and at most once per request: the attempt
+is written down before CreateAccessKey and the key id right after it, so a claim released
+after a crash finds them and, the secret being gone, deletes that key instead of making a
+second one.
+
+Key actions not tied to a request (deactivate, activate, delete) are events on the request
+that issued the key when the store knows it, else on none, with the key id in the detail.
+A rotation's later steps are decided from the store by `check_rotations`, a periodic duty.
+Plain values in, reasons and data out: the Slack edge says things.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+from dataclasses import dataclass
+
+import storage
+from storage import NewJob, Request
+
+from .errors import CommandError, IamError, NotAllowed, Why
+from .iam import AccessKey, KeyMeta, KeyUser
+from .parse import CreateKeyCommand
+from .rules import Person
+from .workflow import Filed, Kind, Owed, Secret, Workflow
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY = "access_key"
+ACTIVE, INACTIVE = "Active", "Inactive"
+MAX_KEYS = 2  # AWS's limit per user
+TAG_VALUE_MAX = 256
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+# Events of a rotation, in the request that made the new key.
+ROTATION_DEACTIVATED = "rotation_deactivated"
+ROTATION_DELETED = "rotation_deleted"
+ROTATION_KEPT = "rotation_kept"  # the old key was re-activated: left alone
+ROTATION_GONE = "rotation_gone"  # the old key was already deleted
+ROTATION_ENDS = (ROTATION_DELETED, ROTATION_KEPT, ROTATION_GONE)
+
+
+class KeyOwed:
+    """Durable work of the key flows (see `workflow.Owed`)."""
+
+    NOTE = "key_note"  # a line in the approvals channel: the issuing request's thread, or a message of its own
+    DM = "key_dm"  # the owner hears of a rotation step
+    ROTATION_CARD = "rotation_card"  # a rotation has no approval card: post its own message, threads follow it
+
+
+def description(reason: str) -> str:
+    """The reason as an IAM tag value: letters, digits, spaces and `_ . : / = + - @`, at most 256."""
+    kept = "".join(c if c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LN" else
+                   (" " if unicodedata.category(c)[0] in "ZC" else "") for c in reason)
+    return " ".join(kept.split())[:TAG_VALUE_MAX].strip()
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def key_facts(key: AccessKey) -> dict:
+    """What the card shows of an existing key, kept in the request's details (no secret)."""
+    return {"key_id": key.key_id, "status": key.status, "created": _iso(key.created),
+            "last_used": _iso(key.last_used), "service": key.last_service}
+
+
+@dataclass(frozen=True)
+class KeyTarget:
+    """A user named in a key command, as AWS holds it, with the owner the store or a tag names."""
+
+    user: KeyUser
+    owner_id: str | None
+
+
+@dataclass(frozen=True)
+class KeyDone:
+    """What a key action did: `action` is deactivated, activated or deleted."""
+
+    action: str
+    user_name: str
+    key_id: str
+    issued_by: int | None  # the request that issued the key, if the bot knows it
+
+
+# -- the Kind ------------------------------------------------------------------------
+
+def _no_steps(workflow: Workflow, request: Request, step: str) -> str | None:
+    raise ValueError(f"an access-key request has no provisioning steps: {step}")
+
+
+def reveal_key(workflow: Workflow, request: Request) -> Secret:
+    """The owner's first click (the request is claimed, `revealing`): create the key, describe it.
+
+    At most one CreateAccessKey per request: the attempt is recorded before the call and the key
+    id after it. A request that finds either from an earlier claim lost that key's secret (the
+    claim was released after a crash or a failed show): that key is deleted and the request ends.
+    """
+    store, iam, now = workflow.store, workflow.iam, workflow.clock()
+    details = dict(request.details)
+    if details.get("key_attempted") or details.get("key_id"):
+        lose_key(workflow, request, actor_id=request.owner_id)
+        raise NotAllowed(Why.KEY_LOST, request_id=request.id, user_name=request.user_name)
+    keys = iam.key_ids(request.user_name)
+    if len(keys) >= MAX_KEYS:
+        raise CommandError(Why.KEY_LIMIT, user_name=request.user_name, keys=tuple(k.key_id for k in keys))
+    details.update(key_attempted=_iso(now), keys_before=[k.key_id for k in keys])
+    store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
+                     actor_id=None, what="key_attempt", now=now, details=details)
+    key_id, secret = iam.create_access_key(request.user_name)
+    details["key_id"] = key_id
+    store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
+                     actor_id=None, what="key_created", now=workflow.clock(), detail=key_id, details=details)
+    try:
+        iam.describe_key(request.user_name, key_id, description(details.get("reason", "")) or f"request {request.id}")
+    except IamError as error:
+        # The key exists and its secret is about to be shown: a missing description must not lose it.
+        store.append_event(request.id, None, "key_description_failed", workflow.clock(), detail=error.message)
+    return Secret("access_key", secret, key_id)
+
+
+def lose_key(workflow: Workflow, request: Request, *, actor_id: str | None) -> None:
+    """A key made for this request whose secret was never shown: delete it, end the request."""
+    iam, details = workflow.iam, dict(request.details)
+    orphans = [details["key_id"]] if details.get("key_id") else []
+    if not orphans and details.get("key_attempted"):
+        before = set(details.get("keys_before") or [])
+        orphans = [k.key_id for k in iam.key_ids(request.user_name) if k.key_id not in before]
+    for key_id in orphans:
+        iam.delete_access_key(request.user_name, key_id)
+    details["key_lost"] = True
+    detail = f"secret never shown; deleted {', '.join(orphans) or 'nothing'}"
+    ended = workflow.store.transition(
+        request.id, from_states=[storage.PROVISIONED, storage.REVEALING], to_state=storage.REVEAL_EXPIRED,
+        actor_id=actor_id, what="key_lost", now=workflow.clock(), detail=detail, details=details,
+        jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD, {"event": "key_lost", "actor": actor_id})],
+    )
+    if ended is None:
+        workflow.store.append_event(request.id, actor_id, "key_lost", workflow.clock(), detail=detail)
+
+
+ACCESS_KEY_KIND = Kind(
+    name=ACCESS_KEY, plan=lambda request: [], run_step=_no_steps, reveals=lambda request: True,
+    reveal=reveal_key, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)],
+)
+
+
+# -- the flows -----------------------------------------------------------------------
+
+class KeyFlow:
+    """Filing key requests, rotating, and deactivating, activating and deleting keys."""
+
+    def __init__(self, workflow: Workflow, *, grace: dt.timedelta = dt.timedelta(days=7)):
+        self.workflow = workflow
+        self.grace = grace
+
+    @property
+    def store(self):
+        return self.workflow.store
+
+    @property
+    def iam(self):
+        return self.workflow.iam
+
+    def now(self) -> dt.datetime:
+        return self.workflow.clock()
+
+    # -- who and what --------------------------------------------------------------------
+
+    def target(self, user_name: str) -> KeyTarget:
+        """The user (in whatever case it was typed) and the owner the bot knows of, or NO_SUCH_USER."""
+        user = self.iam.key_user(user_name)
+        if user is None:
+            raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
+        owner_id = user.owner_id
+        return KeyTarget(user, owner_id)
+
+    def role(self, caller: Person, *, listed: bool, target: KeyTarget, owner_id: str | None) -> str | None:
+        """"approver", "owner" or None: who may act on this user's keys."""
+        if caller.is_bot or caller.deleted:
+            return None
+        if caller.team_id is not None and caller.team_id != self.workflow.policy.team_id:
+            return None
+        if listed and not caller.is_guest:
+            return "approver"
+        if caller.user_id in (owner_id, target.owner_id) or self.workflow.owns_user(caller.user_id, target.user.name):
+            return "owner"
+        return None
+
+    def _check_path(self, user: KeyUser) -> None:
+        path = self.workflow.policy.user_path
+        if not user.path.startswith(path):
+            raise CommandError(Why.KEY_USER_OUTSIDE_PATH, user_name=user.name, path=path)
+
+    def _check_owner(self, owner: Person | None, user_name: str) -> Person:
+        if owner is None:
+            raise CommandError(Why.KEY_OWNER_UNKNOWN, user_name=user_name)
+        if owner.is_bot or owner.deleted:
+            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=user_name, groups=())
+        if owner.team_id is not None and owner.team_id != self.workflow.policy.team_id:
+            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        return owner
+
+    def issued_by(self, key_id: str) -> Request | None:
+        """The request that made this key, if the bot made it."""
+        for request in self.store.in_states([storage.REVEALED, storage.REVEALING, storage.PROVISIONED]):
+            if request.kind == ACCESS_KEY and request.details.get("key_id") == key_id:
+                return request
+        return None
+
+    # -- /iam create-key -----------------------------------------------------------------
+
+    def file(self, command: CreateKeyCommand, *, requester: Person, owner: Person | None,
+             target: KeyTarget) -> Filed:
+        """Check a key request against AWS; store it as pending, with what its card shows."""
+        user = target.user
+        owner = self._check_owner(owner, user.name)
+        self._check_path(user)
+        keys = self.iam.access_keys(user.name) or []
+        if len(keys) >= MAX_KEYS:
+            raise CommandError(Why.KEY_LIMIT, user_name=user.name, keys=tuple(k.key_id for k in keys))
+        details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys]}
+        return self._file(user, owner, requester, details)
+
+    def _file(self, user: KeyUser, owner: Person, requester: Person, details: dict) -> Filed:
+        try:
+            request = self.store.file_request(
+                user_name=user.name, groups=(), console=False, owner_id=owner.user_id,
+                requester_id=requester.user_id, team_id=self.workflow.policy.team_id, now=self.now(),
+                kind=ACCESS_KEY, details=details,
+            )
+        except storage.DuplicateRequest as duplicate:
+            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=user.name) from None
+        return Filed(request, owner_is_guest=owner.is_guest)
+
+    # -- the buttons and typed commands on one key ---------------------------------------
+
+    def _key(self, verb: str, target: KeyTarget, key_id: str, caller: Person, *, listed: bool,
+             owner_id: str | None) -> tuple[str, list[KeyMeta], KeyMeta]:
+        user = target.user
+        role = self.role(caller, listed=listed, target=target, owner_id=owner_id)
+        if role is None:
+            self.store.append_event(None, caller.user_id, f"refused:{verb}_key", self.now(),
+                                    detail=f"{key_id} {user.name}")
+            raise NotAllowed(Why.KEY_NOT_ALLOWED, user_name=user.name, verb=verb)
+        keys = self.iam.key_ids(user.name)
+        key = next((k for k in keys if k.key_id == key_id), None)
+        if key is None:
+            self.store.append_event(None, caller.user_id, f"refused:{verb}_key", self.now(),
+                                    detail=f"{key_id} {user.name}: no such key")
+            raise CommandError(Why.NO_SUCH_KEY, user_name=user.name, key_id=key_id,
+                               keys=tuple(k.key_id for k in keys))
+        self._check_path(user)
+        return role, keys, key
+
+    def rotate(self, target: KeyTarget, key_id: str, caller: Person, *, listed: bool,
+               owner: Person | None) -> Request:
+        """File a rotation, approved already: the owner reveals a new key; the old one follows later."""
+        role, keys, key = self._key("rotate", target, key_id, caller, listed=listed,
+                                    owner_id=owner.user_id if owner else None)
+        owner = self._check_owner(owner, target.user.name)
+        if len(keys) >= MAX_KEYS:
+            inactive = [k.key_id for k in keys if k.status == INACTIVE]
+            raise CommandError(Why.ROTATE_TWO_KEYS, user_name=target.user.name, key_id=key_id,
+                               inactive=inactive[0] if inactive else None)
+        issuing = self.issued_by(key_id)
+        reason = (issuing.details.get("reason") if issuing else None) or f"rotation of {key_id}"
+        details = {"reason": reason, "replaces": key_id, "user_arn": target.user.arn,
+                   "keys": [key_facts(k) for k in self.iam.access_keys(target.user.name) or []],
+                   "issued_by": issuing.id if issuing else None}
+        filed = self._file(target.user, owner, caller, details)
+        now = self.now()
+        approved = self.store.transition(
+            filed.request.id, from_states=[storage.PENDING], to_state=storage.APPROVED, actor_id=caller.user_id,
+            what=storage.APPROVED, now=now, detail=f"rotation of {key_id} by the {role}: no second person needed",
+            decider_id=caller.user_id, decided_at=now,
+            jobs=[NewJob(KeyOwed.ROTATION_CARD), NewJob(Owed.PROVISION)],
+        )
+        return approved or self.store.get(filed.request.id)
+
+    def act(self, action: str, target: KeyTarget, key_id: str, caller: Person, *, listed: bool,
+            owner_id: str | None) -> KeyDone:
+        """Deactivate, activate or delete one key, if this person may; an event and a line in the channel."""
+        verb = {"deactivated": "deactivate", "activated": "activate", "deleted": "delete"}[action]
+        role, _, key = self._key(verb, target, key_id, caller, listed=listed, owner_id=owner_id)
+        name = target.user.name
+        if action == "deactivated":
+            if key.status == INACTIVE:
+                raise CommandError(Why.KEY_ALREADY, key_id=key_id, status="inactive")
+            self.iam.set_key_status(name, key_id, False)
+        elif action == "activated":
+            if key.status == ACTIVE:
+                raise CommandError(Why.KEY_ALREADY, key_id=key_id, status="active")
+            if role != "approver" and self.deactivated_by_approver(key_id):
+                self.store.append_event(None, caller.user_id, "refused:activate_key", self.now(),
+                                        detail=f"{key_id} {name}: an approver deactivated it")
+                raise NotAllowed(Why.KEY_ACTIVATE_APPROVER_ONLY, key_id=key_id)
+            self.iam.set_key_status(name, key_id, True)
+        else:
+            if key.status == ACTIVE:
+                raise CommandError(Why.KEY_DELETE_ACTIVE, user_name=name, key_id=key_id)
+            self.iam.delete_access_key(name, key_id)
+        issuing = self.issued_by(key_id)
+        issued_by = issuing.id if issuing else None
+        self.store.append_event(
+            issued_by, caller.user_id, f"key_{action}", self.now(), detail=f"{key_id} {name} ({role})",
+            jobs=[NewJob(KeyOwed.NOTE, {"event": action, "actor": caller.user_id, "key_id": key_id,
+                                        "user_name": name})],
+        )
+        return KeyDone(action, name, key_id, issued_by)
+
+    def deactivated_by_approver(self, key_id: str) -> bool:
+        """Was this key's latest deactivation by an approver's hand?"""
+        latest = None
+        for event in self.store.events():
+            if event.what == "key_deactivated" and (event.detail or "").split(" ")[0] == key_id:
+                latest = event
+        return latest is not None and "(approver)" in (latest.detail or "")
+
+    # -- the rotation's later steps (a periodic duty) ------------------------------------
+
+    def check_rotations(self) -> list[tuple[Request, str]]:
+        """Move every open rotation on if it is due; returns (request, event) for each step taken."""
+        taken = []
+        for request in self.store.in_states([storage.REVEALED, storage.PROVISIONED, storage.REVEAL_EXPIRED]):
+            if request.kind != ACCESS_KEY:
+                continue
+            try:
+                if request.state == storage.REVEALED and request.details.get("replaces"):
+                    step = self._rotation_step(request)
+                    if step:
+                        taken.append((request, step))
+                elif request.state != storage.REVEALED and request.details.get("key_id") \
+                        and not request.details.get("key_lost"):
+                    lose_key(self.workflow, request, actor_id=None)  # released, then expired, never shown
+                    taken.append((request, "key_lost"))
+            except IamError as error:
+                log.warning("rotation check of request #%s: %s", request.id, error.message)
+        return taken
+
+    def _rotation_step(self, request: Request) -> str | None:
+        events = self.store.events(request.id)
+        done = {e.what: e for e in events}
+        if any(end in done for end in ROTATION_ENDS):
+            return None
+        now, name = self.now(), request.user_name
+        old, new = request.details["replaces"], request.details.get("key_id")
+        keys = {k.key_id: k for k in self.iam.key_ids(name)}
+        if old not in keys:
+            return self._rotation_event(request, ROTATION_GONE, old, "the old key was already deleted")
+        deactivated = done.get(ROTATION_DEACTIVATED)
+        if deactivated is None:
+            used = self.iam.key_last_used(new) if new in keys else None
+            if used is not None:
+                why = "the new key was used"
+            elif request.revealed_at and now >= request.revealed_at + self.grace:
+                why = "the rotation grace passed"
+            else:
+                return None
+            if keys[old].status == ACTIVE:
+                self.iam.set_key_status(name, old, False)
+            return self._rotation_event(request, ROTATION_DEACTIVATED, old, why)
+        if now < deactivated.at + self.grace:
+            return None
+        if keys[old].status == ACTIVE:
+            return self._rotation_event(request, ROTATION_KEPT, old, "it was re-activated")
+        self.iam.delete_access_key(name, old)
+        return self._rotation_event(request, ROTATION_DELETED, old, "the rotation grace passed again")
+
+    def _rotation_event(self, request: Request, what: str, key_id: str, why: str) -> str:
+        payload = {"event": what, "actor": None, "key_id": key_id, "user_name": request.user_name, "why": why}
+        self.store.append_event(request.id, None, what, self.now(), detail=f"{key_id} {request.user_name}: {why}",
+                                jobs=[NewJob(KeyOwed.NOTE, payload), NewJob(KeyOwed.DM, payload)])
+        return what
