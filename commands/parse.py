@@ -42,6 +42,32 @@ class KeysCommand(BaseModel):
     user_name: str
 
 
+class StatusCommand(BaseModel):
+    """`/iam status <user-name>`
+    Every request about that IAM user and its trail: who asked, approved, denied,
+    revealed, when. For approvers, and for the owner of that user."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class CancelCommand(BaseModel):
+    """`/iam cancel <request-id>`
+    Withdraw a request you filed that is still waiting for approval."""
+
+    model_config = ConfigDict(frozen=True)
+    request_id: int
+
+
+class AuditCommand(BaseModel):
+    """`/iam audit`
+    The account's credential hygiene from AWS's credential report: root MFA and keys,
+    console users without MFA, old and unused keys, unused users, users the bot did not
+    make. For approvers."""
+
+    model_config = ConfigDict(frozen=True)
+
+
 class HelpCommand(BaseModel):
     """`/iam help`
     Show this help."""
@@ -50,9 +76,9 @@ class HelpCommand(BaseModel):
     unknown: str | None = None  # the word typed in place of a command, if any
 
 
-Command = CreateCommand | KeysCommand | HelpCommand
+Command = CreateCommand | KeysCommand | StatusCommand | CancelCommand | AuditCommand | HelpCommand
 
-COMMANDS = (CreateCommand, KeysCommand, HelpCommand)
+COMMANDS = (CreateCommand, KeysCommand, StatusCommand, CancelCommand, AuditCommand, HelpCommand)
 
 
 def usage() -> str:
@@ -90,7 +116,28 @@ def parse(text: str) -> Command:
         return _parse_create(args)
     if verb == "keys":
         return _parse_keys(args)
+    if verb == "status":
+        if len(args) != 1:
+            raise CommandError(Why.ONE_USER_NAME, verb="status")
+        return StatusCommand(user_name=check_user_name(_plain(args[0])))
+    if verb == "cancel":
+        return CancelCommand(request_id=_request_number(args))
+    if verb == "audit":
+        if args:
+            raise CommandError(Why.AUDIT_TAKES_NOTHING)
+        return AuditCommand()
     return HelpCommand(unknown=_plain(words[0]))
+
+
+# A request number as people write it: `12` or `#12`; twelve digits is more than any store will hold.
+REQUEST_NUMBER = re.compile(r"#?([0-9]{1,12})", re.ASCII)
+
+
+def _request_number(args: list[str]) -> int:
+    match = REQUEST_NUMBER.fullmatch(_plain(args[0])) if len(args) == 1 else None
+    if match is None or int(match[1]) == 0:
+        raise CommandError(Why.CANCEL_WHICH)
+    return int(match[1])
 
 
 def _parse_keys(args: list[str]) -> KeysCommand:
