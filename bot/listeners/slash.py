@@ -21,7 +21,7 @@ from commands.parse import (
 from storage import Job, PENDING
 
 from .. import audit_blocks, blocks
-from ..mrkdwn import channel, code, mention
+from ..mrkdwn import channel, code
 from ..people import lookup_person, resolve_owner
 from ..replies import answering, apology, ephemeral
 from ..services import Services, services
