@@ -243,3 +243,14 @@ def test_no_schedule_no_post(make_bot, slack, aws):
     audit_once(bot.services)
     bot.settle()
     assert scheduled_posts(slack) == [] and bot.store.jobs(kind="audit_post") == []
+
+
+def test_the_schedule_is_a_duration_or_unset():
+    from commands.settings import SettingsError, load_settings
+
+    base = dict(iam_bot_approvals_channel="C0APPROVALS", iam_bot_approvers="U0BOB")
+    assert load_settings(**base, iam_bot_audit_every="7d").iam_bot_audit_every == 7 * DAY
+    assert load_settings(**base, iam_bot_audit_every="").iam_bot_audit_every is None
+    assert load_settings(**base).iam_bot_audit_every is None
+    with pytest.raises(SettingsError, match="IAM_BOT_AUDIT_EVERY is malformed"):
+        load_settings(**base, iam_bot_audit_every="weekly")
