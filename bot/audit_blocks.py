@@ -75,7 +75,7 @@ def withdrawn_line(settings, request: Request, actor) -> str:
 _EVENT_WORDS = {
     "filed": "asked", "approved": "approved", "denied": "denied", "cancelled": "withdrew it",
     "expired": "expired unanswered", "provisioned": "provisioned it", "failed": "provisioning failed",
-    "retried": "retried provisioning", "revealed": "revealed the password",
+    "retried": "retried provisioning", "revealed": "revealed it (once)",
     "reveal_expired": "the reveal expired unused", "reminded": "reminded the approvers",
     "sign_in_delivered": "sent the sign-in details", "sign_in_not_delivered": "could not send the sign-in details",
 }
