@@ -124,11 +124,15 @@ def work_handlers(svc: Services) -> dict:
     """The work that is the domain's (provisioning) or a listener's slow part (a command)."""
     from commands.workflow import Owed
 
+    from commands.audit import AUDIT_POST
+
+    from .audit_work import post_scheduled_audit
     from .listeners.slash import run_command
 
     return {
         Owed.PROVISION: lambda job: svc.workflow.provision(job.request_id),
         Owed.COMMAND: lambda job: run_command(svc, job),
+        AUDIT_POST: lambda job: post_scheduled_audit(svc, job),
     }
 
 

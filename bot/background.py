@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .audit_work import CHECK_EVERY, audit_once, remind_once
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ def check_rotations_once(services: Services) -> None:
 DUTIES: list[Duty] = [
     Duty("sweep", SWEEP_EVERY, sweep_once),
     Duty("rotations", ROTATIONS_EVERY, check_rotations_once),
+    Duty("reminders", CHECK_EVERY, remind_once),
+    Duty("scheduled_audit", CHECK_EVERY, audit_once),
 ]
 
 

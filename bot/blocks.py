@@ -170,6 +170,8 @@ def outcome_line(request: Request) -> str:
     if state == "expired":
         return ":hourglass: Expired: nobody decided in time. Ask again with `/iam`."
     if state == "cancelled":
+        if request.decider_id:  # withdrawn by its requester (commands/reminders.py withdraw)
+            return f":heavy_multiplication_x: Withdrawn by {mention(request.decider_id)} {when(request.decided_at)}."
         return ":heavy_multiplication_x: Cancelled."
     if request.decider_id:
         outcome = f":white_check_mark: Approved by {mention(request.decider_id)} {when(request.decided_at)}"

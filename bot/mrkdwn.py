@@ -31,6 +31,11 @@ def mention(user_id: str | None) -> str:
     return f"<@{user_id}>" if user_id else "the bot"
 
 
+def approver(approver_id: str) -> str:
+    """An IAM_BOT_APPROVERS entry as a mention that notifies: a person, or a user group (S...)."""
+    return f"<!subteam^{approver_id}>" if approver_id.startswith("S") else mention(approver_id)
+
+
 def channel(channel_id: str) -> str:
     return f"<#{channel_id}>"
 

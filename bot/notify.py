@@ -18,7 +18,7 @@ from commands.settings import Settings
 from commands.workflow import Filed, Owed, Workflow
 from storage import Job, Request
 
-from . import blocks
+from . import audit_blocks, blocks
 from .mrkdwn import code, duration, escape, listing, mention
 from .work import TryLater
 
@@ -170,4 +170,6 @@ THREAD_LINES = {
     "revealed": lambda settings, request, actor: f":lock: {mention(request.owner_id)} revealed their first password.",
     "reveal_expired": lambda settings, request, actor: (
         f":hourglass: The password reveal for {mention(request.owner_id)} expired unused."),
+    "reminder": audit_blocks.reminder_line,
+    "withdrawn": audit_blocks.withdrawn_line,
 }

@@ -146,6 +146,18 @@ _SAY = {
         f"deleted and nothing else was created. Ask again with "
         f"{code('/iam create-key ' + f['user_name'] + ' --reason ...', 120)}."),
     Why.AWS_FAILED: lambda f: escape(f["problem"]),
+    Why.CANCEL_WHICH: lambda f: "Name the request to withdraw by its number, for example `/iam cancel 12`.",
+    Why.AUDIT_TAKES_NOTHING: lambda f: "`/iam audit` takes nothing after it: type just `/iam audit`.",
+    Why.NOT_REQUESTER: lambda f: (
+        f"Only {mention(f['requester_id'])}, who asked for request #{f['request_id']}, can withdraw it."),
+    Why.NOT_CANCELLABLE: lambda f: (
+        f"Request #{f['request_id']} is already {escape(f['state'])}; only a request still waiting for approval "
+        "can be withdrawn."),
+    Why.STATUS_NOT_ALLOWED: lambda f: (
+        f"Only approvers, and the person {code(f['user_name'])} is for, can see its requests."),
+    Why.AUDIT_NOT_ALLOWED: lambda f: "Only approvers can run `/iam audit`.",
+    Why.REPORT_NOT_READY: lambda f: (
+        "AWS is still generating the credential report; nothing is wrong. Try `/iam audit` again in a minute."),
 }
 
 

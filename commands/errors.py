@@ -25,6 +25,8 @@ class Why(enum.Enum):
     GROUP_TWICE = "group_twice"
     ONE_USER_NAME = "one_user_name"
     BAD_REQUEST_ID = "bad_request_id"
+    CANCEL_WHICH = "cancel_which"
+    AUDIT_TAKES_NOTHING = "audit_takes_nothing"
     # Filing a request
     REQUESTER_UNKNOWN = "requester_unknown"
     REQUESTER_NOT_HERE = "requester_not_here"
@@ -43,6 +45,9 @@ class Why(enum.Enum):
     DENY_WITHOUT_REASON = "deny_without_reason"
     NOT_REQUESTER = "not_requester"
     NOT_CANCELLABLE = "not_cancellable"
+    STATUS_NOT_ALLOWED = "status_not_allowed"
+    AUDIT_NOT_ALLOWED = "audit_not_allowed"
+    REPORT_NOT_READY = "report_not_ready"
     # The one-time reveal
     REVEAL_NOT_OWNER = "reveal_not_owner"
     REVEAL_DONE = "reveal_done"

@@ -90,6 +90,30 @@ class DeleteKeyCommand(BaseModel):
     model_config = ConfigDict(frozen=True)
     user_name: str
     key_id: str
+class StatusCommand(BaseModel):
+    """`/iam status <user-name>`
+    Every request about that IAM user and its trail: who asked, approved, denied,
+    revealed, when. For approvers, and for the owner of that user."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class CancelCommand(BaseModel):
+    """`/iam cancel <request-id>`
+    Withdraw a request you filed that is still waiting for approval."""
+
+    model_config = ConfigDict(frozen=True)
+    request_id: int
+
+
+class AuditCommand(BaseModel):
+    """`/iam audit`
+    The account's credential hygiene from AWS's credential report: root MFA and keys,
+    console users without MFA, old and unused keys, unused users, users the bot did not
+    make. For approvers."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class HelpCommand(BaseModel):
@@ -102,10 +126,11 @@ class HelpCommand(BaseModel):
 
 KeyCommand = RotateKeyCommand | DeactivateKeyCommand | ActivateKeyCommand | DeleteKeyCommand
 
-Command = CreateCommand | KeysCommand | CreateKeyCommand | KeyCommand | HelpCommand
+Command = (CreateCommand | KeysCommand | CreateKeyCommand | KeyCommand | StatusCommand | CancelCommand | AuditCommand
+           | HelpCommand)
 
 COMMANDS = (CreateCommand, KeysCommand, CreateKeyCommand, RotateKeyCommand, DeactivateKeyCommand,
-            ActivateKeyCommand, DeleteKeyCommand, HelpCommand)
+            ActivateKeyCommand, DeleteKeyCommand, StatusCommand, CancelCommand, AuditCommand, HelpCommand)
 
 # An access-key id: AKIA (long-term) or ASIA (temporary) and 16 upper-case letters or digits.
 ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}", re.ASCII)
@@ -153,7 +178,28 @@ def parse(text: str) -> Command:
         return _parse_create_key(args)
     if verb in KEY_VERBS:
         return _parse_key_command(verb, args)
+    if verb == "status":
+        if len(args) != 1:
+            raise CommandError(Why.ONE_USER_NAME, verb="status")
+        return StatusCommand(user_name=check_user_name(_plain(args[0])))
+    if verb == "cancel":
+        return CancelCommand(request_id=_request_number(args))
+    if verb == "audit":
+        if args:
+            raise CommandError(Why.AUDIT_TAKES_NOTHING)
+        return AuditCommand()
     return HelpCommand(unknown=_plain(words[0]))
+
+
+# A request number as people write it: `12` or `#12`; twelve digits is more than any store will hold.
+REQUEST_NUMBER = re.compile(r"#?([0-9]{1,12})", re.ASCII)
+
+
+def _request_number(args: list[str]) -> int:
+    match = REQUEST_NUMBER.fullmatch(_plain(args[0])) if len(args) == 1 else None
+    if match is None or int(match[1]) == 0:
+        raise CommandError(Why.CANCEL_WHICH)
+    return int(match[1])
 
 
 def _parse_keys(args: list[str]) -> KeysCommand:

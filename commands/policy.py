@@ -19,6 +19,8 @@ WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAcc
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
 # These accept no resource but "*".
 ACCOUNT = ["iam:ListGroups", "iam:GetAccountPasswordPolicy", "iam:ListAccountAliases"]
+# /iam audit and IAM_BOT_AUDIT_EVERY: the account's credential report (resource "*" only).
+ACCOUNT += ["iam:GenerateCredentialReport", "iam:GetCredentialReport"]
 
 
 def bot_policy(user_path: str = "/") -> dict:

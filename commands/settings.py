@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # How long a process may hold claimed work (or the duties lease, half of it) before another
     # process may take it over: the time to recover from a process killed mid-way.
     iam_bot_work_hold: dt.timedelta = dt.timedelta(seconds=60)
+    # How often /iam audit's report is also posted to the approvals channel; None: never.
+    iam_bot_audit_every: dt.timedelta | None = None
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
@@ -84,6 +86,13 @@ class Settings(BaseSettings):
                      mode="before")
     @classmethod
     def _duration(cls, value):
+        return parse_duration(value)
+
+    @field_validator("iam_bot_audit_every", mode="before")
+    @classmethod
+    def _optional_duration(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
         return parse_duration(value)
 
     @field_validator("iam_bot_user_path")

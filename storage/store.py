@@ -321,6 +321,38 @@ class Store:
             raise DuplicateRequest(self._live_id(request.user_name.lower(), request.kind)) from None
         return self._request(row)
 
+    def revise(self, request_id: int, *, state: str, expected: dict, details: dict, actor_id: str | None,
+               what: str, now: dt.datetime, detail: str | None = None, jobs: Iterable[NewJob] = ()) -> Request | None:
+        """Replace a request's `details`, staying in `state`, if and only if they are still `expected`
+        (what the caller read): a compare-and-swap, so of two writers deciding from the same
+        reading (two runners sending one reminder) exactly one wins. Its event and jobs are written
+        with it; None when the request moved on or someone else changed its details first."""
+        with self._write() as tx:
+            current = tx.one(f"SELECT details FROM requests WHERE id = ? AND state = ?{self.FOR_UPDATE}",
+                             [request_id, state])
+            if current is None or dict(self._json_out(current["details"]) or {}) != dict(expected):
+                return None
+            row = tx.one(
+                "UPDATE requests SET details = ?, updated_at = ? WHERE id = ? AND state = ? RETURNING *",
+                [self._json_in(dict(details)), self._time_in(now), request_id, state],
+            )
+            self._insert_event(tx, request_id, actor_id, what, detail, now)
+            self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+        return self._request(row)
+
+    def about_user(self, user_name: str) -> list[Request]:
+        """Every request about this IAM user name, ignoring case, oldest first."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE user_name_key = ? ORDER BY id", [user_name.lower()])
+        return [self._request(row) for row in rows]
+
+    def users_made(self) -> set[str]:
+        """The ARNs of the IAM users the bot created (a create request that ran its CreateUser)."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT DISTINCT user_arn FROM requests WHERE kind = ? AND user_arn IS NOT NULL",
+                           [CREATE_USER])
+        return {row["user_arn"] for row in rows}
+
     def record_step(self, request_id: int, step: str, *, now: dt.datetime, detail: str | None = None,
                     user_arn: str | None = None, jobs: Iterable[NewJob] = ()) -> Request:
         """Note that a provisioning step finished, so that a restart resumes after it."""

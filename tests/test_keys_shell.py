@@ -12,20 +12,20 @@ y
 as alice
 /iam create-key jane.doe --reason CI for the billing repo
 as bob
-click 3
+click 4
 y
 as jane
-click 5
-click 5
-/iam keys jane.doe
 click 6
-y
-click 9
+click 6
 /iam keys jane.doe
-click 11
+click 7
+y
+click 10
+/iam keys jane.doe
+click 12
 y
 /iam keys jane.doe
-click 18
+click 19
 y
 /iam keys jane.doe
 """
@@ -37,17 +37,17 @@ def test_the_shell_walks_the_whole_key_story():
     said = turns(result.stdout)
     [filed] = after(said, "alice> /iam create-key jane.doe --reason CI for the billing repo")
     assert "Access key requested by @alice" in filed and "Reason: CI for the billing repo" in filed
-    first, again = after(said, "jane> click 5")
+    first, again = after(said, "jane> click 6")
     old = re.search(r"Access key id: `([A-Z0-9]+)`", first)[1]
     assert "Secret access key:" in first and "aws configure --profile" in first
     assert "already revealed" in again and "Secret access key:" not in again
-    [rotated] = after(said, "jane> click 6")
-    assert "Rotation of" in rotated and "[9] Reveal access key" in rotated
-    [revealed] = after(said, "jane> click 9")
+    [rotated] = after(said, "jane> click 7")
+    assert "Rotation of" in rotated and "[10] Reveal access key" in rotated
+    [revealed] = after(said, "jane> click 10")
     new = re.search(r"Access key id: `([A-Z0-9]+)`", revealed)[1]
-    [deactivated] = after(said, "jane> click 11")
+    [deactivated] = after(said, "jane> click 12")
     assert f"`{old}` of `jane.doe` is now inactive" in deactivated
-    [deleted] = after(said, "jane> click 18")
+    [deleted] = after(said, "jane> click 19")
     assert f"`{old}` of `jane.doe` is deleted" in deleted
     final = after(said, "jane> /iam keys jane.doe")[-1]
     assert new in final and old not in final

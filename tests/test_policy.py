@@ -52,3 +52,20 @@ def test_writes_are_scoped_to_the_user_path():
 def test_the_file_in_the_repository_is_the_default_policy():
     assert (ROOT / "iam-policy.json").read_text() == render("/")
     json.loads((ROOT / "iam-policy.json").read_text())
+
+
+# Allowed without a call of their own in the source: CreateUser with Tags needs TagUser too.
+IMPLIED = {"TagUser"}
+
+
+def test_the_policy_allows_nothing_the_gateway_does_not_call():
+    """The policy grows exactly by the actions the code calls: no action without its call."""
+    extra = allowed_operations(bot_policy()) - operations_in_source() - IMPLIED
+    assert not extra, f"iam-policy.json allows {sorted(extra)}, which no code calls"
+
+
+def test_the_credential_report_is_read_account_wide_and_nothing_more():
+    [account] = [s for s in bot_policy()["Statement"] if "iam:GenerateCredentialReport" in s["Action"]]
+    assert account["Resource"] == "*" and "iam:GetCredentialReport" in account["Action"]
+    assert not any("iam:List" in a and "User" in a and a != "iam:ListUserTags"
+                   for s in bot_policy()["Statement"] for a in s["Action"])  # no ListUsers: the report suffices

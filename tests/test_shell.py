@@ -76,15 +76,15 @@ as bob
 click 1
 y
 as jane
-click 3
-click 3
+click 4
+click 4
 as bob
 /iam keys sam.sample
 as alice
 /iam keys sam.sample
 /iam create carol.ops ReadOnly @carol
 as bob
-click 11
+click 12
 Not before the security review.
 as alice
 events
@@ -144,13 +144,13 @@ def test_a_second_person_approves_and_the_user_is_created(story):
     dm = message(shown, "DM from iam-bot to jane · message 3 · jane sees it")
     assert "Your AWS IAM user `jane.doe` is ready" in dm
     assert "Sign-in URL: https://example-sandbox.signin.aws.amazon.com/console" in dm
-    assert "[3] Reveal password" in dm
+    assert "[4] Reveal password" in dm
     assert "Sign-in details delivered to @jane by DM" in shown
 
 
 def test_the_owner_reveals_the_password_once_visible_only_to_her(story):
     output, said = story
-    shown, again = after(said, "jane> click 3")
+    shown, again = after(said, "jane> click 4")
     reveal = message(shown, "DM from iam-bot to jane · only visible to jane")
     password = re.search(r"Password for `jane\.doe`: `([^`]+)`", reveal)[1]
     # The sample account's policy: 14+ characters with every kind.
@@ -184,9 +184,9 @@ def test_keys_for_an_approver_and_not_for_anyone_else(story):
 def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
     _, said = story
     [shown] = after(said, "alice> /iam create carol.ops ReadOnly @carol")
-    assert "[10] Approve   [11] Deny" in message(shown, "message 6 · everyone in the channel sees it")
+    assert "[11] Approve   [12] Deny" in message(shown, "message 6 · everyone in the channel sees it")
 
-    [shown] = after(said, "bob> click 11")
+    [shown] = after(said, "bob> click 12")
     modal = message(shown, 'modal "Deny request" · only visible to bob')
     assert "Deny IAM user `carol.ops` for @carol (request #2)?" in modal
     assert "Reason (the requester sees it)> Not before the security review." in shown

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from . import actions, keys, slash, views
+from . import actions, audit, keys, slash, views
 
 
 def register(app: App) -> None:
@@ -10,3 +10,4 @@ def register(app: App) -> None:
     actions.register(app)
     views.register(app)
     keys.register(app)
+    audit.register(app)

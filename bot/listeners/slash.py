@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from slack_bolt import App
 
 from commands.errors import CommandError, Why
-from commands.parse import CreateCommand, HelpCommand, KeysCommand, parse, usage
+from commands.parse import (
+    AuditCommand, CancelCommand, CreateCommand, HelpCommand, KeysCommand, StatusCommand, parse, usage,
+)
 from storage import Job, PENDING
 
-from .. import blocks
-from ..mrkdwn import channel, code, mention
+from .. import audit_blocks, blocks
+from ..mrkdwn import channel, code
 from ..people import lookup_person, resolve_owner
 from ..replies import answering, apology, ephemeral
 from ..services import Services, services
 from .keys import ACKS as KEY_ACKS, HANDLERS as KEY_HANDLERS
+from .audit import cancel_request, show_audit, show_status
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +119,9 @@ def file_request(asked: Asked, parsed: CreateCommand) -> None:
             reply(f":x: Request #{request.id} was cancelled, because {why}. Nothing was created; "
                   "once that is fixed, ask again.")
             return
-    reply(f":hourglass_flowing_sand: Request #{request.id} filed: IAM user {code(request.user_name)} for "
-          f"{mention(request.owner_id)}, waiting for a second person to approve it in {approvals}.")
+    filed_message = audit_blocks.filed_message(request, svc.settings.iam_bot_approvals_channel)
+    if not asked.ephemeral_blocks(filed_message):
+        svc.notifier.dm(requester_id, filed_message)  # after a crash: a Cancel button is no secret
 
 
 def list_keys(asked: Asked, parsed: KeysCommand) -> None:
@@ -139,9 +143,15 @@ ACKS: dict[type, Callable] = {
     CreateCommand: lambda c: f"Checking your request for {code(c.user_name)}…",
     KeysCommand: lambda c: f"Looking up the access keys of {code(c.user_name)}…",
     **KEY_ACKS,
+    StatusCommand: lambda c: f"Looking up the requests about {code(c.user_name)}…",
+    CancelCommand: lambda c: f"Withdrawing request #{c.request_id}…",
+    AuditCommand: lambda c: "Asking AWS for the credential report…",
 }
 HANDLERS: dict[type, Callable[[Asked, object], None]] = {
     CreateCommand: file_request,
     KeysCommand: list_keys,
     **KEY_HANDLERS,
+    StatusCommand: show_status,
+    CancelCommand: cancel_request,
+    AuditCommand: show_audit,
 }

@@ -29,6 +29,7 @@ def main() -> None:
 
     from ..app import Deps, create_app
     from .aws import MotoMissing, start_sample_aws
+    from .credential_report import ReportFiller
     from .render import Terminal
     from .screen import Screen
     from .session import Lines, Shell, TrackingExecutor
@@ -62,10 +63,14 @@ def main() -> None:
             iam_bot_reveal_ttl="24h", database_url=f"sqlite:///{db_path}", port=3000,
         )
         executor = TrackingExecutor()
-        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor))
+        clock = ShellClock()  # `wait 2h` moves it: reminders and expiries without waiting for real
+        # moto's credential report as AWS would write it: a root row (MFA on, no keys), dated now.
+        ReportFiller(aws.gateway.client, root_mfa=True, root_keys=0, generated=clock.now)
+        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor, clock=clock.now))
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
-                      signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal))
+                      signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal),
+                      services=built.services, clock=clock)
         shell.banner(db_path)
         try:
             shell.run()
@@ -85,6 +90,22 @@ def main() -> None:
             store.close()
         aws.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class ShellClock:
+    """The shell's time: this machine's, plus however long the person has typed `wait` for."""
+
+    def __init__(self):
+        import datetime as dt
+
+        self.ahead = dt.timedelta(0)
+        self._dt = dt
+
+    def now(self):
+        return self._dt.datetime.now(self._dt.timezone.utc) + self.ahead
+
+    def advance(self, delta) -> None:
+        self.ahead += delta
 
 
 class Settled:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import boto3
 
-from commands.iam import RETRY_CONFIG, IamGateway
+from commands.iam import RETRY_CONFIG, IamGateway, PasswordPolicy
+from commands.passwords import generate_password
 
 from .awslike import make_aws_like
 
@@ -90,6 +91,10 @@ def seed(client, session) -> str:
         client.create_group(GroupName=group)
     user = client.create_user(UserName=SAMPLE_USER, Tags=[{"Key": "team", "Value": "platform"}])["User"]
     client.add_user_to_group(UserName=SAMPLE_USER, GroupName="ReadOnly")
+    # A console user without MFA, for /iam audit to find (made outside the bot: no owner known).
+    password = generate_password(PasswordPolicy(minimum_length=PASSWORD_POLICY["MinimumPasswordLength"]))
+    client.create_login_profile(UserName=SAMPLE_USER, Password=password, PasswordResetRequired=True)
+    del password
     old = client.create_access_key(UserName=SAMPLE_USER)["AccessKey"]
     client.create_access_key(UserName=SAMPLE_USER)
     # Using the first key once gives it a "last used" (moto records it as AWS would).

@@ -19,6 +19,7 @@ EMOJI = {
     "key": "🔑", "white_check_mark": "✅", "no_entry": "⛔", "hourglass": "⌛",
     "hourglass_flowing_sand": "⏳", "x": "❌", "repeat": "🔁", "envelope": "✉️", "lock": "🔒",
     "wave": "👋", "warning": "⚠️", "zzz": "💤", "tada": "🎉",
+    "heavy_multiplication_x": "✖️", "bell": "🔔", "clipboard": "📋", "rotating_light": "🚨", "grey_question": "❔",
 }
 
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)

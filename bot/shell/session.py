@@ -105,7 +105,7 @@ class Lines:
 
 class Shell:
     def __init__(self, *, app: App, slack: SlackStandIn, screen: Screen, executor: TrackingExecutor, store: Store,
-                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines):
+                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines, services=None, clock=None):
         self.app = app
         self.slack = slack
         self.screen = screen
@@ -116,6 +116,8 @@ class Shell:
         self.terminal = terminal
         self.lines = lines
         self.me: Person = PEOPLE[0]
+        self.services = services  # the app's, for `wait`: its background duties run as time passes
+        self.clock = clock
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class Shell:
             self.who()
         elif word == "buttons":
             self.buttons()
+        elif word == "wait":
+            self.wait(rest)
         elif word in ("events", "log"):
             self.events()
         elif word in ("help", "?"):
@@ -395,6 +399,31 @@ class Shell:
             values[block.get("block_id", "")] = {element.get("action_id", ""): payloads.text_input(value or None)}
         return values
 
+    # -- time ----------------------------------------------------------------------------
+
+    def wait(self, rest: str) -> None:
+        """Let time pass (the bot's clock only), then run its background duties once, as the
+        process holding the duties lease would: reminders, expiries, the scheduled audit."""
+        from commands.settings import parse_duration
+
+        from ..background import Duties
+
+        try:
+            delta = parse_duration(rest)
+        except ValueError:
+            raise ShellError("Wait how long? For example: wait 1h (s, m, h or d).") from None
+        if self.clock is None or self.services is None:
+            raise ShellError("This shell has no clock to move.")
+        self.clock.advance(delta)
+        self.say(f"({rest.strip()} later)")
+        self.terminal.hold()
+        try:
+            Duties(self.services).tick()
+        finally:
+            self.terminal.release()
+        if not self.executor.wait_idle(SETTLE_SECONDS):
+            self.say("(the bot is still working; what it sends will appear when it is done)")
+
     # -- the audit trail --------------------------------------------------------------------
 
     def events(self) -> None:
@@ -420,14 +449,14 @@ AWS is moto in this process; no tokens, no AWS account, nothing leaves this mach
 You are {self.me.name}, typing in #general; approval cards go to #iam-approvals. People:
 {people}
 AWS account {aws.account_id} ({aws.alias}): groups {', '.join(aws.groups)};
-    user {aws.sample_user} with {aws.sample_keys} access keys; password policy: at least {aws.password_length}
-    characters with upper and lower case, digits and symbols.
+    user {aws.sample_user} with {aws.sample_keys} access keys and a console password but no MFA;
+    password policy: at least {aws.password_length} characters with upper and lower case, digits and symbols.
 SQLite: {db_path} (new at every start, deleted at exit)
 
 Try it:
     /iam create jane.doe Developers   as alice, ask for an IAM user for jane
     as bob, click 1, y                bob approves (alice may not: she asked)
-    as jane, click 3                  jane reveals her first password, once
+    as jane, click 4                  jane reveals her first password, once
     /iam keys sam.sample              as bob, the sample user's access keys
 
 {self.commands()}""")
@@ -441,6 +470,7 @@ Shell commands:
     click <n>      press button [n]; buttons are numbered once, in the order they appear
     buttons        list the buttons you can press now
     who            list the people      events   the bot's audit trail
+    wait <time>    let time pass (wait 1h, wait 2d): reminders, expiries and scheduled work happen
     help           this list            quit     leave (so does end of input)
 A button's confirmation asks y/n; a form (modal) asks for each field in turn, /cancel closes it."""
 

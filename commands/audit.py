@@ -1,0 +1,234 @@
+"""Hygiene reported: `/iam status <user>` (a user's requests and their trail) and `/iam audit`
+(AWS's credential report summed up against the AWS guide's best practices).
+
+The report is read with the same two kinds of call for any number of users
+(`IamGateway.credential_report`); which users the bot made comes from its own store, never
+from more IAM calls. Everything here returns data; `bot/audit_blocks.py` says it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+import storage
+from storage import Event, Request
+
+from .errors import NotAllowed, Why
+from .rules import Person
+from .workflow import Workflow
+
+STALE_DAYS = 90  # AWS's guide: rotate keys and remove credentials unused for 90 days
+ROOT_ROW = "<root_account>"
+# A report cell that holds no time: never used, not applicable, not recorded, not supported.
+NO_TIME = {"", "N/A", "no_information", "not_supported", "never"}
+AUDIT_POST = "audit_post"  # work: the scheduled report, posted to the approvals channel (bot/audit_work.py)
+
+
+# -- who may ask -------------------------------------------------------------------------
+
+def may_audit(*, caller: Person, listed: bool, team_id: str) -> bool:
+    """Only approvers (named in IAM_BOT_APPROVERS, active members of this workspace)."""
+    if caller.is_bot or caller.deleted or caller.is_guest:
+        return False
+    if caller.team_id is not None and caller.team_id != team_id:
+        return False
+    return listed
+
+
+# -- /iam status -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RequestTrail:
+    request: Request
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Status:
+    user_name: str  # as asked
+    trails: tuple[RequestTrail, ...]  # newest request first
+    everything: bool  # False: only the requests for the caller (an owner who is not an approver)
+
+
+def status(workflow: Workflow, user_name: str, caller: Person, *, listed: bool) -> Status:
+    """Every request about `user_name` (ignoring case) with its events, for an approver; an owner
+    sees the requests that are for them. Anyone else is refused, and the refusal recorded."""
+    requests = workflow.store.about_user(user_name)
+    approver = may_audit(caller=caller, listed=listed, team_id=workflow.policy.team_id)
+    if not approver:
+        requests = [r for r in requests if r.owner_id == caller.user_id]
+        if not requests or caller.is_bot or caller.deleted:
+            workflow.store.append_event(None, caller.user_id, "refused:status", workflow.clock(), detail=user_name)
+            raise NotAllowed(Why.STATUS_NOT_ALLOWED, user_name=user_name)
+    trails = tuple(RequestTrail(r, tuple(workflow.store.events(r.id))) for r in reversed(requests))
+    return Status(user_name=user_name, trails=trails, everything=approver)
+
+
+# -- the credential report ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyRow:
+    number: int  # 1 or 2, as the report numbers them
+    active: bool
+    last_rotated: dt.datetime | None
+    last_used: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    user: str
+    arn: str
+    created: dt.datetime | None
+    password_enabled: bool
+    password_last_used: dt.datetime | None
+    mfa_active: bool
+    keys: tuple[KeyRow, ...]
+
+    @property
+    def is_root(self) -> bool:
+        return self.user == ROOT_ROW
+
+    def last_activity(self) -> dt.datetime | None:
+        used = [t for t in (self.password_last_used, *(k.last_used for k in self.keys)) if t is not None]
+        return max(used) if used else None
+
+
+def _time(cell: str | None) -> dt.datetime | None:
+    cell = (cell or "").strip()
+    if cell in NO_TIME:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(cell.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _true(cell: str | None) -> bool:
+    return (cell or "").strip().lower() == "true"
+
+
+def parse_report(content: bytes | str) -> list[ReportRow]:
+    """The rows of AWS's credential report CSV (column names as AWS documents them)."""
+    text = content.decode("utf-8") if isinstance(content, bytes) else content
+    rows = []
+    for cells in csv.DictReader(io.StringIO(text)):
+        keys = tuple(
+            KeyRow(number=n, active=_true(cells.get(f"access_key_{n}_active")),
+                   last_rotated=_time(cells.get(f"access_key_{n}_last_rotated")),
+                   last_used=_time(cells.get(f"access_key_{n}_last_used_date")))
+            for n in (1, 2)
+        )
+        rows.append(ReportRow(
+            user=cells.get("user") or "", arn=cells.get("arn") or "", created=_time(cells.get("user_creation_time")),
+            password_enabled=_true(cells.get("password_enabled")),
+            password_last_used=_time(cells.get("password_last_used")), mfa_active=_true(cells.get("mfa_active")),
+            keys=keys,
+        ))
+    return rows
+
+
+# -- summed up ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Flagged:
+    """One user on one line of the summary; `key` names the access key (1 or 2) when it is about a key,
+    `days` its age or how long unused (None: never used)."""
+
+    user: str
+    key: int | None = None
+    days: int | None = None
+
+
+@dataclass(frozen=True)
+class Root:
+    mfa_active: bool
+    active_keys: int
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    generated_at: dt.datetime  # when AWS made the report (it reuses one for up to 4 hours)
+    as_of: dt.datetime  # when the bot read it
+    users: int  # IAM users in the report, the root user aside
+    root: Root | None  # None: the report has no root row
+    no_mfa: tuple[Flagged, ...]  # console users without MFA
+    old_keys: tuple[Flagged, ...]  # active keys older than STALE_DAYS (days: age)
+    unused_keys: tuple[Flagged, ...]  # active keys never used, or unused for STALE_DAYS (days: since last use)
+    unused_users: tuple[Flagged, ...]  # no sign-in or key use for STALE_DAYS (days: since; None: never)
+    not_made: tuple[Flagged, ...]  # users the bot did not create: no owner is known
+
+
+def _days(now: dt.datetime, then: dt.datetime) -> int:
+    return max(0, (now - then).days)
+
+
+def summarize(rows: list[ReportRow], *, generated_at: dt.datetime, now: dt.datetime,
+              made: set[str]) -> AuditSummary:
+    """Pure: the report's rows against the best practices; `made` = ARNs of the users the bot created."""
+    stale = dt.timedelta(days=STALE_DAYS)
+    root = None
+    no_mfa, old_keys, unused_keys, unused_users, not_made = [], [], [], [], []
+    users = [row for row in rows if not row.is_root]
+    for row in rows:
+        if row.is_root:
+            root = Root(mfa_active=row.mfa_active, active_keys=sum(1 for k in row.keys if k.active))
+    for row in sorted(users, key=lambda r: r.user.lower()):
+        if row.password_enabled and not row.mfa_active:
+            no_mfa.append(Flagged(row.user))
+        for key in row.keys:
+            if not key.active:
+                continue
+            if key.last_rotated is not None and now - key.last_rotated > stale:
+                old_keys.append(Flagged(row.user, key.number, _days(now, key.last_rotated)))
+            if key.last_used is None:
+                unused_keys.append(Flagged(row.user, key.number, None))
+            elif now - key.last_used > stale:
+                unused_keys.append(Flagged(row.user, key.number, _days(now, key.last_used)))
+        last = row.last_activity()
+        if last is not None and now - last > stale:
+            unused_users.append(Flagged(row.user, days=_days(now, last)))
+        elif last is None and row.created is not None and now - row.created > stale:
+            unused_users.append(Flagged(row.user, days=None))
+        if row.arn not in made:
+            not_made.append(Flagged(row.user))
+    return AuditSummary(
+        generated_at=generated_at, as_of=now, users=len(users), root=root, no_mfa=tuple(no_mfa),
+        old_keys=tuple(old_keys), unused_keys=tuple(unused_keys), unused_users=tuple(unused_users),
+        not_made=tuple(not_made),
+    )
+
+
+def account_summary(workflow: Workflow) -> AuditSummary:
+    """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""
+    content, generated_at = workflow.iam.credential_report()
+    return summarize(parse_report(content), generated_at=generated_at, now=workflow.clock(),
+                     made=workflow.store.users_made())
+
+
+def audit(workflow: Workflow, caller: Person, *, listed: bool) -> AuditSummary:
+    """`/iam audit`: approvers only; a refusal is recorded."""
+    if not may_audit(caller=caller, listed=listed, team_id=workflow.policy.team_id):
+        workflow.store.append_event(None, caller.user_id, "refused:audit", workflow.clock())
+        raise NotAllowed(Why.AUDIT_NOT_ALLOWED)
+    return account_summary(workflow)
+
+
+def audit_period(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
+    """The start of the schedule's period that `now` falls in (periods counted from the Unix epoch)."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    size = int(every.total_seconds())
+    start = int((now - epoch).total_seconds()) // size * size
+    return epoch + dt.timedelta(seconds=start)
+
+
+def schedule_audit(workflow: Workflow, every: dt.timedelta) -> bool:
+    """Owe this period's scheduled report, once however many processes ask (the job's key is the
+    period). True if this call wrote it down."""
+    start = audit_period(workflow.clock(), every)
+    new = workflow.store.enqueue([storage.NewJob(AUDIT_POST, {"period": start.isoformat()},
+                                                 key=f"audit:{start.isoformat()}")], now=workflow.clock())
+    return bool(new)
