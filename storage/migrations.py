@@ -94,3 +94,15 @@ def m002_kinds_jobs_leases(db: Database) -> None:
     db.execute(
         "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), beats INTEGER NOT NULL, at TEXT NOT NULL)"
     )
+
+
+@migrations()
+def m003_one_live_request_per_name_and_kind(db: Database) -> None:
+    # Kinds must not block each other (a remove while the create that made the user is live), a
+    # finished removal frees the name, and so does a create whose user was removed (state 'removed').
+    db.execute("DROP INDEX requests_one_live_per_user")
+    db.execute(
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests(user_name_key, kind) "
+        "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')"
+    )
+    db.execute("CREATE INDEX requests_owner_id ON requests(owner_id)")

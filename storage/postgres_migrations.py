@@ -97,6 +97,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), beats BIGINT NOT NULL, "
         "at TIMESTAMPTZ NOT NULL)",
     ]),
+    # Kinds must not block each other (a remove while the create that made the user is live), a
+    # finished removal frees the name, and so does a create whose user was removed (state 'removed').
+    ("0002_one_live_request_per_name_and_kind", [
+        "DROP INDEX requests_one_live_per_user",
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests (user_name_key, kind) "
+        "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')",
+    ]),
 ]
 
 

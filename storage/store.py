@@ -29,12 +29,16 @@ EXPIRED = "expired"
 FAILED = "failed"
 REVEAL_EXPIRED = "reveal_expired"
 CANCELLED = "cancelled"
+# The IAM user a request made (or reset) was removed since by a `remove` request: no longer live.
+REMOVED = "removed"
 LIVE_STATES = (PENDING, APPROVED, PROVISIONED)
 # The bot created the IAM user and it went to its owner.
 PROVISIONED_STATES = (PROVISIONED, REVEALING, REVEALED, REVEAL_EXPIRED)
 TERMINAL_STATES = (REVEALED, DENIED, EXPIRED, REVEAL_EXPIRED, CANCELLED)
 
 CREATE_USER = "create_user"
+# A `remove` request is done once provisioned: it no longer holds its user name (see migrations 003).
+REMOVE = "remove"
 LAST_ERROR_LIMIT = 500
 
 
@@ -230,14 +234,16 @@ class Store:
                 self._insert_event(tx, row["id"], requester_id, "filed", None, now)
                 self._insert_jobs(tx, jobs, now=now, request_id=row["id"])
         except Conflict:
-            raise DuplicateRequest(self._live_id(key)) from None
+            raise DuplicateRequest(self._live_id(key, kind)) from None
         return self._request(row)
 
-    def _live_id(self, key: str) -> int:
+    def _live_id(self, key: str, kind: str = CREATE_USER) -> int:
+        """The live request of this kind for this name: one per name and kind (a done removal is not live)."""
         with self._read() as tx:
             row = tx.one(
-                f"SELECT id FROM requests WHERE user_name_key = ? AND state IN ({marks(LIVE_STATES)})",
-                [key, *LIVE_STATES],
+                f"SELECT id FROM requests WHERE user_name_key = ? AND kind = ? AND state IN ({marks(LIVE_STATES)}) "
+                "AND NOT (kind = ? AND state = ?) ORDER BY id",
+                [key, kind, *LIVE_STATES, REMOVE, PROVISIONED],
             )
         return row["id"] if row else 0
 
@@ -265,6 +271,17 @@ class Store:
     def for_owner(self, owner_id: str) -> list[Request]:
         with self._read() as tx:
             rows = tx.rows("SELECT * FROM requests WHERE owner_id = ? ORDER BY id", [owner_id])
+        return [self._request(row) for row in rows]
+
+    def for_user_name(self, user_name: str) -> list[Request]:
+        """Every request about this IAM user name, in any case, oldest first."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE user_name_key = ? ORDER BY id", [user_name.lower()])
+        return [self._request(row) for row in rows]
+
+    def for_requester(self, requester_id: str) -> list[Request]:
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE requester_id = ? ORDER BY id", [requester_id])
         return [self._request(row) for row in rows]
 
     def transition(
@@ -316,7 +333,7 @@ class Store:
         except Conflict:
             # Only the one-live-request-per-name rule can refuse a state change.
             request = self.get(request_id)
-            raise DuplicateRequest(self._live_id(request.user_name.lower())) from None
+            raise DuplicateRequest(self._live_id(request.user_name.lower(), request.kind)) from None
         return self._request(row)
 
     def record_step(self, request_id: int, step: str, *, now: dt.datetime, detail: str | None = None,
