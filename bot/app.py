@@ -12,6 +12,8 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from commands.iam import IamGateway
+from commands.iam_offboard import OffboardIam
+from commands.offboard import Guard, Offboarding, offboarding_kinds
 from commands.passwords import generate_password
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
@@ -39,6 +41,7 @@ class Deps:
     clock: Clock = utc_now
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
+    sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
     listener_executor: Executor | None = None
     work_threads: int = 8
 
@@ -70,18 +73,23 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
+    offboard_iam = OffboardIam(deps.iam, deps.sts)
+    guard = Guard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
+    offboard_kinds = offboarding_kinds(offboard_iam, guard)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold),
-        clock=deps.clock, passwords=deps.passwords,
+        clock=deps.clock, passwords=deps.passwords, kinds=offboard_kinds,
     )
     notifier = Notifier(client, workflow, settings)
     runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
-                     team_id=team_id)
+                     team_id=team_id,
+                     offboarding=Offboarding(workflow, offboard_iam, guard, kinds=offboard_kinds,
+                                             disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
     runner.handlers.update(work_handlers(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -89,6 +97,8 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     def guard(req, resp, next):
         """From our own workspace, or refused and nothing changes. HTTP signatures are checked at the
         edge (bot/server.py), on the raw body, before Bolt parses it; Socket Mode has none."""
+        if req.mode != "socket_mode" and req.body.get("type") == "url_verification":
+            return next()  # Slack checking the events URL: signed (checked at the edge), no team; Bolt answers it
         if req.context.team_id != team_id:
             log.info("refused a request from another workspace")
             if req.mode == "socket_mode":
@@ -120,11 +130,15 @@ def work_handlers(svc: Services) -> dict:
     """The work that is the domain's (provisioning) or a listener's slow part (a command)."""
     from commands.workflow import Owed
 
+    from commands.offboard import LEAVER_JOB
+
+    from .listeners.offboard import act_on_leaver
     from .listeners.slash import run_command
 
     return {
         Owed.PROVISION: lambda job: svc.workflow.provision(job.request_id),
         Owed.COMMAND: lambda job: run_command(svc, job),
+        LEAVER_JOB: lambda job: act_on_leaver(svc, job),
     }
 
 

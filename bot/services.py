@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from commands.offboard import Offboarding
 from commands.settings import Settings
 from commands.workflow import Workflow
 
@@ -26,6 +27,7 @@ class Services:
     runner: Runner
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
+    offboarding: Offboarding | None = None  # remove, reset-password, enable, Slack deactivations
 
 
 def services(context) -> Services:

@@ -25,6 +25,7 @@ class Why(enum.Enum):
     GROUP_TWICE = "group_twice"
     ONE_USER_NAME = "one_user_name"
     BAD_REQUEST_ID = "bad_request_id"
+    REASON_MISSING = "reason_missing"
     # Filing a request
     REQUESTER_UNKNOWN = "requester_unknown"
     REQUESTER_NOT_HERE = "requester_not_here"
@@ -54,6 +55,12 @@ class Why(enum.Enum):
     # /iam keys
     KEYS_NOT_ALLOWED = "keys_not_allowed"
     NO_SUCH_USER = "no_such_user"
+    # Offboarding: remove, reset-password, enable
+    USER_OUTSIDE_PATH = "user_outside_path"
+    USER_PROTECTED = "user_protected"
+    USER_IS_THE_BOT = "user_is_the_bot"
+    USER_NO_OWNER = "user_no_owner"
+    ALREADY_ENABLED = "already_enabled"
     # AWS
     AWS_FAILED = "aws_failed"
 

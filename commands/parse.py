@@ -42,6 +42,36 @@ class KeysCommand(BaseModel):
     user_name: str
 
 
+class RemoveCommand(BaseModel):
+    """`/iam remove <user-name> [--disable-only] [--reason <words...>]`
+    Remove an IAM user and everything it holds, in the order AWS requires. A second person
+    must approve it. `--disable-only` only deletes the console password and deactivates the
+    access keys (undo it with `/iam enable`)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    disable_only: bool = False
+    reason: str = ""
+
+
+class ResetPasswordCommand(BaseModel):
+    """`/iam reset-password <user-name>`
+    A new console password for a user who lost theirs: a second person approves, and the
+    user's owner reveals it once."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class EnableCommand(BaseModel):
+    """`/iam enable <user-name>`
+    Undo `/iam remove --disable-only`: a new console password, approved by a second person
+    and revealed once to the owner. Access keys stay inactive until their owner activates them."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
 class HelpCommand(BaseModel):
     """`/iam help`
     Show this help."""
@@ -50,9 +80,9 @@ class HelpCommand(BaseModel):
     unknown: str | None = None  # the word typed in place of a command, if any
 
 
-Command = CreateCommand | KeysCommand | HelpCommand
+Command = CreateCommand | KeysCommand | RemoveCommand | ResetPasswordCommand | EnableCommand | HelpCommand
 
-COMMANDS = (CreateCommand, KeysCommand, HelpCommand)
+COMMANDS = (CreateCommand, KeysCommand, RemoveCommand, ResetPasswordCommand, EnableCommand, HelpCommand)
 
 
 def usage() -> str:
@@ -90,6 +120,13 @@ def parse(text: str) -> Command:
         return _parse_create(args)
     if verb == "keys":
         return _parse_keys(args)
+    if verb == "remove":
+        return _parse_remove(args)
+    if verb in ("reset-password", "enable"):
+        if len(args) != 1:
+            raise CommandError(Why.ONE_USER_NAME, verb=verb)
+        name = check_user_name(_plain(args[0]))
+        return ResetPasswordCommand(user_name=name) if verb == "reset-password" else EnableCommand(user_name=name)
     return HelpCommand(unknown=_plain(words[0]))
 
 
@@ -97,6 +134,30 @@ def _parse_keys(args: list[str]) -> KeysCommand:
     if len(args) != 1:
         raise CommandError(Why.ONE_USER_NAME, verb="keys")
     return KeysCommand(user_name=check_user_name(_plain(args[0])))
+
+
+def _parse_remove(args: list[str]) -> RemoveCommand:
+    """`<user-name> [--disable-only] [--reason words...]`: the reason takes the rest of the line."""
+    names: list[str] = []
+    disable_only = False
+    reason = ""
+    for index, raw in enumerate(args):
+        word = _plain(raw)
+        option = word.lower()
+        if option == "--reason":
+            reason = " ".join(_plain(w) for w in args[index + 1:]).strip()
+            if not reason:
+                raise CommandError(Why.REASON_MISSING, verb="remove")
+            break
+        if option == "--disable-only":
+            disable_only = True
+            continue
+        if word.startswith("--"):
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--disable-only", "--reason"))
+        names.append(word)
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="remove")
+    return RemoveCommand(user_name=check_user_name(names[0]), disable_only=disable_only, reason=reason)
 
 
 def _parse_create(args: list[str]) -> CreateCommand:

@@ -2,10 +2,11 @@
 
 from slack_bolt import App
 
-from . import actions, slash, views
+from . import actions, offboard, slash, views
 
 
 def register(app: App) -> None:
     slash.register(app)
     actions.register(app)
     views.register(app)
+    offboard.register(app)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from slack_bolt import App
 
 from commands.errors import CommandError, Why
-from commands.parse import CreateCommand, HelpCommand, KeysCommand, parse, usage
+from commands.parse import (
+    CreateCommand, EnableCommand, HelpCommand, KeysCommand, RemoveCommand, ResetPasswordCommand, parse, usage,
+)
 from storage import Job, PENDING
 
 from .. import blocks
@@ -137,8 +139,17 @@ def list_keys(asked: Asked, parsed: KeysCommand) -> None:
 ACKS: dict[type, Callable] = {
     CreateCommand: lambda c: f"Checking your request for {code(c.user_name)}…",
     KeysCommand: lambda c: f"Looking up the access keys of {code(c.user_name)}…",
+    RemoveCommand: lambda c: f"Checking what {code(c.user_name)} holds in AWS…",
+    ResetPasswordCommand: lambda c: f"Checking {code(c.user_name)} before asking for a new password…",
+    EnableCommand: lambda c: f"Checking {code(c.user_name)} before asking to enable it…",
 }
 HANDLERS: dict[type, Callable[[Asked, object], None]] = {
     CreateCommand: file_request,
     KeysCommand: list_keys,
+    RemoveCommand: lambda asked, parsed: file_removal(asked, parsed),
+    ResetPasswordCommand: lambda asked, parsed: file_new_password(asked, parsed),
+    EnableCommand: lambda asked, parsed: file_new_password(asked, parsed),
 }
+
+
+from .offboard import file_new_password, file_removal  # noqa: E402  (it builds on Asked above)

@@ -62,7 +62,7 @@ def main() -> None:
             iam_bot_reveal_ttl="24h", database_url=f"sqlite:///{db_path}", port=3000,
         )
         executor = TrackingExecutor()
-        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor))
+        built = create_app(settings, Deps(store=store, iam=aws.gateway, sts=aws.sts, listener_executor=executor))
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
                       signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal))

@@ -106,7 +106,9 @@ class Bot:
         self.client = iam_client_override or iam_client(moto_url)
         self.client.meta.events.register("before-call.iam", _record_operation)
         self.executor = TrackingExecutor()
-        deps = Deps(store=self.store, iam=IamGateway(self.client), listener_executor=self.executor)
+        self.sts = boto3.client("sts", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
+                                aws_secret_access_key="testing")
+        deps = Deps(store=self.store, iam=IamGateway(self.client), sts=self.sts, listener_executor=self.executor)
         if clock:
             deps.clock = clock
         if passwords:
