@@ -108,6 +108,10 @@ def error_response(url: str, code: str, message: str, status: int = 400) -> AWSR
 
 
 _applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Service-specific credentials, which moto has none of, by (endpoint, user id): shared by every
+# client of one moto, and a user made again under an old name (a new id) starts with none.
+_service_credentials: dict[tuple, list[dict]] = {}
+_service_lock = threading.Lock()
 _applying = threading.Lock()
 
 
@@ -155,9 +159,6 @@ class AwsLike:
         # ListUsers listings being paged through, by marker prefix: each pagination lists once.
         self._listings: dict[str, list] = {}
         self._listings_lock = threading.Lock()
-        # Service-specific credentials by user name (lower case): moto has none of its own.
-        self._service_credentials: dict[str, list[dict]] = {}
-        self._service_lock = threading.Lock()
         events = client.meta.events
         events.register("before-parameter-build.iam", self._before_parameter_build)
         # Last of all before-call handlers: counting hooks see a refused call too.
@@ -321,7 +322,7 @@ class AwsLike:
     def _check_user_deletable(self, name: str) -> None:
         lookup = self.lookup
         try:
-            lookup.get_user(UserName=name)
+            user_id = lookup.get_user(UserName=name)["User"]["UserId"]
         except ClientError as error:
             if _code(error) == "NoSuchEntity":
                 return  # moto says NoSuchEntity, as AWS does
@@ -341,8 +342,8 @@ class AwsLike:
             (lookup.list_attached_user_policies(UserName=name)["AttachedPolicies"], "must detach all policies first"),
             (lookup.list_groups_for_user(UserName=name)["Groups"], "must remove users from group first"),
         ]
-        with self._service_lock:
-            credentials = list(self._service_credentials.get(name.lower(), []))
+        with _service_lock:
+            credentials = list(_service_credentials.get((self.client.meta.endpoint_url, user_id), []))
         attached.insert(3, (credentials, "must delete service-specific credentials first"))
         for items, what in attached:
             if items:
@@ -357,13 +358,14 @@ class AwsLike:
         if not isinstance(name, str):
             raise _Refusal("ValidationError", "1 validation error detected: userName must not be null")
         try:
-            stored = self.lookup.get_user(UserName=name)["User"]["UserName"]
+            user = self.lookup.get_user(UserName=name)["User"]
         except ClientError as error:
             if _code(error) == "NoSuchEntity":
                 raise _Refusal("NoSuchEntity", f"The user with name {name} cannot be found.", 404) from None
             raise
-        with self._service_lock:
-            held = self._service_credentials.setdefault(stored.lower(), [])
+        stored = user["UserName"]
+        with _service_lock:
+            held = _service_credentials.setdefault((self.client.meta.endpoint_url, user["UserId"]), [])
             if operation == "ListServiceSpecificCredentials":
                 wanted = params.get("ServiceName")
                 return {"ServiceSpecificCredentials": [
