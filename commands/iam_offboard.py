@@ -123,7 +123,7 @@ class OffboardIam:
         """Everything that removing `name` will delete, as plain JSON-able values (no secrets)."""
         try:
             keys = []
-            for meta in self._listed("list_access_keys", "AccessKeyMetadata", name):
+            for meta in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name):
                 used = self.client.get_access_key_last_used(AccessKeyId=meta["AccessKeyId"])["AccessKeyLastUsed"]
                 keys.append({"id": meta["AccessKeyId"], "status": meta["Status"], "created": _iso(meta["CreateDate"]),
                              "last_used": _iso(used.get("LastUsedDate")),
@@ -131,18 +131,18 @@ class OffboardIam:
             found = {
                 "console_password": self.has_login_profile(name),
                 "access_keys": keys,
-                "mfa_devices": [d["SerialNumber"] for d in self._listed("list_mfa_devices", "MFADevices", name)],
+                "mfa_devices": [d["SerialNumber"] for d in self._listed(self.client.get_paginator("list_mfa_devices"), "MFADevices", name)],
                 "signing_certificates": [c["CertificateId"] for c in
-                                         self._listed("list_signing_certificates", "Certificates", name)],
+                                         self._listed(self.client.get_paginator("list_signing_certificates"), "Certificates", name)],
                 "ssh_public_keys": [k["SSHPublicKeyId"] for k in
-                                    self._listed("list_ssh_public_keys", "SSHPublicKeys", name)],
+                                    self._listed(self.client.get_paginator("list_ssh_public_keys"), "SSHPublicKeys", name)],
                 "service_specific_credentials": [
                     {"id": c["ServiceSpecificCredentialId"], "service": c.get("ServiceName", "")}
                     for c in self._service_credentials(name)],
-                "inline_policies": list(self._listed("list_user_policies", "PolicyNames", name)),
+                "inline_policies": list(self._listed(self.client.get_paginator("list_user_policies"), "PolicyNames", name)),
                 "attached_policies": [{"name": p["PolicyName"], "arn": p["PolicyArn"]} for p in
-                                      self._listed("list_attached_user_policies", "AttachedPolicies", name)],
-                "groups": [g["GroupName"] for g in self._listed("list_groups_for_user", "Groups", name)],
+                                      self._listed(self.client.get_paginator("list_attached_user_policies"), "AttachedPolicies", name)],
+                "groups": [g["GroupName"] for g in self._listed(self.client.get_paginator("list_groups_for_user"), "Groups", name)],
             }
         except IamError:
             raise
@@ -150,8 +150,9 @@ class OffboardIam:
             raise aws_failed(error, f"read what {name} holds") from None
         return found
 
-    def _listed(self, method: str, key: str, name: str) -> list:
-        return [item for page in self.client.get_paginator(method).paginate(UserName=name) for item in page[key]]
+    @staticmethod
+    def _listed(paginator, key: str, name: str) -> list:
+        return [item for page in paginator.paginate(UserName=name) for item in page[key]]
 
     def _service_credentials(self, name: str) -> list[dict]:
         # No paginator in botocore, and AWS answers in one page. moto does not implement it: the
@@ -187,13 +188,13 @@ class OffboardIam:
 
     def delete_access_keys(self, name: str) -> str:
         done = self._each(f"delete the access keys of {name}",
-                          lambda: [k["AccessKeyId"] for k in self._listed("list_access_keys", "AccessKeyMetadata", name)],
+                          lambda: [k["AccessKeyId"] for k in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)],
                           lambda key: self.client.delete_access_key(UserName=name, AccessKeyId=key))
         return _said("access keys deleted", done)
 
     def deactivate_access_keys(self, name: str) -> str:
         done = self._each(f"deactivate the access keys of {name}",
-                          lambda: [k["AccessKeyId"] for k in self._listed("list_access_keys", "AccessKeyMetadata", name)
+                          lambda: [k["AccessKeyId"] for k in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)
                                    if k["Status"] != "Inactive"],
                           lambda key: self.client.update_access_key(UserName=name, AccessKeyId=key, Status="Inactive"))
         return _said("access keys deactivated", done)
@@ -201,14 +202,14 @@ class OffboardIam:
     def delete_signing_certificates(self, name: str) -> str:
         done = self._each(f"delete the signing certificates of {name}",
                           lambda: [c["CertificateId"] for c in
-                                   self._listed("list_signing_certificates", "Certificates", name)],
+                                   self._listed(self.client.get_paginator("list_signing_certificates"), "Certificates", name)],
                           lambda cert: self.client.delete_signing_certificate(UserName=name, CertificateId=cert))
         return _said("signing certificates deleted", done)
 
     def delete_ssh_public_keys(self, name: str) -> str:
         done = self._each(f"delete the SSH public keys of {name}",
                           lambda: [k["SSHPublicKeyId"] for k in
-                                   self._listed("list_ssh_public_keys", "SSHPublicKeys", name)],
+                                   self._listed(self.client.get_paginator("list_ssh_public_keys"), "SSHPublicKeys", name)],
                           lambda key: self.client.delete_ssh_public_key(UserName=name, SSHPublicKeyId=key))
         return _said("SSH public keys deleted", done)
 
@@ -221,7 +222,7 @@ class OffboardIam:
 
     def mfa_serials(self, name: str) -> list[str]:
         try:
-            return [d["SerialNumber"] for d in self._listed("list_mfa_devices", "MFADevices", name)]
+            return [d["SerialNumber"] for d in self._listed(self.client.get_paginator("list_mfa_devices"), "MFADevices", name)]
         except (ClientError, BotoCoreError) as error:
             if _gone(error):
                 return []
@@ -256,20 +257,20 @@ class OffboardIam:
 
     def delete_inline_policies(self, name: str) -> str:
         done = self._each(f"delete the inline policies of {name}",
-                          lambda: self._listed("list_user_policies", "PolicyNames", name),
+                          lambda: self._listed(self.client.get_paginator("list_user_policies"), "PolicyNames", name),
                           lambda policy: self.client.delete_user_policy(UserName=name, PolicyName=policy))
         return _said("inline policies deleted", done)
 
     def detach_managed_policies(self, name: str) -> str:
         done = self._each(f"detach the managed policies of {name}",
                           lambda: [p["PolicyArn"] for p in
-                                   self._listed("list_attached_user_policies", "AttachedPolicies", name)],
+                                   self._listed(self.client.get_paginator("list_attached_user_policies"), "AttachedPolicies", name)],
                           lambda arn: self.client.detach_user_policy(UserName=name, PolicyArn=arn))
         return _said("managed policies detached", done)
 
     def leave_groups(self, name: str) -> str:
         done = self._each(f"take {name} out of its groups",
-                          lambda: [g["GroupName"] for g in self._listed("list_groups_for_user", "Groups", name)],
+                          lambda: [g["GroupName"] for g in self._listed(self.client.get_paginator("list_groups_for_user"), "Groups", name)],
                           lambda group: self.client.remove_user_from_group(UserName=name, GroupName=group))
         return _said("left groups", done)
 
