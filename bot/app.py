@@ -13,6 +13,8 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from commands.iam import IamGateway
 from commands.keys import ACCESS_KEY_KIND, KeyFlow
+from commands.iam_offboard import OffboardIam
+from commands.offboard import Guard, Offboarding, offboarding_kinds
 from commands.passwords import generate_password
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
@@ -42,6 +44,7 @@ class Deps:
     clock: Clock = utc_now
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
+    sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
     listener_executor: Executor | None = None
     work_threads: int = 8
 
@@ -73,18 +76,23 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
+    offboard_iam = OffboardIam(deps.iam, deps.sts)
+    offboard_guard = Guard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
+    offboard_kinds = offboarding_kinds(offboard_iam, offboard_guard)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold),
-        clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND,),
+        clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
     )
     notifier = Notifier(client, workflow, settings)
     runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
-                     team_id=team_id, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace))
+                     team_id=team_id, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),
+                     offboarding=Offboarding(workflow, offboard_iam, offboard_guard, kinds=offboard_kinds,
+                                             disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
     runner.handlers.update(work_handlers(built))
     runner.handlers.update(key_work(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
@@ -93,6 +101,8 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     def guard(req, resp, next):
         """From our own workspace, or refused and nothing changes. HTTP signatures are checked at the
         edge (bot/server.py), on the raw body, before Bolt parses it; Socket Mode has none."""
+        if req.mode != "socket_mode" and req.body.get("type") == "url_verification":
+            return next()  # Slack checking the events URL: signed (checked at the edge), no team; Bolt answers it
         if req.context.team_id != team_id:
             log.info("refused a request from another workspace")
             if req.mode == "socket_mode":
@@ -127,12 +137,16 @@ def work_handlers(svc: Services) -> dict:
     from commands.audit import AUDIT_POST
 
     from .audit_work import post_scheduled_audit
+    from commands.offboard import LEAVER_JOB
+
+    from .listeners.offboard import act_on_leaver
     from .listeners.slash import run_command
 
     return {
         Owed.PROVISION: lambda job: svc.workflow.provision(job.request_id),
         Owed.COMMAND: lambda job: run_command(svc, job),
         AUDIT_POST: lambda job: post_scheduled_audit(svc, job),
+        LEAVER_JOB: lambda job: act_on_leaver(svc, job),
     }
 
 

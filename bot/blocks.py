@@ -333,9 +333,11 @@ def sign_in_dm_after(request: Request, sign_in_url: str) -> dict:
     if request.state == "revealed":
         tail = (f":lock: Password revealed {when(request.revealed_at)}. If this was not you, tell the approvers "
                 "in the approvals channel at once.")
+    elif request.state == "removed":
+        tail = ":wastebasket: This IAM user has since been removed; there is no password to reveal."
     else:
-        tail = (":hourglass: The reveal button has expired. To get a password, ask one of the approvers to reset "
-                "your console password.")
+        tail = (":hourglass: The reveal button has expired. To get a password, type "
+                f"`/iam reset-password {escape(request.user_name)}` and ask one of the approvers to approve it.")
     return {"text": f"Your AWS IAM user {code(request.user_name)}", "blocks": [head, section(tail)]}
 
 
@@ -358,3 +360,10 @@ SECRET_MESSAGES = {"password": password_message}
 # Other kinds of request add their own DMs here (the default is the sign-in details above).
 REVEAL_DMS: dict[str, Callable[..., dict]] = {}
 REVEAL_DMS_AFTER: dict[str, Callable[[Request, str], dict]] = {}
+
+
+# Offboarding's requests (remove, reset_password, enable): their cards and DMs.
+from .offboard_blocks import OFFBOARD_CARD_FACES, OFFBOARD_REVEAL_DMS  # noqa: E402  (they build on the above)
+
+CARD_FACES.update(OFFBOARD_CARD_FACES)
+REVEAL_DMS.update(OFFBOARD_REVEAL_DMS)

@@ -20,6 +20,7 @@ def build(settings: Settings, *, background: bool = True):
 def _build(settings: Settings, *, background: bool = True):
     """The Bolt app, and the health check of what it stands on: `None` when well, else why not."""
     from commands.iam import IamGateway, make_client
+    from commands.iam_offboard import make_sts_client
     from storage import open_store
 
     from .app import Deps, create_app
@@ -29,7 +30,8 @@ def _build(settings: Settings, *, background: bool = True):
     # Bolt's default pool has 5 threads; each /iam create holds one after its ack while it talks
     # to Slack and AWS, so under load new acks queued behind that work (tests/bench/ack_latency.py).
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
-    built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), listener_executor=listeners))
+    built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), sts=make_sts_client(),
+                                         listener_executor=listeners))
     if background:
         built.services.runner.start()
         Duties(built.services).start()

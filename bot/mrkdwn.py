@@ -28,6 +28,8 @@ def code(text: object, limit: int = 200) -> str:
 
 
 def mention(user_id: str | None) -> str:
+    if user_id and not (user_id[:1] in "UW" and user_id.isalnum() and user_id.isupper()):
+        return f"*{escape(user_id)}*"  # not a Slack person: `iam-bot`, when the bot asked by itself
     return f"<@{user_id}>" if user_id else "the bot"
 
 

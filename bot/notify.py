@@ -148,9 +148,26 @@ class Notifier:
 
 
 def _provisioned(settings, request: Request, actor) -> str:
+    if request.kind in PROVISIONED_LINES:
+        return PROVISIONED_LINES[request.kind](settings, request, actor)
     groups = listing(request.groups, budget=1500)
     console = " with a console password that must be changed at first sign-in" if request.console else ""
     return f":white_check_mark: Created {code(request.user_arn, 400)} in {groups}{console}."
+
+
+def _removed(settings, request: Request, actor) -> str:
+    if request.details.get("disable_only"):
+        return (f":lock: Disabled {code(request.user_name)}: console password deleted, access keys deactivated. "
+                f"`/iam enable {escape(request.user_name)}` undoes it.")
+    return f":wastebasket: Removed {code(request.user_name)} and everything it held from AWS, in AWS's order."
+
+
+def _new_password(settings, request: Request, actor) -> str:
+    return f":key: {mention(request.owner_id)} gets a new console password by one-time reveal."
+
+
+# The "provisioned" line for kinds that do not create a user (the default above is a create's).
+PROVISIONED_LINES = {"remove": _removed, "reset_password": _new_password, "enable": _new_password}
 
 
 # One line in a card's thread per event (`commands.workflow.thread(event, actor)`). A new event adds a line.
@@ -172,4 +189,14 @@ THREAD_LINES = {
         f":hourglass: The password reveal for {mention(request.owner_id)} expired unused."),
     "reminder": audit_blocks.reminder_line,
     "withdrawn": audit_blocks.withdrawn_line,
+    # Offboarding
+    "user_removed": lambda settings, request, actor: (
+        f":wastebasket: {code(request.user_name)} has since been removed from AWS; this request no longer holds "
+        "its name."),
+    "voided_leaver": lambda settings, request, actor: (
+        f":heavy_multiplication_x: Request #{request.id} was cancelled: Slack says its requester or owner left."),
+    "reveal_voided": lambda settings, request, actor: (
+        f":no_entry_sign: The password reveal for {mention(request.owner_id)} was voided: Slack says they left."),
+    "approval_voided": lambda settings, request, actor: (
+        ":no_entry_sign: An approval of this request was voided: Slack says the approver left."),
 }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 
 from commands.keys import KeyFlow
+from commands.offboard import Offboarding
 from commands.settings import Settings
 from commands.workflow import Workflow
 
@@ -28,6 +29,7 @@ class Services:
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
     keys: KeyFlow | None = None  # access keys: create-key, rotate, deactivate, activate, delete
+    offboarding: Offboarding | None = None  # remove, reset-password, enable, Slack deactivations
 
 
 def services(context) -> Services:

@@ -28,7 +28,8 @@ _SAY = {
     Why.BAD_GROUP_NAME: lambda f: (
         f"{code(f['name'], 80)} is not a valid IAM group name: use 1 to 128 letters, digits or + = , . @ _ -."),
     Why.UNKNOWN_OPTION: lambda f: (
-        f"{code(f['word'], 40)} is not an option; the only one is {listing(f['options'], budget=200)}."),
+        f"{code(f['word'], 40)} is not an option; "
+        f"{'the only one is' if len(f['options']) == 1 else 'the options are'} {listing(f['options'], budget=200)}."),
     Why.TWO_OWNERS: lambda f: "Mention only one owner: one IAM user is for one person.",
     Why.OWNER_NOT_ONE_PERSON: lambda f: (
         "The owner must be one person: mention them with @ (pick them from Slack's list), "
@@ -84,12 +85,12 @@ _SAY = {
         f"The access key for {code(f['user_name'])} was already revealed; it is never shown twice. If that was "
         "not you, deactivate it at once with `/iam keys` and tell the approvers.") if _is_key(f) else (
         f"The password for {code(f['user_name'])} was already revealed. If that was not you, "
-        "ask one of the approvers to reset your console password."),
+        f"type {code('/iam reset-password ' + f['user_name'], 120)} and ask one of the approvers to approve it."),
     Why.REVEAL_EXPIRED: lambda f: (
         f"The reveal button for {code(f['user_name'])} has expired; no key was created. Ask again with "
         f"{code('/iam create-key ' + f['user_name'] + ' --reason ...', 120)}.") if _is_key(f) else (
         f"The reveal button for {code(f['user_name'])} has expired. To get a password, "
-        "ask one of the approvers to reset your console password."),
+        f"type {code('/iam reset-password ' + f['user_name'], 120)} and ask one of the approvers to approve it."),
     Why.REVEAL_REPLACED: lambda f: (
         "This button was replaced by a newer message from the bot; use the Reveal button in the latest one."),
     Why.NO_CONSOLE: lambda f: f"{code(f['user_name'])} has no console password.",
@@ -145,6 +146,24 @@ _SAY = {
         f"The key made for request #{f['request_id']} was never shown (the bot was interrupted), so it was "
         f"deleted and nothing else was created. Ask again with "
         f"{code('/iam create-key ' + f['user_name'] + ' --reason ...', 120)}."),
+    Why.REASON_MISSING: lambda f: (
+        f"Say why after `--reason`, for example `/iam {f['verb']} jane.doe --reason left the company`."),
+    Why.USER_OUTSIDE_PATH: lambda f: (
+        f"{code(f['user_name'])} lives under the path {code(f['path'])}, outside {code(f['user_path'])} where the "
+        "bot manages users; the bot leaves it alone. Ask whoever administers that path in AWS."),
+    Why.USER_PROTECTED: lambda f: (
+        f"{code(f['user_name'])} is protected (IAM_BOT_PROTECTED_USERS: a break-glass admin); the bot never "
+        "removes, disables or resets it. Change it in AWS directly, with the account's own procedure."),
+    Why.USER_IS_THE_BOT: lambda f: (
+        f"{code(f['user_name'])} is the AWS identity the bot itself runs as; the bot never removes or disables "
+        "it. Change it in AWS directly."),
+    Why.USER_NO_OWNER: lambda f: (
+        f"The bot cannot tell whose user {code(f['user_name'])} is: it has no `iam-bot:owner-slack-id` tag and "
+        f"nobody here has the e-mail {escape(f['email'])}. Tag the user in AWS with its owner's Slack id, then ask "
+        "again."),
+    Why.ALREADY_ENABLED: lambda f: (
+        f"{code(f['user_name'])} already has a console password, so there is nothing to enable. For a new "
+        f"password, type {code('/iam reset-password ' + f['user_name'], 120)}."),
     Why.AWS_FAILED: lambda f: escape(f["problem"]),
     Why.CANCEL_WHICH: lambda f: "Name the request to withdraw by its number, for example `/iam cancel 12`.",
     Why.AUDIT_TAKES_NOTHING: lambda f: "`/iam audit` takes nothing after it: type just `/iam audit`.",

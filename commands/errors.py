@@ -27,6 +27,7 @@ class Why(enum.Enum):
     BAD_REQUEST_ID = "bad_request_id"
     CANCEL_WHICH = "cancel_which"
     AUDIT_TAKES_NOTHING = "audit_takes_nothing"
+    REASON_MISSING = "reason_missing"
     # Filing a request
     REQUESTER_UNKNOWN = "requester_unknown"
     REQUESTER_NOT_HERE = "requester_not_here"
@@ -74,6 +75,12 @@ class Why(enum.Enum):
     KEY_DELETE_ACTIVE = "key_delete_active"
     KEY_ALREADY = "key_already"
     KEY_LOST = "key_lost"
+    # Offboarding: remove, reset-password, enable
+    USER_OUTSIDE_PATH = "user_outside_path"
+    USER_PROTECTED = "user_protected"
+    USER_IS_THE_BOT = "user_is_the_bot"
+    USER_NO_OWNER = "user_no_owner"
+    ALREADY_ENABLED = "already_enabled"
     # AWS
     AWS_FAILED = "aws_failed"
 

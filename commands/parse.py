@@ -90,6 +90,29 @@ class DeleteKeyCommand(BaseModel):
     model_config = ConfigDict(frozen=True)
     user_name: str
     key_id: str
+
+
+class RemoveCommand(BaseModel):
+    """`/iam remove <user-name> [--disable-only] [--reason <words...>]`
+    Remove an IAM user and everything it holds, in the order AWS requires. A second person
+    must approve it. `--disable-only` only deletes the console password and deactivates the
+    access keys (undo it with `/iam enable`)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    disable_only: bool = False
+    reason: str = ""
+
+
+class ResetPasswordCommand(BaseModel):
+    """`/iam reset-password <user-name>`
+    A new console password for a user who lost theirs: a second person approves, and the
+    user's owner reveals it once."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
 class StatusCommand(BaseModel):
     """`/iam status <user-name>`
     Every request about that IAM user and its trail: who asked, approved, denied,
@@ -116,6 +139,15 @@ class AuditCommand(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class EnableCommand(BaseModel):
+    """`/iam enable <user-name>`
+    Undo `/iam remove --disable-only`: a new console password, approved by a second person
+    and revealed once to the owner. Access keys stay inactive until their owner activates them."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
 class HelpCommand(BaseModel):
     """`/iam help`
     Show this help."""
@@ -127,10 +159,11 @@ class HelpCommand(BaseModel):
 KeyCommand = RotateKeyCommand | DeactivateKeyCommand | ActivateKeyCommand | DeleteKeyCommand
 
 Command = (CreateCommand | KeysCommand | CreateKeyCommand | KeyCommand | StatusCommand | CancelCommand | AuditCommand
-           | HelpCommand)
+           | RemoveCommand | ResetPasswordCommand | EnableCommand | HelpCommand)
 
 COMMANDS = (CreateCommand, KeysCommand, CreateKeyCommand, RotateKeyCommand, DeactivateKeyCommand,
-            ActivateKeyCommand, DeleteKeyCommand, StatusCommand, CancelCommand, AuditCommand, HelpCommand)
+            ActivateKeyCommand, DeleteKeyCommand, RemoveCommand, ResetPasswordCommand, EnableCommand,
+            StatusCommand, CancelCommand, AuditCommand, HelpCommand)
 
 # An access-key id: AKIA (long-term) or ASIA (temporary) and 16 upper-case letters or digits.
 ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}", re.ASCII)
@@ -188,6 +221,13 @@ def parse(text: str) -> Command:
         if args:
             raise CommandError(Why.AUDIT_TAKES_NOTHING)
         return AuditCommand()
+    if verb == "remove":
+        return _parse_remove(args)
+    if verb in ("reset-password", "enable"):
+        if len(args) != 1:
+            raise CommandError(Why.ONE_USER_NAME, verb=verb)
+        name = check_user_name(_plain(args[0]))
+        return ResetPasswordCommand(user_name=name) if verb == "reset-password" else EnableCommand(user_name=name)
     return HelpCommand(unknown=_plain(words[0]))
 
 
@@ -234,6 +274,30 @@ def _parse_key_command(verb: str, args: list[str]) -> KeyCommand:
         raise CommandError(Why.USER_AND_KEY, verb=verb)
     user_name, key_id = check_user_name(_plain(args[0])), check_key_id(_plain(args[1]))
     return KEY_VERBS[verb](user_name=user_name, key_id=key_id)
+
+
+def _parse_remove(args: list[str]) -> RemoveCommand:
+    """`<user-name> [--disable-only] [--reason words...]`: the reason takes the rest of the line."""
+    names: list[str] = []
+    disable_only = False
+    reason = ""
+    for index, raw in enumerate(args):
+        word = _plain(raw)
+        option = word.lower()
+        if option == "--reason":
+            reason = " ".join(_plain(w) for w in args[index + 1:]).strip()
+            if not reason:
+                raise CommandError(Why.REASON_MISSING, verb="remove")
+            break
+        if option == "--disable-only":
+            disable_only = True
+            continue
+        if word.startswith("--"):
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--disable-only", "--reason"))
+        names.append(word)
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="remove")
+    return RemoveCommand(user_name=check_user_name(names[0]), disable_only=disable_only, reason=reason)
 
 
 def _parse_create(args: list[str]) -> CreateCommand:

@@ -17,6 +17,18 @@ WRITE_OWN_USERS = ["iam:CreateUser", "iam:TagUser", "iam:CreateLoginProfile", "i
 WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:UntagUser"]
 # IAM authorises AddUserToGroup on the group, not the user: narrow the groups if you can.
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
+# Offboarding (commands/iam_offboard.py): reading what a user holds and removing it, only for
+# users under IAM_BOT_USER_PATH (the bot checks the path first; IAM checks it again here).
+OFFBOARD_USERS = [
+    "iam:GetLoginProfile", "iam:DeleteLoginProfile", "iam:UpdateAccessKey", "iam:DeleteAccessKey",
+    "iam:ListSigningCertificates", "iam:DeleteSigningCertificate", "iam:ListSSHPublicKeys", "iam:DeleteSSHPublicKey",
+    "iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential", "iam:ListMFADevices",
+    "iam:DeactivateMFADevice", "iam:ListUserPolicies", "iam:DeleteUserPolicy", "iam:ListAttachedUserPolicies",
+    "iam:DetachUserPolicy", "iam:ListGroupsForUser", "iam:DeleteUser",
+]
+# A virtual MFA device is a resource of its own; so is a group (RemoveUserFromGroup is authorised on it).
+OFFBOARD_MFA = ["iam:DeleteVirtualMFADevice"]
+OFFBOARD_GROUPS = ["iam:RemoveUserFromGroup"]
 # These accept no resource but "*".
 ACCOUNT = ["iam:ListGroups", "iam:GetAccountPasswordPolicy", "iam:ListAccountAliases"]
 # /iam audit and IAM_BOT_AUDIT_EVERY: the account's credential report (resource "*" only).
@@ -33,6 +45,12 @@ def bot_policy(user_path: str = "/") -> dict:
              "Resource": f"arn:aws:iam::*:user{user_path}*"},
             {"Sid": "Groups", "Effect": "Allow", "Action": GROUPS, "Resource": "arn:aws:iam::*:group/*"},
             {"Sid": "AccountWide", "Effect": "Allow", "Action": ACCOUNT, "Resource": "*"},
+            {"Sid": "OffboardUsersUnderThePath", "Effect": "Allow", "Action": OFFBOARD_USERS,
+             "Resource": f"arn:aws:iam::*:user{user_path}*"},
+            {"Sid": "OffboardVirtualMFADevices", "Effect": "Allow", "Action": OFFBOARD_MFA,
+             "Resource": "arn:aws:iam::*:mfa/*"},
+            {"Sid": "OffboardGroupMemberships", "Effect": "Allow", "Action": OFFBOARD_GROUPS,
+             "Resource": "arn:aws:iam::*:group/*"},
         ],
     }
 

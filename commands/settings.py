@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from storage.urls import parse_database_url
 
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     iam_bot_work_hold: dt.timedelta = dt.timedelta(seconds=60)
     # How often /iam audit's report is also posted to the approvals channel; None: never.
     iam_bot_audit_every: dt.timedelta | None = None
+    # Offboarding: users the bot never removes, disables or resets (break-glass admins), and what
+    # a Slack deactivation does: file a remove request, or also disable the users at once.
+    iam_bot_protected_users: Annotated[tuple[str, ...], NoDecode] = ()
+    iam_bot_on_slack_deactivation: Literal["request", "disable"] = "request"
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
@@ -74,6 +78,22 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[UWS][A-Z0-9]+", part):
                 raise ValueError(f"{part!r} is not a Slack user id (U...) or user group id (S...)")
         return ids
+
+    @field_validator("iam_bot_protected_users", mode="before")
+    @classmethod
+    def _split_protected(cls, value):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        names = tuple(part for part in value if part)
+        for name in names:
+            if not re.fullmatch(r"[\w+=,.@-]{1,64}", name, re.ASCII):
+                raise ValueError(f"{name!r} is not an IAM user name")
+        return names
+
+    @field_validator("iam_bot_on_slack_deactivation", mode="before")
+    @classmethod
+    def _deactivation(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("iam_bot_approvals_channel")
     @classmethod

@@ -97,11 +97,12 @@ def m002_kinds_jobs_leases(db: Database) -> None:
 
 
 @migrations()
-def m003_one_live_request_per_kind_and_user(db: Database) -> None:
-    # An access-key request for a user whose create request is still live (a --no-console user
-    # stays provisioned) is not a second creation: the rule is one live request per kind and user.
+def m003_one_live_request_per_name_and_kind(db: Database) -> None:
+    # Kinds must not block each other (a remove while the create that made the user is live), a
+    # finished removal frees the name, and so does a create whose user was removed (state 'removed').
     db.execute("DROP INDEX IF EXISTS requests_one_live_per_user")
     db.execute(
-        "CREATE UNIQUE INDEX IF NOT EXISTS requests_one_live_per_kind_and_user ON requests(kind, user_name_key) "
-        "WHERE state IN ('pending', 'approved', 'provisioned')"
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests(user_name_key, kind) "
+        "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')"
     )
+    db.execute("CREATE INDEX requests_owner_id ON requests(owner_id)")

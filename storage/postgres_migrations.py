@@ -97,12 +97,12 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), beats BIGINT NOT NULL, "
         "at TIMESTAMPTZ NOT NULL)",
     ]),
-    ("0002_one_live_request_per_kind_and_user", [
-        # An access-key request for a user whose create request is still live is not a second
-        # creation: the rule is one live request per kind and user.
+    # Kinds must not block each other (a remove while the create that made the user is live), a
+    # finished removal frees the name, and so does a create whose user was removed (state 'removed').
+    ("0002_one_live_request_per_name_and_kind", [
         "DROP INDEX IF EXISTS requests_one_live_per_user",
-        "CREATE UNIQUE INDEX IF NOT EXISTS requests_one_live_per_kind_and_user ON requests (kind, user_name_key) "
-        "WHERE state IN ('pending', 'approved', 'provisioned')",
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests (user_name_key, kind) "
+        "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')",
     ]),
 ]
 

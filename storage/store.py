@@ -29,11 +29,15 @@ EXPIRED = "expired"
 FAILED = "failed"
 REVEAL_EXPIRED = "reveal_expired"
 CANCELLED = "cancelled"
+# The IAM user a request made (or reset) was removed since by a `remove` request: no longer live.
+REMOVED = "removed"
 LIVE_STATES = (PENDING, APPROVED, PROVISIONED)
 # The bot created the IAM user and it went to its owner.
 PROVISIONED_STATES = (PROVISIONED, REVEALING, REVEALED, REVEAL_EXPIRED)
 
 CREATE_USER = "create_user"
+# A `remove` request is done once provisioned: it no longer holds its user name (see migrations 003).
+REMOVE = "remove"
 LAST_ERROR_LIMIT = 500
 
 
@@ -236,10 +240,12 @@ class Store:
         return self._request(row)
 
     def _live_id(self, key: str, kind: str = CREATE_USER) -> int:
+        """The live request of this kind for this name: one per name and kind (a done removal is not live)."""
         with self._read() as tx:
             row = tx.one(
-                f"SELECT id FROM requests WHERE user_name_key = ? AND kind = ? AND state IN ({marks(LIVE_STATES)})",
-                [key, kind, *LIVE_STATES],
+                f"SELECT id FROM requests WHERE user_name_key = ? AND kind = ? AND state IN ({marks(LIVE_STATES)}) "
+                "AND NOT (kind = ? AND state = ?) ORDER BY id",
+                [key, kind, *LIVE_STATES, REMOVE, PROVISIONED],
             )
         return row["id"] if row else 0
 
@@ -267,6 +273,17 @@ class Store:
     def for_owner(self, owner_id: str) -> list[Request]:
         with self._read() as tx:
             rows = tx.rows("SELECT * FROM requests WHERE owner_id = ? ORDER BY id", [owner_id])
+        return [self._request(row) for row in rows]
+
+    def for_user_name(self, user_name: str) -> list[Request]:
+        """Every request about this IAM user name, in any case, oldest first."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE user_name_key = ? ORDER BY id", [user_name.lower()])
+        return [self._request(row) for row in rows]
+
+    def for_requester(self, requester_id: str) -> list[Request]:
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE requester_id = ? ORDER BY id", [requester_id])
         return [self._request(row) for row in rows]
 
     def transition(

@@ -12,9 +12,9 @@ from commands.policy import allowed_operations, bot_policy, render
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def operations_in_source() -> set[str]:
-    """Every `self.client.<method>(` and paginator in the gateway, as IAM operation names."""
-    source = (ROOT / "commands" / "iam.py").read_text()
+def operations_in_source(*files: Path) -> set[str]:
+    """Every `self.client.<method>(` and paginator in the gateways (`commands/iam*.py`), as IAM operation names."""
+    source = "\n".join(path.read_text() for path in (files or sorted((ROOT / "commands").glob("iam*.py"))))
     client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     mapping = client.meta.method_to_api_mapping
     methods = set(re.findall(r"self\.client\.(\w+)\(", source)) - {"get_paginator"}
@@ -44,9 +44,21 @@ def test_writes_are_scoped_to_the_user_path():
     policy = bot_policy("/people/")
     [write] = [s for s in policy["Statement"] if "iam:CreateUser" in s["Action"]]
     assert write["Resource"] == "arn:aws:iam::*:user/people/*"
-    # The one deletion: an access key its owner or an approver retires (deactivated first).
-    assert all(("iam:Delete" not in a or a == "iam:DeleteAccessKey") and a != "iam:*"
-               for s in policy["Statement"] for a in s["Action"])
+    assert all(a != "iam:*" and not a.endswith("*") for s in policy["Statement"] for a in s["Action"])
+    # Deleting is only for users under the path, and for what is not a user's: MFA devices and groups.
+    for statement in policy["Statement"]:
+        if any(a.startswith(("iam:Delete", "iam:Detach", "iam:Deactivate")) for a in statement["Action"]):
+            assert statement["Resource"] in ("arn:aws:iam::*:user/people/*", "arn:aws:iam::*:mfa/*"), statement
+
+
+def test_offboarding_grows_the_policy_exactly_by_the_actions_it_calls():
+    from commands.policy import OFFBOARD_GROUPS, OFFBOARD_MFA, OFFBOARD_USERS
+
+    called = operations_in_source(ROOT / "commands" / "iam_offboard.py")
+    already = allowed_operations({"Statement": [s for s in bot_policy()["Statement"]
+                                                if not s["Sid"].startswith("Offboard")]})
+    added = {a.split(":", 1)[1] for a in OFFBOARD_USERS + OFFBOARD_MFA + OFFBOARD_GROUPS}
+    assert added == called - already
 
 
 def test_the_file_in_the_repository_is_the_default_policy():

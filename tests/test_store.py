@@ -341,7 +341,7 @@ def test_postgres_records_its_migrations_once(postgres_url):
     store = open_store(postgres_url.replace("postgresql://", "postgres://"))  # Heroku's spelling
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM iam_bot_migrations")] == [
-            "0001_requests_events_jobs_leases", "0002_one_live_request_per_kind_and_user"]
+            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind"]
     store.close()
 
 
@@ -370,7 +370,7 @@ def test_sqlite_migrations_are_applied_once(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/m.db")
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM _sqlite_migrations ORDER BY id")] == [
-            "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_kind_and_user"]
+            "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind"]
     store.close()
 
 
@@ -499,3 +499,22 @@ def test_other_database_urls_are_refused_without_repeating_them(url):
     with pytest.raises(ValueError) as raised:
         storage.parse_database_url(url)
     assert "pw@" not in str(raised.value)
+
+
+def test_one_live_request_per_name_and_kind_and_a_done_removal_frees_the_name(store):
+    create = file(store)
+    store.transition(create.id, from_states=[storage.PENDING], to_state=storage.PROVISIONED, actor_id=None,
+                     what="provisioned", now=NOW)
+    removal = file(store, name="Jane.Doe", kind=storage.REMOVE)  # another kind: not blocked by the create
+    with pytest.raises(storage.DuplicateRequest) as duplicate:
+        file(store, kind=storage.REMOVE)
+    assert duplicate.value.existing_id == removal.id
+    store.transition(removal.id, from_states=[storage.PENDING], to_state=storage.PROVISIONED, actor_id=None,
+                     what="provisioned", now=NOW)
+    again = file(store, kind=storage.REMOVE)  # a finished removal holds no name
+    with pytest.raises(storage.DuplicateRequest):
+        file(store)  # the create still does, until its user is removed
+    store.transition(create.id, from_states=[storage.PROVISIONED], to_state=storage.REMOVED, actor_id=None,
+                     what="user_removed", now=NOW)
+    assert file(store).state == storage.PENDING
+    assert [r.id for r in store.for_user_name("JANE.DOE")][:3] == [create.id, removal.id, again.id]

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from . import actions, audit, keys, slash, views
+from . import actions, audit, keys, offboard, slash, views
 
 
 def register(app: App) -> None:
@@ -11,3 +11,4 @@ def register(app: App) -> None:
     views.register(app)
     keys.register(app)
     audit.register(app)
+    offboard.register(app)

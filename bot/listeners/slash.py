@@ -16,7 +16,8 @@ from slack_bolt import App
 
 from commands.errors import CommandError, Why
 from commands.parse import (
-    AuditCommand, CancelCommand, CreateCommand, HelpCommand, KeysCommand, StatusCommand, parse, usage,
+    AuditCommand, CancelCommand, CreateCommand, EnableCommand, HelpCommand, KeysCommand, RemoveCommand,
+    ResetPasswordCommand, StatusCommand, parse, usage,
 )
 from storage import Job, PENDING
 
@@ -146,6 +147,9 @@ ACKS: dict[type, Callable] = {
     StatusCommand: lambda c: f"Looking up the requests about {code(c.user_name)}…",
     CancelCommand: lambda c: f"Withdrawing request #{c.request_id}…",
     AuditCommand: lambda c: "Asking AWS for the credential report…",
+    RemoveCommand: lambda c: f"Checking what {code(c.user_name)} holds in AWS…",
+    ResetPasswordCommand: lambda c: f"Checking {code(c.user_name)} before asking for a new password…",
+    EnableCommand: lambda c: f"Checking {code(c.user_name)} before asking to enable it…",
 }
 HANDLERS: dict[type, Callable[[Asked, object], None]] = {
     CreateCommand: file_request,
@@ -154,4 +158,10 @@ HANDLERS: dict[type, Callable[[Asked, object], None]] = {
     StatusCommand: show_status,
     CancelCommand: cancel_request,
     AuditCommand: show_audit,
+    RemoveCommand: lambda asked, parsed: file_removal(asked, parsed),
+    ResetPasswordCommand: lambda asked, parsed: file_new_password(asked, parsed),
+    EnableCommand: lambda asked, parsed: file_new_password(asked, parsed),
 }
+
+
+from .offboard import file_new_password, file_removal  # noqa: E402  (it builds on Asked above)

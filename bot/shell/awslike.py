@@ -15,7 +15,10 @@ client so that, through it:
   CreateLoginProfile keeps PasswordResetRequired;
 - DeleteUser of a user with a login profile, access keys, signing certificates, SSH keys, MFA
   devices, policies or groups, and DeleteVirtualMFADevice of an enabled device -> DeleteConflict;
-- ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated.
+- ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated;
+- service-specific credentials (CodeCommit, Keyspaces...), which moto does not implement (its
+  server answers HTTP 500, which botocore retries slowly), are kept here and answered as AWS
+  would: Create, List, Update, Delete; DeleteUser refuses while a user has one.
 
 Refusals, and ListUsers pages, are answered from the last `before-call` hook, after any
 counting hook a test has registered: the call is seen, and AWS's error comes back as a
@@ -58,6 +61,10 @@ SECRET_PARAMS = frozenset({"Password", "OldPassword", "NewPassword", "PrivateKey
 
 _REFUSAL = "aws_like_refusal"
 _PAGE = "aws_like_page"
+_ANSWER = "aws_like_answer"
+SERVICE_CREDENTIAL_OPERATIONS = frozenset({
+    "CreateServiceSpecificCredential", "ListServiceSpecificCredentials", "UpdateServiceSpecificCredential",
+    "DeleteServiceSpecificCredential", "ResetServiceSpecificCredential"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,10 @@ def error_response(url: str, code: str, message: str, status: int = 400) -> AWSR
 
 
 _applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Service-specific credentials, which moto has none of, by (endpoint, user id): shared by every
+# client of one moto, and a user made again under an old name (a new id) starts with none.
+_service_credentials: dict[tuple, list[dict]] = {}
+_service_lock = threading.Lock()
 _applying = threading.Lock()
 
 
@@ -179,6 +190,9 @@ class AwsLike:
         page = context.pop(_PAGE, None)
         if page is not None:
             return _answer(params.get("url", ""), 200, self._page_of_users(*page))
+        answer = context.pop(_ANSWER, None)
+        if answer is not None:
+            return _answer(params.get("url", ""), 200, answer)
         return None
 
     def _page_of_users(self, listing_id: str | None, start: int, size: int, path_prefix: str | None) -> dict:
@@ -253,6 +267,8 @@ class AwsLike:
             self._check_device_deletable(params["SerialNumber"])
         if operation == "ListUsers":
             context[_PAGE] = self._page_wanted(params)
+        if operation in SERVICE_CREDENTIAL_OPERATIONS:
+            context[_ANSWER] = self._service_credential(operation, params)
 
     def _stored_user(self, name: str, *, expect_none: bool = False) -> str | None:
         """The user's name as stored, for `name` in any case; None if there is none.
@@ -306,7 +322,7 @@ class AwsLike:
     def _check_user_deletable(self, name: str) -> None:
         lookup = self.lookup
         try:
-            lookup.get_user(UserName=name)
+            user_id = lookup.get_user(UserName=name)["User"]["UserId"]
         except ClientError as error:
             if _code(error) == "NoSuchEntity":
                 return  # moto says NoSuchEntity, as AWS does
@@ -326,9 +342,56 @@ class AwsLike:
             (lookup.list_attached_user_policies(UserName=name)["AttachedPolicies"], "must detach all policies first"),
             (lookup.list_groups_for_user(UserName=name)["Groups"], "must remove users from group first"),
         ]
+        with _service_lock:
+            credentials = list(_service_credentials.get((self.client.meta.endpoint_url, user_id), []))
+        attached.insert(3, (credentials, "must delete service-specific credentials first"))
         for items, what in attached:
             if items:
                 raise _Refusal("DeleteConflict", f"Cannot delete entity, {what}.", 409)
+
+    def _service_credential(self, operation: str, params: dict) -> dict:
+        """What AWS answers to the service-specific credential calls, which moto lacks."""
+        import datetime as dt
+        import secrets
+
+        name = params.get("UserName")
+        if not isinstance(name, str):
+            raise _Refusal("ValidationError", "1 validation error detected: userName must not be null")
+        try:
+            user = self.lookup.get_user(UserName=name)["User"]
+        except ClientError as error:
+            if _code(error) == "NoSuchEntity":
+                raise _Refusal("NoSuchEntity", f"The user with name {name} cannot be found.", 404) from None
+            raise
+        stored = user["UserName"]
+        with _service_lock:
+            held = _service_credentials.setdefault((self.client.meta.endpoint_url, user["UserId"]), [])
+            if operation == "ListServiceSpecificCredentials":
+                wanted = params.get("ServiceName")
+                return {"ServiceSpecificCredentials": [
+                    {k: v for k, v in c.items() if k != "ServicePassword"}
+                    for c in held if wanted in (None, c["ServiceName"])]}
+            if operation == "CreateServiceSpecificCredential":
+                if sum(c["ServiceName"] == params.get("ServiceName") for c in held) >= 2:
+                    raise _Refusal("LimitExceeded", "Cannot exceed quota for CredentialsPerUserPerService: 2", 409)
+                credential = {
+                    "CreateDate": dt.datetime.now(dt.timezone.utc), "ServiceName": params.get("ServiceName", ""),
+                    "ServiceUserName": f"{stored}-at-{len(held) + 1}", "ServicePassword": secrets.token_urlsafe(30),
+                    "ServiceSpecificCredentialId": "ACCA" + secrets.token_hex(8).upper(), "UserName": stored,
+                    "Status": "Active"}
+                held.append(credential)
+                return {"ServiceSpecificCredential": dict(credential)}
+            found = [c for c in held if c["ServiceSpecificCredentialId"] == params.get("ServiceSpecificCredentialId")]
+            if not found:
+                raise _Refusal("NoSuchEntity", "No such credential.", 404)
+            if operation == "DeleteServiceSpecificCredential":
+                held.remove(found[0])
+            elif operation == "UpdateServiceSpecificCredential":
+                found[0]["Status"] = params.get("Status", found[0]["Status"])
+            else:
+                found[0]["ServicePassword"] = secrets.token_urlsafe(30)
+                return {"ServiceSpecificCredential": dict(found[0])}
+            return {}
 
     def _check_device_deletable(self, serial: str) -> None:
         paginator = self.lookup.get_paginator("list_virtual_mfa_devices")

@@ -166,6 +166,8 @@ class Shell:
             self.wait(rest)
         elif word in ("events", "log"):
             self.events()
+        elif word == "deactivate":
+            self.deactivate(rest)
         elif word in ("help", "?"):
             self.help()
         elif word == "iam":
@@ -262,6 +264,26 @@ class Shell:
             else:
                 self.slack.post_ephemeral(self.me.user_id, channel, answer.get("text", ""), answer.get("blocks"),
                                           ack=True)
+
+    def deactivate(self, name: str) -> None:
+        """An admin deactivates someone's Slack account: Slack tells the bot with a `user_change` event."""
+        someone = person(name) if name else None
+        if someone is None:
+            raise ShellError(f"Deactivate whom? Type: deactivate <name>, one of {', '.join(p.name for p in PEOPLE)}.")
+        user = self.slack.users[someone.user_id]
+        user["deleted"] = True
+        body = json.dumps({
+            "token": "unused", "team_id": TEAM_ID, "api_app_id": "A0IAMBOT", "type": "event_callback",
+            "event_id": f"Ev{int(time.time() * 1000)}", "event_time": int(time.time()),
+            "event": {"type": "user_change", "user": dict(user), "event_ts": f"{time.time():.6f}"}})
+        self.say(f"(A Slack admin deactivated {someone.name}'s account; Slack sends the bot a user_change event.)")
+        headers = {name.lower(): value for name, value in
+                   payloads.signed_headers(self.signing_secret, body, content_type="application/json").items()}
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        if response.status != 200:
+            self.say(f"(The bot answered the event with HTTP {response.status}.)")
+        if not self.executor.wait_idle(SETTLE_SECONDS):
+            self.say("(the bot is still working; what it sends will appear when it is done)")
 
     # -- buttons ----------------------------------------------------------------------------
 
@@ -471,6 +493,7 @@ Shell commands:
     buttons        list the buttons you can press now
     who            list the people      events   the bot's audit trail
     wait <time>    let time pass (wait 1h, wait 2d): reminders, expiries and scheduled work happen
+    deactivate <name>  a Slack admin deactivates that person (the bot offboards them)
     help           this list            quit     leave (so does end of input)
 A button's confirmation asks y/n; a form (modal) asks for each field in turn, /cancel closes it."""
 

@@ -108,7 +108,9 @@ class Bot:
         self.called: set[str] = set()  # the IAM operations this bot called; its policy must allow them
         self.client.meta.events.register("before-call.iam", _recorder(self.called))
         self.executor = TrackingExecutor()
-        deps = Deps(store=self.store, iam=IamGateway(self.client), listener_executor=self.executor)
+        self.sts = boto3.client("sts", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
+                                aws_secret_access_key="testing")
+        deps = Deps(store=self.store, iam=IamGateway(self.client), sts=self.sts, listener_executor=self.executor)
         if clock:
             deps.clock = clock
         if passwords:

@@ -1,0 +1,396 @@
+"""Offboarding: removing an IAM user in AWS's order, disabling one, and giving one a new password.
+
+Three kinds of request share the workflow's lifecycle (filing, the two-person rule, step by
+step provisioning that resumes after a crash, the one-time reveal):
+
+- `remove`: its plan is the removal steps (or, with `--disable-only`, the two reversible ones);
+  it ends `provisioned` ("done") and reveals nothing. What the user held is read from AWS at
+  filing into `details["inventory"]`, for the card.
+- `reset_password` and `enable`: no steps; once approved the owner gets the sign-in DM, and
+  the Reveal click sets a new console password (UpdateLoginProfile, or CreateLoginProfile).
+
+When Slack says a person left, `Offboarding.leaver` voids what they had open and files a
+removal for each IAM user they own, as the requester `iam-bot`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, field
+
+import storage
+from storage import Job, NewJob, Request
+
+from .errors import CommandError, IamError, Why
+from .iam import TAG_OWNER, PasswordRejected
+from .iam_offboard import OffboardIam, UserFacts
+from .parse import EnableCommand, RemoveCommand, ResetPasswordCommand
+from .rules import Person
+from .workflow import Filed, Kind, Owed, Secret, Workflow, thread
+
+log = logging.getLogger(__name__)
+
+REMOVE = storage.REMOVE
+RESET_PASSWORD = "reset_password"
+ENABLE = "enable"
+# The requester (and actor) of what the bot files by itself, when Slack says a person left.
+BOT_REQUESTER = "iam-bot"
+
+STEP_CHECK = "check"
+REMOVAL_STEPS = ("login_profile", "access_keys", "signing_certificates", "ssh_public_keys",
+                 "service_specific_credentials", "mfa_devices", "inline_policies", "managed_policies", "groups",
+                 "delete_user")
+DISABLE_STEPS = ("login_profile", "deactivate_keys")
+# Durable work: act on a Slack deactivation (payload {"user_id": ...}).
+LEAVER_JOB = "leaver"
+SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+
+
+# -- the kinds -------------------------------------------------------------------------------
+
+def remove_plan(request: Request) -> list[str]:
+    """Check the user is still the one filed for, then delete in the order IAM requires."""
+    return [STEP_CHECK, *(DISABLE_STEPS if request.details.get("disable_only") else REMOVAL_STEPS)]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Who may never be removed or disabled, and where the bot's users live."""
+
+    user_path: str
+    protected: tuple[str, ...] = ()
+
+    def refusal(self, facts: UserFacts, bot_arn: str) -> tuple[Why, dict] | None:
+        if not facts.path.startswith(self.user_path):
+            return Why.USER_OUTSIDE_PATH, dict(user_name=facts.name, path=facts.path, user_path=self.user_path)
+        if facts.name.lower() in {p.lower() for p in self.protected}:
+            return Why.USER_PROTECTED, dict(user_name=facts.name)
+        if facts.arn.lower() == bot_arn.lower():
+            return Why.USER_IS_THE_BOT, dict(user_name=facts.name)
+        return None
+
+
+def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
+    """The three kinds, bound to offboarding's IAM calls; the Workflow is given them at start-up."""
+
+    def run_remove_step(workflow: Workflow, request: Request, step: str) -> str | None:
+        name = request.user_name
+        if step == STEP_CHECK:
+            facts = iam.user(name)
+            if facts is None:
+                return None  # already gone: every step will find its thing gone
+            if facts.user_id != request.details.get("user_id"):
+                raise IamError(f"{name} is no longer the user this request was filed for (it was deleted and made "
+                               "again since); nothing was removed. File a new request if it must go too.")
+            refused = guard.refusal(facts, iam.bot_identity())
+            if refused is not None:
+                raise IamError(f"{name} may not be removed or disabled by the bot ({refused[0].value}); "
+                               "nothing was removed.")
+            return facts.arn
+        if step == "mfa_devices":
+            assigned = iam.mfa_serials(name)
+            known = list(dict.fromkeys([*request.details.get("mfa_serials", []),
+                                        *request.details.get("inventory", {}).get("mfa_devices", [])]))
+            if set(assigned) - set(known):
+                # Noted before anything is deactivated: after a crash the device is no longer
+                # listed as the user's, and only this note says it is ours to delete.
+                workflow.store.transition(
+                    request.id, from_states=[storage.APPROVED], to_state=storage.APPROVED, actor_id=None,
+                    what="mfa_devices_noted", now=workflow.clock(),
+                    details={**request.details, "mfa_serials": list(dict.fromkeys([*known, *assigned]))})
+            did = iam.remove_mfa_devices(name, assigned, known)
+        elif step == "delete_user":
+            did = iam.delete_user(name)
+            retire_requests_of_removed_user(workflow, request)
+        else:
+            did = {
+                "login_profile": iam.delete_login_profile,
+                "deactivate_keys": iam.deactivate_access_keys,
+                "access_keys": iam.delete_access_keys,
+                "signing_certificates": iam.delete_signing_certificates,
+                "ssh_public_keys": iam.delete_ssh_public_keys,
+                "service_specific_credentials": iam.delete_service_specific_credentials,
+                "inline_policies": iam.delete_inline_policies,
+                "managed_policies": iam.detach_managed_policies,
+                "groups": iam.leave_groups,
+            }[step](name)
+        workflow.store.append_event(request.id, None, f"did:{step}", workflow.clock(), detail=did)
+        return None
+
+    def reveal_new_password(workflow: Workflow, request: Request) -> Secret:
+        for fresh in (False, True):
+            password = workflow.passwords(workflow.iam.password_policy(stale_ok=not fresh))
+            try:
+                iam.set_or_create_password(request.user_name, password)
+            except PasswordRejected:
+                if fresh:
+                    raise
+                continue
+            return Secret("password", password)
+        raise AssertionError("unreachable")
+
+    def no_steps(request: Request) -> list[str]:
+        return []
+
+    def not_a_step(workflow: Workflow, request: Request, step: str) -> None:
+        raise ValueError(f"no such step: {step}")
+
+    def sign_in(request: Request) -> list[NewJob]:
+        return [NewJob(Owed.SIGN_IN_DM)]
+
+    return (
+        Kind(name=REMOVE, plan=remove_plan, run_step=run_remove_step),
+        Kind(name=RESET_PASSWORD, plan=no_steps, run_step=not_a_step, reveals=lambda r: True,
+             reveal=reveal_new_password, after_provisioning=sign_in),
+        Kind(name=ENABLE, plan=no_steps, run_step=not_a_step, reveals=lambda r: True,
+             reveal=reveal_new_password, after_provisioning=sign_in),
+    )
+
+
+def retire_requests_of_removed_user(workflow: Workflow, removal: Request) -> None:
+    """The user is gone: what other requests promised about it stops (and frees its name)."""
+    now = workflow.clock()
+    for other in workflow.store.for_user_name(removal.user_name):
+        if other.id == removal.id or other.kind == REMOVE:
+            continue
+        if other.state in (storage.PROVISIONED, storage.REVEALING):
+            jobs = [thread("user_removed"), *([NewJob(Owed.DM_UPDATE)] if other.dm_ts else [])]
+            workflow.store.transition(other.id, from_states=[storage.PROVISIONED, storage.REVEALING],
+                                      to_state=storage.REMOVED, actor_id=None, what="user_removed", now=now,
+                                      detail=f"by request #{removal.id}", jobs=jobs)
+        elif other.state == storage.PENDING:
+            workflow.store.transition(other.id, from_states=[storage.PENDING], to_state=storage.CANCELLED,
+                                      actor_id=None, what="cancelled", now=now,
+                                      detail=f"the user was removed by request #{removal.id}",
+                                      jobs=[NewJob(Owed.CARD), thread("user_removed")])
+
+
+# -- filing and the leaver ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Leaving:
+    """What the bot did when Slack said a person left."""
+
+    person_id: str
+    voided: tuple[Request, ...] = ()
+    filed: tuple[Request, ...] = ()  # removals, new or already open, whose card may need posting
+    skipped: tuple[tuple[str, Why], ...] = ()  # users of theirs the bot may not touch, and why
+
+
+@dataclass
+class Offboarding:
+    workflow: Workflow
+    iam: OffboardIam
+    guard: Guard
+    disable_on_deactivation: bool = False
+    kinds: tuple[Kind, ...] = field(default=())
+
+    @property
+    def store(self):
+        return self.workflow.store
+
+    def _now(self) -> dt.datetime:
+        return self.workflow.clock()
+
+    def target(self, user_name: str) -> UserFacts:
+        """The user a remove, reset-password or enable is about, or a CommandError saying why not."""
+        facts = self.iam.user(user_name)
+        if facts is None:
+            raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
+        refused = self.guard.refusal(facts, self.iam.bot_identity())
+        if refused is not None:
+            raise CommandError(refused[0], **refused[1])
+        return facts
+
+    def owner_hint(self, facts: UserFacts) -> str | None:
+        """Whom the user is for, as AWS's tag or the store says; None if neither does (ask e-mail)."""
+        tagged = facts.tags.get(TAG_OWNER, "")
+        if SLACK_ID.fullmatch(tagged):
+            return tagged
+        made = [r for r in self.store.for_user_name(facts.name)
+                if r.kind == storage.CREATE_USER and r.state in storage.PROVISIONED_STATES]
+        return made[-1].owner_id if made else None
+
+    def _mine(self, kind: str, user_name: str, requester_id: str, since: dt.datetime | None) -> Request | None:
+        """This requester's own request, filed by this very command before a crash."""
+        if since is None:
+            return None
+        for request in self.store.for_user_name(user_name):
+            if request.kind == kind and request.requester_id == requester_id and request.created_at >= since:
+                return request
+        return None
+
+    def file_remove(self, command: RemoveCommand, *, requester_id: str, owner_id: str | None,
+                    since: dt.datetime | None = None, reason: str | None = None, left: str | None = None,
+                    facts: UserFacts | None = None) -> Filed:
+        """Read what the user holds and store a pending `remove` (refused if one is open already)."""
+        facts = facts or self.target(command.user_name)
+        mine = self._mine(REMOVE, facts.name, requester_id, since)
+        if mine is not None:
+            return Filed(mine)
+        details = {
+            "user_id": facts.user_id, "user_arn": facts.arn, "disable_only": command.disable_only,
+            "reason": reason if reason is not None else command.reason,
+            "inventory": self.iam.inventory(facts.name),
+        }
+        if left:
+            details["left"] = left
+        try:
+            request = self.store.file_request(
+                user_name=facts.name, groups=(), console=False, owner_id=owner_id or "", requester_id=requester_id,
+                team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE, details=details)
+        except storage.DuplicateRequest as duplicate:
+            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
+        return Filed(request)
+
+    def file_password(self, command: ResetPasswordCommand | EnableCommand, *, requester_id: str, owner: Person,
+                      since: dt.datetime | None = None, facts: UserFacts | None = None) -> Filed:
+        """A pending `reset_password` or `enable`: a new console password for the owner, revealed once."""
+        kind = ENABLE if isinstance(command, EnableCommand) else RESET_PASSWORD
+        facts = facts or self.target(command.user_name)
+        mine = self._mine(kind, facts.name, requester_id, since)
+        if mine is not None:
+            return Filed(mine, owner_is_guest=owner.is_guest)
+        if owner.is_bot or owner.deleted:
+            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=facts.name, groups=())
+        if owner.team_id is not None and owner.team_id != self.workflow.policy.team_id:
+            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        has_password = self.iam.has_login_profile(facts.name)
+        if kind == ENABLE and has_password:
+            raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)
+        details = {"user_id": facts.user_id, "had_password": has_password}
+        try:
+            request = self.store.file_request(
+                user_name=facts.name, groups=(), console=True, owner_id=owner.user_id, requester_id=requester_id,
+                team_id=self.workflow.policy.team_id, now=self._now(), kind=kind, details=details)
+        except storage.DuplicateRequest as duplicate:
+            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
+        # The user's ARN makes the sign-in URL of the DM; nothing is provisioned for this kind.
+        request = self.store.transition(request.id, from_states=[storage.PENDING], to_state=storage.PENDING,
+                                        actor_id=None, what="user_found", now=self._now(), user_arn=facts.arn)
+        return Filed(request, owner_is_guest=owner.is_guest)
+
+    # -- when Slack says a person left ----------------------------------------------------
+
+    def note_leaver(self, person_id: str, event_id: str | None) -> Job | None:
+        """Write down, before Slack's event is acknowledged, that a person left: once per event id
+        (Slack delivers an event again when its ack was slow). None when it was written already."""
+        key = f"slack-event:{event_id}" if event_id else None
+        jobs = self.store.enqueue([NewJob(LEAVER_JOB, {"user_id": person_id}, key=key)], now=self._now())
+        return jobs[0] if jobs else None
+
+    def leaver(self, person_id: str, email: str | None, email_domain: str | None) -> Leaving:
+        """Void what the leaver had open; file a removal for each IAM user they own. Safe to run again."""
+        voided = self.void(person_id)
+        filed, skipped = [], []
+        for facts in self.users_of(person_id, email, email_domain):
+            refused = self.guard.refusal(facts, self.iam.bot_identity())
+            if refused is not None:
+                skipped.append((facts.name, refused[0]))
+                self.store.append_event(None, BOT_REQUESTER, "leaver_user_skipped", self._now(),
+                                        detail=f"{facts.name}: {refused[0].value}")
+                continue
+            open_removal = self._open_removal(facts.name)
+            if open_removal is not None:
+                filed.append(open_removal)
+                continue
+            try:
+                request = self.file_remove(
+                    RemoveCommand(user_name=facts.name), requester_id=BOT_REQUESTER, owner_id=person_id,
+                    reason="their Slack account was deactivated", left=person_id).request
+            except CommandError as error:
+                if error.why is Why.REQUEST_OPEN:
+                    found = self._open_removal(facts.name)
+                    if found is not None:
+                        filed.append(found)
+                    continue
+                skipped.append((facts.name, error.why))
+                continue
+            filed.append(request)
+        if self.disable_on_deactivation:
+            filed = [self.disable_now(request) for request in filed]
+        return Leaving(person_id, tuple(voided), tuple(filed), tuple(skipped))
+
+    def _open_removal(self, user_name: str) -> Request | None:
+        for request in self.store.for_user_name(user_name):
+            if request.kind == REMOVE and request.state in (storage.PENDING, storage.APPROVED):
+                return request
+        return None
+
+    def users_of(self, person_id: str, email: str | None, email_domain: str | None) -> list[UserFacts]:
+        """The users the store says this person owns, and the one named after their e-mail, unless
+        another person's owner tag is on it. No scan of the account."""
+        names = [r.user_name for r in self.store.for_owner(person_id)
+                 if r.kind == storage.CREATE_USER and r.state in storage.PROVISIONED_STATES]
+        if email and email_domain and email.lower().endswith("@" + email_domain.lower()):
+            local = email.rsplit("@", 1)[0]
+            if re.fullmatch(r"[\w+=,.@-]{1,64}", local, re.ASCII):
+                names.append(local)
+        found: dict[str, UserFacts] = {}
+        for name in names:
+            if name.lower() in found:
+                continue
+            facts = self.iam.user(name)
+            if facts is None:
+                continue
+            tagged = facts.tags.get(TAG_OWNER)
+            if tagged and tagged != person_id:
+                continue  # someone else's, whatever its name says
+            found[facts.name.lower()] = facts
+        return list(found.values())
+
+    def void(self, person_id: str) -> list[Request]:
+        """Their pending requests, their live Reveal buttons, their half of a two-approver decision."""
+        now = self._now()
+        voided = []
+        for request in {r.id: r for r in (*self.store.for_requester(person_id),
+                                           *self.store.for_owner(person_id))}.values():
+            if request.state == storage.PENDING and request.kind != REMOVE:
+                done = self.store.transition(
+                    request.id, from_states=[storage.PENDING], to_state=storage.CANCELLED, actor_id=BOT_REQUESTER,
+                    what="cancelled", now=now, detail="its requester or owner left (Slack account deactivated)",
+                    jobs=[NewJob(Owed.CARD), thread("voided_leaver")])
+            elif (request.state == storage.PROVISIONED and request.owner_id == person_id
+                  and self.workflow.kind(request).reveals(request)):
+                done = self.store.transition(
+                    request.id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
+                    actor_id=BOT_REQUESTER, what="reveal_voided", now=now,
+                    detail="its owner left (Slack account deactivated)",
+                    jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_voided")])
+            else:
+                continue
+            if done is not None:
+                voided.append(done)
+        for request in self.store.in_states([storage.PENDING]):
+            approvals = request.details.get("approvals")
+            if not isinstance(approvals, list) or not any(
+                    isinstance(a, dict) and a.get("user_id") == person_id for a in approvals):
+                continue
+            kept = [a for a in approvals if not (isinstance(a, dict) and a.get("user_id") == person_id)]
+            done = self.store.transition(
+                request.id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=BOT_REQUESTER,
+                what="approval_voided", now=now, detail=f"{person_id} left (Slack account deactivated)",
+                details={**request.details, "approvals": kept}, jobs=[NewJob(Owed.CARD), thread("approval_voided")])
+            if done is not None:
+                voided.append(done)
+        return voided
+
+    def disable_now(self, request: Request) -> Request:
+        """IAM_BOT_ON_SLACK_DEACTIVATION=disable: the reversible half at once, without approval."""
+        if request.state != storage.PENDING or request.details.get("disabled_at"):
+            return request
+        name = request.user_name
+        try:
+            did = [self.iam.delete_login_profile(name), self.iam.deactivate_access_keys(name)]
+            changes = {"disabled_at": self._now().isoformat()}
+            what, detail = "disabled", "; ".join(did)
+        except IamError as error:
+            changes = {"disable_failed": error.message}
+            what, detail = "disable_failed", error.message
+        done = self.store.transition(
+            request.id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=BOT_REQUESTER,
+            what=what, now=self._now(), detail=detail, details={**request.details, **changes},
+            jobs=[NewJob(Owed.CARD)] if request.card_ts else [])
+        return done or self.store.get(request.id)

@@ -1,0 +1,97 @@
+"""When Slack says a person left (`user_change` with `deleted: true`), end to end over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import storage
+from bot import blocks
+from tests.support.harness import APPROVALS
+from tests.test_offboard_e2e import JANE, OWNER_DM, card_text, gone, seed_jane
+
+
+def user_change(event_id: str, user_id: str = "U0JANE", *, deleted: bool = True, email="jane.doe@example.com"):
+    return json.dumps({
+        "token": "unused", "team_id": "T0TEAM", "api_app_id": "A0APP", "type": "event_callback",
+        "event_id": event_id, "event_time": 1700000000,
+        "event": {"type": "user_change", "event_ts": "1700000000.000100",
+                  "user": {"id": user_id, "team_id": "T0TEAM", "deleted": deleted, "name": "someone",
+                           "profile": {"email": email}}},
+    })
+
+
+def send(bot, body: str, **kwargs):
+    response = bot.post(body, content_type="application/json", **kwargs)
+    bot.settle()
+    return response
+
+
+def leaves(slack, user_id: str) -> None:
+    slack.users[user_id]["deleted"] = True
+
+
+def test_jane_leaves_her_user_is_filed_for_removal_and_what_she_had_open_is_void(bot, slack, aws):
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)  # jane has a live Reveal button in her DM
+    bot.slash("U0JANE", "reset-password jane.doe")  # and a pending request of her own (#2)
+    bot.slash("U0ALICE", "create dan Developers <@U0DAN>")  # and half of a two-approver decision (#3)
+    pending = bot.store.get(3)
+    bot.store.transition(3, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id="U0JANE",
+                         what="approved_once", now=pending.created_at,
+                         details={**pending.details, "approvals": [{"user_id": "U0JANE", "at": "2024-01-01"}]})
+    leaves(slack, "U0JANE")
+    assert send(bot, user_change("Ev01")).status_code == 200
+    assert send(bot, user_change("Ev01")).status_code == 200  # Slack retries a delivery
+    [removal] = [r for r in bot.store.for_user_name(JANE) if r.kind == "remove"]
+    assert (removal.requester_id, removal.owner_id, removal.state) == ("iam-bot", "U0JANE", storage.PENDING)
+    card = card_text(slack, removal)
+    assert "iam-bot, because Slack says the owner left" in card and "Developers" in card
+    assert bot.store.get(1).state == storage.REVEAL_EXPIRED  # her Reveal button is dead
+    dm = [p for p in slack.of("chat.update") if p.get("channel") == OWNER_DM][-1]
+    assert all(e.get("action_id") != blocks.ACTION_REVEAL for b in dm["blocks"] for e in b.get("elements", []))
+    assert bot.store.get(2).state == storage.CANCELLED
+    assert bot.store.get(3).state == storage.PENDING and bot.store.get(3).details["approvals"] == []
+    # A second person approves the removal the bot filed.
+    bot.click("U0BOB", blocks.ACTION_APPROVE, removal.id, message_ts=removal.card_ts)
+    assert gone(lambda: aws.get_user(UserName=JANE))
+    assert bot.store.get(removal.id).state == storage.PROVISIONED
+
+
+def test_with_disable_the_users_are_disabled_at_once_and_the_card_says_so(make_bot, slack, aws):
+    bot = make_bot(iam_bot_on_slack_deactivation="disable")
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    send(bot, user_change("Ev02"))
+    assert gone(lambda: aws.get_login_profile(UserName=JANE))
+    assert {k["Status"] for k in aws.list_access_keys(UserName=JANE)["AccessKeyMetadata"]} == {"Inactive"}
+    assert aws.get_user(UserName=JANE)["User"]["UserName"] == JANE  # removing it still needs a second person
+    [removal] = bot.store.in_states([storage.PENDING])
+    assert "Disabled at once" in card_text(slack, removal) and removal.details["disabled_at"]
+
+
+def test_another_persons_owner_tag_keeps_a_user_out_of_a_leavers_removal(bot, slack, aws):
+    aws.create_user(UserName=JANE, Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0DAN"}])
+    leaves(slack, "U0JANE")
+    send(bot, user_change("Ev03"))
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+
+
+def test_a_wrong_signature_a_person_without_users_and_an_active_person_change_nothing(bot, slack, aws):
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    assert send(bot, user_change("Ev04"), signature="v0=" + "0" * 64).status_code == 401
+    leaves(slack, "U0DAN")
+    send(bot, user_change("Ev05", "U0DAN", email="dan@example.com"))
+    slack.users["U0JANE"]["deleted"] = False  # reactivated since: Slack's own word counts
+    send(bot, user_change("Ev06"))
+    assert bot.store.in_states(storage.LIVE_STATES) == [] and bot.store.jobs(kind="command") == []
+    assert [p for p in slack.of("chat.postMessage") if p.get("channel") == APPROVALS] == []
+    assert aws.get_login_profile(UserName=JANE)
+
+
+def test_slack_checking_the_events_url_gets_its_challenge_back(bot):
+    body = json.dumps({"token": "unused", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                       "type": "url_verification"})
+    response = bot.post(body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}

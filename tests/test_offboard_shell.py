@@ -1,0 +1,31 @@
+"""`iam-bot shell` shows offboarding: a removal approved by a second person, and a Slack deactivation."""
+
+from tests.test_shell import after, run_shell, turns
+
+STORY = """\
+as bob
+/iam remove sam.sample --reason left the company
+as carol
+click 1 y
+as alice
+/iam create jane.doe Developers
+as bob
+click 3 y
+deactivate jane
+events
+"""
+
+
+def test_the_shell_removes_sam_and_offboards_jane_when_slack_says_she_left():
+    done = run_shell(STORY)
+    assert done.returncode == 0, done.stderr
+    said = turns(done.stdout)
+    [approved] = after(said, "carol> click 1 y")
+    assert "Everything that will go" in approved and "`ReadOnly`" in approved
+    assert "Done: `sam.sample` and everything it held were removed from AWS." in approved
+    [deactivated] = after(said, "bob> deactivate jane")
+    assert "Slack sends the bot a user_change event" in deactivated
+    assert "Removal of an IAM user requested" in deactivated and "because Slack says the owner left" in deactivated
+    assert "`jane.doe`" in deactivated and "`Developers`" in deactivated
+    [trail] = after(said, "bob> events")
+    assert "iam-bot step:delete_user" in trail and "iam-bot filed" in trail
