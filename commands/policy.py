@@ -19,8 +19,9 @@ WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAcc
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
 # Offboarding (commands/iam_offboard.py): reading what a user holds and removing it, only for
 # users under IAM_BOT_USER_PATH (the bot checks the path first; IAM checks it again here).
+# Deactivating and deleting access keys is allowed above already, for the key commands.
 OFFBOARD_USERS = [
-    "iam:GetLoginProfile", "iam:DeleteLoginProfile", "iam:UpdateAccessKey", "iam:DeleteAccessKey",
+    "iam:GetLoginProfile", "iam:DeleteLoginProfile",
     "iam:ListSigningCertificates", "iam:DeleteSigningCertificate", "iam:ListSSHPublicKeys", "iam:DeleteSSHPublicKey",
     "iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential", "iam:ListMFADevices",
     "iam:DeactivateMFADevice", "iam:ListUserPolicies", "iam:DeleteUserPolicy", "iam:ListAttachedUserPolicies",
