@@ -9,6 +9,8 @@ IAM_BOT_WORK_HOLD=3s: work claimed by the dead process is taken over three secon
 
 from collections import Counter
 
+import pytest
+
 import storage
 from tests.support.harness import APPROVALS
 from tests.support.process import (
@@ -89,12 +91,13 @@ def test_killed_while_provisioning_and_delivering_sign_in_details(serve, slack, 
     # dan: the DM that reached him first, and a second one that says so; only the second works.
     first, second = dms(slack, "U0DAN")
     assert RESENT not in str(first.blocks) and RESENT in str(second.blocks)
-    assert reveal_value(first) != reveal_value(second)
+    button = reveal_value(second)
+    assert reveal_value(first) != button
     refused = answer(served, press_reveal(served, "U0DAN", first))
     assert "replaced by a newer message" in refused and "Password" not in refused
-    said = answer(served, press_reveal(served, "U0DAN", second))
+    said = answer(served, press_reveal(served, "U0DAN", second, button))
     assert said.startswith("Password for `dan`: `")
-    again = answer(served, press_reveal(served, "U0DAN", second))
+    again = answer(served, press_reveal(served, "U0DAN", second, button))
     assert "already revealed" in again and "Password for" not in again
     assert aws_proxy.forwarded("UpdateLoginProfile", UserName="dan") == 1
     settled(store)
@@ -104,6 +107,7 @@ def test_killed_while_provisioning_and_delivering_sign_in_details(serve, slack, 
     for owner in ("U0CAROL", "U0ALICE"):
         [dm] = dms(slack, owner)
         assert reveal_value(dm) is not None
+    assert "Traceback" not in served.log()
 
 
 def test_commands_acked_by_a_process_that_died_are_answered_by_dm(serve, slack, aws_proxy, aws, tmp_path):
@@ -136,7 +140,27 @@ def test_commands_acked_by_a_process_that_died_are_answered_by_dm(serve, slack, 
     assert "`/iam keys jane.doe` was interrupted by a restart of the bot" in told.text and "type it again" in told.text
     # Nothing came through the response URLs of the dead process, and none was ever stored.
     assert served.sender.said(create.response_url) == "" and served.sender.said(keys.response_url) == ""
+    assert "Traceback" not in served.log()
     served.stop()
     for path in tmp_path.glob("iam-bot.db*"):
         raw = path.read_bytes()
         assert b"/response/" not in raw and create.response_url.encode() not in raw, path
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bot/listeners/slash.py:99 posts the card whenever the request has no card_ts; when the first "
+    "chat.postMessage reached Slack but the process died before notify.py:77 recorded its ts, the "
+    "resumed command posts a second card, and the first keeps live Approve/Deny buttons for good"))
+def test_a_card_delivered_but_its_answer_lost_is_not_posted_twice(serve, slack, aws_proxy, aws):
+    served = serve("bot")
+    card = slack.hold_answer("chat.postMessage", where=lambda p: p.get("channel") == APPROVALS)
+    served.slash("U0CAROL", "create bob ReadOnly")
+    card.wait_reached()
+
+    served.restart()
+    settled(served.store)
+
+    [request] = served.store.for_owner("U0BOB")
+    [told] = dms(slack, "U0CAROL")
+    assert told.text.startswith(f":hourglass_flowing_sand: Request #{request.id} filed")
+    assert [m.ts for m in slack.messages(APPROVALS)] == [request.card_ts]

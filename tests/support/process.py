@@ -245,7 +245,8 @@ def file_request(served: Served, requester_id: str, text: str, owner_id: str):
 def approve(served: Served, request, approver_id: str = "U0BOB"):
     from bot import blocks
 
-    ack = served.click(approver_id, blocks.ACTION_APPROVE, channel=APPROVALS, message_ts=request.card_ts)
+    ack = served.click(approver_id, blocks.ACTION_APPROVE, value=str(request.id), channel=APPROVALS,
+                       message_ts=request.card_ts)
     assert ack.status_code == 200, ack.text
     return ack
 
@@ -277,12 +278,18 @@ def reveal_value(message) -> str | None:
     return None
 
 
-def press_reveal(served: Served, owner_id: str, message) -> requests.Response:
-    """The owner presses the Reveal button of this DM; the ack, with `.response_url`."""
+def press_reveal(served: Served, owner_id: str, message, value: str | None = None) -> requests.Response:
+    """The owner presses the Reveal button of this DM; the ack, with `.response_url`.
+
+    `value` is the button's value as the owner's screen shows it (the message may have been
+    updated since); by default, as it is now.
+    """
     from bot import blocks
 
-    assert reveal_value(message), f"this DM has no Reveal button: {message.text}"
-    return served.click(owner_id, blocks.ACTION_REVEAL, channel=message.channel, message_ts=message.ts)
+    value = value or reveal_value(message)
+    assert value, f"this DM has no Reveal button: {message.text}"
+    return served.click(owner_id, blocks.ACTION_REVEAL, value=value, channel=message.channel,
+                        message_ts=message.ts)
 
 
 def answer(served: Served, ack: requests.Response, timeout: float = 20.0) -> str:
