@@ -15,7 +15,7 @@ import storage
 from tests.support.harness import APPROVALS
 from tests.support.process import (
     answer, approve, dm_channel, dms, file_request, newest_request, press_reveal, reveal_value, settled,
-    thread_lines,
+    thread_lines, wait_until,
 )
 
 pytest_plugins = ["tests.support.process"]
@@ -100,6 +100,7 @@ def test_killed_while_provisioning_and_delivering_sign_in_details(serve, slack, 
     again = answer(served, press_reveal(served, "U0DAN", second, button))
     assert "already revealed" in again and "Password for" not in again
     assert aws_proxy.forwarded("UpdateLoginProfile", UserName="dan") == 1
+    wait_until(lambda: store.get(dan.id).state == storage.REVEALED, what="dan's reveal to be recorded")
     settled(store)
     assert reveal_value(dms(slack, "U0DAN")[1]) is None  # the revealed DM lost its button
 

@@ -67,6 +67,8 @@ def approved_and_revealed_once(servers, slack, aws_proxy, store):
     assert len(shown) == 1, said
     assert all("already revealed" in s for s in said if s not in shown), said
     assert aws_proxy.forwarded("UpdateLoginProfile", UserName="jane.doe") == 1
+    # The password is shown before the reveal is recorded, and what that owes written down.
+    wait_until(lambda: store.get(request.id).state == storage.REVEALED, what="the reveal to be recorded")
     settled(store, request.id)
     lines = thread_lines(slack, request)
     assert Counter(lines) == Counter(set(lines)) and lines[-1] == ":lock: <@U0JANE> revealed their first password."
@@ -147,11 +149,17 @@ def test_a_worker_stalled_past_the_work_hold_sends_one_sign_in_dm(serve, slack, 
     stalled = slack.hold("conversations.open", where=lambda p: p.get("users") == "U0JANE")
     approve(served, jane)
     stalled.wait_reached()
+    token = store.get(jane.id).details["reveal_button"]  # the button the stalled attempt will send
     try:
         wait_until(lambda: dms(slack, "U0JANE"), 10, "a second attempt at the DM")
     except AssertionError:
         pass  # none: the stalled attempt kept its claim
     stalled.release()
+    try:
+        wait_until(lambda: any((reveal_value(m) or "").endswith(f":{token}") for m in dms(slack, "U0JANE")),
+                   10, "the stalled attempt to send its DM")
+    except AssertionError:
+        pass  # it did not: its button had been retired meanwhile
     settled(store, jane.id)
 
     [dm] = dms(slack, "U0JANE")
