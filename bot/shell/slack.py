@@ -5,7 +5,9 @@ exactly as they would talk to Slack. It keeps what Slack keeps (people, channels
 messages and their threads, ephemeral messages, modals, the trigger ids it issued) and
 refuses what Slack refuses: a method Slack does not have, a wrong token, a missing required
 argument, blocks or views that Block Kit rejects (see blockkit.py), `chat.update` on a user
-id, a stale trigger id, and, when asked to, too many calls (HTTP 429).
+id, a stale trigger id, and, when asked to, too many calls (HTTP 429). Tests that crash the
+bot can also hold a call where it stands (`hold`: Slack never sees it; `hold_answer`: Slack does
+it, the answer never comes back) until it is released or the stand-in stops.
 
 One class serves both users: `iam-bot shell` draws what happens through an Observer
 (screen.py), and the tests (tests/support/fake_slack.py) read `calls`, the record of every
@@ -104,6 +106,59 @@ class Observer:
     def refused(self, method: str, refusal: Refusal) -> None: ...
 
 
+HOLD_LIMIT = 120.0  # seconds a held call waits at most, whatever happens to the test
+
+
+class Hold:
+    """Calls held at one point: `reached` is set when the first one arrives; each waits until
+    `release()` (then it goes on) or `abandon()` (then it is dropped, as if the caller had gone).
+
+    Shared by the stand-in for Slack and the tests' proxy in front of AWS.
+    """
+
+    def __init__(self, name: str, where: Callable[[dict], bool] | None = None, times: int | None = 1):
+        self.name = name
+        self.where = where
+        self.left = times  # None: every matching call
+        self.held: list[dict] = []  # the arguments of the calls held so far
+        self.reached = threading.Event()
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._go_on = True
+
+    def take(self, name: str, params: dict) -> bool:
+        """Whether this call is one to hold (and counts it)."""
+        if name != self.name or self._released.is_set():
+            return False
+        if self.where is not None and not self.where(params):
+            return False
+        with self._lock:
+            if self.left is not None:
+                if self.left <= 0:
+                    return False
+                self.left -= 1
+            self.held.append(params)
+        return True
+
+    def block(self) -> bool:
+        """Hold the calling thread; True if the call should go on, False if it was abandoned."""
+        self.reached.set()
+        self._released.wait(HOLD_LIMIT)
+        return self._go_on and self._released.is_set()
+
+    def wait_reached(self, timeout: float = 20.0) -> list[dict]:
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"no call of {self.name} reached its hold within {timeout:g} s")
+        return self.held
+
+    def release(self) -> None:
+        self._released.set()
+
+    def abandon(self) -> None:
+        self._go_on = False
+        self._released.set()
+
+
 class _Server(ThreadingHTTPServer):
     # A deep listen backlog: concurrency tests and the benchmark open many connections at once.
     request_queue_size = 128
@@ -160,6 +215,7 @@ class SlackStandIn:
         self._modals: dict[str, Modal] = {}
         self._dms: dict[str, str] = {}  # DM channel id -> user id
         self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry_after]
+        self._holds: list[tuple[Hold, bool]] = []  # (hold, whether it holds the answer rather than the call)
         self.server = _Server(("127.0.0.1", 0), _handler(self))  # 127.0.0.1: nothing outside can reach it
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -172,6 +228,7 @@ class SlackStandIn:
         return self
 
     def stop(self) -> None:
+        self.abandon_holds()
         self.server.shutdown()
         self.server.server_close()
 
@@ -197,6 +254,35 @@ class SlackStandIn:
         """Answer the next `times` calls of `method` with HTTP 429 and Retry-After, as Slack does."""
         with self._lock:
             self._rate_limits[method] = [times, retry_after]
+
+    def hold(self, method: str, where: Callable[[dict], bool] | None = None, times: int | None = 1) -> Hold:
+        """Hold the next `times` calls of `method` (whose arguments satisfy `where`) before Slack
+        sees them: nothing is recorded or done until the hold is released."""
+        hold = Hold(method, where, times)
+        with self._lock:
+            self._holds.append((hold, False))
+        return hold
+
+    def hold_answer(self, method: str, where: Callable[[dict], bool] | None = None,
+                    times: int | None = 1) -> Hold:
+        """Do the next `times` calls of `method` (recorded, messages delivered) but hold their HTTP
+        answer: the caller cannot know it worked ("delivered, but the answer was lost")."""
+        hold = Hold(method, where, times)
+        with self._lock:
+            self._holds.append((hold, True))
+        return hold
+
+    def abandon_holds(self) -> None:
+        """Drop every held call, as when its caller is gone."""
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for hold, _ in holds:
+            hold.abandon()
+
+    def _held(self, method: str, params: dict, answer: bool) -> Hold | None:
+        with self._lock:
+            holds = [hold for hold, of_answer in self._holds if of_answer == answer]
+        return next((hold for hold in holds if hold.take(method, params)), None)
 
     def of(self, method: str) -> list[dict]:
         """The arguments of every call of `method` that Slack accepted, in order."""
@@ -292,7 +378,13 @@ class SlackStandIn:
                 limit[0] -= 1
                 self.calls.append(Call(method, params, error="ratelimited"))
                 return Answer(429, _error("ratelimited"), {"Retry-After": str(limit[1])})
+        hold = self._held(method, params, answer=False)
+        if hold is not None and not hold.block():
+            return Answer(503, "abandoned")
         answer = self._answer(method, params)
+        hold = self._held(method, params, answer=True)
+        if hold is not None and not hold.block():
+            return Answer(503, "abandoned")
         return Answer(200, answer)
 
     def _refuse(self, method: str, params: dict, answer: dict) -> Answer:
@@ -560,13 +652,16 @@ def _handler(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 answer = Answer(500, _error("internal_error"))
             is_json = isinstance(answer.body, dict)
             body = (json.dumps(answer.body) if is_json else answer.body).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8" if is_json else "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json; charset=utf-8" if is_json else "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller is gone (a held call whose process was killed)
 
     return Handler
 

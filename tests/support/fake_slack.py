@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from bot.shell.slack import Call, Origin, SlackStandIn
+from bot.shell.slack import Call, Message, Origin, SlackStandIn
 
 __all__ = ["BOT_USER", "OTHER_TEAM", "TEAM", "TOKEN", "Call", "FakeSlack", "default_users", "user"]
 
@@ -52,6 +52,18 @@ class FakeSlack(SlackStandIn):
         """A response_url named `name`; with who acted where, its ephemeral answers go to them."""
         message = self.message(channel, message_ts) if channel and message_ts else None
         return self.issue_response_url(Origin(user_id, channel, message), token=name)
+
+    # -- what people see ---------------------------------------------------------------------
+
+    def messages(self, channel: str) -> list[Message]:
+        """The messages at the top level of a channel (or DM) that everyone in it sees, oldest first."""
+        with self._lock:
+            return [m for m in self._messages if m.channel == channel and not m.only and not m.thread_ts]
+
+    def replies(self, channel: str, ts: str) -> list[Message]:
+        """The messages in the thread of the message at `ts`, oldest first."""
+        with self._lock:
+            return [m for m in self._messages if m.channel == channel and m.thread_ts == ts and not m.only]
 
     # -- waiting for what happened -----------------------------------------------------------
 
