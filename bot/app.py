@@ -11,13 +11,14 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from commands.guard import Guard
 from commands.iam import IamGateway
 from commands.passwords import generate_password
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
 from storage import Store
 
-from . import listeners
+from . import listeners, mfa
 from .logs import bolt_logger, quiet_chatty_loggers
 from .notify import Notifier
 from .people import Approvers
@@ -74,7 +75,9 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
-               work_hold=settings.iam_bot_work_hold),
+               work_hold=settings.iam_bot_work_hold,
+               guard=Guard(sensitive_groups=settings.iam_bot_sensitive_groups, mfa_group=settings.iam_bot_mfa_group,
+                           mfa_grace=settings.iam_bot_mfa_grace)),
         clock=deps.clock, passwords=deps.passwords,
     )
     notifier = Notifier(client, workflow, settings)
@@ -83,6 +86,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
                      team_id=team_id)
     runner.handlers.update(work_handlers(built))
+    runner.handlers.update(mfa.work_handlers(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
 

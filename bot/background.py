@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .mfa import CHECK_EVERY as MFA_CHECK_EVERY, mfa_duty
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Duty:
 # A flow with a periodic check adds a line here.
 DUTIES: list[Duty] = [
     Duty("sweep", SWEEP_EVERY, sweep_once),
+    Duty("mfa", MFA_CHECK_EVERY, mfa_duty),
 ]
 
 

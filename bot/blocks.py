@@ -113,11 +113,23 @@ def _create_confirm(request: Request) -> str:
     return head + groups_of(request, CONFIRM_TEXT - len(head) - 1) + "."
 
 
+def _create_details(request: Request) -> list[dict]:
+    from .guard_blocks import grants_blocks
+
+    return grants_blocks(request)
+
+
+def _guard_notes(request: Request) -> list[dict]:
+    from .guard_blocks import notes
+
+    return notes(request)
+
+
 CARD_FACES: dict[str, CardFace] = {
     CREATE_USER: CardFace(
         title="New IAM user requested",
         summary=lambda r: f"IAM user {code(r.user_name)} for {mention(r.owner_id)}",
-        fields=_create_fields, confirm=_create_confirm, checks=_create_checks,
+        fields=_create_fields, confirm=_create_confirm, checks=_create_checks, details=_create_details,
     ),
 }
 
@@ -138,6 +150,7 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
             section(f":key: *{look.title}* by {mention(request.requester_id)}"),
             {"type": "section", "fields": look.fields(request)},
             *look.details(request),
+            *_guard_notes(request),
             *([context(checks)] if checks else []),
             {
                 "type": "actions",
@@ -152,9 +165,15 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
                     _button("Deny", ACTION_DENY, value, "danger"),
                 ],
             },
-            context(f"Needs a second person: not the requester, not the owner. Expires {when(expires)}."),
+            context(f"{_who_decides(request)} Expires {when(expires)}."),
         ],
     }
+
+
+def _who_decides(request: Request) -> str:
+    from .guard_blocks import who_decides
+
+    return who_decides(request)
 
 
 def outcome_line(request: Request) -> str:
@@ -167,7 +186,9 @@ def outcome_line(request: Request) -> str:
     if state == "cancelled":
         return ":heavy_multiplication_x: Cancelled."
     if request.decider_id:
-        outcome = f":white_check_mark: Approved by {mention(request.decider_id)} {when(request.decided_at)}"
+        from .guard_blocks import approved_by
+
+        outcome = f":white_check_mark: Approved by {approved_by(request)} {when(request.decided_at)}"
         return outcome + {"failed": " · provisioning failed, see the thread",
                           "approved": " · provisioning…"}.get(state, "")
     return f"State: {escape(state)}"
@@ -180,6 +201,7 @@ def decided_card(request: Request) -> dict:
         section(f":key: *{look.title} (request #{request.id})* by {mention(request.requester_id)}"),
         {"type": "section", "fields": look.fields(request)},
         *look.details(request),
+        *_guard_notes(request),
         section(outcome_line(request)),
     ]
     if request.state == "failed":

@@ -13,6 +13,7 @@ from storage.urls import parse_database_url
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_GROUP_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
 
 
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     # How long a process may hold claimed work (or the duties lease, half of it) before another
     # process may take it over: the time to recover from a process killed mid-way.
     iam_bot_work_hold: dt.timedelta = dt.timedelta(seconds=60)
+    # Guardrails: groups that need two approvers besides those with an admin-like AWS managed
+    # policy; the group every console user also joins; when MFA reminders start after the reveal.
+    iam_bot_sensitive_groups: Annotated[tuple[str, ...], NoDecode] = ()
+    iam_bot_mfa_group: str | None = None
+    iam_bot_mfa_grace: dt.timedelta = dt.timedelta(hours=24)
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
@@ -71,6 +77,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"{part!r} is not a Slack user id (U...) or user group id (S...)")
         return ids
 
+    @field_validator("iam_bot_sensitive_groups", mode="before")
+    @classmethod
+    def _split_groups(cls, value):
+        if isinstance(value, str):
+            value = value.split(",")
+        names = tuple(part.strip() for part in value if part and part.strip())
+        for name in names:
+            if not _GROUP_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an IAM group name")
+        return names
+
+    @field_validator("iam_bot_mfa_group")
+    @classmethod
+    def _mfa_group(cls, value):
+        if value is None or not value.strip():
+            return None
+        if not _GROUP_NAME.fullmatch(value.strip()):
+            raise ValueError("use the name of an IAM group, for example ForceMFA")
+        return value.strip()
+
     @field_validator("iam_bot_approvals_channel")
     @classmethod
     def _channel_id(cls, value: str):
@@ -78,7 +104,8 @@ class Settings(BaseSettings):
             raise ValueError("use the channel id (C...), not its name")
         return value.strip()
 
-    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", mode="before")
+    @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_mfa_grace",
+                     mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)

@@ -115,8 +115,11 @@ def file_request(asked: Asked, parsed: CreateCommand) -> None:
             reply(f":x: Request #{request.id} was cancelled, because {why}. Nothing was created; "
                   "once that is fixed, ask again.")
             return
+    from ..guard_blocks import filed_notes
+
     reply(f":hourglass_flowing_sand: Request #{request.id} filed: IAM user {code(request.user_name)} for "
-          f"{mention(request.owner_id)}, waiting for a second person to approve it in {approvals}.")
+          f"{mention(request.owner_id)}, waiting for a second person to approve it in {approvals}."
+          + filed_notes(request))
 
 
 def list_keys(asked: Asked, parsed: KeysCommand) -> None:
