@@ -170,6 +170,12 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
     }
 
 
+def _approved_by(request: Request) -> str:
+    from .guard_blocks import approved_by
+
+    return approved_by(request)
+
+
 def _who_decides(request: Request) -> str:
     from .guard_blocks import who_decides
 
@@ -272,7 +278,7 @@ def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, *, 
                resent: bool = False) -> dict:
     lines = [
         f":wave: Your AWS IAM user {code(request.user_name)} is ready (request #{request.id}, "
-        f"approved by {mention(request.decider_id)}).",
+        f"approved by {_approved_by(request)}).",
         f"*Sign-in URL:* {sign_in_url}",
         f"*User name:* {code(request.user_name)}",
     ]

@@ -99,7 +99,28 @@ def seed(client, session) -> str:
     del old
     account_id = user["Arn"].split(":")[4]
     _age_first_key(account_id)
+    _grant(client, account_id)
+    # A console password and no MFA device: what the MFA reminders and the audit are for.
+    client.create_login_profile(UserName=SAMPLE_USER, Password="Sample-never-used-1Aa!")
     return account_id
+
+
+# What the sample groups grant, so the card has something to show: Admins is sensitive.
+GRANTS = {"Admins": ("AdministratorAccess",), "Developers": ("AmazonEC2FullAccess", "AmazonS3ReadOnlyAccess"),
+          "ReadOnly": ("ReadOnlyAccess",)}
+INLINE = {"Developers": "deploy-lambdas"}
+SENSITIVE_GROUP = "Admins"
+
+
+def _grant(client, account_id: str) -> None:
+    add_aws_managed_policies(account_id, [name for names in GRANTS.values() for name in names])
+    for group, names in GRANTS.items():
+        for name in names:
+            client.attach_group_policy(GroupName=group, PolicyArn=f"arn:aws:iam::aws:policy/{name}")
+    for group, name in INLINE.items():
+        client.put_group_policy(GroupName=group, PolicyName=name, PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": '
+            '["lambda:UpdateFunctionCode", "lambda:PublishVersion"], "Resource": "*"}]}'))
 
 
 def _age_first_key(account_id: str) -> None:

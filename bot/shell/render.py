@@ -19,6 +19,8 @@ EMOJI = {
     "key": "🔑", "white_check_mark": "✅", "no_entry": "⛔", "hourglass": "⌛",
     "hourglass_flowing_sand": "⏳", "x": "❌", "repeat": "🔁", "envelope": "✉️", "lock": "🔒",
     "wave": "👋", "warning": "⚠️", "zzz": "💤", "tada": "🎉",
+    # guardrails
+    "rotating_light": "🚨", "busts_in_silhouette": "👥", "closed_lock_with_key": "🔐", "bulb": "💡", "iphone": "📱",
 }
 
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
