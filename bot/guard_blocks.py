@@ -70,7 +70,7 @@ def approvals_line(request: Request) -> str | None:
     needed = guard.approvals_needed(request)
     if needed < 2:
         return None
-    got = guard.approver_ids(request) if request.details.get("approvals") else []
+    got = [a["user_id"] for a in guard.approvals(request)]
     sensitive = request.details.get("sensitive") or {}
     groups = listing(sorted(sensitive), budget=300, most=5) if sensitive else "a sensitive group"
     head = f":rotating_light: *Sensitive:* {groups}. Needs {needed} different approvers."

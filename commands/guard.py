@@ -7,7 +7,8 @@ request's `details`, so the card can be redrawn at any later state:
 - `sensitive`: {group: why} for the groups at stake that are sensitive (why: `named`, meaning
   IAM_BOT_SENSITIVE_GROUPS names it, or the admin-like AWS managed policy attached to it)
 - `approvals_needed`: 2 for a sensitive request (absent: 1); it never goes down
-- `approvals`: [{"user_id": ..., "at": iso time}], in order; the last one decided
+- `approvals`: [{"user_id": ..., "at": iso time}], in order; the last one decided. An entry
+  with a truthy `voided` (its approver left) stays on record and counts no more
 - `mfa_group`: the group a console user also joins (IAM_BOT_MFA_GROUP at filing)
 - `mfa_session`: a key request for a member of the MFA group (the key needs an MFA session)
 """
@@ -58,8 +59,14 @@ def why_sensitive(group: str, attached_arns, guard: Guard) -> str | None:
     return None
 
 
-def approvals(request: Request) -> list[dict]:
+def recorded_approvals(request: Request) -> list[dict]:
+    """Every approval entry as stored, voided ones included (what a conditional write compares)."""
     return list(request.details.get("approvals") or [])
+
+
+def approvals(request: Request) -> list[dict]:
+    """The approvals that count: an entry voided (its approver left) counts no more."""
+    return [a for a in recorded_approvals(request) if not a.get("voided")]
 
 
 def approver_ids(request: Request) -> list[str]:

@@ -328,17 +328,18 @@ class Workflow:
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
                 break
-            seen = guardrails.approvals(request)
-            if person.user_id in (a["user_id"] for a in seen):
+            if person.user_id in (a["user_id"] for a in guardrails.approvals(request)):
                 return self._refusal(request, person.user_id, Decision(False, Reason.ALREADY_APPROVED), "decide")
-            approvals = [*seen, {"user_id": person.user_id, "at": now.isoformat()}]
-            details = {**request.details, **judged, "approvals": approvals}
+            seen = guardrails.recorded_approvals(request)
+            mine = {"user_id": person.user_id, "at": now.isoformat()}
+            counted = len(guardrails.approvals(request)) + 1
+            details = {**request.details, **judged, "approvals": [*seen, mine]}
             details["approvals_needed"] = max(guardrails.approvals_needed(request), judged.get("approvals_needed", 1))
-            unchanged = lambda current, seen=seen: guardrails.approvals(current) == seen  # noqa: E731
-            if len(approvals) < details["approvals_needed"]:
+            unchanged = lambda current, seen=seen: guardrails.recorded_approvals(current) == seen  # noqa: E731
+            if counted < details["approvals_needed"]:
                 won = self.store.transition(
                     request_id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=person.user_id,
-                    what="approval", now=now, detail=f"{len(approvals)} of {details['approvals_needed']}",
+                    what="approval", now=now, detail=f"{counted} of {details['approvals_needed']}",
                     details=details, guard=unchanged, jobs=[NewJob(Owed.CARD)])
             else:
                 won = self.store.transition(

@@ -230,3 +230,16 @@ def test_a_programmatic_user_is_answered_and_carded_with_the_alternatives(bot, s
         assert alternative in said and alternative in card
     plain = bot.slash("U0ALICE", "create jane.doe Developers")
     assert "OIDC" not in bot.said(plain.response_url)
+
+
+def test_a_voided_first_approval_counts_no_more(bot, slack, aws, admins):
+    """Offboarding voids a leaver's half of a decision: the next approver is then only the first."""
+    bot.slash("U0ALICE", "create jane.doe Admins")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    request = bot.store.get(1)
+    voided = [dict(a, voided=True) for a in request.details["approvals"]]
+    bot.store.transition(1, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=None,
+                         what="approval_voided", now=request.updated_at, details={**request.details, "approvals": voided})
+    bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PENDING
+    assert "*1 of 2 approvals:* <@U0CAROL>" in text_of(card_updates(slack)[-1])
