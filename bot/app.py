@@ -11,17 +11,19 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from commands.guard import Guard
 from commands.iam import IamGateway
 from commands.keys import ACCESS_KEY_KIND, KeyFlow
 from commands.iam_offboard import OffboardIam
-from commands.offboard import Guard, Offboarding, offboarding_kinds
+from commands.offboard import Guard as OffboardGuard
+from commands.offboard import Offboarding, offboarding_kinds
 from commands.passwords import generate_password
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
 from storage import Store
 
 from . import keys_blocks  # noqa: F401  (adds the access-key card, DMs and reveal to the tables)
-from . import listeners
+from . import listeners, mfa
 from .logs import bolt_logger, quiet_chatty_loggers
 from .keys_notify import key_work
 from .notify import Notifier
@@ -77,13 +79,15 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     auth = client.auth_test()
     team_id = auth["team_id"]
     offboard_iam = OffboardIam(deps.iam, deps.sts)
-    offboard_guard = Guard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
+    offboard_guard = OffboardGuard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
     offboard_kinds = offboarding_kinds(offboard_iam, offboard_guard)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
-               work_hold=settings.iam_bot_work_hold),
+               work_hold=settings.iam_bot_work_hold,
+               guard=Guard(sensitive_groups=settings.iam_bot_sensitive_groups, mfa_group=settings.iam_bot_mfa_group,
+                           mfa_grace=settings.iam_bot_mfa_grace)),
         clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
     )
     notifier = Notifier(client, workflow, settings)
@@ -95,6 +99,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
     runner.handlers.update(work_handlers(built))
     runner.handlers.update(key_work(built))
+    runner.handlers.update(mfa.work_handlers(built))
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
 

@@ -29,10 +29,11 @@ def summary_of(request: Request) -> str:
 
 # -- filing and withdrawing --------------------------------------------------------------
 
-def filed_message(request: Request, approvals_channel: str) -> dict:
+def filed_message(request: Request, approvals_channel: str, notes: str = "") -> dict:
     """The requester's confirmation: what waits for whom, and a Cancel button to withdraw it."""
     text = (f":hourglass_flowing_sand: Request #{request.id} filed: IAM user {code(request.user_name)} for "
-            f"{mention(request.owner_id)}, waiting for a second person to approve it in {channel(approvals_channel)}.")
+            f"{mention(request.owner_id)}, waiting for a second person to approve it in {channel(approvals_channel)}."
+            + notes)
     cancel = _button("Cancel request", ACTION_CANCEL, str(request.id), confirm={
         "title": {"type": "plain_text", "text": "Withdraw this request?"},
         "text": {"type": "mrkdwn", "text": clip(f"Request #{request.id} will be cancelled; nothing will be created.",

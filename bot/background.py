@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .audit_work import CHECK_EVERY, audit_once, remind_once
+from .mfa import CHECK_EVERY as MFA_CHECK_EVERY, mfa_duty
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ DUTIES: list[Duty] = [
     Duty("rotations", ROTATIONS_EVERY, check_rotations_once),
     Duty("reminders", CHECK_EVERY, remind_once),
     Duty("scheduled_audit", CHECK_EVERY, audit_once),
+    Duty("mfa", MFA_CHECK_EVERY, mfa_duty),
 ]
 
 

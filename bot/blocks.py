@@ -118,11 +118,23 @@ def _create_confirm(request: Request) -> str:
     return head + groups_of(request, CONFIRM_TEXT - len(head) - 1) + "."
 
 
+def _create_details(request: Request) -> list[dict]:
+    from .guard_blocks import grants_blocks
+
+    return grants_blocks(request)
+
+
+def _guard_notes(request: Request) -> list[dict]:
+    from .guard_blocks import notes
+
+    return notes(request)
+
+
 CARD_FACES: dict[str, CardFace] = {
     CREATE_USER: CardFace(
         title="New IAM user requested",
         summary=lambda r: f"IAM user {code(r.user_name)} for {mention(r.owner_id)}",
-        fields=_create_fields, confirm=_create_confirm, checks=_create_checks,
+        fields=_create_fields, confirm=_create_confirm, checks=_create_checks, details=_create_details,
     ),
 }
 
@@ -143,6 +155,7 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
             section(f":key: *{look.title}* by {mention(request.requester_id)}"),
             {"type": "section", "fields": look.fields(request)},
             *look.details(request),
+            *_guard_notes(request),
             *([context(checks)] if checks else []),
             {
                 "type": "actions",
@@ -157,9 +170,21 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
                     _button("Deny", ACTION_DENY, value, "danger"),
                 ],
             },
-            context(f"Needs a second person: not the requester, not the owner. Expires {when(expires)}."),
+            context(f"{_who_decides(request)} Expires {when(expires)}."),
         ],
     }
+
+
+def _approved_by(request: Request) -> str:
+    from .guard_blocks import approved_by
+
+    return approved_by(request)
+
+
+def _who_decides(request: Request) -> str:
+    from .guard_blocks import who_decides
+
+    return who_decides(request)
 
 
 def outcome_line(request: Request) -> str:
@@ -174,7 +199,9 @@ def outcome_line(request: Request) -> str:
             return f":heavy_multiplication_x: Withdrawn by {mention(request.decider_id)} {when(request.decided_at)}."
         return ":heavy_multiplication_x: Cancelled."
     if request.decider_id:
-        outcome = f":white_check_mark: Approved by {mention(request.decider_id)} {when(request.decided_at)}"
+        from .guard_blocks import approved_by
+
+        outcome = f":white_check_mark: Approved by {approved_by(request)} {when(request.decided_at)}"
         return outcome + {"failed": " · provisioning failed, see the thread",
                           "approved": " · provisioning…"}.get(state, "")
     return f"State: {escape(state)}"
@@ -187,6 +214,7 @@ def decided_card(request: Request) -> dict:
         section(f":key: *{look.title} (request #{request.id})* by {mention(request.requester_id)}"),
         {"type": "section", "fields": look.fields(request)},
         *look.details(request),
+        *_guard_notes(request),
         section(outcome_line(request)),
     ]
     if request.state == "failed":
@@ -292,7 +320,7 @@ def sign_in_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, *, 
                resent: bool = False) -> dict:
     lines = [
         f":wave: Your AWS IAM user {code(request.user_name)} is ready (request #{request.id}, "
-        f"approved by {mention(request.decider_id)}).",
+        f"approved by {_approved_by(request)}).",
         f"*Sign-in URL:* {sign_in_url}",
         f"*User name:* {code(request.user_name)}",
     ]

@@ -87,12 +87,15 @@ def shell(_settings=None) -> None:
     shell_main()
 
 
-def policy() -> int:
+def policy(mfa: bool = False) -> int:
     import os
 
-    from commands.policy import render
+    from commands.policy import render, render_mfa
     from commands.settings import check_user_path
 
+    if mfa:
+        print(render_mfa(), end="")
+        return 0
     try:
         path = check_user_path(os.environ.get("IAM_BOT_USER_PATH", "/"))
     except ValueError as error:
@@ -107,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["serve", "socket", "shell", "policy"],
                         help="serve: Slack's HTTP requests on $PORT; socket: Socket Mode; shell: try it locally; "
                              "policy: print the IAM policy the bot's own AWS identity needs")
+    parser.add_argument("--mfa", action="store_true",
+                        help="with policy: print instead the policy for IAM_BOT_MFA_GROUP (nothing without MFA)")
     args = parser.parse_args(argv)
     from .logs import configure_logging
 
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         shell()
         return 0
     if args.mode == "policy":
-        return policy()
+        return policy(mfa=args.mfa)
     try:
         settings = load_settings()
         (serve if args.mode == "serve" else socket)(settings)

@@ -80,8 +80,13 @@ class Notifier:
     def update_card(self, job: Job) -> None:
         request = self.workflow.request(job.request_id)
         if request.card_ts:
+            if request.state == storage.PENDING:  # still deciding: a sensitive request's first approval
+                card = blocks.approval_card(Filed(request, owner_is_guest=bool(request.details.get("owner_is_guest"))),
+                                            self.settings.iam_bot_request_ttl)
+            else:
+                card = blocks.decided_card(request)
             self._call(f"update the card of request #{request.id}", self.client.chat_update,
-                       channel=request.card_channel, ts=request.card_ts, **blocks.decided_card(request))
+                       channel=request.card_channel, ts=request.card_ts, **card)
 
     def thread(self, job: Job) -> None:
         request = self.workflow.request(job.request_id)
@@ -170,6 +175,12 @@ def _new_password(settings, request: Request, actor) -> str:
 PROVISIONED_LINES = {"remove": _removed, "reset_password": _new_password, "enable": _new_password}
 
 
+def _mfa_on(request: Request) -> str:
+    from .guard_blocks import mfa_on_line
+
+    return mfa_on_line(request)
+
+
 # One line in a card's thread per event (`commands.workflow.thread(event, actor)`). A new event adds a line.
 THREAD_LINES = {
     "provisioned": _provisioned,
@@ -185,6 +196,7 @@ THREAD_LINES = {
     "not_delivered": lambda settings, request, actor: (
         f":warning: Could not send the sign-in details to {mention(request.owner_id)} by DM."),
     "revealed": lambda settings, request, actor: f":lock: {mention(request.owner_id)} revealed their first password.",
+    "mfa_on": lambda settings, request, actor: _mfa_on(request),
     "reveal_expired": lambda settings, request, actor: (
         f":hourglass: The password reveal for {mention(request.owner_id)} expired unused."),
     "reminder": audit_blocks.reminder_line,

@@ -76,6 +76,12 @@ _SAY = {
     Why.REQUEST_OPEN: lambda f: (
         f"Request #{f['request_id']} for {code(f['user_name'])} is already open; "
         "wait for its decision instead of asking twice."),
+    Why.TOO_MANY_GROUPS_WITH_MFA: lambda f: (
+        f"A console user also joins the MFA group {code(f['mfa_group'])}, and an IAM user can be in at most 10 "
+        f"groups: name at most {f['limit']}; you named {f['count']}."),
+    Why.MFA_GROUP_MISSING: lambda f: (
+        f"The bot puts every console user in the MFA group {code(f['mfa_group'])} (IAM_BOT_MFA_GROUP), but AWS has "
+        "no such group. Nothing was filed; tell whoever runs the bot (`iam-bot policy --mfa` prints its policy)."),
     Why.NO_SUCH_REQUEST: lambda f: (
         f"There is no request #{f['request_id']}; use the buttons on a card or DM the bot posted."),
     Why.DENY_WITHOUT_REASON: lambda f: "Say why the request is denied, so that the requester can act on it.",
@@ -198,6 +204,7 @@ _PERSON_WORDS = {
     Reason.GUEST: "guest accounts cannot approve requests",
     Reason.REQUESTER: "you asked for it, and a second person must decide",
     Reason.OWNER: "the account is for you, and a second person must decide",
+    Reason.ALREADY_APPROVED: "you already approved it, and this sensitive request needs a second, different approver",
 }
 
 

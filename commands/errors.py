@@ -41,6 +41,8 @@ class Why(enum.Enum):
     OWNER_HAS_OPEN_REQUEST = "owner_has_open_request"
     OWNER_HAS_USER = "owner_has_user"
     REQUEST_OPEN = "request_open"
+    TOO_MANY_GROUPS_WITH_MFA = "too_many_groups_with_mfa"
+    MFA_GROUP_MISSING = "mfa_group_missing"
     # Requests after filing
     NO_SUCH_REQUEST = "no_such_request"
     DENY_WITHOUT_REASON = "deny_without_reason"

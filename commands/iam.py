@@ -53,6 +53,15 @@ class AccessKey:
 
 
 @dataclass(frozen=True)
+class GroupGrants:
+    """What a group grants: its attached managed policies (name, ARN) and its inline policy names."""
+
+    group: str
+    attached: tuple[tuple[str, str], ...] = ()
+    inline: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PasswordPolicy:
     minimum_length: int = 8
     require_symbols: bool = True
@@ -434,8 +443,52 @@ class KeyMeta:
     created: dt.datetime
 
 
+    # -- guardrails: what groups grant, who is in them, MFA --------------------------------
+    # A fixed number of calls per group or user, whatever the size of the account.
+
+    def group_grants(self, group: str, *, inline: bool = True) -> GroupGrants:
+        """The managed policies attached to a group and its inline policy names: two calls (one
+        without `inline`).
+
+        IAM allows at most 20 attached policies and 5,120 characters of inline policies per
+        group, so one page of 1,000 holds them all.
+        """
+        try:
+            attached = self.client.list_attached_group_policies(GroupName=group, MaxItems=1000)["AttachedPolicies"]
+            names = self.client.list_group_policies(GroupName=group, MaxItems=1000)["PolicyNames"] if inline else []
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) == "NoSuchEntity":
+                raise GroupGone(f"Could not read what group {group} grants: the group no longer exists in AWS.") from None
+            raise describe(error, f"read what group {group} grants") from None
+        return GroupGrants(group=group, attached=tuple((p["PolicyName"], p["PolicyArn"]) for p in attached),
+                           inline=tuple(names))
+
+    def groups_for_user(self, name: str) -> list[str] | None:
+        """The groups a user is in (at most 10: one call), or None if there is no such user."""
+        try:
+            groups = self.client.list_groups_for_user(UserName=name, MaxItems=1000)["Groups"]
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise describe(error, f"list the groups of {name}") from None
+        return [g["GroupName"] for g in groups]
+
+    def mfa_devices(self, name: str) -> int | None:
+        """How many MFA devices the user has (at most 8: one call), or None if there is no such user."""
+        try:
+            return len(self.client.list_mfa_devices(UserName=name, MaxItems=1000)["MFADevices"])
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise describe(error, f"list the MFA devices of {name}") from None
+
+
 class _AliasUnknown(Exception):
     "AWS could not say whether the account has an alias"
+
+
+class GroupGone(IamError):
+    "The group does not exist (any more) in AWS"
 
 
 class PasswordRejected(IamError):

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 
 # Reading: any user (uniqueness and /iam keys look users up by name anywhere in the account).
-READ_ANY_USER = ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"]
+READ_ANY_USER = ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed",
+                 # Guardrails: a key request's user's groups; MFA reminders until a device appears.
+                 "iam:ListGroupsForUser", "iam:ListMFADevices"]
 # Writing: only users under IAM_BOT_USER_PATH. CreateUser with tags needs TagUser too.
 WRITE_OWN_USERS = ["iam:CreateUser", "iam:TagUser", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"]
 # Access keys: issued, described (a user tag), deactivated, re-activated and deleted.
 WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:UntagUser"]
 # IAM authorises AddUserToGroup on the group, not the user: narrow the groups if you can.
-GROUPS = ["iam:GetGroup", "iam:AddUserToGroup"]
+GROUPS = ["iam:GetGroup", "iam:AddUserToGroup",
+          # Guardrails: what a group grants, on the card, and whether it is sensitive.
+          "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"]
 # Offboarding (commands/iam_offboard.py): reading what a user holds and removing it, only for
 # users under IAM_BOT_USER_PATH (the bot checks the path first; IAM checks it again here).
 # Deactivating and deleting access keys is allowed above already, for the key commands.
@@ -62,3 +66,38 @@ def allowed_operations(policy: dict) -> set[str]:
 
 def render(user_path: str = "/") -> str:
     return json.dumps(bot_policy(user_path), indent=2) + "\n"
+
+
+# -- the MFA group's policy (`iam-bot policy --mfa`) ---------------------------------------
+# AWS's documented "Allows MFA-authenticated IAM users to manage their own MFA device on the
+# Security credentials page" (IAM User Guide, reference_policies_examples_aws_my-sec-creds-
+# self-manage-mfa-only), with one change: iam:ChangePassword and iam:GetAccountPasswordPolicy
+# stay allowed without MFA, because the bot's users must set a new password at first sign-in,
+# before they can have a device.
+MFA_SETUP_ACTIONS = [
+    "iam:CreateVirtualMFADevice", "iam:EnableMFADevice", "iam:GetUser", "iam:GetMFADevice", "iam:ListMFADevices",
+    "iam:ListVirtualMFADevices", "iam:ResyncMFADevice", "sts:GetSessionToken",
+    "iam:ChangePassword", "iam:GetAccountPasswordPolicy",
+]
+
+
+def mfa_policy() -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AllowViewAccountInfo", "Effect": "Allow",
+             "Action": ["iam:GetAccountPasswordPolicy", "iam:ListVirtualMFADevices"], "Resource": "*"},
+            {"Sid": "AllowManageOwnVirtualMFADevice", "Effect": "Allow",
+             "Action": ["iam:CreateVirtualMFADevice"], "Resource": "arn:aws:iam::*:mfa/*"},
+            {"Sid": "AllowManageOwnUserMFA", "Effect": "Allow",
+             "Action": ["iam:DeactivateMFADevice", "iam:EnableMFADevice", "iam:GetUser", "iam:GetMFADevice",
+                        "iam:ListMFADevices", "iam:ResyncMFADevice", "iam:ChangePassword"],
+             "Resource": "arn:aws:iam::*:user/${aws:username}"},
+            {"Sid": "DenyAllExceptListedIfNoMFA", "Effect": "Deny", "NotAction": MFA_SETUP_ACTIONS,
+             "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}},
+        ],
+    }
+
+
+def render_mfa() -> str:
+    return json.dumps(mfa_policy(), indent=2) + "\n"

@@ -33,6 +33,7 @@ class Reason(enum.Enum):
     GUEST = "guest"
     REQUESTER = "requester"
     OWNER = "owner"
+    ALREADY_APPROVED = "already_approved"  # a sensitive request needs a second, different approver
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from storage.urls import parse_database_url
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_GROUP_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
 
 
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
     # a Slack deactivation does: file a remove request, or also disable the users at once.
     iam_bot_protected_users: Annotated[tuple[str, ...], NoDecode] = ()
     iam_bot_on_slack_deactivation: Literal["request", "disable"] = "request"
+    # Guardrails: groups that need two approvers besides those with an admin-like AWS managed
+    # policy; the group every console user also joins; when MFA reminders start after the reveal.
+    iam_bot_sensitive_groups: Annotated[tuple[str, ...], NoDecode] = ()
+    iam_bot_mfa_group: str | None = None
+    iam_bot_mfa_grace: dt.timedelta = dt.timedelta(hours=24)
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
@@ -94,6 +100,25 @@ class Settings(BaseSettings):
     @classmethod
     def _deactivation(cls, value):
         return value.strip().lower() if isinstance(value, str) else value
+    @field_validator("iam_bot_sensitive_groups", mode="before")
+    @classmethod
+    def _split_groups(cls, value):
+        if isinstance(value, str):
+            value = value.split(",")
+        names = tuple(part.strip() for part in value if part and part.strip())
+        for name in names:
+            if not _GROUP_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an IAM group name")
+        return names
+
+    @field_validator("iam_bot_mfa_group")
+    @classmethod
+    def _mfa_group(cls, value):
+        if value is None or not value.strip():
+            return None
+        if not _GROUP_NAME.fullmatch(value.strip()):
+            raise ValueError("use the name of an IAM group, for example ForceMFA")
+        return value.strip()
 
     @field_validator("iam_bot_approvals_channel")
     @classmethod
@@ -103,6 +128,7 @@ class Settings(BaseSettings):
         return value.strip()
 
     @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_rotation_grace",
+                     "iam_bot_mfa_grace",
                      mode="before")
     @classmethod
     def _duration(cls, value):

@@ -17,6 +17,7 @@ import secrets
 import storage
 from storage import Job, NewJob, Request, Store
 
+from . import guard as guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import (
     TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, PasswordRejected,
@@ -44,6 +45,7 @@ class Owed:
     SIGN_IN_DM = "sign_in_dm"  # the owner's sign-in details with the Reveal button
     DENIED_DM = "denied_dm"    # the requester hears of a denial
     DM_UPDATE = "dm_update"    # the owner's DM after the reveal, or after it expired
+    MFA_NUDGE = "mfa_nudge"    # a console user without MFA is reminded, with the steps
 
 
 def thread(event: str, actor: str | None = None) -> NewJob:
@@ -93,7 +95,8 @@ def plan(request: Request) -> list[str]:
     steps = [STEP_CREATE_USER]
     if request.console:
         steps.append(STEP_LOGIN_PROFILE)
-    return steps + [group_step(g) for g in request.groups]
+    mfa_group = guardrails.mfa_group_of(request)
+    return steps + [group_step(g) for g in request.groups] + ([group_step(mfa_group)] if mfa_group else [])
 
 
 def _run_create_step(workflow: "Workflow", request: Request, step: str) -> str | None:
@@ -102,7 +105,8 @@ def _run_create_step(workflow: "Workflow", request: Request, step: str) -> str |
         tags = {
             TAG_REQUEST: str(request.id),
             TAG_REQUESTER: request.requester_id,
-            TAG_APPROVER: request.decider_id or "",
+            # Both approvers of a sensitive request (a tag value allows no comma).
+            TAG_APPROVER: " ".join(guardrails.approver_ids(request)),
             TAG_OWNER: request.owner_id,
         }
         try:
@@ -154,6 +158,7 @@ class Policy:
     request_ttl: dt.timedelta = dt.timedelta(hours=24)
     reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
     work_hold: dt.timedelta = dt.timedelta(seconds=60)
+    guard: guardrails.Guard = guardrails.Guard()
 
 
 @dataclass(frozen=True)
@@ -240,11 +245,12 @@ class Workflow:
         if missing:
             raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
         self._one_user_per_human(owner)
+        details = guardrails.filing_details(self.iam, self.policy.guard, command.groups, command.console)
         try:
             request = self.store.file_request(
                 user_name=command.user_name, groups=command.groups, console=command.console,
                 owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,
-                now=self.clock(),
+                now=self.clock(), details={**details, "owner_is_guest": owner.is_guest},
             )
         except storage.DuplicateRequest as duplicate:
             raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id,
@@ -306,8 +312,49 @@ class Workflow:
         return Outcome(expired or self.store.get(request.id), False, decision.reason, expired_here=expired is not None)
 
     def approve(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
-        return self._decide(request_id, person, listed, storage.APPROVED,
-                            jobs=[NewJob(Owed.CARD), NewJob(Owed.PROVISION)])
+        """An approval: the decision, or for a sensitive request the first of two.
+
+        Sensitivity is judged again now (the groups' attached policies are read afresh). Each
+        write is conditional on the approvals it read, so under any number of concurrent clicks
+        no approval is lost or counted twice, and only the last one needed decides.
+        """
+        request = self.request(request_id)
+        now = self.clock()
+        decision = decide_approval(request, person, listed=listed, team_id=self.policy.team_id,
+                                   now=now, request_ttl=self.policy.request_ttl)
+        if not decision.allowed:
+            return self._refusal(request, person.user_id, decision, "decide")
+        judged = guardrails.judge(self.iam, self.policy.guard, request)
+        for _ in range(10):  # a lost write means another approval landed first; there are only so many
+            if request.state != storage.PENDING:
+                break
+            if person.user_id in (a["user_id"] for a in guardrails.approvals(request)):
+                return self._refusal(request, person.user_id, Decision(False, Reason.ALREADY_APPROVED), "decide")
+            seen = guardrails.recorded_approvals(request)
+            mine = {"user_id": person.user_id, "at": now.isoformat()}
+            counted = len(guardrails.approvals(request)) + 1
+            details = {**request.details, **judged, "approvals": [*seen, mine]}
+            details["approvals_needed"] = max(guardrails.approvals_needed(request), judged.get("approvals_needed", 1))
+            unchanged = lambda current, seen=seen: guardrails.recorded_approvals(current) == seen  # noqa: E731
+            if counted < details["approvals_needed"]:
+                won = self.store.transition(
+                    request_id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=person.user_id,
+                    what="approval", now=now, detail=f"{counted} of {details['approvals_needed']}",
+                    details=details, guard=unchanged, jobs=[NewJob(Owed.CARD)])
+            else:
+                won = self.store.transition(
+                    request_id, from_states=[storage.PENDING], to_state=storage.APPROVED, actor_id=person.user_id,
+                    what=storage.APPROVED, now=now, decider_id=person.user_id, decided_at=now, details=details,
+                    guard=unchanged, jobs=[NewJob(Owed.CARD), NewJob(Owed.PROVISION)])
+            if won is not None:
+                return Outcome(won, True)
+            request = self.store.get(request_id)  # another click changed it first: decide on what it holds now
+        return self._refusal(request, person.user_id, Decision(False, Reason.NOT_PENDING), "decide")
+
+    def judge(self, request: Request) -> dict:
+        """Sensitivity and MFA notes of a request, judged now: the `details` a kind files with
+        (a key request: one ListGroupsForUser, one ListAttachedGroupPolicies per group)."""
+        return guardrails.judge(self.iam, self.policy.guard, request)
 
     def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
         reason = (reason or "").strip()

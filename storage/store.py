@@ -297,6 +297,7 @@ class Store:
         now: dt.datetime,
         detail: str | None = None,
         jobs: Iterable[NewJob] = (),
+        guard: Callable[[Request], bool] | None = None,
         **changes,
     ) -> Request | None:
         """Move a request to `to_state` if, and only if, it is in one of `from_states`.
@@ -304,6 +305,9 @@ class Store:
         Returns the updated request, or None when another click, thread or process got
         there first (or the request was never in those states). The winning transition,
         its event and its jobs are written in one transaction; a losing one writes nothing.
+        With a `guard`, the request as it is inside that transaction (row locked) must also
+        pass it: a write that depends on what was read (its `details`) cannot lose or double
+        another's change.
         """
         unknown = set(changes) - _CHANGEABLE
         if unknown:
@@ -323,6 +327,10 @@ class Store:
         sets = "".join(f", {column} = ?" for column in values)
         try:
             with self._write() as tx:
+                if guard is not None:
+                    current = tx.one(f"SELECT * FROM requests WHERE id = ?{self.FOR_UPDATE}", [request_id])
+                    if current is None or not guard(self._request(current)):
+                        return None
                 row = tx.one(
                     f"UPDATE requests SET state = ?, updated_at = ?{sets} "
                     f"WHERE id = ? AND state IN ({marks(from_states)}) RETURNING *",

@@ -35,12 +35,14 @@ def provision_jane(bot):
 # -- before a request is filed -------------------------------------------------------------
 
 @pytest.mark.parametrize("users", [10, 1000])
-def test_create_checks_cost_one_user_look_up_and_one_call_per_group(bot, slack, aws, users):
+def test_create_checks_cost_one_user_look_up_and_three_calls_per_group(bot, slack, aws, users):
     fill_account(users)
     calls = record_calls(bot.client)
     response = bot.slash("U0ALICE", "create jane.doe Developers ReadOnly")
     assert "Request #1 filed" in bot.said(response.response_url)
-    assert calls == ["GetUser", "GetGroup", "GetGroup"]
+    # Each group: does it exist, then what it grants (for the card and the two-approver rule).
+    assert calls == ["GetUser", "GetGroup", "GetGroup", "ListAttachedGroupPolicies", "ListGroupPolicies",
+                     "ListAttachedGroupPolicies", "ListGroupPolicies"]
     assert bot.store.get(1).state == storage.PENDING
 
 

@@ -54,6 +54,10 @@ def approve(ack, body, action, respond, client, context):
         svc.runner.kick()  # the card update and provisioning it owes, or the expiry it noticed
         if not outcome.changed:
             reply(refusal(outcome.reason, request_id, outcome.request.state))
+        elif outcome.request.state == "pending":  # the first approval of a sensitive request
+            from ..guard_blocks import approval_recorded
+
+            reply(approval_recorded(outcome.request))
 
 
 def deny(ack, body, action, respond, client, context):

@@ -120,7 +120,10 @@ def file_request(asked: Asked, parsed: CreateCommand) -> None:
             reply(f":x: Request #{request.id} was cancelled, because {why}. Nothing was created; "
                   "once that is fixed, ask again.")
             return
-    filed_message = audit_blocks.filed_message(request, svc.settings.iam_bot_approvals_channel)
+    from ..guard_blocks import filed_notes
+
+    filed_message = audit_blocks.filed_message(request, svc.settings.iam_bot_approvals_channel,
+                                               notes=filed_notes(request))
     if not asked.ephemeral_blocks(filed_message):
         svc.notifier.dm(requester_id, filed_message)  # after a crash: a Cancel button is no secret
 

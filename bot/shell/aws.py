@@ -7,6 +7,7 @@ never loads it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -104,7 +105,28 @@ def seed(client, session) -> str:
     del old
     account_id = user["Arn"].split(":")[4]
     _age_first_key(account_id)
+    _grant(client, account_id)
+    # A console password and no MFA device: what the MFA reminders and the audit are for.
+    client.create_login_profile(UserName=SAMPLE_USER, Password="Sample-never-used-1Aa!")
     return account_id
+
+
+# What the sample groups grant, so the card has something to show: Admins is sensitive.
+GRANTS = {"Admins": ("AdministratorAccess",), "Developers": ("AmazonEC2FullAccess", "AmazonS3ReadOnlyAccess"),
+          "ReadOnly": ("ReadOnlyAccess",)}
+INLINE = {"Developers": "deploy-lambdas"}
+SENSITIVE_GROUP = "Admins"
+
+
+def _grant(client, account_id: str) -> None:
+    add_aws_managed_policies(account_id, [name for names in GRANTS.values() for name in names])
+    for group, names in GRANTS.items():
+        for name in names:
+            client.attach_group_policy(GroupName=group, PolicyArn=f"arn:aws:iam::aws:policy/{name}")
+    for group, name in INLINE.items():
+        client.put_group_policy(GroupName=group, PolicyName=name, PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": '
+            '["lambda:UpdateFunctionCode", "lambda:PublishVersion"], "Resource": "*"}]}'))
 
 
 def _age_first_key(account_id: str) -> None:
@@ -120,3 +142,27 @@ def _age_first_key(account_id: str) -> None:
         key.create_date = key.create_date - OLD_KEY_AGE
     except Exception as error:
         log.debug("could not age the sample access key: %s", type(error).__name__)
+
+
+def add_aws_managed_policies(account_id: str, names) -> None:
+    """Make these AWS managed policies attachable in moto's account, as they are in every AWS account.
+
+    moto loads none of AWS's 1,500 unless MOTO_IAM_LOAD_MANAGED_POLICIES is set, which would make
+    every account reset slow; this reaches into moto's own model for the few a story needs.
+    """
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[account_id]["global"]
+    data = _aws_managed_policies()
+    for name in names:
+        policy = AWSManagedPolicy.from_data(name, account_id, backend.region_name, data[name])
+        backend.managed_policies[policy.arn] = policy
+
+
+@functools.lru_cache(maxsize=1)
+def _aws_managed_policies() -> dict:
+    import json
+
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return json.loads(aws_managed_policies_data)

@@ -20,6 +20,8 @@ EMOJI = {
     "hourglass_flowing_sand": "⏳", "x": "❌", "repeat": "🔁", "envelope": "✉️", "lock": "🔒",
     "wave": "👋", "warning": "⚠️", "zzz": "💤", "tada": "🎉",
     "heavy_multiplication_x": "✖️", "bell": "🔔", "clipboard": "📋", "rotating_light": "🚨", "grey_question": "❔",
+    # guardrails
+    "busts_in_silhouette": "👥", "closed_lock_with_key": "🔐", "bulb": "💡", "iphone": "📱",
 }
 
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)

@@ -471,7 +471,8 @@ AWS is moto in this process; no tokens, no AWS account, nothing leaves this mach
 You are {self.me.name}, typing in #general; approval cards go to #iam-approvals. People:
 {people}
 AWS account {aws.account_id} ({aws.alias}): groups {', '.join(aws.groups)};
-    user {aws.sample_user} with {aws.sample_keys} access keys and a console password but no MFA;
+    Admins has AdministratorAccess, so it is sensitive: a request for it needs two approvers;
+    user {aws.sample_user} with {aws.sample_keys} access keys, and a console password but no MFA device;
     password policy: at least {aws.password_length} characters with upper and lower case, digits and symbols.
 SQLite: {db_path} (new at every start, deleted at exit)
 

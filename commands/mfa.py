@@ -1,0 +1,78 @@
+"""MFA made unavoidable: a console user the bot made is watched from its reveal until it has an
+MFA device. After IAM_BOT_MFA_GRACE its owner is reminded by DM once a day; once AWS lists a
+device, the card's thread says so and the reminders stop.
+
+Run by one process at a time (a duty under the duties lease); what is decided is written in the
+store with the DM it owes, conditional on what was read, so a restart, a second process or a
+second pass in the same minute cannot send a reminder twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import storage
+from storage import NewJob, Request
+
+from .errors import IamError
+from .workflow import Owed, Workflow, thread
+
+log = logging.getLogger(__name__)
+
+NUDGE_EVERY = dt.timedelta(days=1)
+
+
+@dataclass
+class MfaPass:
+    """What one pass over the watched users did (request ids)."""
+
+    nudged: list[int] = field(default_factory=list)
+    turned_on: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+
+
+def watched(workflow: Workflow, now: dt.datetime) -> list[Request]:
+    """Console users the bot made whose password was revealed longer than the grace ago, not yet seen with MFA."""
+    grace = workflow.policy.guard.mfa_grace
+    return [r for r in workflow.store.in_states([storage.REVEALED])
+            if r.kind == storage.CREATE_USER and r.console and r.revealed_at is not None
+            and now >= r.revealed_at + grace and not r.details.get("mfa")]
+
+
+def check_mfa(workflow: Workflow) -> MfaPass:
+    """One ListMFADevices per watched user; a reminder for each that is due one."""
+    done = MfaPass()
+    now = workflow.clock()
+    for request in watched(workflow, now):
+        try:
+            devices = workflow.iam.mfa_devices(request.user_name)
+        except IamError as error:
+            log.warning("could not check MFA of request #%s: %s", request.id, error.message)
+            continue
+        last = request.details.get("mfa_nudged_at")
+        unchanged = lambda current, last=last: (  # noqa: E731
+            not current.details.get("mfa") and current.details.get("mfa_nudged_at") == last)
+        if devices is None:  # the user is gone (removed): nothing left to remind anyone of
+            if _mark(workflow, request, now, "mfa_watch_stopped", {"mfa": {"gone_at": now.isoformat()}}, unchanged):
+                done.gone.append(request.id)
+        elif devices:
+            if _mark(workflow, request, now, "mfa_on", {"mfa": {"on_at": now.isoformat()}}, unchanged,
+                     jobs=[thread("mfa_on")]):
+                done.turned_on.append(request.id)
+        elif last is None or now - dt.datetime.fromisoformat(last) >= NUDGE_EVERY:
+            count = int(request.details.get("mfa_nudges") or 0) + 1
+            if _mark(workflow, request, now, "mfa_nudged", {"mfa_nudged_at": now.isoformat(), "mfa_nudges": count},
+                     unchanged, jobs=[NewJob(Owed.MFA_NUDGE, key=f"mfa-nudge:{request.id}:{count}")]):
+                done.nudged.append(request.id)
+    return done
+
+
+def _mark(workflow: Workflow, request: Request, now: dt.datetime, what: str, changes: dict, guard, *,
+          jobs: list[NewJob] = ()) -> bool:
+    won = workflow.store.transition(
+        request.id, from_states=[storage.REVEALED], to_state=storage.REVEALED, actor_id=None, what=what, now=now,
+        details={**request.details, **changes}, guard=guard, jobs=jobs,
+    )
+    return won is not None

@@ -1,0 +1,54 @@
+"""`iam-bot shell` shows the guardrails: a sensitive group on the card, two approvals, the
+alternatives to a user without a console."""
+
+import pytest
+
+from tests.test_shell import after, message, run_shell, turns
+
+STORY = """\
+/iam create jane.doe Admins
+as bob
+click 1
+y
+click 3
+y
+as carol
+click 3
+y
+as alice
+/iam create ci.bot Developers @carol --no-console
+"""
+
+
+@pytest.fixture(scope="module")
+def said():
+    result = run_shell(STORY)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    return turns(result.stdout)
+
+
+def test_the_banner_names_the_sensitive_group_and_the_user_without_mfa(said):
+    [banner] = after(said, "banner")
+    assert "Admins has AdministratorAccess, so it is sensitive" in banner
+    assert "a console password but no MFA device" in banner
+
+
+def test_the_card_shows_what_admins_grants_and_that_it_needs_two_approvers(said):
+    [shown] = after(said, "alice> /iam create jane.doe Admins")
+    card = message(shown, "#iam-approvals · message 1")
+    assert "• `Admins` 🚨 sensitive (`AdministratorAccess` attached): policies `AdministratorAccess`" in card
+    assert "Needs two different approvers" in card
+
+
+def test_two_approvers_one_after_the_other(said):
+    first, again = after(said, "bob> click 1"), after(said, "bob> click 3")
+    assert "recorded (1 of 2)" in first[0] and "1 of 2 approvals: @bob" in first[0]
+    assert "you already approved it" in again[0]
+    [second] = after(said, "carol> click 3")
+    assert "Approved by @bob and @carol" in second and "Created `arn:aws:iam::" in second
+
+
+def test_a_user_without_a_console_is_told_the_alternatives(said):
+    [shown] = after(said, "alice> /iam create ci.bot Developers @carol --no-console")
+    assert "IAM role" in shown and "OIDC federation" in shown and "IAM Identity Center" in shown
+    assert "`Developers`: policies `AmazonEC2FullAccess`, `AmazonS3ReadOnlyAccess`; inline `deploy-lambdas`" in shown
