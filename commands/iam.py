@@ -427,22 +427,6 @@ class IamGateway:
             raise describe(error, f"see when the key {key_id} was last used") from None
         return used.get("LastUsedDate")
 
-
-@dataclass(frozen=True)
-class KeyUser:
-    name: str  # as AWS holds it
-    arn: str
-    path: str
-    owner_id: str | None  # the iam-bot:owner-slack-id tag
-
-
-@dataclass(frozen=True)
-class KeyMeta:
-    key_id: str
-    status: str  # "Active" or "Inactive"
-    created: dt.datetime
-
-
     # -- guardrails: what groups grant, who is in them, MFA --------------------------------
     # A fixed number of calls per group or user, whatever the size of the account.
 
@@ -481,6 +465,21 @@ class KeyMeta:
             if error_code(error) == "NoSuchEntity":
                 return None
             raise describe(error, f"list the MFA devices of {name}") from None
+
+
+@dataclass(frozen=True)
+class KeyUser:
+    name: str  # as AWS holds it
+    arn: str
+    path: str
+    owner_id: str | None  # the iam-bot:owner-slack-id tag
+
+
+@dataclass(frozen=True)
+class KeyMeta:
+    key_id: str
+    status: str  # "Active" or "Inactive"
+    created: dt.datetime
 
 
 class _AliasUnknown(Exception):

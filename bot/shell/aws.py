@@ -93,7 +93,7 @@ def seed(client, session) -> str:
         client.create_group(GroupName=group)
     user = client.create_user(UserName=SAMPLE_USER, Tags=[{"Key": "team", "Value": "platform"}])["User"]
     client.add_user_to_group(UserName=SAMPLE_USER, GroupName="ReadOnly")
-    # A console user without MFA, for /iam audit to find (made outside the bot: no owner known).
+    # A console user without MFA, for /iam audit and the MFA reminders to find (made outside the bot).
     password = generate_password(PasswordPolicy(minimum_length=PASSWORD_POLICY["MinimumPasswordLength"]))
     client.create_login_profile(UserName=SAMPLE_USER, Password=password, PasswordResetRequired=True)
     del password
@@ -106,8 +106,6 @@ def seed(client, session) -> str:
     account_id = user["Arn"].split(":")[4]
     _age_first_key(account_id)
     _grant(client, account_id)
-    # A console password and no MFA device: what the MFA reminders and the audit are for.
-    client.create_login_profile(UserName=SAMPLE_USER, Password="Sample-never-used-1Aa!")
     return account_id
 
 
