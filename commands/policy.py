@@ -23,13 +23,14 @@ GROUPS = ["iam:GetGroup", "iam:AddUserToGroup",
           "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"]
 # Offboarding (commands/iam_offboard.py): reading what a user holds and removing it, only for
 # users under IAM_BOT_USER_PATH (the bot checks the path first; IAM checks it again here).
-# Deactivating and deleting access keys is allowed above already, for the key commands.
+# Deactivating and deleting access keys is allowed above already, for the key commands, and
+# listing a user's groups and MFA devices, for the guardrails.
 OFFBOARD_USERS = [
     "iam:GetLoginProfile", "iam:DeleteLoginProfile",
     "iam:ListSigningCertificates", "iam:DeleteSigningCertificate", "iam:ListSSHPublicKeys", "iam:DeleteSSHPublicKey",
-    "iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential", "iam:ListMFADevices",
+    "iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential",
     "iam:DeactivateMFADevice", "iam:ListUserPolicies", "iam:DeleteUserPolicy", "iam:ListAttachedUserPolicies",
-    "iam:DetachUserPolicy", "iam:ListGroupsForUser", "iam:DeleteUser",
+    "iam:DetachUserPolicy", "iam:DeleteUser",
 ]
 # A virtual MFA device is a resource of its own; so is a group (RemoveUserFromGroup is authorised on it).
 OFFBOARD_MFA = ["iam:DeleteVirtualMFADevice"]

@@ -10,10 +10,10 @@ STORY = """\
 as bob
 click 1
 y
-click 3
+click 4
 y
 as carol
-click 3
+click 4
 y
 as alice
 /iam create ci.bot Developers @carol --no-console
@@ -41,10 +41,10 @@ def test_the_card_shows_what_admins_grants_and_that_it_needs_two_approvers(said)
 
 
 def test_two_approvers_one_after_the_other(said):
-    first, again = after(said, "bob> click 1"), after(said, "bob> click 3")
+    first, again = after(said, "bob> click 1"), after(said, "bob> click 4")
     assert "recorded (1 of 2)" in first[0] and "1 of 2 approvals: @bob" in first[0]
     assert "you already approved it" in again[0]
-    [second] = after(said, "carol> click 3")
+    [second] = after(said, "carol> click 4")
     assert "Approved by @bob and @carol" in second and "Created `arn:aws:iam::" in second
 
 
