@@ -76,7 +76,7 @@ def test_killed_while_provisioning_and_delivering_sign_in_details(serve, slack, 
         assert aws_proxy.forwarded("CreateUser", UserName=name) == 1, name
         assert groups_of(aws, name) == groups, name
         assert has_login_profile(aws, name), name
-        assert card_text(slack, request) == f"Request #{request.id} for `{name}`: provisioned"
+        assert card_text(slack, request) == f"Request #{request.id}: IAM user `{name}` for <@{request.owner_id}>: provisioned"
         lines = thread_lines(slack, request)
         assert Counter(lines) == Counter({lines[0]: 1, f":envelope: Sign-in details delivered to <@{request.owner_id}> by DM.": 1}), lines
         assert lines[0].startswith(":white_check_mark: Created `arn:aws:iam::")

@@ -58,7 +58,7 @@ def approved_and_revealed_once(servers, slack, aws_proxy, store):
     created, delivered = thread_lines(slack, request)
     assert created.startswith(":white_check_mark: Created `arn:aws:iam::123456789012:user/jane.doe`")
     assert delivered == ":envelope: Sign-in details delivered to <@U0JANE> by DM."
-    assert slack.message(APPROVALS, request.card_ts).text == f"Request #{request.id} for `jane.doe`: provisioned"
+    assert slack.message(APPROVALS, request.card_ts).text == f"Request #{request.id}: IAM user `jane.doe` for <@U0JANE>: provisioned"
 
     button = reveal_value(dm)
     acks = spread(servers, REVEAL_CLICKS, lambda served: press_reveal(served, "U0JANE", dm, button))
@@ -102,7 +102,7 @@ def test_two_replicas_on_postgres_act_once_and_take_over_the_duties(serve, slack
     wait_until(lambda: store.get(waiting.id).state == storage.EXPIRED, 75, "dan's request to expire")
     settled(store, waiting.id)
     updates = [p for p in slack.of("chat.update") if p.get("ts") == waiting.card_ts]
-    assert len(updates) == 1 and updates[0]["text"] == f"Request #{waiting.id} for `dan`: expired"
+    assert len(updates) == 1 and updates[0]["text"] == f"Request #{waiting.id}: IAM user `dan` for <@{waiting.owner_id}>: expired"
     assert thread_lines(slack, waiting) == [f"Request #{waiting.id} expired: nobody decided within 12 seconds."]
     assert [e.what for e in store.events(waiting.id)].count("expired") == 1
     assert "Traceback" not in survivor.log()
