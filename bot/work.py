@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,8 @@ class Runner:
         # (Bolt's `respond`). Kept in memory, never in the store; after a crash, a DM instead.
         self.replies: dict[int, Callable] = {}
         self._inbox = Inbox(lambda jobs: workflow.take_in(jobs, self.worker))
+        self._running: set[int] = set()  # ids of the jobs this process is doing now
+        self._renewed = time.monotonic()
 
     # -- life ---------------------------------------------------------------------------
 
@@ -94,10 +97,11 @@ class Runner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                self._renew()
                 self._dispatch()
             except Exception:
                 log.exception("looking for due work failed; trying again in %ss", self.poll_seconds)
-            self._wake.wait(self.poll_seconds)
+            self._wake.wait(min(self.poll_seconds, self.workflow.policy.work_hold.total_seconds() / 4))
             self._wake.clear()
 
     def _dispatch(self) -> None:
@@ -124,8 +128,22 @@ class Runner:
                 self._busy -= 1
             self.kick()  # what these jobs owed in turn is due now
 
+    def _renew(self) -> None:
+        """Renew the claims of the work in hand a few times per hold: a call stalled by Slack's or
+        AWS's retries must not let another process start the same work beside it."""
+        every = self.workflow.policy.work_hold.total_seconds() / 4
+        if time.monotonic() - self._renewed < every:
+            return
+        self._renewed = time.monotonic()
+        with self._lock:
+            running = sorted(self._running)
+        if running:
+            self.workflow.still_doing(running, self.worker)
+
     def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
+        with self._lock:
+            self._running.add(job.id)
         try:
             if handler is None:
                 raise LookupError(f"no handler for work of kind {job.kind!r}")
@@ -140,6 +158,8 @@ class Runner:
             self.workflow.done(job, self.worker)
         finally:
             self.replies.pop(job.id, None)
+            with self._lock:
+                self._running.discard(job.id)
 
     def _again(self, job: Job, error: str) -> None:
         if job.attempts >= MAX_ATTEMPTS:
@@ -210,8 +230,6 @@ class _Waiting:
 
 def settle(runner: Runner, listeners_idle: Callable[[float], bool], timeout: float) -> bool:
     """Wait until the listeners and all the work they set off are done (the shell and tests)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = max(0.0, deadline - time.monotonic())

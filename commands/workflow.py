@@ -505,6 +505,10 @@ class Workflow:
     def claim_due(self, worker: str, limit: int) -> list[Job]:
         return self.store.claim_due_jobs(worker, now=self.clock(), hold=self.policy.work_hold, limit=limit)
 
+    def still_doing(self, job_ids: list[int], worker: str) -> None:
+        """Renew the claims of work this process is still doing, so no other takes it over."""
+        self.store.renew_jobs(job_ids, worker, now=self.clock(), hold=self.policy.work_hold)
+
     def done(self, job: Job, worker: str) -> None:
         self.store.finish_job(job.id, worker, now=self.clock())
 

@@ -530,6 +530,17 @@ class Store:
             )
         return self._job(row) if row else None
 
+    def renew_jobs(self, job_ids: Iterable[int], worker: str, *, now: dt.datetime, hold: dt.timedelta) -> int:
+        """Keep holding jobs `worker` is still doing: a live worker's claim never lapses under it."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        with self._write() as tx:
+            return tx.count(
+                f"UPDATE jobs SET claimed_until = ? WHERE id IN ({marks(ids)}) AND claimed_by = ? AND done_at IS NULL",
+                [self._time_in(now + hold), *ids, worker],
+            )
+
     def finish_job(self, job_id: int, worker: str, *, now: dt.datetime) -> bool:
         """Mark a job done; False unless `worker` holds it (another may have taken it over)."""
         with self._write() as tx:

@@ -134,14 +134,9 @@ def test_two_workers_on_sqlite_act_once_after_a_restart(serve, slack, aws_proxy,
     assert "Traceback" not in served.log()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a job's claim lapses after IAM_BOT_WORK_HOLD even while its worker is alive and still on it "
-    "(nothing renews it: storage/store.py:425 _claimable, bot/work.py:107 claim_due), so a second "
-    "attempt runs beside the stalled one; for the sign-in DM both are sent, both are recorded "
-    "(notify.py:156 records whichever lands last, whose button the other attempt retired) and the "
-    "thread says 'delivered' twice. With the default 60s hold, a Slack or AWS call stalled by "
-    "retries (10s x 3 for Slack, 20s x 6 for IAM) is enough"))
 def test_a_worker_stalled_past_the_work_hold_sends_one_sign_in_dm(serve, slack, aws_proxy, aws):
+    """A live worker renews its claims: a call stalled past IAM_BOT_WORK_HOLD (Slack's or AWS's
+    retries) is not started a second time beside it."""
     served = serve("bot")
     store = served.store
     jane = file_request(served, "U0ALICE", "create jane.doe Developers", "U0JANE")

@@ -213,6 +213,17 @@ def test_an_expired_claim_can_be_claimed_again_and_only_the_holder_finishes(stor
     assert store.jobs(done=False) == [] and store.claim_due_jobs("w3", now=NOW + HOUR, hold=MINUTE) == []
 
 
+def test_a_renewed_claim_does_not_lapse_and_only_its_holder_renews_it(store):
+    [job] = store.enqueue([NewJob("dm")], now=NOW)
+    store.claim_job(job.id, "w1", now=NOW, hold=MINUTE)
+    assert store.renew_jobs([job.id], "w2", now=NOW + MINUTE / 2, hold=MINUTE) == 0
+    assert store.renew_jobs([job.id], "w1", now=NOW + MINUTE / 2, hold=MINUTE) == 1
+    assert store.claim_due_jobs("w2", now=NOW + MINUTE * 1.2, hold=MINUTE) == []  # would have lapsed at NOW + MINUTE
+    assert [j.claimed_by for j in store.claim_due_jobs("w2", now=NOW + MINUTE * 2, hold=MINUTE)] == ["w2"]
+    take = store.take_in([NewJob("command", {"text": "help"})], now=NOW, worker="w3", hold=MINUTE)
+    assert [(j.claimed_by, j.attempts, j.claimed_until) for j in take] == [("w3", 1, NOW + MINUTE)]
+
+
 def test_a_retried_job_waits_for_its_new_time_and_keeps_a_short_error(store):
     [job] = store.enqueue([NewJob("dm")], now=NOW)
     store.claim_due_jobs("w1", now=NOW, hold=HOUR)
