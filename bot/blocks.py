@@ -143,11 +143,12 @@ def face(request: Request) -> CardFace:
     return CARD_FACES[request.kind]
 
 
-def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
+def approval_card(filed: Filed, request_ttl: dt.timedelta, *, token: str | None = None,
+                  resent: bool = False) -> dict:
     request = filed.request
     look = face(request)
     expires = request.created_at + request_ttl
-    value = str(request.id)
+    value = f"{request.id}:{token}" if token else str(request.id)
     checks = look.checks(filed)
     return {
         "text": clip(f"Request #{request.id}: {look.summary(request)}, waiting for approval", MESSAGE_TEXT),
@@ -157,6 +158,8 @@ def approval_card(filed: Filed, request_ttl: dt.timedelta) -> dict:
             *look.details(request),
             *_guard_notes(request),
             *([context(checks)] if checks else []),
+            *([context(":information_source: The bot may have posted this request before it was interrupted; "
+                       "that card's buttons no longer work. Decide here.")] if resent else []),
             {
                 "type": "actions",
                 "block_id": f"decide_{request.id}",

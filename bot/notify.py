@@ -59,12 +59,21 @@ class Notifier:
     # -- the approval card ----------------------------------------------------------------
 
     def post_card(self, filed: Filed) -> str | None:
-        """Post the approval card; None when posted, else Slack's error code."""
+        """Post the approval card; None when posted (or no longer needed), else Slack's error code.
+
+        Its buttons carry a fresh token: if an earlier attempt may have reached Slack (the process
+        died before recording it), that card's buttons stop working and this one says so.
+        """
         request = filed.request
+        resent = "card_token" in request.details
+        token = self.workflow.new_card(request.id)
+        if token is None:
+            return None
+        filed = Filed(self.workflow.request(request.id), owner_is_guest=filed.owner_is_guest)
         try:
             posted = self.client.chat_postMessage(
                 channel=self.settings.iam_bot_approvals_channel, unfurl_links=False, unfurl_media=False,
-                **blocks.approval_card(filed, self.settings.iam_bot_request_ttl),
+                **blocks.approval_card(filed, self.settings.iam_bot_request_ttl, token=token, resent=resent),
             )
         except SlackApiError as error:
             code_ = str(error.response.get("error") or "unknown_error")

@@ -99,6 +99,9 @@ _SAY = {
         f"type {code('/iam reset-password ' + f['user_name'], 120)} and ask one of the approvers to approve it."),
     Why.REVEAL_REPLACED: lambda f: (
         "This button was replaced by a newer message from the bot; use the Reveal button in the latest one."),
+    Why.CARD_REPLACED: lambda f: (
+        f"This card was replaced by a newer one for request #{f['request_id']} (the bot was interrupted while "
+        "posting it); use the buttons on the latest card. Nothing changed."),
     Why.NO_CONSOLE: lambda f: f"{code(f['user_name'])} has no console password.",
     Why.NOTHING_TO_REVEAL: lambda f: f"Request #{f['request_id']} is {escape(f['state'])}; there is no password to reveal.",
     Why.REVEAL_NOT_SHOWN: lambda f: (

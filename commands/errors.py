@@ -56,6 +56,7 @@ class Why(enum.Enum):
     REVEAL_DONE = "reveal_done"
     REVEAL_EXPIRED = "reveal_expired"
     REVEAL_REPLACED = "reveal_replaced"
+    CARD_REPLACED = "card_replaced"
     NO_CONSOLE = "no_console"
     NOTHING_TO_REVEAL = "nothing_to_reveal"
     REVEAL_NOT_SHOWN = "reveal_not_shown"

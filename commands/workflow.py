@@ -268,6 +268,27 @@ class Workflow:
                     raise CommandError(Why.OWNER_HAS_USER, owner_id=owner.user_id, request_id=other.id,
                                        user_name=other.user_name)
 
+    def new_card(self, request_id: int) -> str | None:
+        """A fresh token for the approval card about to be posted; an earlier card's buttons stop
+        working (one may have reached Slack before a crash). None once the request is decided."""
+        for _ in range(3):
+            request = self.store.get(request_id)
+            if request.state != storage.PENDING:
+                return None
+            token = secrets.token_hex(4)
+            if self.store.revise(request_id, state=storage.PENDING, expected=request.details,
+                                 details={**request.details, "card_token": token}, actor_id=None,
+                                 what="card_sent", now=self.clock()):
+                return token
+        return None
+
+    def check_card(self, request_id: int, token: str | None, person_id: str) -> None:
+        """Refuse a click on a card that a newer card of the same request replaced."""
+        current = self.request(request_id).details.get("card_token")
+        if current and token and token != current:
+            self._refused(request_id, person_id, "card_replaced")
+            raise NotAllowed(Why.CARD_REPLACED, request_id=request_id)
+
     def card_posted(self, request_id: int, channel: str, ts: str) -> None:
         self.store.set_card(request_id, channel, ts)
 

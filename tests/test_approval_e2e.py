@@ -54,7 +54,7 @@ def test_bob_approves_and_the_user_exists_in_aws(bot, slack, aws):
     done = bot.store.get(1)
     assert done.state == storage.PROVISIONED and done.decider_id == "U0BOB" and done.user_arn == user["Arn"]
     assert [e.what for e in bot.store.events(1)] == [
-        "filed", "approved", "step:create_user", "step:login_profile", "step:group:Developers",
+        "filed", "card_sent", "approved", "step:create_user", "step:login_profile", "step:group:Developers",
         "step:group:ReadOnly", "provisioned", "reveal_button_sent", "sign_in_delivered"]
 
 
@@ -84,7 +84,7 @@ def test_bob_denies_with_a_reason(bot, slack, aws):
     assert dm and "was denied by <@U0BOB>" in dm[0]["text"] and "&lt;!channel&gt;" in dm[0]["text"]
     with pytest.raises(aws.exceptions.NoSuchEntityException):
         aws.get_user(UserName="jane.doe")
-    assert [e.what for e in bot.store.events(1)] == ["filed", "denied"]
+    assert [e.what for e in bot.store.events(1)] == ["filed", "card_sent", "denied"]
 
 
 def test_an_empty_deny_reason_is_asked_for_again(bot):
@@ -205,7 +205,7 @@ def test_the_sweep_expires_what_nobody_decided(make_bot, slack):
     assert bot.store.get(1).state == storage.EXPIRED
     assert "Expired" in str(updates_of_card(slack)[-1]["blocks"])
     assert any("expired" in t for t in thread_texts(slack))
-    assert [e.what for e in bot.store.events(1)] == ["filed", "expired"]
+    assert [e.what for e in bot.store.events(1)] == ["filed", "card_sent", "expired"]
 
 
 def test_fifty_concurrent_approvals_create_the_user_once(bot, aws):

@@ -129,7 +129,7 @@ def test_a_sensitive_request_needs_two_different_approvers(bot, slack, aws, admi
     assert bot.store.get(1).state == storage.PROVISIONED
     assert "Approved by <@U0BOB> and <@U0CAROL>" in text_of(card_updates(slack)[-1])
     assert approver_tag(aws, "jane.doe") == "U0BOB U0CAROL"
-    assert [e.what for e in bot.store.events(1)][:4] == ["filed", "approval", "refused:already_approved", "approved"]
+    assert [e.what for e in bot.store.events(1)][:5] == ["filed", "card_sent", "approval", "refused:already_approved", "approved"]
 
 
 def test_deny_after_one_approval_ends_it(bot, slack, aws, admins):

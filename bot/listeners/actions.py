@@ -48,7 +48,9 @@ def approve(ack, body, action, respond, client, context):
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "approve"):
-        request_id = request_id_of(action.get("value"))
+        value, _, card = str(action.get("value") or "").partition(":")
+        request_id = request_id_of(value)
+        svc.workflow.check_card(request_id, card or None, body["user"]["id"])
         person, listed = decider(client, svc, body["user"]["id"])
         outcome = svc.workflow.approve(request_id, person, listed=listed)
         svc.runner.kick()  # the card update and provisioning it owes, or the expiry it noticed
@@ -70,7 +72,9 @@ def deny(ack, body, action, respond, client, context):
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "deny"):
-        request_id = request_id_of(action.get("value"))
+        value, _, card = str(action.get("value") or "").partition(":")
+        request_id = request_id_of(value)
+        svc.workflow.check_card(request_id, card or None, body["user"]["id"])
         outcome = svc.workflow.precheck(request_id, body["user"]["id"])
         if outcome.reason is not Reason.ALLOWED:
             svc.runner.kick()
