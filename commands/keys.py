@@ -238,7 +238,21 @@ class KeyFlow:
             )
         except storage.DuplicateRequest as duplicate:
             raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=user.name) from None
-        return Filed(request, owner_is_guest=owner.is_guest)
+        return Filed(self._judged(request), owner_is_guest=owner.is_guest)
+
+    def _judged(self, request):
+        """The guardrails' word on the card from the start: a key for a member of a sensitive group
+        needs two approvers, one for a member of the MFA group an MFA session. (Every approval
+        judges again, so a failure to read it now only leaves the card without the note.)"""
+        try:
+            judged = self.workflow.judge(request)
+        except IamError as error:
+            log.warning("could not judge the sensitivity of request #%s: %s", request.id, error.message)
+            return request
+        revised = self.store.revise(request.id, state=storage.PENDING, expected=request.details,
+                                    details={**request.details, **judged}, actor_id=None, what="judged",
+                                    now=self.now())
+        return revised or self.store.get(request.id)
 
     # -- the buttons and typed commands on one key ---------------------------------------
 

@@ -243,3 +243,24 @@ def test_a_voided_first_approval_counts_no_more(bot, slack, aws, admins):
     bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)
     assert bot.store.get(1).state == storage.PENDING
     assert "*1 of 2 approvals:* <@U0CAROL>" in text_of(card_updates(slack)[-1])
+
+
+def test_a_key_for_a_member_of_a_sensitive_group_needs_two_approvers_and_says_so_on_its_card(make_bot, slack, aws):
+    """Guardrails and access keys together: the card says two approvers (and an MFA session) from the start."""
+    from tests.support.harness import APPROVALS
+    bot = make_bot(iam_bot_sensitive_groups="Developers", iam_bot_mfa_group="Developers")
+    aws.create_user(UserName="ci.robot", Path="/people/",
+                    Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0DAN"}])
+    aws.add_user_to_group(UserName="ci.robot", GroupName="Developers")
+    response = bot.slash("U0ALICE", "create-key ci.robot --reason deploys from CI")
+    assert "filed" in bot.said(response.response_url).lower()
+    [card] = [p for p in slack.of("chat.postMessage") if p.get("channel") == APPROVALS and not p.get("thread_ts")]
+    text = str(card["blocks"])
+    assert "two different approvers" in text.lower() or "2 approvals" in text
+    assert "MFA session" in text or "get-session-token" in text
+    request = bot.store.get(1)
+    bot.click("U0BOB", "iam_approve")
+    assert bot.store.get(1).state == "pending"  # one of two
+    bot.click("U0CAROL", "iam_approve")
+    assert bot.store.get(1).state == "provisioned"
+    assert request.details.get("approvals_needed") == 2
