@@ -52,3 +52,27 @@ def test_a_user_without_a_console_is_told_the_alternatives(said):
     [shown] = after(said, "alice> /iam create ci.bot Developers @carol --no-console")
     assert "IAM role" in shown and "OIDC federation" in shown and "IAM Identity Center" in shown
     assert "`Developers`: policies `AmazonEC2FullAccess`, `AmazonS3ReadOnlyAccess`; inline `deploy-lambdas`" in shown
+
+
+MFA_STORY = """\
+/iam create jane.doe Developers
+as bob
+click 1
+y
+as jane
+click 4
+wait 12h
+wait 2d
+"""
+
+
+def test_the_shell_shows_mfa_reminders_once_time_has_passed():
+    result = run_shell(MFA_STORY)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    said = turns(result.stdout)
+    [revealed] = after(said, "jane> click 4")
+    assert "Password for `jane.doe`" in revealed
+    [early] = after(said, "jane> wait 12h")
+    assert "no MFA device yet" not in early  # within IAM_BOT_MFA_GRACE (24h): no reminder
+    [later] = after(said, "jane> wait 2d")
+    assert later.count("has no MFA device yet") == 1 and "Assign MFA device" in later
