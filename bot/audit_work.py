@@ -43,6 +43,6 @@ def post_scheduled_audit(services: Services, job: Job) -> None:
         summary = account_summary(services.workflow)
     except CommandError as error:
         raise TryLater(f"the credential report could not be read ({error.why.value})") from None
-    services.notifier._call("post the scheduled audit", services.client.chat_postMessage,
+    services.notifier.call("post the scheduled audit", services.client.chat_postMessage,
                             channel=services.settings.iam_bot_approvals_channel, unfurl_links=False,
                             **audit_blocks.audit_message(summary, scheduled=True))

@@ -80,7 +80,7 @@ class Duties:
         if not workflow.lead(DUTIES_LEASE, self.holder, self.lease_ttl):
             return False
         for duty in self.duties:
-            now = workflow.clock()
+            now = workflow.now()
             last = self._last_run.get(duty.name)
             if last is None or now - last >= duty.every:
                 self._last_run[duty.name] = now

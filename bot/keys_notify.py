@@ -16,13 +16,13 @@ def key_work(svc: Services) -> dict:
 
     def note(job: Job) -> None:
         """In the thread of the request the key belongs to, or a message of its own when there is none."""
-        request = workflow.store.find(job.request_id) if job.request_id is not None else None
+        request = workflow.find(job.request_id) if job.request_id is not None else None
         payload = blocks.message(key_note(job.payload))
         if request is not None and request.card_ts:
-            notifier._call("post a key action in its thread", notifier.client.chat_postMessage,
+            notifier.call("post a key action in its thread", notifier.client.chat_postMessage,
                            channel=request.card_channel, thread_ts=request.card_ts, unfurl_links=False, **payload)
         else:
-            notifier._call("post a key action", notifier.client.chat_postMessage,
+            notifier.call("post a key action", notifier.client.chat_postMessage,
                            channel=settings.iam_bot_approvals_channel, unfurl_links=False, **payload)
 
     def dm(job: Job) -> None:
@@ -33,7 +33,7 @@ def key_work(svc: Services) -> dict:
         request = workflow.request(job.request_id)
         if request.card_ts:
             return
-        posted = notifier._call(f"post the rotation of request #{request.id}", notifier.client.chat_postMessage,
+        posted = notifier.call(f"post the rotation of request #{request.id}", notifier.client.chat_postMessage,
                                 channel=settings.iam_bot_approvals_channel, unfurl_links=False,
                                 **blocks.decided_card(request))
         if posted is not None:

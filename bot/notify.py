@@ -43,7 +43,7 @@ class Notifier:
             Owed.DM_UPDATE: self.dm_update,
         }
 
-    def _call(self, what: str, method, **kwargs) -> dict | None:
+    def call(self, what: str, method, **kwargs) -> dict | None:
         """A Slack call: its answer; None if Slack refused for good; TryLater if it may work later."""
         try:
             return method(**kwargs)
@@ -94,14 +94,14 @@ class Notifier:
                                             self.settings.iam_bot_request_ttl)
             else:
                 card = blocks.decided_card(request)
-            self._call(f"update the card of request #{request.id}", self.client.chat_update,
+            self.call(f"update the card of request #{request.id}", self.client.chat_update,
                        channel=request.card_channel, ts=request.card_ts, **card)
 
     def thread(self, job: Job) -> None:
         request = self.workflow.request(job.request_id)
         text = self.thread_line(request, job.payload.get("event"), job.payload.get("actor"))
         if request.card_ts and text:
-            self._call(f"post in the thread of request #{request.id}", self.client.chat_postMessage,
+            self.call(f"post in the thread of request #{request.id}", self.client.chat_postMessage,
                        channel=request.card_channel, thread_ts=request.card_ts, unfurl_links=False,
                        **blocks.message(text))
 
@@ -116,10 +116,10 @@ class Notifier:
     # -- DMs ------------------------------------------------------------------------------
 
     def dm(self, user_id: str, payload: dict) -> dict | None:
-        opened = self._call(f"open a DM with {user_id}", self.client.conversations_open, users=user_id)
+        opened = self.call(f"open a DM with {user_id}", self.client.conversations_open, users=user_id)
         if opened is None:
             return None
-        return self._call(f"DM {user_id}", self.client.chat_postMessage, channel=opened["channel"]["id"],
+        return self.call(f"DM {user_id}", self.client.chat_postMessage, channel=opened["channel"]["id"],
                           unfurl_links=False, **payload)
 
     def denied_dm(self, job: Job) -> None:
@@ -157,7 +157,7 @@ class Notifier:
         request = self.workflow.request(job.request_id)
         if request.dm_ts:
             url = self.workflow.sign_in_url(request)
-            self._call(f"update the DM of request #{request.id}", self.client.chat_update,
+            self.call(f"update the DM of request #{request.id}", self.client.chat_update,
                        channel=request.dm_channel, ts=request.dm_ts, **blocks.reveal_dm_after(request, url))
 
 

@@ -259,7 +259,7 @@ class IamGateway:
         except (ClientError, BotoCoreError) as error:
             if error_code(error) == "EntityAlreadyExists":
                 return False
-            self._policy_may_have_changed(error)
+            self.policy_may_have_changed(error)
             raise describe(error, f"give {name} a console password") from None
 
     def add_user_to_group(self, name: str, group: str) -> None:
@@ -295,7 +295,7 @@ class IamGateway:
             require_lowercase=bool(policy.get("RequireLowercaseCharacters", False)),
         )
 
-    def _policy_may_have_changed(self, error: Exception) -> None:
+    def policy_may_have_changed(self, error: Exception) -> None:
         # The cached policy is stale if AWS rejects a password made for it: read it afresh next time.
         if error_code(error) == "PasswordPolicyViolation":
             self._policy.forget()
@@ -305,7 +305,7 @@ class IamGateway:
         try:
             self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
         except (ClientError, BotoCoreError) as error:
-            self._policy_may_have_changed(error)
+            self.policy_may_have_changed(error)
             if error_code(error) == "PasswordPolicyViolation":
                 raise PasswordRejected(describe(error, f"set a new console password for {name}").message) from None
             raise describe(error, f"set a new console password for {name}") from None

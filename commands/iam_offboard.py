@@ -300,7 +300,7 @@ class OffboardIam:
 
     def _rejected(self, error: Exception, name: str):
         if error_code(error) == "PasswordPolicyViolation":
-            self.gateway._policy_may_have_changed(error)  # the cached policy is stale: read it afresh
+            self.gateway.policy_may_have_changed(error)  # the cached policy is stale: read it afresh
             raise PasswordRejected(aws_failed(error, f"set a console password for {name}").message) from None
         raise aws_failed(error, f"set a console password for {name}") from None
 

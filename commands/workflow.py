@@ -210,6 +210,13 @@ class Workflow:
     def kind(self, request: Request) -> Kind:
         return self.kinds[request.kind]
 
+    def now(self) -> dt.datetime:
+        """The time the domain runs on (injected: tests and the shell move it)."""
+        return self.clock()
+
+    def find(self, request_id: int) -> Request | None:
+        return self.store.find(request_id)
+
     def request(self, request_id: int) -> Request:
         """The request, or a CommandError saying there is none."""
         request = self.store.find(request_id)
