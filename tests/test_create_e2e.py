@@ -125,3 +125,10 @@ def test_a_user_named_payload_something_can_be_asked_for(bot, slack):
     assert response.status_code == 200
     assert "Request #1 filed" in bot.said(response.response_url)
     assert bot.store.get(1).user_name == "payload.tester"
+
+
+def test_auth_test_is_called_once_at_start_up_and_never_per_request(bot, slack):
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    bot.slash("U0ALICE", "help")
+    bot.click("U0BOB", "iam_approve")
+    assert len(slack.of("auth.test")) == 1
