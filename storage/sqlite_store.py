@@ -104,12 +104,13 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def _write(self, urgent: bool = False) -> Iterator[Tx]:
-        with self._turn(urgent):
-            yield from self._write_in_turn()
-
-    def _write_in_turn(self) -> Iterator[Tx]:
+        # Checking the file and opening this thread's connection need no turn: only the transaction does.
         self._guard()
         conn = self._conn()
+        with self._turn(urgent):
+            yield from self._write_in_turn(conn)
+
+    def _write_in_turn(self, conn: sqlite3.Connection) -> Iterator[Tx]:
         try:
             with _immediate(conn):
                 yield Tx(lambda sql, params: _run(conn, sql, params))
@@ -121,8 +122,8 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Tx]:
+        conn = self._conn()
         with self._turn():
-            conn = self._conn()
             try:
                 yield Tx(lambda sql, params: _run(conn, sql, params))
             except sqlite3.Error as error:
