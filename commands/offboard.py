@@ -24,11 +24,11 @@ import storage
 from storage import Job, NewJob, Request
 
 from .errors import CommandError, IamError, Why
-from .iam import TAG_OWNER, PasswordRejected
+from .iam import TAG_OWNER
 from .iam_offboard import OffboardIam, UserFacts
 from .parse import EnableCommand, RemoveCommand, ResetPasswordCommand
 from .rules import Person
-from .workflow import Filed, Kind, Owed, Secret, Workflow, thread
+from .workflow import Filed, Kind, Owed, Workflow, password_reveal, thread
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +119,7 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
         workflow.store.append_event(request.id, None, f"did:{step}", workflow.clock(), detail=did)
         return None
 
-    def reveal_new_password(workflow: Workflow, request: Request) -> Secret:
-        for fresh in (False, True):
-            password = workflow.passwords(workflow.iam.password_policy(stale_ok=not fresh))
-            try:
-                iam.set_or_create_password(request.user_name, password)
-            except PasswordRejected:
-                if fresh:
-                    raise
-                continue
-            return Secret("password", password)
-        raise AssertionError("unreachable")
+    reveal_new_password = password_reveal(iam.set_or_create_password)
 
     def no_steps(request: Request) -> list[str]:
         return []

@@ -129,18 +129,27 @@ def _run_create_step(workflow: "Workflow", request: Request, step: str) -> str |
     raise ValueError(f"no such step of a create request: {step}")
 
 
+def password_reveal(set_password: Callable[[str, str], None]) -> Callable[["Workflow", Request], Secret]:
+    """A reveal that makes a fresh console password and sets it with `set_password(user, password)`:
+    one IAM call, unless AWS rejects the password (the policy just changed), then one retry made
+    for the policy read afresh."""
+    def reveal(workflow: "Workflow", request: Request) -> Secret:
+        for fresh in (False, True):
+            password = workflow.passwords(workflow.iam.password_policy(stale_ok=not fresh))
+            try:
+                set_password(request.user_name, password)
+            except PasswordRejected:
+                if fresh:
+                    raise
+                continue
+            return Secret("password", password)
+        raise AssertionError("unreachable")
+    return reveal
+
+
 def reveal_password(workflow: "Workflow", request: Request) -> Secret:
-    """A fresh console password, set now; one IAM call unless the password policy just changed."""
-    for fresh in (False, True):
-        password = workflow.passwords(workflow.iam.password_policy(stale_ok=not fresh))
-        try:
-            workflow.iam.set_password(request.user_name, password)
-        except PasswordRejected:
-            if fresh:
-                raise
-            continue
-        return Secret("password", password)
-    raise AssertionError("unreachable")
+    """A fresh console password for a user the bot created: UpdateLoginProfile."""
+    return password_reveal(workflow.iam.set_password)(workflow, request)
 
 
 CREATE_USER_KIND = Kind(

@@ -13,7 +13,7 @@ from .. import blocks
 from ..services import Services, services
 from ..people import lookup_person
 from ..replies import answering, ephemeral
-from ..words import refusal, say
+from ..words import refusal
 
 log = logging.getLogger(__name__)
 

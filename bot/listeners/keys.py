@@ -17,12 +17,12 @@ from commands.parse import (
     check_user_name,
 )
 from commands.rules import Person
-from storage import PENDING
 
 from .. import blocks
 from ..mrkdwn import channel, code, mention
 from ..people import SlackBusy, _busy, lookup_person, person_from_user
 from ..replies import answering, ephemeral
+from ..cards import announce
 from ..services import Services, services
 
 ACTIONS = {
@@ -73,13 +73,8 @@ def file_key_request(asked, parsed: CreateKeyCommand) -> None:
     filed = svc.keys.file(parsed, requester=requester, owner=key_owner(svc, target), target=target)
     request = filed.request
     approvals = channel(svc.settings.iam_bot_approvals_channel)
-    if request.state == PENDING and not request.card_ts:
-        refused = svc.notifier.post_card(filed)
-        if refused is not None:
-            svc.workflow.card_refused(request.id, refused)
-            asked.reply(f":x: Request #{request.id} was cancelled: Slack refused its approval card (`{refused}`). "
-                        "Nothing was created; tell whoever runs the bot.")
-            return
+    if not announce(asked, filed):
+        return
     asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: an access key for {code(request.user_name)}, "
                 f"owner {mention(request.owner_id)}, waiting for a second person to approve it in {approvals}. "
                 "The key is created only when its owner reveals it. Before a long-term key, consider a role "

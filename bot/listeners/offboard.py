@@ -17,10 +17,11 @@ from commands.errors import CommandError, Why
 from commands.offboard import BOT_REQUESTER
 from commands.parse import CreateCommand, EnableCommand, RemoveCommand, ResetPasswordCommand
 from commands.workflow import Filed
-from storage import Job, PENDING
+from storage import Job
 
 from ..mrkdwn import channel, code, mention
 from ..people import SlackBusy, lookup_person, resolve_owner
+from ..cards import announce, post_card
 from ..services import Services, services
 from ..work import TryLater
 
@@ -67,7 +68,7 @@ def file_removal(asked, parsed: RemoveCommand) -> None:
     filed = offboarding.file_remove(parsed, requester_id=requester.user_id, owner_id=owner_id,
                                     since=asked.job.created_at, facts=facts)
     what = "disable" if parsed.disable_only else "remove"
-    if _announce(asked, filed):
+    if announce(asked, filed):
         asked.reply(f":hourglass_flowing_sand: Request #{filed.request.id} filed: {what} the IAM user "
                     f"{code(filed.request.user_name)}, waiting for a second person to approve it in "
                     f"{channel(svc.settings.iam_bot_approvals_channel)}.")
@@ -94,36 +95,10 @@ def file_new_password(asked, parsed: ResetPasswordCommand | EnableCommand) -> No
             raise
     filed = offboarding.file_password(parsed, requester_id=requester.user_id, owner=owner,
                                       since=asked.job.created_at, facts=facts)
-    if _announce(asked, filed):
+    if announce(asked, filed):
         asked.reply(f":hourglass_flowing_sand: Request #{filed.request.id} filed: a new console password for "
                     f"{code(filed.request.user_name)}, revealed once to {mention(filed.request.owner_id)} after a "
                     f"second person approves it in {channel(svc.settings.iam_bot_approvals_channel)}.")
-
-
-def _announce(asked, filed: Filed) -> bool:
-    """Post the approval card (once); False, with the person told why, if Slack refused it."""
-    refused = post_card(asked.svc, filed)
-    if refused is None:
-        return True
-    approvals = channel(asked.svc.settings.iam_bot_approvals_channel)
-    if refused in ("not_in_channel", "channel_not_found", "is_archived"):
-        why = f"the bot cannot post in {approvals} (Slack says `{refused}`): invite the bot to that channel"
-    else:
-        why = f"Slack refused the approval card (`{refused}`); tell whoever runs the bot"
-    asked.reply(f":x: Request #{filed.request.id} was cancelled, because {why}. Nothing was changed in AWS; "
-                "once that is fixed, ask again.")
-    return False
-
-
-def post_card(svc: Services, filed: Filed) -> str | None:
-    """The card of a pending request not yet posted; None when posted (or posted before)."""
-    request = filed.request
-    if request.state != PENDING or request.card_ts:
-        return None
-    refused = svc.notifier.post_card(filed)
-    if refused is not None:
-        svc.workflow.card_refused(request.id, refused)
-    return refused
 
 
 # -- Slack says a person left ----------------------------------------------------------------------

@@ -19,12 +19,13 @@ from commands.parse import (
     AuditCommand, CancelCommand, CreateCommand, EnableCommand, HelpCommand, KeysCommand, RemoveCommand,
     ResetPasswordCommand, StatusCommand, parse, usage,
 )
-from storage import Job, PENDING
+from storage import Job
 
 from .. import audit_blocks, blocks
-from ..mrkdwn import channel, code
+from ..mrkdwn import code
 from ..people import lookup_person, resolve_owner
 from ..replies import answering, apology, ephemeral
+from ..cards import announce
 from ..services import Services, services
 from .keys import ACKS as KEY_ACKS, HANDLERS as KEY_HANDLERS
 from .audit import cancel_request, show_audit, show_status
@@ -99,7 +100,7 @@ def dm_reply(svc: Services, user_id: str) -> Callable[[str], None]:
 
 
 def file_request(asked: Asked, parsed: CreateCommand) -> None:
-    svc, requester_id, job, reply = asked.svc, asked.user_id, asked.job, asked.reply
+    svc, requester_id, job = asked.svc, asked.user_id, asked.job
     requester = lookup_person(svc.client, requester_id)
     if requester is None:
         raise CommandError(Why.REQUESTER_UNKNOWN)
@@ -108,18 +109,8 @@ def file_request(asked: Asked, parsed: CreateCommand) -> None:
     owner = resolve_owner(svc.client, parsed, svc.settings.iam_bot_email_domain)
     filed = svc.workflow.file(parsed, requester=requester, owner=owner, since=job.created_at)
     request = filed.request
-    approvals = channel(svc.settings.iam_bot_approvals_channel)
-    if request.state == PENDING and not request.card_ts:
-        refused = svc.notifier.post_card(filed)
-        if refused is not None:
-            svc.workflow.card_refused(request.id, refused)
-            if refused in ("not_in_channel", "channel_not_found", "is_archived"):
-                why = f"the bot cannot post in {approvals} (Slack says `{refused}`): invite the bot to that channel"
-            else:
-                why = f"Slack refused the approval card (`{refused}`); tell whoever runs the bot"
-            reply(f":x: Request #{request.id} was cancelled, because {why}. Nothing was created; "
-                  "once that is fixed, ask again.")
-            return
+    if not announce(asked, filed):
+        return
     from ..guard_blocks import filed_notes
 
     filed_message = audit_blocks.filed_message(request, svc.settings.iam_bot_approvals_channel,
