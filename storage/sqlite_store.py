@@ -36,7 +36,7 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | Path):
         self.path = os.path.abspath(str(path))
-        self._local = threading.local()
+        self._shared: sqlite3.Connection | None = None
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         # One transaction at a time in this process: threads queue here in turn instead of
@@ -60,21 +60,25 @@ class SQLiteStore(Store):
     # -- connections -------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # mode=rw: a thread that comes late to a deleted file gets an error, not a new empty file.
-            uri = f"file:{urllib.parse.quote(self.path)}?mode=rw"
-            try:
-                conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                                       check_same_thread=False)
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
-                conn.execute("PRAGMA synchronous = FULL")
-                conn.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.Error as error:
-                raise _translate(error) from error
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
+        # One connection for the process: every use of it takes a turn (Turns), so threads never
+        # share it at once, and a thread's first statement pays no connection of its own.
+        with self._all_lock:
+            return self._shared or self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """The connection, opened (called with _all_lock held)."""
+        # mode=rw: a connection opened after the file was deleted gets an error, not a new empty file.
+        uri = f"file:{urllib.parse.quote(self.path)}?mode=rw"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as error:
+            raise _translate(error) from error
+        self._shared = conn
+        self._all.append(conn)
         return conn
 
     def _db(self) -> sqlite3.Connection:
@@ -87,7 +91,7 @@ class SQLiteStore(Store):
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._all.clear()
-        self._local = threading.local()
+            self._shared = None
 
     def _guard(self) -> None:
         """Refuse to write to a file that is gone, replaced or read-only (an open connection would)."""
