@@ -237,17 +237,22 @@ class IamGateway:
                 raise UserExists(name) from None
             raise describe(error, f"create user {name}") from None
 
-    def user_arn_and_tags(self, name: str) -> tuple[str, dict[str, str]] | None:
+    def user_with_tags(self, name: str) -> tuple[dict, dict[str, str]] | None:
+        """GetUser (found in any case, as IAM does) and its tags, or None if there is no such user."""
         try:
             user = self.client.get_user(UserName=name)["User"]
             tags = {}
-            for page in self.client.get_paginator("list_user_tags").paginate(UserName=name):
+            for page in self.client.get_paginator("list_user_tags").paginate(UserName=user["UserName"]):
                 tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
-            return user["Arn"], tags
         except (ClientError, BotoCoreError) as error:
             if error_code(error) == "NoSuchEntity":
                 return None
             raise describe(error, f"look up user {name}") from None
+        return user, tags
+
+    def user_arn_and_tags(self, name: str) -> tuple[str, dict[str, str]] | None:
+        found = self.user_with_tags(name)
+        return (found[0]["Arn"], found[1]) if found else None
 
     def create_login_profile(self, name: str, password: str) -> bool:
         """Give the user a console password that must be changed at first sign-in.
@@ -364,15 +369,10 @@ class IamGateway:
 
         GetUser finds `Bob.Smith` for `bob.smith`; ListUserTags reads the owner tag.
         """
-        try:
-            user = self.client.get_user(UserName=name)["User"]
-            tags = {}
-            for page in self.client.get_paginator("list_user_tags").paginate(UserName=user["UserName"]):
-                tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
-        except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
-                return None
-            raise describe(error, f"look up user {name}") from None
+        found = self.user_with_tags(name)
+        if found is None:
+            return None
+        user, tags = found
         return KeyUser(name=user["UserName"], arn=user["Arn"], path=user.get("Path") or "/",
                        owner_id=tags.get(TAG_OWNER) or None)
 

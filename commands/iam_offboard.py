@@ -84,15 +84,10 @@ class OffboardIam:
 
     def user(self, name: str) -> UserFacts | None:
         """The user (found in any case, as IAM does) with its path and tags, or None."""
-        try:
-            user = self.client.get_user(UserName=name)["User"]
-            tags = {}
-            for page in self.client.get_paginator("list_user_tags").paginate(UserName=user["UserName"]):
-                tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
-        except (ClientError, BotoCoreError) as error:
-            if _gone(error):
-                return None
-            raise aws_failed(error, f"look up user {name}") from None
+        found = self.gateway.user_with_tags(name)
+        if found is None:
+            return None
+        user, tags = found
         return UserFacts(name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], path=user["Path"],
                          tags=tags)
 
