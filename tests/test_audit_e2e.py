@@ -1,7 +1,6 @@
 """/iam status and /iam audit, and the scheduled audit: end to end over HTTP, fake Slack, moto's server."""
 
 import datetime as dt
-import threading
 
 import pytest
 from moto.iam.models import iam_backends
@@ -13,7 +12,7 @@ from bot.shell.credential_report import ReportFiller
 from commands.audit import parse_report, summarize
 from commands.iam import IamGateway, ReportNotReady
 from tests.support.faults import record_calls
-from tests.support.harness import APPROVALS
+from tests.support.harness import APPROVALS, all_at_once
 
 ACCOUNT = "123456789012"
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -215,19 +214,7 @@ def test_the_scheduled_audit_is_posted_once_per_period_however_many_processes_ru
     ReportFiller(bots[1].client, generated=lambda: now[0])
 
     def tick_everywhere():
-        start = threading.Barrier(6)
-
-        def look(bot):
-            start.wait()
-            audit_once(bot.services)
-
-        threads = [threading.Thread(target=look, args=(bots[i % 2],)) for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for bot in bots:
-            bot.settle()
+        all_at_once(bots, audit_once, 6)
 
     tick_everywhere()
     [post] = scheduled_posts(slack)

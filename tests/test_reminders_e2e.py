@@ -1,7 +1,6 @@
 """A pending request is re-announced to the approvers with backoff, and its requester can withdraw it."""
 
 import datetime as dt
-import threading
 
 import pytest
 
@@ -9,7 +8,7 @@ import storage
 from bot import audit_blocks, blocks
 from bot.audit_work import remind_once
 from bot.background import sweep_once
-from tests.support.harness import APPROVALS
+from tests.support.harness import APPROVALS, all_at_once
 
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
@@ -115,19 +114,7 @@ def test_one_reminder_per_step_however_many_processes_look(make_bot, slack):
     bots = [make_bot(clock=lambda: now[0]), make_bot(clock=lambda: now[0])]
     request = file_jane(bots[0])
     now[0] = T0 + HOUR
-    start = threading.Barrier(8)
-
-    def look(bot):
-        start.wait()
-        remind_once(bot.services)
-
-    threads = [threading.Thread(target=look, args=(bots[i % 2],)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for bot in bots:
-        bot.settle()
+    all_at_once(bots, remind_once, 8)
     assert len(reminders(slack, request)) == 1
     assert [e.what for e in bots[0].store.events(1)].count("reminded") == 1
 

@@ -226,3 +226,21 @@ class Bot:
 
     def said(self, response_url: str) -> str:
         return "\n".join(p.get("text", "") for p in self.responses(response_url))
+
+
+def all_at_once(bots: list, duty, times: int) -> None:
+    """Run a duty `times` times at once, spread over the bots (processes on one database, as
+    replicas would be), then wait for the work it owed."""
+    start = threading.Barrier(times)
+
+    def run(bot):
+        start.wait()
+        duty(bot.services)
+
+    threads = [threading.Thread(target=run, args=(bots[i % len(bots)],)) for i in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for bot in bots:
+        bot.settle()
