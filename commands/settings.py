@@ -11,9 +11,10 @@ from typing import Annotated, Literal
 
 from storage.urls import parse_database_url
 
+from .parse import GROUP_NAME, USER_NAME
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_GROUP_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
 
 
@@ -37,6 +38,12 @@ def check_user_path(value: str) -> str:
     if not _IAM_PATH.match(value):
         raise ValueError("an IAM path starts and ends with /, for example /people/")
     return value
+
+
+def comma_list(value) -> tuple[str, ...]:
+    """`a, b,,c` (or a list) -> ("a", "b", "c"): what a comma-separated variable names."""
+    parts = value.split(",") if isinstance(value, str) else value
+    return tuple(part.strip() for part in parts if part and part.strip())
 
 
 class Settings(BaseSettings):
@@ -75,9 +82,7 @@ class Settings(BaseSettings):
     @field_validator("iam_bot_approvers", mode="before")
     @classmethod
     def _split_approvers(cls, value):
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",")]
-        ids = tuple(part for part in value if part)
+        ids = comma_list(value)
         if not ids:
             raise ValueError("name at least one Slack user id (U...) or user group id (S...)")
         for part in ids:
@@ -88,11 +93,9 @@ class Settings(BaseSettings):
     @field_validator("iam_bot_protected_users", mode="before")
     @classmethod
     def _split_protected(cls, value):
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",")]
-        names = tuple(part for part in value if part)
+        names = comma_list(value)
         for name in names:
-            if not re.fullmatch(r"[\w+=,.@-]{1,64}", name, re.ASCII):
+            if not USER_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not an IAM user name")
         return names
 
@@ -100,14 +103,13 @@ class Settings(BaseSettings):
     @classmethod
     def _deactivation(cls, value):
         return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("iam_bot_sensitive_groups", mode="before")
     @classmethod
     def _split_groups(cls, value):
-        if isinstance(value, str):
-            value = value.split(",")
-        names = tuple(part.strip() for part in value if part and part.strip())
+        names = comma_list(value)
         for name in names:
-            if not _GROUP_NAME.fullmatch(name):
+            if not GROUP_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not an IAM group name")
         return names
 
@@ -116,7 +118,7 @@ class Settings(BaseSettings):
     def _mfa_group(cls, value):
         if value is None or not value.strip():
             return None
-        if not _GROUP_NAME.fullmatch(value.strip()):
+        if not GROUP_NAME.fullmatch(value.strip()):
             raise ValueError("use the name of an IAM group, for example ForceMFA")
         return value.strip()
 
