@@ -224,6 +224,5 @@ def refusal(reason: Reason, request_id: int, state: str, *, verb: str = "decide"
 
 SLACK_BUSY = ("Slack is busy right now, so the bot could not check who may approve. Nothing changed; "
               "try again in a minute.")
-WHO_ARE_YOU = "Slack could not tell the bot who you are; try again in a minute."
 OTHER_WORKSPACE = "This bot serves only its own Slack workspace; nothing was done."
 UNREADABLE = "The bot could not read that request from Slack; nothing was done. Try again from the message or command."

@@ -552,9 +552,6 @@ class Workflow:
     def later(self, job: Job, worker: str, delay: dt.timedelta, error: str) -> None:
         self.store.retry_job(job.id, worker, due_at=self.clock() + delay, error=error)
 
-    def progress(self, job: Job, worker: str, payload: dict) -> None:
-        self.store.save_job_payload(job.id, worker, payload)
-
     def lead(self, duty: str, holder: str, ttl: dt.timedelta) -> bool:
         """Hold (take or renew) the lease that lets one process run a periodic duty."""
         return self.store.acquire_lease(duty, holder, now=self.clock(), ttl=ttl)
