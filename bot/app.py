@@ -30,7 +30,7 @@ from .notify import Notifier
 from .people import Approvers
 from .services import CONTEXT_KEY, Services
 from .signature import SlackSignature, attach
-from .work import Runner
+from .work import InFlight, Runner
 from .words import OTHER_WORKSPACE
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Deps:
     sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
     listener_executor: Executor | None = None
     work_threads: int = 8
+    in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
 
 
 
@@ -91,7 +92,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
     )
     notifier = Notifier(client, workflow, settings)
-    runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads)
+    runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads, in_flight=deps.in_flight)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
                      team_id=team_id, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),

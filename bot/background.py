@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .audit_work import CHECK_EVERY, audit_once, remind_once
 from .mfa import CHECK_EVERY as MFA_CHECK_EVERY, mfa_duty
 from .services import Services
+from .work import ACKS_FIRST_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ class Duties:
             last = self._last_run.get(duty.name)
             if last is None or now - last >= duty.every:
                 self._last_run[duty.name] = now
+                in_flight = self.services.runner.in_flight
+                if in_flight is not None:  # a duty has no deadline; acks have Slack's 3 s
+                    in_flight.wait_quiet(ACKS_FIRST_SECONDS)
                 try:
                     duty.run(self.services)
                 except Exception:

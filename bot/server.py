@@ -14,6 +14,7 @@ The edge, in `flask_app`, runs on the raw body before Bolt parses anything: Slac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import urllib.parse
@@ -133,9 +134,11 @@ class WholeRequests:
     on a bounded thread pool; slow or oversized bodies are answered without a thread."""
 
     def __init__(self, wsgi_app, *, threads: int, max_body: int = MAX_BODY_BYTES,
-                 body_timeout: float = BODY_TIMEOUT_SECONDS):
+                 body_timeout: float = BODY_TIMEOUT_SECONDS, in_flight=None):
         from a2wsgi import WSGIMiddleware
 
+        # Counts each request from the moment it is read until it is answered (bot.work.InFlight).
+        self._in_flight = in_flight or contextlib.nullcontext()
         self._bridge = WSGIMiddleware(wsgi_app, workers=threads)
         self._max_body = max_body
         self._body_timeout = body_timeout
@@ -169,7 +172,8 @@ class WholeRequests:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self._bridge(scope, replay, send)
+        with self._in_flight:
+            await self._bridge(scope, replay, send)
 
     async def _read(self, receive) -> bytes:
         chunks, size = [], 0
@@ -211,11 +215,14 @@ async def _answer(send, status: int, text: bytes) -> None:
 
 
 class Gunicorn(BaseApplication):
-    """gunicorn, configured in code; the app is built in each worker (no I/O before fork)."""
+    """gunicorn, configured in code; the app is built in each worker (no I/O before fork).
+    `in_flight` (bot.work.InFlight) counts the requests a worker is answering; each worker
+    process has its own copy of it."""
 
-    def __init__(self, build, port: int):
+    def __init__(self, build, port: int, in_flight=None):
         self._build = build
         self._port = port
+        self._in_flight = in_flight
         super().__init__()
 
     def load_config(self):
@@ -231,4 +238,5 @@ class Gunicorn(BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def load(self):
-        return WholeRequests(self._build(), threads=int(os.environ.get("IAM_BOT_THREADS", "8")))
+        return WholeRequests(self._build(), threads=int(os.environ.get("IAM_BOT_THREADS", "8")),
+                             in_flight=self._in_flight)

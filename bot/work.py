@@ -26,6 +26,8 @@ from storage import Job, NewJob
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
+# How long work waits for the requests this process is answering before it starts anyway.
+ACKS_FIRST_SECONDS = 1.0
 MAX_ATTEMPTS = 8
 BACKOFF = (dt.timedelta(seconds=5), dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=10))
 
@@ -43,8 +45,11 @@ def worker_id() -> str:
 
 class Runner:
     def __init__(self, workflow, handlers: dict[str, Handler], *, threads: int = 8,
-                 poll_seconds: float = POLL_SECONDS, worker: str | None = None):
+                 poll_seconds: float = POLL_SECONDS, worker: str | None = None,
+                 in_flight: InFlight | None = None):
         self.workflow = workflow
+        # Acks first: work waits while this process's server is answering requests (see InFlight).
+        self.in_flight = in_flight
         self.handlers = handlers
         self.worker = worker or worker_id()
         self.poll_seconds = poll_seconds
@@ -121,6 +126,8 @@ class Runner:
 
     def _run_batch(self, jobs: list[Job]) -> None:
         try:
+            if self.in_flight is not None:
+                self.in_flight.wait_quiet(ACKS_FIRST_SECONDS)
             for job in jobs:
                 self._run(job)
         finally:
@@ -175,6 +182,37 @@ class Runner:
         with self._lock:
             busy = self._busy
         return busy == 0 and not self.workflow.owed()
+
+
+class InFlight:
+    """The HTTP requests this process is answering now, so that work can let them go first.
+
+    Python runs one thread at a time. Forty commands arriving together were acked while the
+    work of the first ones (boto3, slack_sdk, JSON) already ran beside them, and the acks
+    waited for the interpreter; the work has no deadline, an ack has Slack's 3 seconds. The
+    server counts each request from the moment it has been read until it is answered (queued
+    ones included); work about to start waits until none is left, or ACKS_FIRST_SECONDS.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._count = 0
+
+    def __enter__(self) -> InFlight:
+        with self._cond:
+            self._count += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._count -= 1
+            if self._count == 0:
+                self._cond.notify_all()
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no request is being answered, at most `timeout` seconds; True if none is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout=timeout)
 
 
 class Inbox:
