@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from slack_bolt import App, BoltResponse
@@ -92,10 +92,11 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
     )
     notifier = Notifier(client, workflow, settings)
+    pool = deps.listener_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener")
     runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads, in_flight=deps.in_flight)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
-                     team_id=team_id, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),
+                     team_id=team_id, listeners=pool, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),
                      offboarding=Offboarding(workflow, offboard_iam, offboard_guard, kinds=offboard_kinds,
                                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
     runner.handlers.update(work_handlers(built))
@@ -126,8 +127,10 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         request_verification_enabled=False,
         ssl_check_enabled=False,
         before_authorize=guard,
-        listener_executor=deps.listener_executor,
-        process_before_response=False,
+        listener_executor=pool,
+        # A request is answered as soon as its listener returns (no 10 ms poll for the ack): every
+        # listener acks at once and leaves its slow part to the Runner or the listener pool.
+        process_before_response=True,
         logger=bolt_logger(),
     )
     attach(app, SlackSignature(secret, deps.clock) if secret else None)

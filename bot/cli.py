@@ -27,8 +27,8 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
     from .background import Duties
 
     store = open_store(settings.database_url)
-    # Bolt's default pool has 5 threads; each /iam create holds one after its ack while it talks
-    # to Slack and AWS, so under load new acks queued behind that work (tests/bench/ack_latency.py).
+    # The listener pool runs what a click does after its ack (Slack and AWS calls): no ack waits
+    # for it (bot/listeners/handoff.py); Bolt's default of 5 threads would make clicks queue under load.
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), sts=make_sts_client(),
                                          listener_executor=listeners, in_flight=in_flight))

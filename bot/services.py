@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -28,6 +29,7 @@ class Services:
     runner: Runner
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
+    listeners: Executor  # Bolt's listener pool: a click's part after its ack (bot/listeners/handoff.py)
     keys: KeyFlow | None = None  # access keys: create-key, rotate, deactivate, activate, delete
     offboarding: Offboarding | None = None  # remove, reset-password, enable, Slack deactivations
 

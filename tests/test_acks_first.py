@@ -1,13 +1,57 @@
-"""Acks first: the durable work after a command waits while the server is answering other
-requests (bot.work.InFlight), so that an ack never waits for the interpreter behind it."""
+"""Acks first: Slack's request is answered when its listener returns, and nothing slow is in the way.
+
+The app runs Bolt with process_before_response (bot/app.py): a click acks and leaves its part
+to the listener pool (bot/listeners/handoff.py); an event is written down before its answer,
+so an event the bot could not write down is refused and Slack sends it again; the durable
+work after a command waits while the server is answering other requests (bot.work.InFlight).
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
+import pytest
+import storage
+from bot import blocks
+from bot.listeners.handoff import after_ack
 from bot.work import ACKS_FIRST_SECONDS, InFlight
-from tests.test_offboard_e2e import JANE
+from tests.test_offboard_e2e import JANE, seed_jane
+from tests.test_offboard_events_e2e import leaves, send, user_change
+
+
+def test_a_click_is_answered_while_its_slow_part_still_waits_for_slack(bot, slack, aws):
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    # Who clicked is asked of Slack after the ack; Slack does not answer until released.
+    held = slack.hold("users.info", where=lambda params: params.get("user") == "U0BOB")
+    try:
+        response = bot.click("U0BOB", blocks.ACTION_APPROVE, settle=False)
+        assert response.status_code == 200  # answered, with the click's part stuck at users.info
+        held.wait_reached()
+        assert bot.store.get(1).state == storage.PENDING
+        assert gone(aws, JANE)
+    finally:
+        held.release()
+    bot.settle()
+    assert bot.store.get(1).state == storage.PROVISIONED
+    assert aws.get_user(UserName=JANE)["User"]["UserName"] == JANE
+
+
+def test_an_event_the_bot_could_not_write_down_is_refused_so_slack_sends_it_again(bot, slack, aws):
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    path = bot.store.path
+    os.rename(path, path + ".away")  # the database is out of reach while the event comes in
+    try:
+        refused = bot.post(user_change("Ev09"), content_type="application/json")
+    finally:
+        os.rename(path + ".away", path)
+    assert refused.status_code != 200  # Slack retries an event not answered 200
+    assert bot.store.for_user_name(JANE) == []
+    assert send(bot, user_change("Ev09")).status_code == 200  # Slack's retry
+    [removal] = bot.store.for_user_name(JANE)
+    assert (removal.kind, removal.requester_id, removal.state) == ("remove", "iam-bot", storage.PENDING)
 
 
 def test_the_work_after_a_command_waits_while_the_server_answers_requests(bot):
@@ -53,3 +97,19 @@ def test_in_flight_counts_requests_from_several_threads():
     for thread in threads:
         thread.join()
     assert answering.wait_quiet(0)
+
+
+def test_a_part_run_after_the_ack_may_ask_only_for_what_it_gets():
+    def wants_say(say, context):
+        pass
+
+    with pytest.raises(TypeError, match="wants_say asks for say"):
+        after_ack(wants_say)
+
+
+def gone(aws, name: str) -> bool:
+    try:
+        aws.get_user(UserName=name)
+    except aws.exceptions.NoSuchEntityException:
+        return True
+    return False

@@ -14,6 +14,7 @@ from ..services import Services, services
 from ..people import lookup_person
 from ..replies import answering, ephemeral
 from ..words import refusal
+from .handoff import after_ack
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,10 @@ MAX_REQUEST_ID_DIGITS = 12
 
 
 def register(app: App) -> None:
-    app.action(blocks.ACTION_APPROVE)(approve)
-    app.action(blocks.ACTION_DENY)(deny)
-    app.action(blocks.ACTION_RETRY)(retry)
-    app.action(blocks.ACTION_REVEAL)(reveal)
+    app.action(blocks.ACTION_APPROVE)(after_ack(approve))
+    app.action(blocks.ACTION_DENY)(after_ack(deny))
+    app.action(blocks.ACTION_RETRY)(after_ack(retry))
+    app.action(blocks.ACTION_REVEAL)(after_ack(reveal))
 
 
 def request_id_of(value: object) -> int:
@@ -43,8 +44,7 @@ def decider(client, svc: Services, user_id: str) -> tuple[Person, bool]:
     return person, svc.approvers.is_listed(client, user_id)
 
 
-def approve(ack, body, action, respond, client, context):
-    ack()
+def approve(body, action, respond, client, context):
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "approve"):
@@ -62,13 +62,12 @@ def approve(ack, body, action, respond, client, context):
             reply(approval_recorded(outcome.request))
 
 
-def deny(ack, body, action, respond, client, context):
+def deny(body, action, respond, client, context):
     """Open the reason modal at once: views.open must come within 3 s of the click.
 
     Only what the store can say is checked now; who the clicker is (Slack calls that may be
     slow or rate limited) is checked when the reason is submitted and the decision is taken.
     """
-    ack()
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "deny"):
@@ -83,8 +82,7 @@ def deny(ack, body, action, respond, client, context):
         client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(outcome.request))
 
 
-def retry(ack, body, action, respond, client, context):
-    ack()
+def retry(body, action, respond, client, context):
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "retry"):
@@ -96,8 +94,7 @@ def retry(ack, body, action, respond, client, context):
             reply(refusal(outcome.reason, request_id, outcome.request.state, verb="retry"))
 
 
-def reveal(ack, body, action, respond, context):
-    ack()
+def reveal(body, action, respond, context):
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "reveal"):

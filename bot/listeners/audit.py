@@ -22,6 +22,7 @@ from ..people import lookup_person
 from ..replies import answering, ephemeral
 from ..services import services
 from .actions import request_id_of
+from .handoff import after_ack
 
 if TYPE_CHECKING:
     from .slash import Asked
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
-    app.action(audit_blocks.ACTION_CANCEL)(cancel_clicked)
+    app.action(audit_blocks.ACTION_CANCEL)(after_ack(cancel_clicked))
 
 
 def _caller(asked: Asked):
@@ -72,9 +73,8 @@ def show_audit(asked: Asked, parsed: AuditCommand) -> None:
     asked.ephemeral_blocks(audit_blocks.audit_message(summary))
 
 
-def cancel_clicked(ack, body, action, respond, context):
+def cancel_clicked(body, action, respond, context):
     """The Cancel button on the requester's own confirmation: the confirmation becomes the outcome."""
-    ack()
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "cancel"):

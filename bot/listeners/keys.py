@@ -24,6 +24,7 @@ from ..people import SlackBusy, _busy, lookup_person, person_from_user
 from ..replies import answering, ephemeral
 from ..cards import announce
 from ..services import Services, services
+from .handoff import after_ack
 
 ACTIONS = {
     blocks.ACTION_KEY_ROTATE: RotateKeyCommand,
@@ -36,7 +37,7 @@ DONE = {DeactivateKeyCommand: "deactivated", ActivateKeyCommand: "activated", De
 
 def register(app: App) -> None:
     for action_id in ACTIONS:
-        app.action(action_id)(key_button)
+        app.action(action_id)(after_ack(key_button))
 
 
 def key_owner(svc: Services, target: KeyTarget) -> Person | None:
@@ -108,9 +109,8 @@ def typed_key_command(asked, parsed) -> None:
     asked.reply(act_on_key(asked.svc, asked.user_id, parsed))
 
 
-def key_button(ack, body, action, respond, context):
+def key_button(body, action, respond, context):
     """A button under a key in `/iam keys`; its value is `<key-id> <user-name>`."""
-    ack()
     svc = services(context)
     reply = ephemeral(respond)
     with answering(reply, "key button"):

@@ -104,7 +104,9 @@ def file_new_password(asked, parsed: ResetPasswordCommand | EnableCommand) -> No
 # -- Slack says a person left ----------------------------------------------------------------------
 
 def user_change(body, event, context):
-    """Bolt acks events itself; this only writes the work down, once per Slack event id."""
+    """Writes the work down, once per Slack event id; Bolt answers 200 after this returns (the app runs
+    with process_before_response), so an event that could not be written down is refused and Slack
+    sends it again."""
     svc = services(context)
     user = event.get("user")
     if not isinstance(user, dict) or user.get("deleted") is not True:

@@ -9,6 +9,7 @@ from ..services import services
 from ..replies import answering
 from ..words import refusal
 from .actions import decider, request_id_of
+from .handoff import later
 
 MAX_REASON = 500
 
@@ -27,11 +28,16 @@ def reason_of(view: dict) -> str:
 
 
 def deny_submitted(ack, body, view, client, context):
-    reason = reason_of(view)
-    if not reason:
+    """A reason is checked here, so the modal can say what is missing; the decision is taken after the ack."""
+    if not reason_of(view):
         ack(response_action="errors", errors={blocks.BLOCK_DENY_REASON: "Say why, so the requester can act on it."})
         return
     ack()
+    later(context, deny_with_reason, {"body": body, "view": view, "client": client, "context": context})
+
+
+def deny_with_reason(body, view, client, context):
+    reason = reason_of(view)
     svc = services(context)
     user_id = body["user"]["id"]
 
