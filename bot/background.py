@@ -80,14 +80,17 @@ class Duties:
         workflow = self.services.workflow
         if not workflow.lead(DUTIES_LEASE, self.holder, self.lease_ttl):
             return False
+        in_flight, waited = self.services.runner.in_flight, False
         for duty in self.duties:
             now = workflow.now()
             last = self._last_run.get(duty.name)
             if last is None or now - last >= duty.every:
-                self._last_run[duty.name] = now
-                in_flight = self.services.runner.in_flight
-                if in_flight is not None:  # a duty has no deadline; acks have Slack's 3 s
+                if in_flight is not None and not waited:
+                    # A duty has no deadline; acks have Slack's 3 s. Once a tick: the lease lasts.
                     in_flight.wait_quiet(ACKS_FIRST_SECONDS)
+                    waited = True
+                    now = workflow.now()
+                self._last_run[duty.name] = now
                 try:
                     duty.run(self.services)
                 except Exception:

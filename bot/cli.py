@@ -32,6 +32,7 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), sts=make_sts_client(),
                                          listener_executor=listeners, in_flight=in_flight))
+    settled()  # before the background threads hold anything of their own
     if background:
         built.services.runner.start()
         Duties(built.services).start()
@@ -69,7 +70,6 @@ def serve(settings: Settings) -> None:
 
     def web():
         app, health = _build(settings, in_flight=in_flight)
-        settled()
         return flask_app(app, health=health)
 
     Gunicorn(web, settings.port, in_flight=in_flight).run()
@@ -91,7 +91,6 @@ def socket(settings: Settings) -> None:
 
     private_files()
     app = build(settings)
-    settled()
     CheckedSocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
 

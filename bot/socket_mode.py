@@ -3,7 +3,9 @@ and every request is acknowledged.
 
 Socket Mode has no status codes: an envelope that is never acknowledged shows the person
 "dispatch_failed". A malformed or refused request is acknowledged with words where Slack shows
-them (a slash command), and plainly elsewhere.
+them (a slash command), and plainly elsewhere. The exception is an event Bolt could not take
+(its listener could not write it down): it is left unacknowledged, so Slack delivers it again,
+as over HTTP after a 500.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class CheckedSocketModeHandler(SocketModeHandler):
             acknowledge(client, req)
             return
         response = run_bolt_app(self.app, req)
+        if response.status != 200 and req.type == "events_api":
+            log.warning("left a Socket Mode event unacknowledged (Bolt answered %s): Slack sends it again",
+                        response.status)
+            return
         if response.status != 200:
             log.info("acknowledged a Socket Mode request Bolt answered with %s", response.status)
             acknowledge(client, req)

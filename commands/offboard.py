@@ -268,7 +268,8 @@ class Offboarding:
         """Write down, before Slack's event is acknowledged, that a person left: once per event id
         (Slack delivers an event again when its ack was slow). None when it was written already."""
         key = f"slack-event:{event_id}" if event_id else None
-        jobs = self.store.enqueue([NewJob(LEAVER_JOB, {"user_id": person_id}, key=key)], now=self._now())
+        jobs = self.store.enqueue([NewJob(LEAVER_JOB, {"user_id": person_id}, key=key)], now=self._now(),
+                                  urgent=True)
         return jobs[0] if jobs else None
 
     def leaver(self, person_id: str, email: str | None, email_domain: str | None) -> Leaving:

@@ -463,9 +463,11 @@ class Store:
 
     # -- jobs --------------------------------------------------------------------------
 
-    def enqueue(self, jobs: Iterable[NewJob], *, now: dt.datetime, request_id: int | None = None) -> list[Job]:
-        """Write jobs down; those whose key is taken already are skipped. Returns the new ones."""
-        with self._write() as tx:
+    def enqueue(self, jobs: Iterable[NewJob], *, now: dt.datetime, request_id: int | None = None,
+                urgent: bool = False) -> list[Job]:
+        """Write jobs down; those whose key is taken already are skipped. Returns the new ones.
+        `urgent`: something Slack waits for (an event's answer) waits for this write."""
+        with self._write(urgent=urgent) as tx:
             return self._insert_jobs(tx, jobs, now=now, request_id=request_id)
 
     def take_in(self, jobs: Iterable[NewJob], *, now: dt.datetime, worker: str, hold: dt.timedelta) -> list[Job]:

@@ -8,6 +8,7 @@ work after a command waits while the server is answering other requests (bot.wor
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -52,6 +53,32 @@ def test_an_event_the_bot_could_not_write_down_is_refused_so_slack_sends_it_agai
     assert send(bot, user_change("Ev09")).status_code == 200  # Slack's retry
     [removal] = bot.store.for_user_name(JANE)
     assert (removal.kind, removal.requester_id, removal.state) == ("remove", "iam-bot", storage.PENDING)
+
+
+def test_over_socket_mode_an_event_the_bot_could_not_write_down_is_left_for_slack_to_send_again(bot, slack, aws):
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from bot.socket_mode import CheckedSocketModeHandler
+    from tests.test_http_guard import _SocketClient
+
+    handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
+    handler.app = bot.app
+    client = _SocketClient()
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    event = json.loads(user_change("Ev10"))
+    path = bot.store.path
+    os.rename(path, path + ".away")
+    try:
+        handler.handle(client, SocketModeRequest(type="events_api", envelope_id="E1", payload=event))
+    finally:
+        os.rename(path + ".away", path)
+    assert client.sent == []  # unacknowledged: Slack delivers it again
+    handler.handle(client, SocketModeRequest(type="events_api", envelope_id="E2", payload=event))
+    assert [ack["envelope_id"] for ack in client.sent] == ["E2"]
+    bot.settle()
+    [removal] = bot.store.for_user_name(JANE)
+    assert (removal.kind, removal.state) == ("remove", storage.PENDING)
 
 
 def test_the_work_after_a_command_waits_while_the_server_answers_requests(bot):
