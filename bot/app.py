@@ -35,6 +35,10 @@ from .words import OTHER_WORKSPACE
 
 log = logging.getLogger(__name__)
 
+# The listener pool runs what a click does after its ack (Slack and AWS calls): no ack waits for
+# it (bot/listeners/handoff.py); Bolt's default of 5 threads would make clicks queue under load.
+LISTENER_THREADS = 32
+
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Deps:
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
     sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
-    listener_executor: Executor | None = None
+    listener_executor: Executor | None = None  # None: a pool of LISTENER_THREADS
     work_threads: int = 8
     in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
 
@@ -92,7 +96,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
     )
     notifier = Notifier(client, workflow, settings)
-    pool = deps.listener_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener")
+    pool = deps.listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener")
     runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads, in_flight=deps.in_flight)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,

@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from concurrent.futures import ThreadPoolExecutor
-
 from commands.settings import Settings, SettingsError, load_settings, require
-
-LISTENER_THREADS = 32
-
 
 def build(settings: Settings, *, background: bool = True):
     """The production app: the store DATABASE_URL names, IAM through boto3's credential chain."""
@@ -27,11 +22,8 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
     from .background import Duties
 
     store = open_store(settings.database_url)
-    # The listener pool runs what a click does after its ack (Slack and AWS calls): no ack waits
-    # for it (bot/listeners/handoff.py); Bolt's default of 5 threads would make clicks queue under load.
-    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), sts=make_sts_client(),
-                                         listener_executor=listeners, in_flight=in_flight))
+                                      in_flight=in_flight))
     settled()  # before the background threads hold anything of their own
     if background:
         built.services.runner.start()
