@@ -1,7 +1,6 @@
 """A second person approves or denies; the user is provisioned in AWS. End to end over HTTP."""
 
 import datetime as dt
-import threading
 
 import pytest
 
@@ -9,7 +8,7 @@ import storage
 from bot import blocks
 from bot.background import sweep_once
 from tests.support.faults import Fault, count_calls
-from tests.support.harness import APPROVALS, Bot
+from tests.support.harness import APPROVALS, Bot, together
 
 
 def file_jane(bot):
@@ -211,18 +210,7 @@ def test_the_sweep_expires_what_nobody_decided(make_bot, slack):
 def test_fifty_concurrent_approvals_create_the_user_once(bot, aws):
     file_jane(bot)
     creates = count_calls(bot.client, "CreateUser")
-    barrier = threading.Barrier(50)
-    statuses = []
-
-    def click():
-        body, _ = bot.action_body("U0BOB", blocks.ACTION_APPROVE, "1")
-        barrier.wait()
-        statuses.append(bot.post(body).status_code)
-
-    threads = [threading.Thread(target=click) for _ in range(50)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    bot.settle()
+    statuses = bot.clicks_at_once(["U0BOB"] * 50, blocks.ACTION_APPROVE, "1")
     assert statuses == [200] * 50
     assert creates == ["CreateUser"]
     assert [e.what for e in bot.store.events(1)].count("approved") == 1
@@ -231,20 +219,12 @@ def test_fifty_concurrent_approvals_create_the_user_once(bot, aws):
 
 def test_approve_racing_deny_ends_in_exactly_one_decision(bot, aws):
     request = file_jane(bot)
-    barrier = threading.Barrier(20)
-
-    def approve():
-        body, _ = bot.action_body("U0BOB", blocks.ACTION_APPROVE, str(request.id))
-        barrier.wait()
-        bot.post(body)
+    approvals = [bot.action_body("U0BOB", blocks.ACTION_APPROVE, str(request.id))[0] for _ in range(10)]
 
     def deny():
-        barrier.wait()
         bot.submit_deny("U0CAROL", request.id, "race", settle=False)
 
-    threads = [threading.Thread(target=approve if i % 2 else deny) for i in range(20)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    together([(lambda body=approvals[i // 2]: bot.post(body)) if i % 2 else deny for i in range(20)])
     bot.settle()
     events = [e.what for e in bot.store.events(request.id)]
     assert events.count("approved") + events.count("denied") == 1

@@ -3,7 +3,6 @@
 import datetime as dt
 import itertools
 import logging
-import threading
 from pathlib import Path
 
 import pytest
@@ -146,18 +145,8 @@ def test_twenty_concurrent_reveals_show_one_password(make_bot, slack):
     bot = make_bot(passwords=lambda policy: f"Pw-{next(counter):04d}-Aa1!xyzxyzxyz")
     provision_jane(bot)
     updates = count_calls(bot.client, "UpdateLoginProfile")
-    barrier = threading.Barrier(20)
     value = reveal_value(slack)
-
-    def click():
-        body, _ = bot.action_body("U0JANE", blocks.ACTION_REVEAL, value, channel=OWNER_DM)
-        barrier.wait()
-        bot.post(body)
-
-    threads = [threading.Thread(target=click) for _ in range(20)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    bot.settle()
+    bot.clicks_at_once(["U0JANE"] * 20, blocks.ACTION_REVEAL, value, channel=OWNER_DM)
     shown = [p for p in slack.of("response_url") if "Pw-" in p.get("text", "")]
     assert len(shown) == 1 and updates == ["UpdateLoginProfile"]
     refused = [p for p in slack.of("response_url") if "already revealed" in p.get("text", "")]

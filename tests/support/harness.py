@@ -205,6 +205,14 @@ class Bot:
         response.response_url = response_url
         return response
 
+    def clicks_at_once(self, clickers: list[str], action_id: str, value: str, **kwargs) -> list[int]:
+        """One press of the same button by each of `clickers` (a name again for a press again), all
+        arriving together; their HTTP statuses, once the work they set off is done."""
+        bodies = [self.action_body(who, action_id, value, **kwargs)[0] for who in clickers]
+        statuses = together([lambda body=body: self.post(body).status_code for body in bodies])
+        self.settle()
+        return statuses
+
     def submit_deny(self, user_id: str, request_id, reason: str, team: str = TEAM, settle: bool = True):
         view = {"type": "modal", "callback_id": blocks.VIEW_DENY, "private_metadata": str(request_id),
                 "title": {"type": "plain_text", "text": "Deny request"}}
@@ -228,19 +236,26 @@ class Bot:
         return "\n".join(p.get("text", "") for p in self.responses(response_url))
 
 
-def all_at_once(bots: list, duty, times: int) -> None:
-    """Run a duty `times` times at once, spread over the bots (processes on one database, as
-    replicas would be), then wait for the work it owed."""
-    start = threading.Barrier(times)
+def together(calls: list) -> list:
+    """Run each call on a thread of its own, all released at once; their results, in order."""
+    start = threading.Barrier(len(calls))
+    results = [None] * len(calls)
 
-    def run(bot):
+    def run(i: int) -> None:
         start.wait()
-        duty(bot.services)
+        results[i] = calls[i]()
 
-    threads = [threading.Thread(target=run, args=(bots[i % len(bots)],)) for i in range(times)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results
+
+
+def all_at_once(bots: list, duty, times: int) -> None:
+    """Run a duty `times` times at once, spread over the bots (processes on one database, as
+    replicas would be), then wait for the work it owed."""
+    together([lambda bot=bots[i % len(bots)]: duty(bot.services) for i in range(times)])
     for bot in bots:
         bot.settle()
