@@ -159,6 +159,36 @@ class Hold:
         self._released.set()
 
 
+class Holds:
+    """The holds a stand-in keeps: on calls (held before they are done) and on their answers (the
+    call done, its answer held). Shared by the Slack stand-in and the tests' proxy in front of AWS."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holds: list[tuple[Hold, bool]] = []  # (hold, whether it holds the answer rather than the call)
+
+    def add(self, name: str, where: Callable[[dict], bool] | None, times: int | None, *, answer: bool) -> Hold:
+        hold = Hold(name, where, times)
+        with self._lock:
+            self._holds.append((hold, answer))
+        return hold
+
+    def wait(self, name: str, params: dict, *, answer: bool) -> bool:
+        """Hold this call (or its answer) where it stands if a hold takes it; True when it may go
+        on, False when it was abandoned."""
+        with self._lock:
+            holds = [hold for hold, of_answer in self._holds if of_answer == answer]
+        hold = next((hold for hold in holds if hold.take(name, params)), None)
+        return hold is None or hold.block()
+
+    def abandon(self) -> None:
+        """Drop every held call, as when its caller is gone."""
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for hold, _ in holds:
+            hold.abandon()
+
+
 class _Server(ThreadingHTTPServer):
     # A deep listen backlog: concurrency tests and the benchmark open many connections at once.
     request_queue_size = 128
@@ -215,7 +245,7 @@ class SlackStandIn:
         self._modals: dict[str, Modal] = {}
         self._dms: dict[str, str] = {}  # DM channel id -> user id
         self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry_after]
-        self._holds: list[tuple[Hold, bool]] = []  # (hold, whether it holds the answer rather than the call)
+        self._holds = Holds()
         self.server = _Server(("127.0.0.1", 0), _handler(self))  # 127.0.0.1: nothing outside can reach it
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -258,31 +288,17 @@ class SlackStandIn:
     def hold(self, method: str, where: Callable[[dict], bool] | None = None, times: int | None = 1) -> Hold:
         """Hold the next `times` calls of `method` (whose arguments satisfy `where`) before Slack
         sees them: nothing is recorded or done until the hold is released."""
-        hold = Hold(method, where, times)
-        with self._lock:
-            self._holds.append((hold, False))
-        return hold
+        return self._holds.add(method, where, times, answer=False)
 
     def hold_answer(self, method: str, where: Callable[[dict], bool] | None = None,
                     times: int | None = 1) -> Hold:
         """Do the next `times` calls of `method` (recorded, messages delivered) but hold their HTTP
         answer: the caller cannot know it worked ("delivered, but the answer was lost")."""
-        hold = Hold(method, where, times)
-        with self._lock:
-            self._holds.append((hold, True))
-        return hold
+        return self._holds.add(method, where, times, answer=True)
 
     def abandon_holds(self) -> None:
         """Drop every held call, as when its caller is gone."""
-        with self._lock:
-            holds, self._holds = self._holds, []
-        for hold, _ in holds:
-            hold.abandon()
-
-    def _held(self, method: str, params: dict, answer: bool) -> Hold | None:
-        with self._lock:
-            holds = [hold for hold, of_answer in self._holds if of_answer == answer]
-        return next((hold for hold in holds if hold.take(method, params)), None)
+        self._holds.abandon()
 
     def of(self, method: str) -> list[dict]:
         """The arguments of every call of `method` that Slack accepted, in order."""
@@ -378,12 +394,10 @@ class SlackStandIn:
                 limit[0] -= 1
                 self.calls.append(Call(method, params, error="ratelimited"))
                 return Answer(429, _error("ratelimited"), {"Retry-After": str(limit[1])})
-        hold = self._held(method, params, answer=False)
-        if hold is not None and not hold.block():
+        if not self._holds.wait(method, params, answer=False):
             return Answer(503, "abandoned")
         answer = self._answer(method, params)
-        hold = self._held(method, params, answer=True)
-        if hold is not None and not hold.block():
+        if not self._holds.wait(method, params, answer=True):
             return Answer(503, "abandoned")
         return Answer(200, answer)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bot.shell.slack import Hold
+from bot.shell.slack import Hold, Holds
 
 UPSTREAM_TIMEOUT = 30
 # Hop-by-hop headers a proxy does not pass on.
@@ -40,7 +40,7 @@ class AwsProxy:
         parts = urllib.parse.urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
         self.seen: list[Seen] = []
-        self._holds: list[tuple[Hold, bool]] = []
+        self._holds = Holds()
         self._lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -60,24 +60,16 @@ class AwsProxy:
 
     def hold(self, action: str, where: Callable[[dict], bool] | None = None, times: int | None = 1) -> Hold:
         """Hold the next `times` calls of `action` before moto sees them."""
-        return self._add(Hold(action, where, times), answer=False)
+        return self._holds.add(action, where, times, answer=False)
 
     def hold_answer(self, action: str, where: Callable[[dict], bool] | None = None,
                     times: int | None = 1) -> Hold:
         """Let moto do the next `times` calls of `action`, and hold their answers."""
-        return self._add(Hold(action, where, times), answer=True)
+        return self._holds.add(action, where, times, answer=True)
 
     def abandon_holds(self) -> None:
         """Drop every held call, as when its caller is gone."""
-        with self._lock:
-            holds, self._holds = self._holds, []
-        for hold, _ in holds:
-            hold.abandon()
-
-    def _add(self, hold: Hold, answer: bool) -> Hold:
-        with self._lock:
-            self._holds.append((hold, answer))
-        return hold
+        self._holds.abandon()
 
     def forwarded(self, action: str, **match: str) -> int:
         """How many calls of `action` (with these form values) reached moto."""
@@ -87,11 +79,6 @@ class AwsProxy:
                    and all(s.form.get(k) == v for k, v in match.items()))
 
     # -- serving -------------------------------------------------------------------------
-
-    def _held(self, form: dict, answer: bool) -> Hold | None:
-        with self._lock:
-            holds = [hold for hold, of_answer in self._holds if of_answer == answer]
-        return next((hold for hold in holds if hold.take(form.get("Action", ""), form)), None)
 
     def _record(self, form: dict, forwarded: bool) -> None:
         with self._lock:
@@ -109,14 +96,13 @@ class AwsProxy:
     def serve(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, list, bytes] | None:
         """The upstream answer to pass back; None when the call was abandoned (its caller is gone)."""
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
-        hold = self._held(form, answer=False)
-        if hold is not None and not hold.block():
+        action = form.get("Action", "")
+        if not self._holds.wait(action, form, answer=False):
             self._record(form, forwarded=False)
             return None
         answer = self._forward(method, path, headers, body)
         self._record(form, forwarded=True)
-        hold = self._held(form, answer=True)
-        if hold is not None and not hold.block():
+        if not self._holds.wait(action, form, answer=True):
             return None
         return answer
 
