@@ -40,10 +40,19 @@ def check_user_path(value: str) -> str:
     return value
 
 
-def comma_list(value) -> tuple[str, ...]:
-    """`a, b,,c` (or a list) -> ("a", "b", "c"): what a comma-separated variable names."""
+def comma_list(value, pattern: re.Pattern | None = None, what: str = "") -> tuple[str, ...]:
+    """`a, b,,c` (or a list) -> ("a", "b", "c"): what a comma-separated variable names; with a
+    pattern, each must match it whole, else ValueError saying which is not `what`."""
     parts = value.split(",") if isinstance(value, str) else value
-    return tuple(part.strip() for part in parts if part and part.strip())
+    names = tuple(part.strip() for part in parts if part and part.strip())
+    for name in names:
+        if pattern is not None and not pattern.fullmatch(name):
+            raise ValueError(f"{name!r} is not {what}")
+    return names
+
+
+SLACK_ID = re.compile(r"[UWS][A-Z0-9]+")
+SLACK_ID_WORDS = "a Slack user id (U...) or user group id (S...)"
 
 
 class Settings(BaseSettings):
@@ -82,22 +91,15 @@ class Settings(BaseSettings):
     @field_validator("iam_bot_approvers", mode="before")
     @classmethod
     def _split_approvers(cls, value):
-        ids = comma_list(value)
+        ids = comma_list(value, SLACK_ID, SLACK_ID_WORDS)
         if not ids:
-            raise ValueError("name at least one Slack user id (U...) or user group id (S...)")
-        for part in ids:
-            if not re.fullmatch(r"[UWS][A-Z0-9]+", part):
-                raise ValueError(f"{part!r} is not a Slack user id (U...) or user group id (S...)")
+            raise ValueError(f"name at least one {SLACK_ID_WORDS}")
         return ids
 
     @field_validator("iam_bot_protected_users", mode="before")
     @classmethod
     def _split_protected(cls, value):
-        names = comma_list(value)
-        for name in names:
-            if not USER_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not an IAM user name")
-        return names
+        return comma_list(value, USER_NAME, "an IAM user name")
 
     @field_validator("iam_bot_on_slack_deactivation", mode="before")
     @classmethod
@@ -107,11 +109,7 @@ class Settings(BaseSettings):
     @field_validator("iam_bot_sensitive_groups", mode="before")
     @classmethod
     def _split_groups(cls, value):
-        names = comma_list(value)
-        for name in names:
-            if not GROUP_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not an IAM group name")
-        return names
+        return comma_list(value, GROUP_NAME, "an IAM group name")
 
     @field_validator("iam_bot_mfa_group")
     @classmethod
