@@ -59,6 +59,18 @@ def lookup_person(client: WebClient, user_id: str) -> Person | None:
         raise
 
 
+def person_by_email(client: WebClient, email: str) -> Person | None:
+    """The person Slack knows by this e-mail, None if nobody; SlackBusy if Slack could not say."""
+    try:
+        return person_from_user(client.users_lookupByEmail(email=email)["user"])
+    except (SlackApiError, SlackClientError, OSError) as error:
+        if isinstance(error, SlackApiError) and error.response.get("error") in ("users_not_found", "user_not_found"):
+            return None
+        if _busy(error):
+            raise SlackBusy("users.lookupByEmail") from None
+        raise
+
+
 class Approvers:
     """Who IAM_BOT_APPROVERS names: user ids directly, and members of its user groups (S...)."""
 
@@ -116,12 +128,7 @@ def resolve_owner(client: WebClient, command: CreateCommand, email_domain: str |
     if not email_domain:
         raise CommandError(Why.OWNER_NOT_NAMED, **facts)
     email = f"{command.user_name}@{email_domain}"
-    try:
-        user = client.users_lookupByEmail(email=email)["user"]
-    except (SlackApiError, SlackClientError, OSError) as error:
-        if isinstance(error, SlackApiError) and error.response.get("error") in ("users_not_found", "user_not_found"):
-            raise CommandError(Why.OWNER_NO_EMAIL_MATCH, email=email, **facts) from None
-        if _busy(error):
-            raise SlackBusy("users.lookupByEmail") from None
-        raise
-    return person_from_user(user)
+    owner = person_by_email(client, email)
+    if owner is None:
+        raise CommandError(Why.OWNER_NO_EMAIL_MATCH, email=email, **facts)
+    return owner

@@ -8,7 +8,6 @@ kind makes the key. Here: who is asking and who owns the user (Slack), then the 
 from __future__ import annotations
 
 from slack_bolt import App
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from commands.errors import CommandError, Why
 from commands.keys import KeyTarget
@@ -20,7 +19,7 @@ from commands.rules import Person
 
 from .. import blocks
 from ..mrkdwn import channel, code, mention
-from ..people import SlackBusy, _busy, lookup_person, person_from_user
+from ..people import lookup_person, person_by_email
 from ..replies import answering, ephemeral
 from ..cards import announce
 from ..services import Services, services
@@ -47,14 +46,7 @@ def key_owner(svc: Services, target: KeyTarget) -> Person | None:
     domain = svc.settings.iam_bot_email_domain
     if not domain:
         return None
-    try:
-        return person_from_user(svc.client.users_lookupByEmail(email=f"{target.user.name}@{domain}")["user"])
-    except (SlackApiError, SlackClientError, OSError) as error:
-        if isinstance(error, SlackApiError) and error.response.get("error") in ("users_not_found", "user_not_found"):
-            return None
-        if _busy(error):
-            raise SlackBusy("users.lookupByEmail") from None
-        raise
+    return person_by_email(svc.client, f"{target.user.name}@{domain}")
 
 
 def _asker(svc: Services, user_id: str) -> tuple[Person, bool]:

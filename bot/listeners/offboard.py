@@ -20,7 +20,7 @@ from commands.workflow import Filed
 from storage import Job
 
 from ..mrkdwn import channel, code, mention
-from ..people import SlackBusy, lookup_person, resolve_owner
+from ..people import SlackBusy, lookup_person, person_by_email, resolve_owner
 from ..cards import announce, post_card
 from ..services import Services, services
 from ..work import TryLater
@@ -50,13 +50,10 @@ def _email_owner(svc: Services, user_name: str) -> str | None:
     if not domain:
         return None
     try:
-        return svc.client.users_lookupByEmail(email=f"{user_name}@{domain}")["user"]["id"]
-    except SlackApiError as error:
-        if error.response.get("error") in ("users_not_found", "user_not_found"):
-            return None
+        owner = person_by_email(svc.client, f"{user_name}@{domain}")
+    except (SlackApiError, SlackClientError, OSError):  # whatever Slack said, it did not say who
         raise SlackBusy("users.lookupByEmail") from None
-    except (SlackClientError, OSError):
-        raise SlackBusy("users.lookupByEmail") from None
+    return owner.user_id if owner is not None else None
 
 
 def file_removal(asked, parsed: RemoveCommand) -> None:
