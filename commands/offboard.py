@@ -6,8 +6,9 @@ step provisioning that resumes after a crash, the one-time reveal):
 - `remove`: its plan is the removal steps (or, with `--disable-only`, the two reversible ones);
   it ends `provisioned` ("done") and reveals nothing. What the user held is read from AWS at
   filing into `details["inventory"]`, for the card.
-- `reset_password` and `enable`: no steps; once approved the owner gets the sign-in DM, and
-  the Reveal click sets a new console password (UpdateLoginProfile, or CreateLoginProfile).
+- `reset_password` and `enable`: once approved the owner gets the sign-in DM, and the Reveal
+  click sets a new console password (UpdateLoginProfile, or CreateLoginProfile). `enable` has
+  one step, in the store only: the keys its user's disable held go back to their owner's hands.
 
 When Slack says a person left, `Offboarding.leaver` voids what they had open and files a
 removal for each IAM user they own, as the requester `iam-bot`.
