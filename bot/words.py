@@ -145,7 +145,14 @@ _SAY = {
     Why.KEY_NOT_ALLOWED: lambda f: (
         f"Only approvers, and the owner of {code(f['user_name'])}, can {f['verb']} its access keys. Nothing changed."),
     Why.KEY_ACTIVATE_APPROVER_ONLY: lambda f: (
-        f"An approver deactivated {code(f['key_id'])}, so only an approver can activate it again. Nothing changed."),
+        f"An approver deactivated {code(f['key_id'])}, so only an approver can "
+        f"{'rotate it' if f.get('verb') == 'rotate' else 'activate it again'}: ask an approver. Nothing changed."),
+    Why.KEY_HELD_DISABLED: lambda f: (
+        f"{code(f['key_id'])} was deactivated when {code(f['user_name'])} was disabled"
+        + (f" (request #{f['request_id']})" if f.get("request_id") else "")
+        + f", so its owner cannot {f['verb']} it alone: an approved "
+        f"{code('/iam enable ' + f['user_name'], 120)} gives it back to its owner, or ask an approver to "
+        f"{f['verb']} it. Nothing changed."),
     Why.KEY_DELETE_ACTIVE: lambda f: (
         f"{code(f['key_id'])} is still active. Deactivate it first "
         f"({code('/iam deactivate-key ' + f['user_name'] + ' ' + f['key_id'], 160)}), check that nothing "

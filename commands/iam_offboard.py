@@ -187,6 +187,16 @@ class OffboardIam:
                           lambda key: self.client.delete_access_key(UserName=name, AccessKeyId=key))
         return _said("access keys deleted", done)
 
+    def access_key_ids(self, name: str) -> list[str]:
+        """Every access key of the user, active or not; none when the user is gone."""
+        try:
+            return [k["AccessKeyId"] for k in
+                    self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)]
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return []
+            raise aws_failed(error, f"list the access keys of {name}") from None
+
     def deactivate_access_keys(self, name: str) -> str:
         done = self._each(f"deactivate the access keys of {name}",
                           lambda: [k["AccessKeyId"] for k in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)

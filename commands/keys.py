@@ -90,6 +90,15 @@ class KeyDone:
     issued_by: int | None  # the request that issued the key, if the bot knows it
 
 
+def hold_refusal(hold: storage.KeyHold | None, *, role: str, status: str) -> Why | None:
+    """The one rule for bringing back a key that someone else's decision made inactive (an
+    approver's deactivate, an approved disable, a leaver's disable at once): while it is inactive,
+    its owner may neither activate it nor rotate it into a new active key; an approver may."""
+    if hold is None or role == "approver" or status != INACTIVE:
+        return None
+    return Why.KEY_ACTIVATE_APPROVER_ONLY if hold.cause == storage.HOLD_APPROVER else Why.KEY_HELD_DISABLED
+
+
 # -- the Kind ------------------------------------------------------------------------
 
 def _no_steps(workflow: Workflow, request: Request, step: str) -> str | None:
@@ -279,6 +288,7 @@ class KeyFlow:
         """File a rotation, approved already: the owner reveals a new key; the old one follows later."""
         role, keys, key = self._key("rotate", target, key_id, caller, listed=listed,
                                     owner_id=owner.user_id if owner else None)
+        self._check_hold("rotate", target, key, caller, role)
         owner = self._check_owner(owner, target.user.name)
         if len(keys) >= MAX_KEYS:
             inactive = [k.key_id for k in keys if k.status == INACTIVE]
@@ -305,38 +315,44 @@ class KeyFlow:
         verb = {"deactivated": "deactivate", "activated": "activate", "deleted": "delete"}[action]
         role, _, key = self._key(verb, target, key_id, caller, listed=listed, owner_id=owner_id)
         name = target.user.name
+        issuing = self.issued_by(key_id)
+        issued_by = issuing.id if issuing else None
         if action == "deactivated":
             if key.status == INACTIVE:
                 raise CommandError(Why.KEY_ALREADY, key_id=key_id, status="inactive")
+            if role == "approver":
+                # Held before AWS is asked: no crash leaves the key inactive and its owner free to undo it.
+                self.store.hold_keys([storage.KeyHold(key_id, name, storage.HOLD_APPROVER, caller.user_id,
+                                                      issued_by, self.now())])
             self.iam.set_key_status(name, key_id, False)
         elif action == "activated":
             if key.status == ACTIVE:
                 raise CommandError(Why.KEY_ALREADY, key_id=key_id, status="active")
-            if role != "approver" and self.deactivated_by_approver(key_id):
-                self.store.append_event(None, caller.user_id, "refused:activate_key", self.now(),
-                                        detail=f"{key_id} {name}: an approver deactivated it")
-                raise NotAllowed(Why.KEY_ACTIVATE_APPROVER_ONLY, key_id=key_id)
+            self._check_hold("activate", target, key, caller, role)
             self.iam.set_key_status(name, key_id, True)
         else:
             if key.status == ACTIVE:
                 raise CommandError(Why.KEY_DELETE_ACTIVE, user_name=name, key_id=key_id)
             self.iam.delete_access_key(name, key_id)
-        issuing = self.issued_by(key_id)
-        issued_by = issuing.id if issuing else None
-        self.store.append_event(
-            issued_by, caller.user_id, f"key_{action}", self.now(), detail=f"{key_id} {name} ({role})",
-            jobs=[NewJob(KeyOwed.NOTE, {"event": action, "actor": caller.user_id, "key_id": key_id,
-                                        "user_name": name})],
-        )
+        detail = f"{key_id} {name} ({role})"
+        jobs = [NewJob(KeyOwed.NOTE, {"event": action, "actor": caller.user_id, "key_id": key_id, "user_name": name})]
+        if action == "deactivated" and role == "approver":
+            self.store.append_event(issued_by, caller.user_id, f"key_{action}", self.now(), detail=detail, jobs=jobs)
+        else:
+            # The key is back, deleted, or was active when its owner deactivated it: any hold on it is done.
+            self.store.lift_key_hold(key_id, issued_by, caller.user_id, f"key_{action}", self.now(), detail=detail,
+                                     jobs=jobs)
         return KeyDone(action, name, key_id, issued_by)
 
-    def deactivated_by_approver(self, key_id: str) -> bool:
-        """Was this key's latest deactivation by an approver's hand?"""
-        latest = None
-        for event in self.store.events():
-            if event.what == "key_deactivated" and (event.detail or "").split(" ")[0] == key_id:
-                latest = event
-        return latest is not None and "(approver)" in (latest.detail or "")
+    def _check_hold(self, verb: str, target: KeyTarget, key: KeyMeta, caller: Person, role: str) -> None:
+        hold = self.store.key_hold(key.key_id) if key.status == INACTIVE and role != "approver" else None
+        why = hold_refusal(hold, role=role, status=key.status)
+        if why is None:
+            return
+        name = target.user.name
+        self.store.append_event(None, caller.user_id, f"refused:{verb}_key", self.now(),
+                                detail=f"{key.key_id} {name}: held inactive ({hold.cause})")
+        raise NotAllowed(why, key_id=key.key_id, user_name=name, verb=verb, request_id=hold.request_id)
 
     # -- the rotation's later steps (a periodic duty) ------------------------------------
 

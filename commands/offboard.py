@@ -6,8 +6,9 @@ step provisioning that resumes after a crash, the one-time reveal):
 - `remove`: its plan is the removal steps (or, with `--disable-only`, the two reversible ones);
   it ends `provisioned` ("done") and reveals nothing. What the user held is read from AWS at
   filing into `details["inventory"]`, for the card.
-- `reset_password` and `enable`: no steps; once approved the owner gets the sign-in DM, and
-  the Reveal click sets a new console password (UpdateLoginProfile, or CreateLoginProfile).
+- `reset_password` and `enable`: once approved the owner gets the sign-in DM, and the Reveal
+  click sets a new console password (UpdateLoginProfile, or CreateLoginProfile). `enable` has
+  one step, in the store only: the keys its user's disable held go back to their owner's hands.
 
 When Slack says a person left, `Offboarding.leaver` voids what they had open and files a
 removal for each IAM user they own, as the requester `iam-bot`.
@@ -43,6 +44,8 @@ REMOVAL_STEPS = ("login_profile", "access_keys", "signing_certificates", "ssh_pu
                  "service_specific_credentials", "mfa_devices", "inline_policies", "managed_policies", "groups",
                  "delete_user")
 DISABLE_STEPS = ("login_profile", "deactivate_keys")
+# An approved `enable` gives the keys its user's disable held back to their owner.
+STEP_LIFT_KEY_HOLDS = "lift_key_holds"
 # Durable work: act on a Slack deactivation (payload {"user_id": ...}).
 LEAVER_JOB = "leaver"
 SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
@@ -101,13 +104,15 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
                     what="mfa_devices_noted", now=workflow.clock(),
                     details={**request.details, "mfa_serials": list(dict.fromkeys([*known, *assigned]))})
             did = iam.remove_mfa_devices(name, assigned, known)
+        elif step == "deactivate_keys":
+            hold_keys(workflow, iam, request, actor_id=request.decider_id)
+            did = iam.deactivate_access_keys(name)
         elif step == "delete_user":
             did = iam.delete_user(name)
             retire_requests_of_removed_user(workflow, request)
         else:
             did = {
                 "login_profile": iam.delete_login_profile,
-                "deactivate_keys": iam.deactivate_access_keys,
                 "access_keys": iam.delete_access_keys,
                 "signing_certificates": iam.delete_signing_certificates,
                 "ssh_public_keys": iam.delete_ssh_public_keys,
@@ -124,6 +129,14 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
     def no_steps(request: Request) -> list[str]:
         return []
 
+    def enable_plan(request: Request) -> list[str]:
+        return [STEP_LIFT_KEY_HOLDS]
+
+    def run_enable_step(workflow: Workflow, request: Request, step: str) -> None:
+        if step != STEP_LIFT_KEY_HOLDS:
+            raise ValueError(f"no such step: {step}")
+        workflow.store.lift_disable_holds(request.user_name, request.id, workflow.clock())
+
     def not_a_step(workflow: Workflow, request: Request, step: str) -> None:
         raise ValueError(f"no such step: {step}")
 
@@ -134,9 +147,19 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
         Kind(name=REMOVE, plan=remove_plan, run_step=run_remove_step),
         Kind(name=RESET_PASSWORD, plan=no_steps, run_step=not_a_step, reveals=lambda r: True,
              reveal=reveal_new_password, after_provisioning=sign_in),
-        Kind(name=ENABLE, plan=no_steps, run_step=not_a_step, reveals=lambda r: True,
+        Kind(name=ENABLE, plan=enable_plan, run_step=run_enable_step, reveals=lambda r: True,
              reveal=reveal_new_password, after_provisioning=sign_in),
     )
+
+
+def hold_keys(workflow: Workflow, iam: OffboardIam, request: Request, *, actor_id: str | None) -> None:
+    """Before a disable deactivates a user's keys, hold every one of them (active or not) for this
+    request, so that only an approver or an approved `enable` brings them back; an approver's own
+    hold on one stays as it is. Written first, so a crash after AWS's change cannot lose it."""
+    now = workflow.clock()
+    workflow.store.hold_keys([storage.KeyHold(key_id, request.user_name, storage.HOLD_DISABLE, actor_id,
+                                              request.id, now) for key_id in iam.access_key_ids(request.user_name)],
+                             keep_approvers=True)
 
 
 def retire_requests_of_removed_user(workflow: Workflow, removal: Request) -> None:
@@ -374,7 +397,9 @@ class Offboarding:
             return request
         name = request.user_name
         try:
-            did = [self.iam.delete_login_profile(name), self.iam.deactivate_access_keys(name)]
+            did = [self.iam.delete_login_profile(name)]
+            hold_keys(self.workflow, self.iam, request, actor_id=BOT_REQUESTER)
+            did.append(self.iam.deactivate_access_keys(name))
             changes = {"disabled_at": self._now().isoformat()}
             what, detail = "disabled", "; ".join(did)
         except IamError as error:

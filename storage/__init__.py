@@ -7,12 +7,14 @@ from .store import (
     REMOVE, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING, DuplicateRequest, Event, Job, NewJob, Request,
     RequestNotFound, Store, StoreError,
 )
+from .store import HOLD_APPROVER, HOLD_DISABLE, KeyHold
 from .urls import parse_database_url
 
 __all__ = [
     "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "LIVE_STATES", "PENDING", "PROVISIONED",
     "PROVISIONED_STATES", "REMOVE", "REMOVED", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "DuplicateRequest", "Event",
     "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "open_store", "parse_database_url",
+    "HOLD_APPROVER", "HOLD_DISABLE", "KeyHold",
 ]
 
 

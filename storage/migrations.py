@@ -106,3 +106,20 @@ def m003_one_live_request_per_name_and_kind(db: Database) -> None:
         "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')"
     )
     db.execute("CREATE INDEX requests_owner_id ON requests(owner_id)")
+
+
+@migrations()
+def m004_key_holds(db: Database) -> None:
+    # A key made inactive by an approver or by its user's disable, read by primary key when its
+    # owner tries to activate or rotate it (not from the event log, which grows without end).
+    db.execute(
+        "CREATE TABLE key_holds ("
+        " key_id TEXT PRIMARY KEY,"
+        " user_name_key TEXT NOT NULL,"
+        " cause TEXT NOT NULL,"
+        " actor_id TEXT,"
+        " request_id INTEGER REFERENCES requests(id),"
+        " held_at TEXT NOT NULL)"
+    )
+    # An approved `enable` lifts the holds of its user's disable.
+    db.execute("CREATE INDEX key_holds_user_name_key ON key_holds(user_name_key)")

@@ -104,6 +104,22 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests (user_name_key, kind) "
         "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')",
     ]),
+    # A key made inactive by an approver or by its user's disable, read by primary key when its
+    # owner tries to activate or rotate it (not from the event log, which grows without end).
+    ("0003_key_holds", [
+        """
+        CREATE TABLE key_holds (
+            key_id TEXT PRIMARY KEY,
+            user_name_key TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            actor_id TEXT,
+            request_id BIGINT REFERENCES requests (id),
+            held_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+        # An approved `enable` lifts the holds of its user's disable.
+        "CREATE INDEX key_holds_user_name_key ON key_holds (user_name_key)",
+    ]),
 ]
 
 

@@ -39,6 +39,9 @@ CREATE_USER = "create_user"
 # A `remove` request is done once provisioned: it no longer holds its user name (see migrations 003).
 REMOVE = "remove"
 LAST_ERROR_LIMIT = 500
+# Why a key is held inactive (see `KeyHold`).
+HOLD_APPROVER = "approver"  # an approver deactivated it
+HOLD_DISABLE = "disable"  # its user was disabled: an approved `--disable-only`, or a leaver's at once
 
 
 class StoreError(Exception):
@@ -97,6 +100,20 @@ class Event:
     actor_id: str | None
     what: str
     detail: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class KeyHold:
+    """An access key made inactive by someone other than its owner: an approver's deactivate, or
+    the disable of its user. While the key stays inactive only an approver (or, for a disable, an
+    approved `enable`) may bring it back."""
+
+    key_id: str
+    user_name: str
+    cause: str  # HOLD_APPROVER or HOLD_DISABLE
+    actor_id: str | None
+    request_id: int | None  # the disabling request, or the request that issued the key
     at: dt.datetime
 
 
@@ -460,6 +477,56 @@ class Store:
             "INSERT INTO events (request_id, actor_id, what, detail, at) VALUES (?, ?, ?, ?, ?)",
             [request_id, actor_id, what, detail, self._time_in(now)],
         )
+
+    # -- key holds -----------------------------------------------------------------------
+
+    def hold_keys(self, holds: Iterable[KeyHold], *, keep_approvers: bool = False) -> None:
+        """Write down holds, written before AWS is asked to deactivate the keys: no crash leaves a
+        key inactive without its hold, and a hold on a key still active is never read. A key's new
+        hold replaces its old one, except that `keep_approvers` keeps an approver's (a disable
+        must not turn it into one that an `enable` lifts)."""
+        holds = list(holds)
+        if not holds:
+            return
+        keep = " WHERE key_holds.cause <> ?" if keep_approvers else ""
+        with self._write() as tx:
+            for hold in holds:
+                tx.count(
+                    "INSERT INTO key_holds (key_id, user_name_key, cause, actor_id, request_id, held_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET "
+                    "user_name_key = excluded.user_name_key, cause = excluded.cause, actor_id = excluded.actor_id, "
+                    f"request_id = excluded.request_id, held_at = excluded.held_at{keep}",
+                    [hold.key_id, hold.user_name.lower(), hold.cause, hold.actor_id, hold.request_id,
+                     self._time_in(hold.at), *([HOLD_APPROVER] if keep_approvers else [])],
+                )
+
+    def key_hold(self, key_id: str) -> KeyHold | None:
+        """The hold on this key, if any (one row, by its primary key)."""
+        with self._read() as tx:
+            row = tx.one("SELECT * FROM key_holds WHERE key_id = ?", [key_id])
+        if row is None:
+            return None
+        return KeyHold(key_id=row["key_id"], user_name=row["user_name_key"], cause=row["cause"],
+                       actor_id=row["actor_id"], request_id=row["request_id"], at=self._time_out(row["held_at"]))
+
+    def lift_key_hold(self, key_id: str, request_id: int | None, actor_id: str | None, what: str,
+                      now: dt.datetime, detail: str | None = None, jobs: Iterable[NewJob] = ()) -> None:
+        """The key came back (an approver activated it) or its hold went stale (its owner deactivated
+        it while active, or it was deleted): the hold goes, with the event that says so."""
+        with self._write() as tx:
+            tx.count("DELETE FROM key_holds WHERE key_id = ?", [key_id])
+            self._insert_event(tx, request_id, actor_id, what, detail, now)
+            self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+
+    def lift_disable_holds(self, user_name: str, request_id: int, now: dt.datetime) -> list[str]:
+        """An approved `enable`: the keys its user's disable held go back to their owner's hands (an
+        approver's own holds stay). Returns the key ids, recorded in an event on the request."""
+        with self._write() as tx:
+            rows = tx.rows("DELETE FROM key_holds WHERE user_name_key = ? AND cause = ? RETURNING key_id",
+                           [user_name.lower(), HOLD_DISABLE])
+            lifted = sorted(row["key_id"] for row in rows)
+            self._insert_event(tx, request_id, None, "key_holds_lifted", ", ".join(lifted) or "none", now)
+        return lifted
 
     # -- jobs --------------------------------------------------------------------------
 

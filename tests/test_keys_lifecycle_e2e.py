@@ -216,6 +216,21 @@ def test_a_key_an_approver_deactivated_only_an_approver_activates(make_bot, slac
     assert "active again" in typed(bot, "U0JANE", f"activate-key jane.doe {key_id}")
 
 
+def test_an_owner_cannot_rotate_back_a_key_an_approver_deactivated(make_bot, slack, aws):
+    bot = make_bot(iam_bot_approvers="U0BOB,S0ADMINS")
+    key_id, _ = issue_key(bot, slack, aws)
+    typed(bot, "U0BOB", f"deactivate-key jane.doe {key_id}")
+    said = typed(bot, "U0JANE", f"rotate-key jane.doe {key_id}")
+    assert "An approver deactivated" in said and "ask an approver" in said
+    assert [r.id for r in bot.store.for_user_name("jane.doe") if r.kind == "access_key"] == [2]
+    assert keys_of(aws) == {key_id: "Inactive"}
+    assert "refused:rotate_key" in [e.what for e in bot.store.events() if e.actor_id == "U0JANE"]
+    # An approver may rotate it: the owner reveals the new key.
+    assert "Rotation of" in typed(bot, "U0CAROL", f"rotate-key jane.doe {key_id}")
+    new, _ = shown_key(reveal(bot, slack))
+    assert keys_of(aws) == {key_id: "Inactive", new: "Active"}
+
+
 def rotate(bot, slack, aws, now, who="U0BOB"):
     old, _ = issue_key(bot, slack, aws)
     said = typed(bot, who, f"rotate-key jane.doe {old}")

@@ -151,6 +151,37 @@ def test_disable_only_keeps_the_user_then_enable_gives_a_new_password(make_bot, 
     assert held["keys"][0] in card_text(slack, bot.store.get(3))
 
 
+def key_statuses(aws, name=JANE) -> dict:
+    return {k["AccessKeyId"]: k["Status"] for k in aws.list_access_keys(UserName=name)["AccessKeyMetadata"]}
+
+
+def typed(bot, user, text) -> str:
+    return bot.said(bot.slash(user, text).response_url)
+
+
+def test_keys_a_disable_deactivated_come_back_only_through_enable_or_an_approver(make_bot, slack, aws):
+    passwords = iter(["Enabled-again-2Bb@xxxx"])
+    bot = make_bot(passwords=lambda policy: next(passwords), iam_bot_approvers="U0BOB,S0ADMINS")
+    first, second = seed_jane(aws)["keys"]
+    bot.slash("U0ALICE", "remove jane.doe --disable-only")
+    bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)
+    assert key_statuses(aws) == {first: "Inactive", second: "Inactive"}
+    # Jane owns the user but is no approver: the disable is not hers to undo.
+    said = typed(bot, "U0JANE", f"activate-key jane.doe {second}")
+    assert "was deactivated when `jane.doe` was disabled (request #1)" in said
+    assert "/iam enable jane.doe" in said and "ask an approver" in said
+    assert key_statuses(aws) == {first: "Inactive", second: "Inactive"}
+    # An approver may bring a key back; one an approver deactivates stays an approver's to activate.
+    assert "active again" in typed(bot, "U0BOB", f"activate-key jane.doe {first}")
+    typed(bot, "U0BOB", f"deactivate-key jane.doe {first}")
+    # An approved enable gives the disabled keys back to their owner.
+    bot.slash("U0ALICE", "enable jane.doe")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    assert "active again" in typed(bot, "U0JANE", f"activate-key jane.doe {second}")
+    assert "only an approver can activate it again" in typed(bot, "U0JANE", f"activate-key jane.doe {first}")
+    assert key_statuses(aws) == {first: "Inactive", second: "Active"}
+
+
 def test_a_lost_password_is_reset_with_a_second_person_and_revealed_once(make_bot, slack, aws):
     passwords = iter(["Never-shown-first-1Aa!", "First-reveal-2Bb@xxxx", "Reset-password-3Cc#xx"])
     bot = make_bot(passwords=lambda policy: next(passwords))

@@ -69,6 +69,17 @@ def test_with_disable_the_users_are_disabled_at_once_and_the_card_says_so(make_b
     assert "Disabled at once" in card_text(slack, removal) and removal.details["disabled_at"]
 
 
+def test_a_leaver_back_in_slack_cannot_activate_the_keys_disabled_at_once(make_bot, slack, aws):
+    bot = make_bot(iam_bot_on_slack_deactivation="disable", iam_bot_approvers="U0BOB,S0ADMINS")
+    first, _ = seed_jane(aws)["keys"]
+    leaves(slack, "U0JANE")
+    send(bot, user_change("Ev03"))
+    slack.users["U0JANE"]["deleted"] = False  # her Slack account is restored; the removal is still pending
+    said = bot.said(bot.slash("U0JANE", f"activate-key jane.doe {first}").response_url)
+    assert "was deactivated when `jane.doe` was disabled" in said and "ask an approver" in said
+    assert {k["Status"] for k in aws.list_access_keys(UserName=JANE)["AccessKeyMetadata"]} == {"Inactive"}
+
+
 def test_another_persons_owner_tag_keeps_a_user_out_of_a_leavers_removal(bot, slack, aws):
     aws.create_user(UserName=JANE, Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0DAN"}])
     leaves(slack, "U0JANE")

@@ -154,6 +154,35 @@ def test_set_card_and_dm_and_for_owner(store):
     assert store.for_owner("U0NOBODY") == [] and store.find(999) is None
 
 
+# -- key holds ---------------------------------------------------------------------------
+
+def hold(key_id, cause, *, user="Jane.Doe", actor="U0BOB", request_id=None):
+    return storage.KeyHold(key_id, user, cause, actor, request_id, NOW)
+
+
+def test_a_disable_keeps_an_approvers_hold_and_an_enable_lifts_only_the_disables(store):
+    removal = file(store, kind="remove")
+    store.hold_keys([hold("AKIAAPPROVER", storage.HOLD_APPROVER)])
+    store.hold_keys([hold("AKIAAPPROVER", storage.HOLD_DISABLE, request_id=removal.id),
+                     hold("AKIADISABLED", storage.HOLD_DISABLE, request_id=removal.id)], keep_approvers=True)
+    assert store.key_hold("AKIAAPPROVER").cause == storage.HOLD_APPROVER
+    assert store.key_hold("AKIADISABLED") == storage.KeyHold(
+        "AKIADISABLED", "jane.doe", storage.HOLD_DISABLE, "U0BOB", removal.id, NOW)
+    assert store.key_hold("AKIANOTHING") is None
+    assert store.lift_disable_holds("JANE.DOE", removal.id, NOW) == ["AKIADISABLED"]
+    assert store.key_hold("AKIADISABLED") is None and store.key_hold("AKIAAPPROVER") is not None
+    assert [(e.what, e.detail) for e in store.events(removal.id)][-1] == ("key_holds_lifted", "AKIADISABLED")
+    store.lift_key_hold("AKIAAPPROVER", None, "U0CAROL", "key_activated", NOW, detail="AKIAAPPROVER jane.doe")
+    assert store.key_hold("AKIAAPPROVER") is None
+    assert store.events()[-1].what == "key_activated"
+
+
+def test_an_approvers_new_hold_replaces_an_old_one(store):
+    store.hold_keys([hold("AKIAKEY", storage.HOLD_DISABLE)])
+    store.hold_keys([hold("AKIAKEY", storage.HOLD_APPROVER, actor="U0CAROL")])
+    assert (store.key_hold("AKIAKEY").cause, store.key_hold("AKIAKEY").actor_id) == (storage.HOLD_APPROVER, "U0CAROL")
+
+
 # -- jobs --------------------------------------------------------------------------------
 
 def test_jobs_are_written_with_a_transition_only_if_it_wins(store):
@@ -352,7 +381,7 @@ def test_postgres_records_its_migrations_once(postgres_url):
     store = open_store(postgres_url.replace("postgresql://", "postgres://"))  # Heroku's spelling
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM iam_bot_migrations")] == [
-            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind"]
+            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind", "0003_key_holds"]
     store.close()
 
 
@@ -381,7 +410,8 @@ def test_sqlite_migrations_are_applied_once(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/m.db")
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM _sqlite_migrations ORDER BY id")] == [
-            "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind"]
+            "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind",
+            "m004_key_holds"]
     store.close()
 
 
