@@ -177,7 +177,7 @@ _SAY = {
     Why.CANCEL_WHICH: lambda f: "Name the request to withdraw by its number, for example `/iam cancel 12`.",
     Why.AUDIT_TAKES_NOTHING: lambda f: "`/iam audit` takes nothing after it: type just `/iam audit`.",
     Why.NOT_REQUESTER: lambda f: (
-        f"Only {mention(f['requester_id'])}, who asked for request #{f['request_id']}, can withdraw it."),
+        f"You can only withdraw a request you filed, and #{f['request_id']} is not one of yours. Nothing changed."),
     Why.NOT_CANCELLABLE: lambda f: (
         f"Request #{f['request_id']} is already {escape(f['state'])}; only a request still waiting for approval "
         "can be withdrawn."),
