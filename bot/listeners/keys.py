@@ -59,11 +59,11 @@ def _asker(svc: Services, user_id: str) -> tuple[Person, bool]:
 def file_key_request(asked, parsed: CreateKeyCommand) -> None:
     """`/iam create-key`: the checks, the card, and what the asker is told."""
     svc = asked.svc
-    requester, _ = _asker(svc, asked.user_id)
+    requester, listed = _asker(svc, asked.user_id)
     if requester.team_id not in (None, svc.team_id) or requester.is_bot:
         raise CommandError(Why.REQUESTER_NOT_HERE)
     target = svc.keys.target(parsed.user_name)
-    filed = svc.keys.file(parsed, requester=requester, owner=key_owner(svc, target), target=target)
+    filed = svc.keys.file(parsed, requester=requester, owner=key_owner(svc, target), target=target, listed=listed)
     request = filed.request
     approvals = channel(svc.settings.iam_bot_approvals_channel)
     if not announce(asked, filed):
