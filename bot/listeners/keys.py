@@ -22,6 +22,7 @@ from ..mrkdwn import channel, code, mention
 from ..people import lookup_person, person_by_email
 from ..replies import answering, ephemeral
 from ..cards import announce
+from ..guard_blocks import approvers_wanted, credential_note
 from ..services import Services, services
 from .handoff import after_ack
 
@@ -69,9 +70,10 @@ def file_key_request(asked, parsed: CreateKeyCommand) -> None:
     if not announce(asked, filed):
         return
     asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: an access key for {code(request.user_name)}, "
-                f"owner {mention(request.owner_id)}, waiting for a second person to approve it in {approvals}. "
-                "The key is created only when its owner reveals it. Before a long-term key, consider a role "
-                "(workloads on AWS), OIDC federation (CI) or IAM Identity Center (people).")
+                f"owner {mention(request.owner_id)}, waiting for {approvers_wanted(request)} to approve it in "
+                f"{approvals}. The key is created only when its owner reveals it. Before a long-term key, consider a "
+                "role (workloads on AWS), OIDC federation (CI) or IAM Identity Center (people)."
+                + credential_note(request))
 
 
 def act_on_key(svc: Services, user_id: str, parsed) -> str:
