@@ -256,15 +256,19 @@ def test_a_key_for_a_member_of_a_sensitive_group_needs_two_approvers_and_says_so
 
 # -- a new password for a member of a sensitive group ---------------------------------------
 
-@pytest.mark.parametrize("verb, has_password", [("reset-password", True), ("enable", False)])
-def test_a_new_password_for_an_admin_needs_two_approvers_like_a_create_into_admins(bot, slack, aws, admins,
-                                                                                verb, has_password):
-    """A console password for a member of Admins is a takeover of Admins: two approvers, said on the card."""
+@pytest.mark.parametrize("command, has_password, reveal", [
+    ("reset-password pat.fox", True, "Reveal password"),
+    ("enable pat.fox", False, "Reveal password"),
+    ("create-key pat.fox --reason deploys", True, "Reveal access key"),
+])
+def test_a_new_credential_for_an_admin_needs_two_approvers_like_a_create_into_admins(bot, slack, aws, admins,
+                                                                                  command, has_password, reveal):
+    """A console password or a key for a member of Admins is a way into Admins: two approvers, said on the card."""
     aws.create_user(UserName="pat.fox", Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0DAN"}])
     aws.add_user_to_group(UserName="pat.fox", GroupName="Admins")
     if has_password:
         aws.create_login_profile(UserName="pat.fox", Password="Seeded-Password-1!", PasswordResetRequired=True)
-    response = bot.slash("U0ALICE", f"{verb} pat.fox")
+    response = bot.slash("U0ALICE", command)
     assert "needs two different approvers" in bot.said(response.response_url)
     card = text_of(card_posts(slack)[0])
     assert "*Sensitive:* `Admins`. Needs 2 different approvers." in card and "Needs two different approvers" in card
@@ -279,7 +283,7 @@ def test_a_new_password_for_an_admin_needs_two_approvers_like_a_create_into_admi
     assert bot.store.get(1).state == storage.PROVISIONED
     assert "Approved by <@U0BOB> and <@U0CAROL>" in text_of(card_updates(slack)[-1])
     [dm] = [p for p in slack.of("chat.postMessage") if p.get("channel") == "D0DAN"]
-    assert "Reveal password" in str(dm["blocks"])
+    assert reveal in str(dm["blocks"])
 
 
 def test_a_reset_is_judged_again_at_approval(bot, slack, aws):
