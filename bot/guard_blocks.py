@@ -101,7 +101,7 @@ def notes(request: Request) -> list[dict]:
 def approval_recorded(request: Request) -> str:
     got, needed = len(guard.approvals(request)), guard.approvals_needed(request)
     return (f"Your approval of request #{request.id} is recorded ({got} of {needed}). It is sensitive, so a "
-            "second, different approver must approve it too before anything is created.")
+            "second, different approver must approve it too before anything happens.")
 
 
 def filed_notes(request: Request) -> str:
@@ -112,6 +112,21 @@ def filed_notes(request: Request) -> str:
     if not request.console:
         notes += "\n" + ALTERNATIVES
     return notes
+
+
+def approvers_wanted(request: Request) -> str:
+    """Who must approve, for the requester's confirmation."""
+    return "two different approvers" if guard.approvals_needed(request) > 1 else "a second person"
+
+
+def credential_note(request: Request) -> str:
+    """Why a key, reset or enable for a member of a sensitive group needs two approvers ("" if it does not)."""
+    if guard.approvals_needed(request) < 2:
+        return ""
+    sensitive = request.details.get("sensitive") or {}
+    groups = listing(sorted(sensitive), budget=300, most=5) if sensitive else "a sensitive group"
+    return (f"\n:rotating_light: {code(request.user_name)} is in {groups}, which is sensitive: like putting "
+            "someone in it, this needs two different approvers.")
 
 
 def approved_by(request: Request) -> str:

@@ -130,7 +130,10 @@ _SAY = {
     Why.KEY_LIMIT: lambda f: (
         f"{code(f['user_name'])} already has two access keys ({listing(f['keys'], budget=200)}), AWS's limit. "
         f"Delete one that is no longer used first: deactivate it, watch, then "
-        f"{code('/iam delete-key ' + f['user_name'] + ' <key-id>', 120)}."),
+        f"{code('/iam delete-key ' + f['user_name'] + ' <key-id>', 120)}.") if f.get("keys") else (
+        # Said to someone who may not list the keys: what to do, and nothing about the keys themselves.
+        f"{code(f['user_name'])} already has two access keys, AWS's limit. Ask its owner or an approver to "
+        "delete one that is no longer used, then ask again."),
     Why.ROTATE_TWO_KEYS: lambda f: (
         f"{code(f['user_name'])} already has two keys, so there is no room for a new one. " + (
             f"Delete the inactive key first: {code('/iam delete-key ' + f['user_name'] + ' ' + f['inactive'], 160)}, "
@@ -184,7 +187,7 @@ _SAY = {
     Why.CANCEL_WHICH: lambda f: "Name the request to withdraw by its number, for example `/iam cancel 12`.",
     Why.AUDIT_TAKES_NOTHING: lambda f: "`/iam audit` takes nothing after it: type just `/iam audit`.",
     Why.NOT_REQUESTER: lambda f: (
-        f"Only {mention(f['requester_id'])}, who asked for request #{f['request_id']}, can withdraw it."),
+        f"You can only withdraw a request you filed, and #{f['request_id']} is not one of yours. Nothing changed."),
     Why.NOT_CANCELLABLE: lambda f: (
         f"Request #{f['request_id']} is already {escape(f['state'])}; only a request still waiting for approval "
         "can be withdrawn."),

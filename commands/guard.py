@@ -25,6 +25,9 @@ from .errors import CommandError, Why
 from .iam import GroupGone, IamGateway
 
 ACCESS_KEY = "access_key"
+# Kinds that give an existing user a credential (a key, a console password): judged by the user's
+# groups as they are, since the credential is a way into whatever those groups grant.
+CREDENTIAL_KINDS = (ACCESS_KEY, "reset_password", "enable")
 MAX_GROUPS = 10
 # AWS managed policies that make a group sensitive, matched by ARN in any partition: a customer
 # managed policy of the same name is something else.
@@ -117,17 +120,17 @@ def filing_details(iam: IamGateway, guard: Guard, groups: tuple[str, ...], conso
 
 
 def groups_at_stake(iam: IamGateway, request: Request) -> tuple[str, ...]:
-    """The groups whose sensitivity decides a request: a create's own groups; for a key, the
-    user's groups as they are now (one ListGroupsForUser). Other kinds: none."""
+    """The groups whose sensitivity decides a request: a create's own groups; for a key, a password
+    reset or an enable, the user's groups as they are now (one ListGroupsForUser). Other kinds: none."""
     if request.kind == CREATE_USER:
         return tuple(request.groups)
-    if request.kind == ACCESS_KEY:
+    if request.kind in CREDENTIAL_KINDS:
         return tuple(iam.groups_for_user(request.user_name) or ())
     return ()
 
 
 def judge(iam: IamGateway, guard: Guard, request: Request) -> dict:
-    """Sensitivity judged afresh (at filing of a key request, and at every approval of any kind):
+    """Sensitivity judged afresh (at filing of a key, reset or enable, and at every approval of any kind):
     one ListAttachedGroupPolicies per group at stake. Returns the `details` to merge; the number
     of approvals needed only ever goes up."""
     groups = groups_at_stake(iam, request)

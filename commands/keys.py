@@ -227,14 +227,17 @@ class KeyFlow:
     # -- /iam create-key -----------------------------------------------------------------
 
     def file(self, command: CreateKeyCommand, *, requester: Person, owner: Person | None,
-             target: KeyTarget) -> Filed:
+             target: KeyTarget, listed: bool = False) -> Filed:
         """Check a key request against AWS; store it as pending, with what its card shows."""
         user = target.user
         owner = self._check_owner(owner, user.name)
         self._check_path(user)
         keys = self.iam.access_keys(user.name) or []
         if len(keys) >= MAX_KEYS:
-            raise CommandError(Why.KEY_LIMIT, user_name=user.name, keys=tuple(k.key_id for k in keys))
+            # Only those who may list the keys (`/iam keys`) are told which they are.
+            may_list = self.role(requester, listed=listed, target=target, owner_id=owner.user_id) is not None
+            raise CommandError(Why.KEY_LIMIT, user_name=user.name,
+                               keys=tuple(k.key_id for k in keys) if may_list else ())
         details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys]}
         return self._file(user, owner, requester, details)
 

@@ -282,8 +282,19 @@ class Offboarding:
             raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
         # The user's ARN makes the sign-in URL of the DM; nothing is provisioned for this kind.
         request = self.store.transition(request.id, from_states=[storage.PENDING], to_state=storage.PENDING,
-                                        actor_id=None, what="user_found", now=self._now(), user_arn=facts.arn)
+                                        actor_id=None, what="user_found", now=self._now(), user_arn=facts.arn,
+                                        details={**request.details, **self._judged(request)})
         return Filed(request, owner_is_guest=owner.is_guest)
+
+    def _judged(self, request: Request) -> dict:
+        """A console password for a member of a sensitive group takes its two approvers, on the card
+        from the start. Every approval judges again, so a failure to read it now only leaves the card
+        without the note."""
+        try:
+            return self.workflow.judge(request)
+        except IamError as error:
+            log.warning("could not judge the sensitivity of request #%s: %s", request.id, error.message)
+            return {}
 
     # -- when Slack says a person left ----------------------------------------------------
 

@@ -68,12 +68,21 @@ def remind_due(workflow: Workflow) -> list[Request]:
 
 
 def withdraw(workflow: Workflow, request_id: int, person_id: str) -> Request:
-    """The requester, and only the requester, cancels a pending request; its card and thread are owed."""
-    request = workflow.request(request_id)
+    """The requester, and only the requester, cancels a pending request; its card and thread are owed.
+
+    Anyone else hears the same whether or not the request exists, so that a guessed number tells
+    them nothing (neither that it exists nor who filed it)."""
+    request = workflow.find(request_id)
     now = workflow.clock()
+    if request is None:
+        # No request to point at: the id goes in the detail, so that it never joins the history
+        # of a request filed later under that number.
+        workflow.store.append_event(None, person_id, "refused:not_requester", now,
+                                    detail=f"cancel #{request_id}: no such request")
+        raise NotAllowed(Why.NOT_REQUESTER, request_id=request_id)
     if person_id != request.requester_id:
         workflow.store.append_event(request_id, person_id, "refused:not_requester", now, detail="cancel")
-        raise NotAllowed(Why.NOT_REQUESTER, request_id=request_id, requester_id=request.requester_id)
+        raise NotAllowed(Why.NOT_REQUESTER, request_id=request_id)
     if request.state == storage.PENDING and is_expired(request, now, workflow.policy.request_ttl):
         request = workflow.expire(request_id) or workflow.store.get(request_id)
     won = None

@@ -56,7 +56,7 @@ def test_an_hour_later_the_approvers_are_reminded_in_the_cards_thread(story):
 
 def test_only_the_requester_may_withdraw_and_a_second_person_approves(story):
     [shown] = after(story, "bob> /iam cancel 2")
-    assert "Only @alice, who asked for request #2, can withdraw it." in shown
+    assert "You can only withdraw a request you filed, and #2 is not one of yours." in shown
     [shown] = after(story, "bob> click 4")
     assert "Approved by @bob" in message(shown, "message 3 (edited)")
 

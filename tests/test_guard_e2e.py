@@ -252,3 +252,51 @@ def test_a_key_for_a_member_of_a_sensitive_group_needs_two_approvers_and_says_so
     bot.click("U0CAROL", "iam_approve")
     assert bot.store.get(1).state == "provisioned"
     assert request.details.get("approvals_needed") == 2
+
+
+# -- a new password for a member of a sensitive group ---------------------------------------
+
+@pytest.mark.parametrize("command, has_password, reveal", [
+    ("reset-password pat.fox", True, "Reveal password"),
+    ("enable pat.fox", False, "Reveal password"),
+    ("create-key pat.fox --reason deploys", True, "Reveal access key"),
+])
+def test_a_new_credential_for_an_admin_needs_two_approvers_like_a_create_into_admins(bot, slack, aws, admins,
+                                                                                  command, has_password, reveal):
+    """A console password or a key for a member of Admins is a way into Admins: two approvers, said on the card."""
+    aws.create_user(UserName="pat.fox", Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0DAN"}])
+    aws.add_user_to_group(UserName="pat.fox", GroupName="Admins")
+    if has_password:
+        aws.create_login_profile(UserName="pat.fox", Password="Seeded-Password-1!", PasswordResetRequired=True)
+    response = bot.slash("U0ALICE", command)
+    assert "needs two different approvers" in bot.said(response.response_url)
+    card = text_of(card_posts(slack)[0])
+    assert "*Sensitive:* `Admins`. Needs 2 different approvers." in card and "Needs two different approvers" in card
+
+    first = bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    assert "recorded (1 of 2)" in bot.said(first.response_url)
+    assert bot.store.get(1).state == storage.PENDING
+    assert "*1 of 2 approvals:* <@U0BOB>" in text_of(card_updates(slack)[-1])
+    assert [p for p in slack.of("chat.postMessage") if p.get("channel") == "D0DAN"] == []  # no Reveal yet
+
+    bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED
+    assert "Approved by <@U0BOB> and <@U0CAROL>" in text_of(card_updates(slack)[-1])
+    [dm] = [p for p in slack.of("chat.postMessage") if p.get("channel") == "D0DAN"]
+    assert reveal in str(dm["blocks"])
+
+
+def test_a_reset_is_judged_again_at_approval(bot, slack, aws):
+    """The user's groups are read afresh at each approval: made an admin since filing, it needs two."""
+    aws.create_user(UserName="pat.fox", Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0DAN"}])
+    aws.create_login_profile(UserName="pat.fox", Password="Seeded-Password-1!", PasswordResetRequired=True)
+    aws.add_user_to_group(UserName="pat.fox", GroupName="Developers")
+    bot.slash("U0ALICE", "reset-password pat.fox")
+    assert "sensitive" not in text_of(card_posts(slack)[0]).lower()
+    aws.attach_group_policy(GroupName="Developers", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    request = bot.store.get(1)
+    assert request.state == storage.PENDING and request.details["sensitive"] == {"Developers": "IAMFullAccess"}
+    assert "*1 of 2 approvals:* <@U0BOB>" in text_of(card_updates(slack)[-1])
+    bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED

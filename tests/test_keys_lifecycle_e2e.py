@@ -104,6 +104,24 @@ def test_refused_at_once_without_reason_unknown_user_third_key_or_no_owner(bot, 
     assert bot.store.in_states(storage.LIVE_STATES) == []
 
 
+def test_a_third_key_refused_to_a_stranger_names_no_key(make_bot, aws):
+    """Someone who may not list pat.fox's keys learns no key id from asking for a third one."""
+    bot = make_bot(iam_bot_approvers="U0BOB,S0ADMINS")  # alice is nobody special here
+    aws.create_user(UserName="pat.fox", Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0JANE"}])
+    keys = [aws.create_access_key(UserName="pat.fox")["AccessKey"]["AccessKeyId"] for _ in range(2)]
+    listed = bot.said(bot.slash("U0ALICE", "keys pat.fox").response_url)
+    assert "Only approvers, and the owner of `pat.fox`, can list its access keys." == listed
+    stranger = bot.said(bot.slash("U0ALICE", "create-key pat.fox --reason x").response_url)
+    assert "`pat.fox` already has two access keys, AWS's limit" in stranger
+    assert "its owner or an approver" in stranger
+    assert "AKIA" not in stranger and not any(k in stranger for k in keys)
+    # Its owner and an approver, who may see the keys, are told which they are.
+    for who in ("U0JANE", "U0BOB"):
+        told = bot.said(bot.slash(who, "create-key pat.fox --reason x").response_url)
+        assert all(k in told for k in keys) and "/iam delete-key pat.fox" in told
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+
+
 def test_a_missing_reason_is_answered_in_the_ack(bot):
     response = bot.slash("U0ALICE", "create-key jane.doe")
     assert "Say why `jane.doe` needs a long-term access key" in response.json()["text"]

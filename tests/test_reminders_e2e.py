@@ -154,20 +154,38 @@ def test_the_cancel_button_on_the_filed_confirmation(bot, slack):
     assert "Withdrawn by <@U0ALICE>" in str(card_updates(slack)[-1]["blocks"])
 
 
+NOT_YOURS = "You can only withdraw a request you filed, and #{n} is not one of yours. Nothing changed."
+
+
 @pytest.mark.parametrize("who", ["U0BOB", "U0JANE", "U0DAN"])
 def test_only_the_requester_may_withdraw(bot, slack, who):
     file_jane(bot)
     response = bot.slash(who, "cancel 1")
-    assert "Only <@U0ALICE>, who asked for request #1, can withdraw it." in bot.said(response.response_url)
+    said = bot.said(response.response_url)
+    assert NOT_YOURS.format(n=1) in said and "U0ALICE" not in said
     assert bot.store.get(1).state == storage.PENDING and card_updates(slack) == []
     last = bot.store.events(1)[-1]
     assert (last.what, last.actor_id) == ("refused:not_requester", who)
 
 
+def test_a_stranger_cannot_tell_whether_a_request_exists_or_who_filed_it(bot, slack):
+    file_jane(bot)
+    theirs = bot.said(bot.slash("U0DAN", "cancel 1").response_url)
+    nothing = bot.said(bot.slash("U0DAN", "cancel 42").response_url)
+    assert theirs.replace("#1", "#N") == nothing.replace("#42", "#N")
+    assert NOT_YOURS.format(n=42) in nothing
+    assert bot.store.get(1).state == storage.PENDING and bot.store.find(42) is None
+    # Both refusals are on record; the one about no request points at none (the id is in its detail).
+    refusals = [(e.request_id, e.actor_id, e.what, e.detail) for e in bot.store.events()
+                if e.what.startswith("refused:")]
+    assert refusals == [(1, "U0DAN", "refused:not_requester", "cancel"),
+                        (None, "U0DAN", "refused:not_requester", "cancel #42: no such request")]
+
+
 def test_someone_elses_cancel_button_changes_nothing(bot, slack):
     file_jane(bot)
     clicked = bot.click("U0DAN", audit_blocks.ACTION_CANCEL, 1, channel="C0GENERAL")
-    assert "can withdraw it" in bot.said(clicked.response_url)
+    assert NOT_YOURS.format(n=1) in bot.said(clicked.response_url)
     assert bot.store.get(1).state == storage.PENDING
 
 
@@ -193,4 +211,4 @@ def test_cancel_without_a_request_number_says_how(bot, text, says):
 
 def test_cancel_of_no_such_request(bot):
     response = bot.slash("U0ALICE", "cancel 42")
-    assert "There is no request #42" in bot.said(response.response_url)
+    assert NOT_YOURS.format(n=42) in bot.said(response.response_url)

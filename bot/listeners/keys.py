@@ -22,6 +22,7 @@ from ..mrkdwn import channel, code, mention
 from ..people import lookup_person, person_by_email
 from ..replies import answering, ephemeral
 from ..cards import announce
+from ..guard_blocks import approvers_wanted, credential_note
 from ..services import Services, services
 from .handoff import after_ack
 
@@ -59,19 +60,20 @@ def _asker(svc: Services, user_id: str) -> tuple[Person, bool]:
 def file_key_request(asked, parsed: CreateKeyCommand) -> None:
     """`/iam create-key`: the checks, the card, and what the asker is told."""
     svc = asked.svc
-    requester, _ = _asker(svc, asked.user_id)
+    requester, listed = _asker(svc, asked.user_id)
     if requester.team_id not in (None, svc.team_id) or requester.is_bot:
         raise CommandError(Why.REQUESTER_NOT_HERE)
     target = svc.keys.target(parsed.user_name)
-    filed = svc.keys.file(parsed, requester=requester, owner=key_owner(svc, target), target=target)
+    filed = svc.keys.file(parsed, requester=requester, owner=key_owner(svc, target), target=target, listed=listed)
     request = filed.request
     approvals = channel(svc.settings.iam_bot_approvals_channel)
     if not announce(asked, filed):
         return
     asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: an access key for {code(request.user_name)}, "
-                f"owner {mention(request.owner_id)}, waiting for a second person to approve it in {approvals}. "
-                "The key is created only when its owner reveals it. Before a long-term key, consider a role "
-                "(workloads on AWS), OIDC federation (CI) or IAM Identity Center (people).")
+                f"owner {mention(request.owner_id)}, waiting for {approvers_wanted(request)} to approve it in "
+                f"{approvals}. The key is created only when its owner reveals it. Before a long-term key, consider a "
+                "role (workloads on AWS), OIDC federation (CI) or IAM Identity Center (people)."
+                + credential_note(request))
 
 
 def act_on_key(svc: Services, user_id: str, parsed) -> str:

@@ -22,6 +22,7 @@ from storage import Job
 from ..mrkdwn import channel, code, mention
 from ..people import SlackBusy, lookup_person, person_by_email, resolve_owner
 from ..cards import announce, post_card
+from ..guard_blocks import approvers_wanted, credential_note
 from ..services import Services, services
 from ..work import TryLater
 
@@ -93,9 +94,11 @@ def file_new_password(asked, parsed: ResetPasswordCommand | EnableCommand) -> No
     filed = offboarding.file_password(parsed, requester_id=requester.user_id, owner=owner,
                                       since=asked.job.created_at, facts=facts)
     if announce(asked, filed):
-        asked.reply(f":hourglass_flowing_sand: Request #{filed.request.id} filed: a new console password for "
-                    f"{code(filed.request.user_name)}, revealed once to {mention(filed.request.owner_id)} after a "
-                    f"second person approves it in {channel(svc.settings.iam_bot_approvals_channel)}.")
+        request = filed.request
+        asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: a new console password for "
+                    f"{code(request.user_name)}, revealed once to {mention(request.owner_id)} when approved by "
+                    f"{approvers_wanted(request)} in {channel(svc.settings.iam_bot_approvals_channel)}."
+                    + credential_note(request))
 
 
 # -- Slack says a person left ----------------------------------------------------------------------
