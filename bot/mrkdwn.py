@@ -2,10 +2,11 @@
 
 In mrkdwn `&`, `<` and `>` are control characters, so anything that came from a person or
 from AWS goes through `escape` (or `code`) exactly once, and `<!channel>` or a spoofed link
-reads literally. Lists are cut with "and N more" rather than letting Slack refuse a message.
+reads literally; a bidirectional control (U+202E) shows as `[U+202E]` instead of turning words
+around. Lists are cut with "and N more" rather than letting Slack refuse a message.
 
-People's own words (reasons, deny reasons) never go into mrkdwn at all: `typed` is the one
-place that shows them, as a `plain_text` object the bot's formatting cannot reach.
+People's own words (reasons, deny reasons, the names in their mentions) never go into mrkdwn:
+`typed` shows them as a `plain_text` object, as typed, where the bot's bold and emoji cannot reach.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from collections.abc import Callable, Iterable
 ELLIPSIS = "…"
 
 
-def escape(text: object) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 # Bidirectional controls make words read otherwise than typed (U+202E turns the rest of a line
 # around), and other control characters can hide or move text: each is shown as its code point.
 _UNSEEN = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]")
@@ -28,10 +25,20 @@ _UNSEEN = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b
 _NAMED = re.compile(r"<([@#])[A-Z0-9]+\|([^<>|]*)>")
 
 
+def visible(text: str) -> str:
+    """Every control character shown as its code point (`[U+202E]`), so none can act unseen."""
+    return _UNSEEN.sub(lambda m: f"[U+{ord(m[0]):04X}]", text)
+
+
+def escape(text: object) -> str:
+    """Text for mrkdwn: Slack's three entities, and no control character left to act unseen."""
+    text = visible(str(text))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def as_typed(text: object) -> str:
     """A person's words as they typed them: their mentions by name, no control character obeyed."""
-    named = _NAMED.sub(lambda m: m[1] + m[2], str(text))
-    return _UNSEEN.sub(lambda m: f"[U+{ord(m[0]):04X}]", named)
+    return visible(_NAMED.sub(lambda m: m[1] + m[2], str(text)))
 
 
 def typed(text: object, limit: int) -> dict:

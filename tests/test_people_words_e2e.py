@@ -5,6 +5,7 @@ import json
 
 import storage
 from bot import blocks
+from bot.mrkdwn import typed
 from tests.support.harness import APPROVALS
 
 # What a requester might type to make a pending card look approved.
@@ -37,16 +38,10 @@ def shown_as_typed(payload, words: str) -> str:
 
 
 def card_of(slack, request_id: int):
-    """The approval card as it reads now (its last update, else as posted)."""
-    request_ts = None
-    for payload in slack.of("chat.postMessage"):
-        if payload.get("channel") == APPROVALS and not payload.get("thread_ts") and f"#{request_id}" in str(payload):
-            request_ts = payload["ts"] if "ts" in payload else request_ts
-            latest = payload
-    for payload in slack.of("chat.update"):
-        if payload.get("channel") == APPROVALS and f"#{request_id}" in str(payload):
-            latest = payload
-    return latest
+    """The approval card of a request as it reads now: its last update, else as posted."""
+    cards = [p for p in slack.of("chat.postMessage") + slack.of("chat.update")
+             if p.get("channel") == APPROVALS and not p.get("thread_ts") and f"#{request_id}" in str(p)]
+    return cards[-1]
 
 
 def dms_to(slack, channel: str) -> list[dict]:
@@ -106,3 +101,9 @@ def test_a_removal_reason_reads_as_typed_on_its_card(bot, slack, aws):
     assert bot.store.get(2).kind == "remove"
     words = shown_as_typed(card_of(slack, 2), IMITATION)
     assert words.endswith("[U+202E]left")
+
+
+def test_long_words_are_cut_in_what_was_typed_never_inside_an_entity():
+    shown = typed("<&>" * 1000, 2000)["text"]
+    assert len(shown) <= 2000 and shown.endswith(("&lt;…", "&amp;…", "&gt;…"))
+    assert shown[:-1].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") in "<&>" * 1000
