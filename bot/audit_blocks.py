@@ -1,7 +1,8 @@
 """What the audit half of the bot says: the "filed" confirmation with its Cancel button, reminders
 and withdrawals in a card's thread, `/iam status` and `/iam audit` (and its scheduled post).
 
-Text from people and AWS goes through `bot.mrkdwn`; every list ends in "and N more" before
+Text from AWS goes through `bot.mrkdwn`, people's own words are shown as typed (a deny reason is a
+`plain_text` field under its trail); every list ends in "and N more" before
 Slack's limits would refuse the message.
 """
 
@@ -14,7 +15,7 @@ from commands.reminders import reminders_sent
 from storage import Event, Request
 
 from .blocks import CARD_FACES, MESSAGE_TEXT, SECTION_TEXT, _button, context, section
-from .mrkdwn import approver, channel, clip, code, escape, listing, mention, when
+from .mrkdwn import approver, channel, clip, code, escape, listing, mention, typed, when
 
 ACTION_CANCEL = "iam_cancel"
 NAMED_USERS = 20  # each audit line names this many users, then "and N more"
@@ -87,8 +88,12 @@ _QUIET = {"reveal_button_sent", "reveal_claimed", "reveal_released"}
 def _event_line(event: Event) -> str:
     words = _EVENT_WORDS.get(event.what, escape(event.what.replace("_", " ")))
     who = mention(event.actor_id) if event.actor_id else "the bot"
-    detail = f": {escape(clip(event.detail, 200))}" if event.what == "denied" and event.detail else ""
-    return f"• {when(event.at)} · {who} {words}{detail}"
+    said = " (their reason below, as typed)" if _reason_of(event) else ""
+    return f"• {when(event.at)} · {who} {words}{said}"
+
+
+def _reason_of(event: Event) -> str | None:
+    return event.detail if event.what == "denied" and event.detail else None
 
 
 def _trail(trail: RequestTrail) -> dict:
@@ -101,7 +106,11 @@ def _trail(trail: RequestTrail) -> dict:
         lines.insert(1, f"• … {len(shown) - STATUS_EVENTS} earlier events")
     if refused:
         lines.append(f"• {refused} refused click{'s' if refused != 1 else ''} or command{'s' if refused != 1 else ''}")
-    return section("\n".join(lines))
+    trail_section = section("\n".join(lines))
+    reasons = [typed(_reason_of(e), 200) for e in shown[-STATUS_EVENTS:] if _reason_of(e)]
+    if reasons:
+        trail_section["fields"] = reasons[:10]  # Slack's most fields in a section
+    return trail_section
 
 
 def status_message(status: Status) -> dict:

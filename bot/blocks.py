@@ -1,7 +1,8 @@
 """Block Kit builders, with their block and action ids beside them.
 
-All text that came from a person or from AWS (user names, group names, reasons) goes through
-`bot.mrkdwn`, so `<!channel>` or a spoofed link renders literally, and every text is kept
+All text that came from a person or from AWS (user names, group names) goes through `bot.mrkdwn`,
+so `<!channel>` or a spoofed link renders literally; what people wrote in their own words (reasons)
+is shown apart from the bot's lines, as typed (`their_words`). Every text is kept
 inside Slack's Block Kit limits (long lists end in "and N more"): a payload Slack refuses
 would leave a person without an answer.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from commands.workflow import Filed, KeyListing, Revealed
 from storage import CREATE_USER, Request
 
-from .mrkdwn import clip, code, escape, listing, mention, when
+from .mrkdwn import clip, code, escape, listing, mention, typed, when
 
 ACTION_APPROVE = "iam_approve"
 ACTION_DENY = "iam_deny"
@@ -50,6 +51,13 @@ def context(text: str) -> dict:
 
 def field(title: str, text: str) -> dict:
     return {"type": "mrkdwn", "text": clip(f"*{title}*\n{text}", FIELD_TEXT)}
+
+
+def their_words(title: str, who: str | None, words: str) -> dict:
+    """What a person wrote, under a title of the bot's, as a `plain_text` field: Slack shows it as
+    typed, so a reason cannot pass for the bot's own bold status lines and emoji."""
+    head = {"type": "mrkdwn", "text": clip(f"*{title}*, as {mention(who)} typed it:", SECTION_TEXT)}
+    return {"type": "section", "text": head, "fields": [typed(words, FIELD_TEXT)]}
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
@@ -193,8 +201,7 @@ def _who_decides(request: Request) -> str:
 def outcome_line(request: Request) -> str:
     state = request.state
     if state == "denied":
-        return (f":no_entry: Denied by {mention(request.decider_id)} {when(request.decided_at)}: "
-                f"{escape(request.deny_reason)}")
+        return f":no_entry: Denied by {mention(request.decider_id)} {when(request.decided_at)}."
     if state == "expired":
         return ":hourglass: Expired: nobody decided in time. Ask again with `/iam`."
     if state == "cancelled":
@@ -220,6 +227,8 @@ def decided_card(request: Request) -> dict:
         *_guard_notes(request),
         section(outcome_line(request)),
     ]
+    if request.state == "denied" and request.deny_reason:
+        blocks.append(their_words("Reason for the denial", request.decider_id, request.deny_reason))
     if request.state == "failed":
         blocks.append({"type": "actions", "block_id": f"retry_{request.id}",
                        "elements": [_button("Retry provisioning", ACTION_RETRY, str(request.id), "primary")]})

@@ -14,7 +14,7 @@ from commands.workflow import Filed, Revealed
 from storage import Request
 
 from . import blocks, notify
-from .blocks import CardFace, _button, context, field, message, section
+from .blocks import CardFace, _button, context, field, message, section, their_words
 from .mrkdwn import code, escape, mention, when
 
 ALTERNATIVES = ("Before a long-term key, consider: a *role* for workloads on AWS (EC2, ECS, Lambda), "
@@ -48,7 +48,6 @@ def _fields(request: Request) -> list[dict]:
         field("Owner", mention(request.owner_id)),
         field("Requested by", mention(request.requester_id)),
         field("Request", f"#{request.id}"),
-        field("Reason", escape(details.get("reason") or "")),
         field("Existing keys", existing_keys(request)),
     ]
     if details.get("replaces"):
@@ -56,6 +55,11 @@ def _fields(request: Request) -> list[dict]:
     if details.get("key_id"):
         fields.append(field("Key", code(details["key_id"])))
     return fields
+
+
+def _reason(request: Request) -> list[dict]:
+    reason = request.details.get("reason")
+    return [their_words("Reason", request.requester_id, reason)] if reason else []
 
 
 def _checks(filed: Filed) -> str:
@@ -76,7 +80,7 @@ blocks.CARD_FACES[ACCESS_KEY] = CardFace(
     title="Access key requested",
     summary=lambda r: f"access key for {code(r.user_name)} (owner {mention(r.owner_id)})",
     fields=_fields, confirm=_confirm, checks=_checks,
-    details=lambda r: [context(ALTERNATIVES)],
+    details=lambda r: [*_reason(r), context(ALTERNATIVES)],
 )
 
 
@@ -92,9 +96,9 @@ def reveal_key_dm(request: Request, sign_in_url: str, reveal_ttl: dt.timedelta, 
                 "grace) and deleted one grace later; you will be told at each step.")
     else:
         head = (f":key: Your access key for {code(request.user_name)} was approved (request #{request.id}, "
-                f"approved by {mention(request.decider_id)}). Reason: {escape(request.details.get('reason') or '')}")
+                f"approved by {mention(request.decider_id)}).")
     expires = (request.provisioned_at or request.updated_at) + reveal_ttl
-    rows = [section(head)]
+    rows = [section(head), *([] if replaces else _reason(request))]
     if resent:
         rows.append(context(":information_source: The bot may have sent you this already; if so, the Reveal button "
                             "of that earlier message no longer works. Use this one."))

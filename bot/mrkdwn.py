@@ -2,19 +2,57 @@
 
 In mrkdwn `&`, `<` and `>` are control characters, so anything that came from a person or
 from AWS goes through `escape` (or `code`) exactly once, and `<!channel>` or a spoofed link
-reads literally. Lists are cut with "and N more" rather than letting Slack refuse a message.
+reads literally; a bidirectional control (U+202E) shows as `[U+202E]` instead of turning words
+around. Lists are cut with "and N more" rather than letting Slack refuse a message.
+
+People's own words (reasons, deny reasons, the names in their mentions) never go into mrkdwn:
+`typed` shows them as a `plain_text` object, as typed, where the bot's bold and emoji cannot reach.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 
 ELLIPSIS = "…"
 
 
+# Bidirectional controls make words read otherwise than typed (U+202E turns the rest of a line
+# around), and other control characters can hide or move text: each is shown as its code point.
+_UNSEEN = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]")
+# Slack sends a slash command's "@bob" and "#general" as `<@U123|bob>` and `<#C123|general>`.
+_NAMED = re.compile(r"<([@#])[A-Z0-9]+\|([^<>|]*)>")
+
+
+def visible(text: str) -> str:
+    """Every control character shown as its code point (`[U+202E]`), so none can act unseen."""
+    return _UNSEEN.sub(lambda m: f"[U+{ord(m[0]):04X}]", text)
+
+
 def escape(text: object) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for mrkdwn: Slack's three entities, and no control character left to act unseen."""
+    text = visible(str(text))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def as_typed(text: object) -> str:
+    """A person's words as they typed them: their mentions by name, no control character obeyed."""
+    return visible(_NAMED.sub(lambda m: m[1] + m[2], str(text)))
+
+
+def typed(text: object, limit: int) -> dict:
+    """A person's words as a Block Kit `plain_text` object of at most `limit` characters.
+
+    Not mrkdwn, and with `emoji` off, so `*Approved by bob*` or `:white_check_mark:` show as the
+    characters typed, never in the bot's own bold and emoji.
+    """
+    words = as_typed(text) or " "
+    shown = clip(words, limit)
+    while len(escape(shown)) > limit:  # cut what was typed, never an `&amp;` in half
+        over = len(escape(shown)) - limit
+        shown = clip(words, len(shown) - -(-over // 5))  # an escaped character is at most 5 long
+    return {"type": "plain_text", "text": escape(shown), "emoji": False}
 
 
 def clip(text: str, limit: int) -> str:

@@ -124,10 +124,11 @@ class Notifier:
 
     def denied_dm(self, job: Job) -> None:
         request = self.workflow.request(job.request_id)
-        self.dm(request.requester_id, blocks.message(
-            f"Your request #{request.id} for the IAM user {code(request.user_name)} was denied by "
-            f"{mention(request.decider_id)}: {escape(request.deny_reason)}"
-        ))
+        denied = blocks.message(f"Your request #{request.id} for the IAM user {code(request.user_name)} was denied by "
+                                f"{mention(request.decider_id)}.")
+        if request.deny_reason:
+            denied["blocks"].append(blocks.their_words("Reason", request.decider_id, request.deny_reason))
+        self.dm(request.requester_id, denied)
 
     def sign_in_dm(self, job: Job) -> None:
         """The owner's sign-in details, with a Reveal button that is the only live one.

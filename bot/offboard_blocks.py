@@ -2,8 +2,8 @@
 the reset-password and enable cards, and the DM with the Reveal button for a new password.
 
 Drawn from the request alone (`details` holds what was read at filing, and what happened since),
-so the card can be redrawn at any state. Every text from AWS or a person is escaped once
-through `bot.mrkdwn` and kept inside Slack's limits.
+so the card can be redrawn at any state. Every text from AWS is escaped once through `bot.mrkdwn`,
+a person's reason is shown as typed (`their_words`), and all is kept inside Slack's limits.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as dt
 from commands.offboard import ENABLE, REMOVE, RESET_PASSWORD, remove_plan
 from storage import Request
 
-from .blocks import CardFace, context, field, section, sign_in_dm
+from .blocks import CardFace, context, field, section, sign_in_dm, their_words
 from .mrkdwn import clip, code, escape, listing, mention, when
 
 INVENTORY_TEXT = 2900  # one section's text, with room to spare
@@ -117,13 +117,15 @@ def _remove_fields(request: Request) -> list[dict]:
         field("Owner", _owner(request)),
         field("Requested by", requested_by),
         field("Action", what),
-        field("Reason", escape(request.details.get("reason") or "none given")),
+        *([] if request.details.get("reason") else [field("Reason", "none given")]),
         field("Request", f"#{request.id}"),
     ]
 
 
 def _remove_details(request: Request) -> list[dict]:
-    blocks = [section(inventory_text(request))]
+    reason = request.details.get("reason")
+    blocks = [their_words("Reason", request.requester_id, reason)] if reason else []
+    blocks.append(section(inventory_text(request)))
     progress = progress_text(request)
     if progress:
         blocks.append(section(progress))

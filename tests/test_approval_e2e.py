@@ -80,7 +80,7 @@ def test_bob_denies_with_a_reason(bot, slack, aws):
     assert buttons(card) == [] and "Denied by <@U0BOB>" in text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text and "<http://evil" not in text
     dm = [p for p in slack.of("chat.postMessage") if p.get("channel") == "D0ALICE"]
-    assert dm and "was denied by <@U0BOB>" in dm[0]["text"] and "&lt;!channel&gt;" in dm[0]["text"]
+    assert dm and "was denied by <@U0BOB>" in dm[0]["text"] and "&lt;!channel&gt;" in str(dm[0]["blocks"])
     with pytest.raises(aws.exceptions.NoSuchEntityException):
         aws.get_user(UserName="jane.doe")
     assert [e.what for e in bot.store.events(1)] == ["filed", "card_sent", "denied"]

@@ -65,7 +65,8 @@ def test_an_approver_sees_every_request_about_a_user_with_its_trail(bot, aws):
     assert said.index("*#2*") < said.index("*#1*")  # newest first
     assert "*#2* · IAM user `jane.doe` for <@U0JANE> · *provisioned*" in said
     assert "<@U0ALICE> asked" in said and "<@U0CAROL> approved" in said and "the bot provisioned it" in said
-    assert "*#1* · IAM user `jane.doe` for <@U0JANE> · *denied*" in said and "<@U0BOB> denied: wrong group" in said
+    assert "*#1* · IAM user `jane.doe` for <@U0JANE> · *denied*" in said and "<@U0BOB> denied (their reason below, as typed)" in said
+    assert "{'type': 'plain_text', 'text': 'wrong group', 'emoji': False}" in said
     assert "step:" not in said
 
 

@@ -36,7 +36,7 @@ def test_the_shell_walks_the_whole_key_story():
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     said = turns(result.stdout)
     [filed] = after(said, "alice> /iam create-key jane.doe --reason CI for the billing repo")
-    assert "Access key requested by @alice" in filed and "Reason: CI for the billing repo" in filed
+    assert "Access key requested by @alice" in filed and "Reason, as @alice typed it:\n    CI for the billing repo" in filed
     first, again = after(said, "jane> click 6")
     old = re.search(r"Access key id: `([A-Z0-9]+)`", first)[1]
     assert "Secret access key:" in first and "aws configure --profile" in first

@@ -193,7 +193,8 @@ def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
     card = message(shown, "message 6 (edited)")
     assert "Denied by @bob" in card and "Not before the security review." in card
     dm = message(shown, "DM from iam-bot to alice")
-    assert "Your request #2 for the IAM user `carol.ops` was denied by @bob: Not before the security review." in dm
+    assert ("Your request #2 for the IAM user `carol.ops` was denied by @bob.\n    Reason, as @bob typed it:\n"
+            "    Not before the security review.") in dm
 
 
 def test_every_step_left_an_event(story):

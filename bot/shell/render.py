@@ -159,7 +159,8 @@ def plain(obj: dict | str | None, names: Names, style: Style) -> str:
     if isinstance(obj, str):
         return obj
     text = str(obj.get("text", ""))
-    return mrkdwn(text, names, style) if obj.get("type") == "mrkdwn" else text
+    # Slack decodes its three entities in plain_text too: a reason's `<` was sent as `&lt;`.
+    return mrkdwn(text, names, style) if obj.get("type") == "mrkdwn" else _unescape(text)
 
 
 def blocks_to_lines(blocks: list[dict], fallback: str, names: Names, style: Style,
