@@ -6,6 +6,8 @@ says why it fails before a load balancer's probe gives up. When the database is 
 works again without a restart.
 """
 
+import os
+
 import pytest
 import requests
 
@@ -70,3 +72,28 @@ def test_while_postgres_is_down_people_are_told_at_once_and_nothing_is_lost(serv
     # alice tries again, and it works.
     dan = file_request(served, "U0ALICE", "create dan Developers", "U0DAN")
     assert dan.state == storage.PENDING
+
+
+def test_over_socket_mode_a_command_is_told_the_database_is_out_of_reach_and_nothing_is_filed(bot, slack, aws):
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from bot.socket_mode import CheckedSocketModeHandler
+    from tests.test_http_guard import _SocketClient
+
+    handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
+    handler.app = bot.app
+    client = _SocketClient()
+    payload = {"command": "/iam", "text": "create dan Developers", "user_id": "U0ALICE", "team_id": "T0TEAM",
+               "channel_id": "C0GENERAL", "response_url": slack.response_url("s1", user_id="U0ALICE"),
+               "trigger_id": slack.trigger("U0ALICE"), "api_app_id": "A0APP", "user_name": "alice",
+               "team_domain": "test", "channel_name": "general", "token": "unused"}
+    path = bot.store.path
+    os.rename(path, path + ".away")  # the SQLite file is out of reach while alice types
+    try:
+        handler.handle(client, SocketModeRequest(type="slash_commands", envelope_id="E1", payload=payload))
+    finally:
+        os.rename(path + ".away", path)
+    [ack] = client.sent
+    assert ack["envelope_id"] == "E1" and ack["payload"]["text"] == STORE_DOWN
+    bot.settle()
+    assert bot.store.for_owner("U0DAN") == [] and bot.store.jobs() == []
