@@ -44,6 +44,8 @@ CONNECT_SECONDS = 2  # libpq's connect_timeout (whole seconds, 2 at least): a si
 # The pool gives up reconnecting after this and starts afresh at the next request, so its growing
 # backoff (1, 2, 4, 8 s...) cannot hold the first requests after an outage waiting.
 RECONNECT_SECONDS = 1.0
+# What PostgreSQL says when it refuses a connection for too_many_connections (53300).
+FULL = ("too many clients already", "too many connections for")
 
 
 class PostgresStore(Store):
@@ -59,15 +61,16 @@ class PostgresStore(Store):
         self._pool = ConnectionPool(
             url, min_size=1, max_size=max(1, pool_size), open=False, name="iam-bot", timeout=wait_seconds,
             kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_SECONDS}, check=self._check_connection,
-            reconnect_timeout=RECONNECT_SECONDS,
         )
         try:
+            # At start-up the pool keeps trying for `wait_seconds` (a database that starts a little later is fine).
             self._pool.open(wait=True, timeout=wait_seconds)
             with self._pool.connection() as conn:
                 postgres_migrations.apply(conn)
         except psycopg.Error as error:
             self._pool.close()
             raise _translate(error) from None
+        self._pool.reconnect_timeout = RECONNECT_SECONDS
 
     def close(self) -> None:
         self._outage.close()
@@ -188,7 +191,15 @@ class Outage:
 
 def _probe(url: str) -> None:
     # A connection of its own: the pool may hold connections the server has since dropped.
-    with psycopg.connect(url, connect_timeout=CONNECT_SECONDS, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(url, connect_timeout=CONNECT_SECONDS, autocommit=True)
+    except psycopg.OperationalError as error:
+        # The server answered that it is full: it is there, and the pool's connections still work.
+        # (psycopg gives no sqlstate for a failed connection, only libpq's text.)
+        if any(words in str(error) for words in FULL):
+            return
+        raise
+    with conn:
         conn.execute("SELECT 1")
 
 
