@@ -12,9 +12,10 @@ import secrets
 from collections.abc import Callable, Iterator
 
 from commands.errors import CommandError
+from storage import StoreUnavailable
 
 from .people import SlackBusy
-from .words import SLACK_BUSY, say
+from .words import SLACK_BUSY, STORE_DOWN, say
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ def answering(reply: Callable[[str], None], what: str) -> Iterator[None]:
         _safely(reply, say(error))
     except SlackBusy:
         _safely(reply, SLACK_BUSY)
+    except StoreUnavailable as error:
+        log.warning("%s could not reach the database: %s", what, error)
+        _safely(reply, STORE_DOWN)
     except Exception:
         reference = secrets.token_hex(4)
         log.exception("%s failed (reference %s)", what, reference)

@@ -236,3 +236,4 @@ SLACK_BUSY = ("Slack is busy right now, so the bot could not check who may appro
               "try again in a minute.")
 OTHER_WORKSPACE = "This bot serves only its own Slack workspace; nothing was done."
 UNREADABLE = "The bot could not read that request from Slack; nothing was done. Try again from the message or command."
+STORE_DOWN = "The bot cannot reach its database; nothing was done, try again in a minute."

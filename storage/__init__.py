@@ -5,7 +5,7 @@ from __future__ import annotations
 from .store import (
     APPROVED, CANCELLED, CREATE_USER, DENIED, EXPIRED, FAILED, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES,
     REMOVE, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING, DuplicateRequest, Event, Job, NewJob, Request,
-    RequestNotFound, Store, StoreError,
+    RequestNotFound, Store, StoreError, StoreUnavailable,
 )
 from .store import HOLD_APPROVER, HOLD_DISABLE, KeyHold
 from .urls import parse_database_url
@@ -13,8 +13,8 @@ from .urls import parse_database_url
 __all__ = [
     "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "LIVE_STATES", "PENDING", "PROVISIONED",
     "PROVISIONED_STATES", "REMOVE", "REMOVED", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "DuplicateRequest", "Event",
-    "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "open_store", "parse_database_url",
-    "HOLD_APPROVER", "HOLD_DISABLE", "KeyHold",
+    "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "StoreUnavailable", "open_store",
+    "parse_database_url", "HOLD_APPROVER", "HOLD_DISABLE", "KeyHold",
 ]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from .migrations import migrations
-from .store import Conflict, Store, StoreError, Tx, utc
+from .store import Conflict, Store, StoreError, StoreUnavailable, Tx, utc
 
 BUSY_TIMEOUT_SECONDS = 30
 PRIVATE = 0o600
@@ -76,7 +76,7 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as error:
-            raise _translate(error) from error
+            raise StoreUnavailable(f"the database file cannot be opened ({error})") from error
         self._shared = conn
         self._all.append(conn)
         return conn
@@ -94,13 +94,15 @@ class SQLiteStore(Store):
             self._shared = None
 
     def _guard(self) -> None:
-        """Refuse to write to a file that is gone, replaced or read-only (an open connection would)."""
+        """Refuse to write to a file that is gone, replaced or read-only (an open connection would).
+        Gone or out of reach, the file may come back (a volume remounted); replaced or read-only, it
+        needs someone to act."""
         try:
             stat = os.stat(self.path)
         except FileNotFoundError:
-            raise StoreError("the database file is gone") from None
+            raise StoreUnavailable("the database file is gone") from None
         except OSError as error:
-            raise StoreError(f"the database file cannot be reached ({error.strerror})") from None
+            raise StoreUnavailable(f"the database file cannot be reached ({error.strerror})") from None
         if (stat.st_dev, stat.st_ino) != self._identity:
             raise StoreError("the database file was replaced")
         if not os.access(self.path, os.W_OK):

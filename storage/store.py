@@ -48,6 +48,10 @@ class StoreError(Exception):
     "Something the store was asked cannot be done"
 
 
+class StoreUnavailable(StoreError):
+    "The database cannot be reached now; nothing was read or written"
+
+
 class RequestNotFound(StoreError):
     "No request with that id"
 

@@ -19,7 +19,7 @@ from commands.parse import (
     AuditCommand, CancelCommand, CreateCommand, EnableCommand, HelpCommand, KeysCommand, RemoveCommand,
     ResetPasswordCommand, StatusCommand, parse, usage,
 )
-from storage import Job
+from storage import Job, StoreUnavailable
 
 from .. import audit_blocks, blocks
 from ..mrkdwn import code
@@ -27,6 +27,7 @@ from ..people import lookup_person, resolve_owner
 from ..replies import answering, apology, ephemeral
 from ..cards import announce
 from ..services import Services, services
+from ..words import STORE_DOWN
 from .keys import ACKS as KEY_ACKS, HANDLERS as KEY_HANDLERS
 from .audit import cancel_request, show_audit, show_status
 
@@ -56,6 +57,11 @@ def iam_command(ack, command, respond, context):
         return
     try:
         job = svc.runner.accept(svc.workflow.command(text, command["user_id"], command.get("channel_id", "")))
+    except StoreUnavailable as error:
+        # Not written down, so nothing will be done: the person is told so while Slack still shows it.
+        log.warning("could not write down a command: %s", error)
+        ack(response_type="ephemeral", text=STORE_DOWN)
+        return
     except Exception:
         reference = secrets.token_hex(4)
         log.exception("could not write down a command (reference %s)", reference)

@@ -27,6 +27,7 @@ from .fake_slack import TEAM, FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 APPROVALS = "C0APPROVALS"
+SLACK_WAITS = 3  # seconds Slack waits for an ack (or an event's answer) before it shows an error or resends
 # Every IAM operation the bot's own client called during this test run (see test_policy.py).
 
 
@@ -146,13 +147,15 @@ class Bot:
 
     # -- what Slack sends -------------------------------------------------------------
 
-    def post(self, body: str, *, timestamp=None, signature=None, content_type="application/x-www-form-urlencoded"):
-        """Post as Slack does; an ack Slack would refuse fails the test (Slack would show an error)."""
+    def post(self, body: str, *, timestamp=None, signature=None, content_type="application/x-www-form-urlencoded",
+             timeout: float = 30):
+        """Post as Slack does; an ack Slack would refuse fails the test (Slack would show an error).
+        `timeout=SLACK_WAITS` gives up where Slack does."""
         timestamp = str(int(self.clock().timestamp())) if timestamp is None else str(timestamp)
         headers = payloads.signed_headers(SIGNING_SECRET, body, timestamp, content_type)
         if signature is not None:
             headers["X-Slack-Signature"] = signature
-        response = requests.post(self.url, data=body.encode(), headers=headers, timeout=30)
+        response = requests.post(self.url, data=body.encode(), headers=headers, timeout=timeout)
         if response.status_code == 200 and "json" in response.headers.get("Content-Type", ""):
             refusal = ack_refusal(response.text)
             if refusal:
@@ -172,9 +175,9 @@ class Bot:
             trigger_id=self.slack.trigger(user_id),
         ), response_url
 
-    def slash(self, user_id: str, text: str, team: str = TEAM, settle: bool = True):
+    def slash(self, user_id: str, text: str, team: str = TEAM, settle: bool = True, timeout: float = 30):
         body, response_url = self.slash_body(user_id, text, team)
-        response = self.post(body)
+        response = self.post(body, timeout=timeout)
         if settle:
             self.settle()
         response.response_url = response_url
@@ -196,10 +199,10 @@ class Bot:
             button=button, block_id=block_id, response_url=response_url, trigger_id=self.slack.trigger(user_id),
         ), response_url
 
-    def click(self, user_id: str, action_id: str, value=None, *, settle: bool = True, **kwargs):
+    def click(self, user_id: str, action_id: str, value=None, *, settle: bool = True, timeout: float = 30, **kwargs):
         """Press a button; with no value, the one the bot put on the button."""
         body, response_url = self.action_body(user_id, action_id, None if value is None else str(value), **kwargs)
-        response = self.post(body)
+        response = self.post(body, timeout=timeout)
         if settle:
             self.settle()
         response.response_url = response_url

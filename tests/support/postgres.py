@@ -3,7 +3,8 @@
 `PostgresServer.start()` runs initdb in a fresh temporary directory and starts the server with
 trust authentication, listening on a free port and on a Unix socket in that directory.
 PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, which owns the
-directory. Each test gets its own database from `create_database()`.
+directory. Each test gets its own database from `create_database()`. `halt()` and `resume()`
+stop the server and start it again on the same port and data, as a database outage would.
 """
 
 from __future__ import annotations
@@ -86,15 +87,23 @@ class PostgresServer:
             os.chown(self.dir, account.pw_uid, account.pw_gid)
         self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
         self.port = free_port()
-        options = (
+        self._options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
             # A throw-away server: durability buys nothing here and costs seconds.
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
             "-c wal_level=minimal -c max_wal_senders=0"
         )
-        self._run("pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.dir, "server.log"), "-w",
-                  "-t", str(START_SECONDS), "start")
+        self.resume()
         return self
+
+    def halt(self) -> None:
+        """Stop the server (its clients' connections break); the data stays for resume(). Not
+        `immediate`: with fsync and synchronous_commit off, a crash would lose the last commits."""
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run("pg_ctl", "-D", self.data, "-o", self._options, "-l", os.path.join(self.dir, "server.log"),
+                  "-w", "-t", str(START_SECONDS), "start")
 
     def stop(self) -> None:
         if self.dir and os.path.exists(os.path.join(self.data, "postmaster.pid")):

@@ -194,9 +194,9 @@ class Served:
 
     # -- what Slack sends ----------------------------------------------------------------
 
-    def slash(self, user_id: str, text: str) -> requests.Response:
+    def slash(self, user_id: str, text: str, **kwargs) -> requests.Response:
         """`/iam <text>` typed by `user_id`; the ack, with `.response_url` set."""
-        return self.sender.slash(user_id, text)
+        return self.sender.slash(user_id, text, **kwargs)
 
     def click(self, user_id: str, action_id: str, **kwargs) -> requests.Response:
         """Press the button with this action id on a message (see Bot.action_body)."""
