@@ -106,3 +106,12 @@ def m003_one_live_request_per_name_and_kind(db: Database) -> None:
         "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')"
     )
     db.execute("CREATE INDEX requests_owner_id ON requests(owner_id)")
+
+
+@migrations()
+def m004_key_attempts(db: Database) -> None:
+    # When CreateAccessKey was attempted for a request whose key id is not yet written down; NULL
+    # otherwise. The index holds only such attempts, so the duty that settles those a crash left
+    # reads them and nothing else.
+    db.execute("ALTER TABLE requests ADD COLUMN key_attempt_at TEXT")
+    db.execute("CREATE INDEX requests_key_attempts ON requests(key_attempt_at) WHERE key_attempt_at IS NOT NULL")
