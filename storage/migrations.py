@@ -109,7 +109,7 @@ def m003_one_live_request_per_name_and_kind(db: Database) -> None:
 
 
 @migrations()
-def m004_key_attempts(db: Database) -> None:
+def m005_key_attempts(db: Database) -> None:
     # When CreateAccessKey was attempted for a request whose key id is not yet written down; NULL
     # otherwise. The index holds only such attempts, so the duty that settles those a crash left
     # reads them and nothing else.

@@ -107,7 +107,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     # When CreateAccessKey was attempted for a request whose key id is not yet written down; NULL
     # otherwise. The index holds only such attempts, so the duty that settles those a crash left
     # reads them and nothing else.
-    ("0003_key_attempts", [
+    ("0004_key_attempts", [
         "ALTER TABLE requests ADD COLUMN key_attempt_at TIMESTAMPTZ",
         "CREATE INDEX requests_key_attempts ON requests (key_attempt_at) WHERE key_attempt_at IS NOT NULL",
     ]),
