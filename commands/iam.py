@@ -171,9 +171,9 @@ class IamGateway:
     def __init__(self, client, *, clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS):
         self.client = client
-        for operation in NOT_RESENT:
-            client.meta.events.register(f"needs-retry.iam.{operation}", _not_resent,
-                                        unique_id=f"iam-bot-not-resent-{operation}")
+        events = getattr(getattr(client, "meta", None), "events", None)  # none on a stand-in: nothing is resent
+        for operation in NOT_RESENT if events is not None else ():
+            events.register(f"needs-retry.iam.{operation}", _not_resent, unique_id=f"iam-bot-not-resent-{operation}")
         self._policy = Cached(self._read_password_policy, cache_seconds, clock)
         self._alias = Cached(self._read_account_alias, cache_seconds, clock)
 
