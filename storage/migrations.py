@@ -115,3 +115,9 @@ def m005_key_attempts(db: Database) -> None:
     # reads them and nothing else.
     db.execute("ALTER TABLE requests ADD COLUMN key_attempt_at TEXT")
     db.execute("CREATE INDEX requests_key_attempts ON requests(key_attempt_at) WHERE key_attempt_at IS NOT NULL")
+    # Attempts a crash left before this column existed: their keys are found and deleted too.
+    db.execute(
+        "UPDATE requests SET key_attempt_at = json_extract(details, '$.key_attempted') "
+        "WHERE kind = 'access_key' AND json_extract(details, '$.key_attempted') IS NOT NULL "
+        "AND json_extract(details, '$.key_id') IS NULL AND json_extract(details, '$.key_lost') IS NULL"
+    )

@@ -110,6 +110,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0004_key_attempts", [
         "ALTER TABLE requests ADD COLUMN key_attempt_at TIMESTAMPTZ",
         "CREATE INDEX requests_key_attempts ON requests (key_attempt_at) WHERE key_attempt_at IS NOT NULL",
+        # Attempts a crash left before this column existed: their keys are found and deleted too.
+        "UPDATE requests SET key_attempt_at = (details->>'key_attempted')::timestamptz "
+        "WHERE kind = 'access_key' AND details->>'key_attempted' IS NOT NULL "
+        "AND details->>'key_id' IS NULL AND details->>'key_lost' IS NULL",
     ]),
 ]
 
