@@ -46,8 +46,10 @@ ROTATIONS_EVERY = dt.timedelta(minutes=5)
 
 
 def check_rotations_once(services: Services) -> None:
-    """Move key rotations on (deactivate on first use or after the grace, delete a grace later)."""
+    """Move key rotations on (deactivate on first use or after the grace, delete a grace later), and
+    delete keys a crash left unseen."""
     services.keys.check_rotations()
+    services.keys.settle_key_attempts()
     services.runner.kick()
 
 

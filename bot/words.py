@@ -165,6 +165,12 @@ _SAY = {
         f"The key made for request #{f['request_id']} was never shown (the bot was interrupted), so it was "
         f"deleted and nothing else was created. Ask again with "
         f"{code('/iam create-key ' + f['user_name'] + ' --reason ...', 120)}."),
+    Why.KEY_TRY_AGAIN: lambda f: (
+        f"Another access key for {code(f['user_name'])} is being made right now, so the bot cannot yet tell "
+        "which key is this request's. Nothing was shown. Press *Reveal access key* again in a minute."
+        if f.get("busy") else
+        f"AWS did not say whether the key for request #{f['request_id']} was made, so the bot deleted any key it "
+        "may have made (nobody saw it). Press *Reveal access key* again in a minute."),
     Why.REASON_MISSING: lambda f: (
         f"Say why after `--reason`, for example `/iam {f['verb']} jane.doe --reason left the company`."),
     Why.USER_OUTSIDE_PATH: lambda f: (

@@ -79,6 +79,7 @@ class Why(enum.Enum):
     KEY_DELETE_ACTIVE = "key_delete_active"
     KEY_ALREADY = "key_already"
     KEY_LOST = "key_lost"
+    KEY_TRY_AGAIN = "key_try_again"
     # Offboarding: remove, reset-password, enable
     USER_OUTSIDE_PATH = "user_outside_path"
     USER_PROTECTED = "user_protected"

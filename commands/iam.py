@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as NeverSent
 
 from .errors import CommandError, IamError, Why
 
@@ -35,6 +36,13 @@ REPORT_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 # Standard retry mode retries throttling and 5xx with backoff; anything else fails the step.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5, read_timeout=20)
+
+# Calls that make something new each time AWS runs them: after a 5xx or no answer, AWS may have
+# run the call, so botocore must not send it again blindly (two access keys for one request).
+# The others are safe to resend: CreateUser is recognised by its request tag, CreateLoginProfile
+# and AddUserToGroup answer EntityAlreadyExists or nothing, UpdateLoginProfile sets the same
+# password again, a repeated delete finds NoSuchEntity.
+NOT_RESENT = ("CreateAccessKey",)
 
 
 def make_client(**kwargs):
@@ -73,6 +81,20 @@ class PasswordPolicy:
 # AWS's default policy when the account has none (NoSuchEntity): at least 8 characters and
 # at least three of: upper case, lower case, digits, symbols. Requiring all four satisfies it.
 AWS_DEFAULT_POLICY = PasswordPolicy()
+
+
+class _Unanswered(Exception):
+    "AWS may have done the call: it answered 5xx, or not at all"
+
+
+def _not_resent(response=None, caught_exception=None, **_) -> None:
+    """botocore's needs-retry hook for the calls in NOT_RESENT: stop at the first answer that
+    leaves it open whether AWS did the call. Throttling and a connection never made (nothing
+    reached AWS) are left to botocore's retries."""
+    if caught_exception is not None and not isinstance(caught_exception, NeverSent):
+        raise _Unanswered(type(caught_exception).__name__)
+    if caught_exception is None and response is not None and response[0].status_code >= 500:
+        raise _Unanswered(f"HTTP {response[0].status_code}")
 
 
 def error_code(error: Exception) -> str | None:
@@ -149,6 +171,9 @@ class IamGateway:
     def __init__(self, client, *, clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS):
         self.client = client
+        events = getattr(getattr(client, "meta", None), "events", None)  # none on a stand-in: nothing is resent
+        for operation in NOT_RESENT if events is not None else ():
+            events.register(f"needs-retry.iam.{operation}", _not_resent, unique_id=f"iam-bot-not-resent-{operation}")
         self._policy = Cached(self._read_password_policy, cache_seconds, clock)
         self._alias = Cached(self._read_account_alias, cache_seconds, clock)
 
@@ -385,9 +410,14 @@ class IamGateway:
         return [KeyMeta(m["AccessKeyId"], m["Status"], m["CreateDate"]) for m in listed]
 
     def create_access_key(self, name: str) -> tuple[str, str]:
-        """A new active key: (access key id, secret). The secret is the caller's to show once and forget."""
+        """A new active key: (access key id, secret). The secret is the caller's to show once and forget.
+
+        Sent once (see NOT_RESENT): KeyMayExist when AWS may have made a key without saying which."""
         try:
             key = self.client.create_access_key(UserName=name)["AccessKey"]
+        except _Unanswered as unanswered:
+            log.warning("CreateAccessKey for %s went unanswered (%s): AWS may have made the key", name, unanswered)
+            raise KeyMayExist(f"Could not create an access key for {name}: AWS did not say whether it did.") from None
         except (ClientError, BotoCoreError) as error:
             raise describe(error, f"create an access key for {name}") from None
         return key["AccessKeyId"], key["SecretAccessKey"]
@@ -492,6 +522,10 @@ class GroupGone(IamError):
 
 class PasswordRejected(IamError):
     "AWS refused a password against the account's password policy (which may have just changed)"
+
+
+class KeyMayExist(IamError):
+    "CreateAccessKey was sent, and AWS did not say whether it made a key (5xx, or no answer)"
 
 
 class UserExists(IamError):

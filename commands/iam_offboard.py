@@ -300,6 +300,14 @@ class OffboardIam:
                 self._rejected(error, name)
         try:
             self.client.create_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
+            return
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) != "EntityAlreadyExists":
+                self._rejected(error, name)
+        # botocore resent a CreateLoginProfile that AWS had done (a 5xx, or no answer) or someone
+        # gave a password meanwhile: either way the password shown must be the one set last.
+        try:
+            self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
         except (ClientError, BotoCoreError) as error:
             self._rejected(error, name)
 

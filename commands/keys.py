@@ -26,7 +26,7 @@ import storage
 from storage import NewJob, Request
 
 from .errors import CommandError, IamError, NotAllowed, Why
-from .iam import AccessKey, KeyMeta, KeyUser
+from .iam import AccessKey, KeyMayExist, KeyMeta, KeyUser
 from .parse import CreateKeyCommand
 from .rules import Person
 from .workflow import Filed, Kind, Owed, Secret, Workflow
@@ -45,6 +45,7 @@ ROTATION_DELETED = "rotation_deleted"
 ROTATION_KEPT = "rotation_kept"  # the old key was re-activated: left alone
 ROTATION_GONE = "rotation_gone"  # the old key was already deleted
 ROTATION_ENDS = (ROTATION_DELETED, ROTATION_KEPT, ROTATION_GONE)
+SETTLE_BATCH = 50  # key attempts settled per run of the rotations duty; the rest wait for the next
 
 
 class KeyOwed:
@@ -108,25 +109,29 @@ def _no_steps(workflow: Workflow, request: Request, step: str) -> str | None:
 def reveal_key(workflow: Workflow, request: Request) -> Secret:
     """The owner's first click (the request is claimed, `revealing`): create the key, describe it.
 
-    At most one CreateAccessKey per request: the attempt is recorded before the call and the key
-    id after it. A request that finds either from an earlier claim lost that key's secret (the
-    claim was released after a crash or a failed show): that key is deleted and the request ends.
+    At most one key per request: the attempt (and the keys the user had before it) is recorded
+    before CreateAccessKey and the key id after it. A request that finds either from an earlier
+    claim lost that key's secret (the claim was released after a crash or a failed show): that
+    key is deleted and the request ends. CreateAccessKey is never resent blindly: when AWS does
+    not say whether it made a key, the key nobody saw is deleted and the call made once more.
     """
     store, iam, now = workflow.store, workflow.iam, workflow.clock()
     details = dict(request.details)
     if details.get("key_attempted") or details.get("key_id"):
-        lose_key(workflow, request, actor_id=request.owner_id)
+        if not lose_key(workflow, request, actor_id=request.owner_id):
+            raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name, busy=True)
         raise NotAllowed(Why.KEY_LOST, request_id=request.id, user_name=request.user_name)
     keys = iam.key_ids(request.user_name)
     if len(keys) >= MAX_KEYS:
         raise CommandError(Why.KEY_LIMIT, user_name=request.user_name, keys=tuple(k.key_id for k in keys))
     details.update(key_attempted=_iso(now), keys_before=[k.key_id for k in keys])
     store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
-                     actor_id=None, what="key_attempt", now=now, details=details)
-    key_id, secret = iam.create_access_key(request.user_name)
+                     actor_id=None, what="key_attempt", now=now, details=details, key_attempt_at=now)
+    key_id, secret = _create_key(workflow, request, details)
     details["key_id"] = key_id
     store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
-                     actor_id=None, what="key_created", now=workflow.clock(), detail=key_id, details=details)
+                     actor_id=None, what="key_created", now=workflow.clock(), detail=key_id, details=details,
+                     key_attempt_at=None)
     try:
         iam.describe_key(request.user_name, key_id, description(details.get("reason", "")) or f"request {request.id}")
     except IamError as error:
@@ -135,24 +140,93 @@ def reveal_key(workflow: Workflow, request: Request) -> Secret:
     return Secret("access_key", secret, key_id)
 
 
-def lose_key(workflow: Workflow, request: Request, *, actor_id: str | None) -> None:
-    """A key made for this request whose secret was never shown: delete it, end the request."""
+def _create_key(workflow: Workflow, request: Request, details: dict) -> tuple[str, str]:
+    """CreateAccessKey, and once more after an unanswered call whose key (if any) was deleted."""
+    for _ in range(2):
+        try:
+            return workflow.iam.create_access_key(request.user_name)
+        except KeyMayExist:
+            keys = workflow.iam.key_ids(request.user_name)
+            unseen = unseen_keys(workflow, request, details, keys)
+            if unseen is None:
+                # Left recorded: the next click or the rotations duty settles it.
+                raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name,
+                                   busy=True) from None
+            for key_id in unseen:
+                workflow.iam.delete_access_key(request.user_name, key_id)
+                workflow.store.append_event(request.id, None, "key_unseen_deleted", workflow.clock(),
+                                            detail=f"{key_id} {request.user_name}: AWS made it without saying so")
+        except IamError:
+            _attempt_settled(workflow, request, details, "AWS refused CreateAccessKey: no key was made")
+            raise
+    _attempt_settled(workflow, request, details, "AWS did not answer twice; what it made was deleted")
+    raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name)
+
+
+def _attempt_settled(workflow: Workflow, request: Request, details: dict, why: str) -> None:
+    """No key of this attempt is left in AWS: the next click is a fresh attempt, not a lost key."""
+    for name in ("key_attempted", "keys_before"):
+        details.pop(name, None)
+    workflow.store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
+                              actor_id=None, what="key_attempt_settled", now=workflow.clock(), detail=why,
+                              details=details, key_attempt_at=None)
+
+
+# A key AWS made for an attempt has a CreateDate close to it: from a minute before (the bot's
+# and AWS's clocks differ) to a few minutes after (the call's timeouts and botocore's retries of
+# connections that never reached AWS).
+ATTEMPT_EARLIEST = dt.timedelta(minutes=1)
+ATTEMPT_LATEST = dt.timedelta(minutes=5)
+
+
+def unseen(keys: list[KeyMeta], *, before: set[str], recorded: set[str], attempted: dt.datetime) -> list[str]:
+    """The keys an attempt at `attempted` may have made: not there before it, written down by no
+    request, and created within minutes of it (a key someone made in the console later stays)."""
+    earliest, latest = attempted - ATTEMPT_EARLIEST, attempted + ATTEMPT_LATEST
+    return [k.key_id for k in keys
+            if k.key_id not in before and k.key_id not in recorded and earliest <= k.created <= latest]
+
+
+def unseen_keys(workflow: Workflow, request: Request, details: dict, keys: list[KeyMeta]) -> list[str] | None:
+    """The keys this request's attempt may have made, that nobody saw; None when that cannot be
+    told now: another request is making a key for this user this moment."""
+    recorded = set()
+    for other in workflow.store.for_user_name(request.user_name):
+        if other.id == request.id or other.kind != ACCESS_KEY:
+            continue
+        if other.state == storage.REVEALING:
+            return None
+        if other.details.get("key_id"):
+            recorded.add(other.details["key_id"])
+    return unseen(keys, before=set(details.get("keys_before") or []), recorded=recorded,
+                  attempted=dt.datetime.fromisoformat(details["key_attempted"]))
+
+
+def lose_key(workflow: Workflow, request: Request, *, actor_id: str | None) -> bool:
+    """A key made for this request whose secret was never shown: delete it, end the request.
+
+    False when it cannot be told yet which key that is (see `unseen_keys`): nothing changed."""
     iam, details = workflow.iam, dict(request.details)
     orphans = [details["key_id"]] if details.get("key_id") else []
     if not orphans and details.get("key_attempted"):
-        before = set(details.get("keys_before") or [])
-        orphans = [k.key_id for k in iam.key_ids(request.user_name) if k.key_id not in before]
+        found = unseen_keys(workflow, request, details, iam.key_ids(request.user_name))
+        if found is None:
+            return False
+        orphans = found
     for key_id in orphans:
         iam.delete_access_key(request.user_name, key_id)
     details["key_lost"] = True
     detail = f"secret never shown; deleted {', '.join(orphans) or 'nothing'}"
+    # Also from reveal_expired: its DM said no key was made, and the key was; the DM says so now.
     ended = workflow.store.transition(
-        request.id, from_states=[storage.PROVISIONED, storage.REVEALING], to_state=storage.REVEAL_EXPIRED,
-        actor_id=actor_id, what="key_lost", now=workflow.clock(), detail=detail, details=details,
+        request.id, from_states=[storage.PROVISIONED, storage.REVEALING, storage.REVEAL_EXPIRED],
+        to_state=storage.REVEAL_EXPIRED, actor_id=actor_id, what="key_lost", now=workflow.clock(), detail=detail,
+        details=details, key_attempt_at=None,
         jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD, {"event": "key_lost", "actor": actor_id})],
     )
     if ended is None:
         workflow.store.append_event(request.id, actor_id, "key_lost", workflow.clock(), detail=detail)
+    return True
 
 
 ACCESS_KEY_KIND = Kind(
@@ -377,6 +451,19 @@ class KeyFlow:
             except IamError as error:
                 log.warning("rotation check of request #%s: %s", request.id, error.message)
         return taken
+
+    def settle_key_attempts(self, limit: int = SETTLE_BATCH) -> list[Request]:
+        """Attempts at a key that no claim holds any more and whose key id was never written down
+        (the process died between CreateAccessKey and that write): the key AWS made then was never
+        seen, so it is deleted and the request ends key_lost. Reads only such requests."""
+        settled = []
+        for request in self.store.unsettled_key_attempts(limit=limit):
+            try:
+                if lose_key(self.workflow, request, actor_id=None):
+                    settled.append(request)
+            except IamError as error:
+                log.warning("settling the key attempt of request #%s: %s", request.id, error.message)
+        return settled
 
     def _rotation_step(self, request: Request) -> str | None:
         events = self.store.events(request.id)

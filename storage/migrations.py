@@ -123,3 +123,18 @@ def m004_key_holds(db: Database) -> None:
     )
     # An approved `enable` lifts the holds of its user's disable.
     db.execute("CREATE INDEX key_holds_user_name_key ON key_holds(user_name_key)")
+
+
+@migrations()
+def m005_key_attempts(db: Database) -> None:
+    # When CreateAccessKey was attempted for a request whose key id is not yet written down; NULL
+    # otherwise. The index holds only such attempts, so the duty that settles those a crash left
+    # reads them and nothing else.
+    db.execute("ALTER TABLE requests ADD COLUMN key_attempt_at TEXT")
+    db.execute("CREATE INDEX requests_key_attempts ON requests(key_attempt_at) WHERE key_attempt_at IS NOT NULL")
+    # Attempts a crash left before this column existed: their keys are found and deleted too.
+    db.execute(
+        "UPDATE requests SET key_attempt_at = json_extract(details, '$.key_attempted') "
+        "WHERE kind = 'access_key' AND json_extract(details, '$.key_attempted') IS NOT NULL "
+        "AND json_extract(details, '$.key_id') IS NULL AND json_extract(details, '$.key_lost') IS NULL"
+    )

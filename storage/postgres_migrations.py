@@ -120,6 +120,17 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         # An approved `enable` lifts the holds of its user's disable.
         "CREATE INDEX key_holds_user_name_key ON key_holds (user_name_key)",
     ]),
+    # When CreateAccessKey was attempted for a request whose key id is not yet written down; NULL
+    # otherwise. The index holds only such attempts, so the duty that settles those a crash left
+    # reads them and nothing else.
+    ("0004_key_attempts", [
+        "ALTER TABLE requests ADD COLUMN key_attempt_at TIMESTAMPTZ",
+        "CREATE INDEX requests_key_attempts ON requests (key_attempt_at) WHERE key_attempt_at IS NOT NULL",
+        # Attempts a crash left before this column existed: their keys are found and deleted too.
+        "UPDATE requests SET key_attempt_at = (details->>'key_attempted')::timestamptz "
+        "WHERE kind = 'access_key' AND details->>'key_attempted' IS NOT NULL "
+        "AND details->>'key_id' IS NULL AND details->>'key_lost' IS NULL",
+    ]),
 ]
 
 

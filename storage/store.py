@@ -151,9 +151,9 @@ class Job:
 # Columns a transition may change besides `state`; the store refuses anything else.
 _CHANGEABLE = {
     "decider_id", "decided_at", "deny_reason", "failure", "user_arn", "reveal_claimed_at",
-    "revealed_at", "provisioned_at", "steps_done", "details",
+    "revealed_at", "provisioned_at", "steps_done", "details", "key_attempt_at",
 }
-_TIME_COLUMNS = {"decided_at", "reveal_claimed_at", "revealed_at", "provisioned_at"}
+_TIME_COLUMNS = {"decided_at", "reveal_claimed_at", "revealed_at", "provisioned_at", "key_attempt_at"}
 _JSON_COLUMNS = {"steps_done", "details"}
 
 
@@ -301,6 +301,18 @@ class Store:
         with self._read() as tx:
             rows = tx.rows("SELECT * FROM requests WHERE user_name_key = ? ORDER BY id", [user_name.lower()])
         return [self._request(row) for row in rows]
+
+    def unsettled_key_attempts(self, *, limit: int) -> list[Request]:
+        """Requests whose CreateAccessKey was attempted, whose key id was never written down, and
+        which no reveal claim holds (released, or expired since), oldest attempt first.
+
+        Read from the partial index `requests_key_attempts` alone, which holds only attempts not
+        yet settled: a state condition in SQL would tempt SQLite into the state index, whose
+        `reveal_expired` part grows with every past request. The claims still held are few."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE key_attempt_at IS NOT NULL "
+                           "ORDER BY key_attempt_at, id LIMIT ?", [limit])
+        return [self._request(row) for row in rows if row["state"] in (PROVISIONED, REVEAL_EXPIRED)]
 
     def for_requester(self, requester_id: str) -> list[Request]:
         with self._read() as tx:

@@ -7,6 +7,7 @@ of moto hold them), kills the process once every point is reached, and restarts 
 IAM_BOT_WORK_HOLD=3s: work claimed by the dead process is taken over three seconds later.
 """
 
+import datetime as dt
 from collections import Counter
 
 import pytest
@@ -168,3 +169,57 @@ def test_a_card_delivered_but_its_answer_lost_leaves_one_live_card(serve, slack,
     stale = served.click("U0DAN", blocks.ACTION_APPROVE, channel=APPROVALS, message_ts=first.ts)
     assert "replaced by a newer one" in answer(served, stale)
     assert served.store.get(request.id).state == storage.PENDING
+
+
+def test_a_key_made_just_before_a_kill_and_never_shown_is_deleted_by_the_duties(serve, slack, aws_proxy, aws,
+                                                                                 make_bot):
+    """AWS made the key, the process died before it wrote the key's id down, and nobody clicks
+    again: the rotations duty finds the attempt, deletes the key nobody saw, and leaves the key
+    jane made herself alone."""
+    from bot.background import check_rotations_once, sweep_once
+
+    served = serve("bot")
+    jane = file_request(served, "U0ALICE", "create jane.doe Developers", "U0JANE")
+    approve(served, jane)
+    wait_until(lambda: served.store.get(jane.id).state == storage.PROVISIONED, what="jane's user")
+    her_own = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    served.slash("U0ALICE", "create-key jane.doe --reason CI for billing")
+
+    def key_card():
+        found = [r for r in served.store.for_owner("U0JANE") if r.kind == "access_key" and r.card_ts]
+        return found[0] if found else None
+
+    key_request = wait_until(key_card, what="the card of the key request")
+    approve(served, key_request)
+
+    def reveal_dm():
+        return next((m for m in dms(slack, "U0JANE") if "An access key for `jane.doe`" in m.text
+                     and reveal_value(m)), None)
+
+    dm = wait_until(reveal_dm, what="the Reveal access key DM")
+    made = aws_proxy.hold_answer("CreateAccessKey")
+    press_reveal(served, "U0JANE", dm)
+    made.wait_reached()
+    served.kill()
+    orphan = next(k for k in keys_of(aws) if k != her_own)
+    assert keys_of(aws) == {her_own: "Active", orphan: "Active"}
+
+    # Minutes later another process holds the duties: the claim is released, then the attempt found.
+    later = served.store.get(key_request.id).reveal_claimed_at + dt.timedelta(minutes=3)
+    bot = make_bot(clock=lambda: later)
+    sweep_once(bot.services)
+    check_rotations_once(bot.services)
+    bot.settle()
+
+    assert keys_of(aws) == {her_own: "Active"}
+    ended = bot.store.get(key_request.id)
+    assert ended.state == storage.REVEAL_EXPIRED and ended.details["key_lost"]
+    assert any(e.what == "key_lost" and orphan in e.detail for e in bot.store.events(key_request.id))
+    assert "could not be shown, so that key was deleted" in str(slack.message(dm.channel, dm.ts).blocks)
+    assert any("was never shown, so that key was deleted" in line for line in thread_lines(slack, key_request))
+    check_rotations_once(bot.services)  # once settled, never again
+    assert [e.what for e in bot.store.events(key_request.id)].count("key_lost") == 1
+
+
+def keys_of(aws, user_name: str = "jane.doe") -> dict[str, str]:
+    return {k["AccessKeyId"]: k["Status"] for k in aws.list_access_keys(UserName=user_name)["AccessKeyMetadata"]}

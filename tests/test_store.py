@@ -113,6 +113,33 @@ def test_threads_racing_on_one_request_produce_one_winner(url):
     other.close()
 
 
+def test_unsettled_key_attempts_are_those_no_claim_holds_oldest_first(store):
+    def key_request(name, attempted, state):
+        request = file(store, name=name, owner=f"U0{name.upper()}", kind="access_key")
+        store.transition(request.id, from_states=[storage.PENDING], to_state=state, actor_id=None,
+                         what="moved", now=NOW, key_attempt_at=attempted)
+        return request.id
+
+    later = key_request("later", NOW + MINUTE, storage.PROVISIONED)
+    first = key_request("first", NOW, storage.REVEAL_EXPIRED)
+    key_request("claimed", NOW, storage.REVEALING)  # a reveal in progress: its attempt is its own
+    key_request("never", None, storage.PROVISIONED)
+    settled = key_request("settled", NOW, storage.PROVISIONED)
+    store.transition(settled, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED, actor_id=None,
+                     what="key_lost", now=NOW, key_attempt_at=None)
+    assert [r.id for r in store.unsettled_key_attempts(limit=10)] == [first, later]
+    assert [r.id for r in store.unsettled_key_attempts(limit=2)] == [first]  # the claimed one takes a place
+
+
+def test_unsettled_key_attempts_are_read_from_their_own_index(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/plan.db")
+    with store._read() as tx:
+        plan = tx.rows("EXPLAIN QUERY PLAN SELECT * FROM requests WHERE key_attempt_at IS NOT NULL "
+                       "ORDER BY key_attempt_at, id LIMIT 50")
+    assert any("requests_key_attempts" in row["detail"] for row in plan), plan
+    store.close()
+
+
 def test_events_cannot_be_changed_or_deleted(store):
     file(store)
     for sql in ("UPDATE events SET what = 'x'", "DELETE FROM events"):
@@ -381,7 +408,8 @@ def test_postgres_records_its_migrations_once(postgres_url):
     store = open_store(postgres_url.replace("postgresql://", "postgres://"))  # Heroku's spelling
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM iam_bot_migrations")] == [
-            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind", "0003_key_holds"]
+            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind", "0003_key_holds",
+            "0004_key_attempts"]
     store.close()
 
 
@@ -411,7 +439,7 @@ def test_sqlite_migrations_are_applied_once(tmp_path):
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM _sqlite_migrations ORDER BY id")] == [
             "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind",
-            "m004_key_holds"]
+            "m004_key_holds", "m005_key_attempts"]
     store.close()
 
 

@@ -3,7 +3,9 @@ bot sends and can hold one where it stands, so that a test can kill the bot ther
 
 `hold("CreateLoginProfile", where=lambda form: form["UserName"] == "carol")` holds the next such
 call before moto sees it; `hold_answer(...)` lets moto do it and holds the answer (the bot cannot
-know it worked). `forwarded("CreateUser", UserName="carol")` counts what reached moto.
+know it worked). `fail_after(...)` lets moto do it and answers a 5xx instead, as AWS does when
+it completed a call but failed to say so. `forwarded("CreateUser", UserName="carol")` counts what
+reached moto.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from bot.shell.awslike import error_body
 from bot.shell.slack import Hold, Holds
 
 UPSTREAM_TIMEOUT = 30
@@ -41,6 +44,7 @@ class AwsProxy:
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
         self.seen: list[Seen] = []
         self._holds = Holds()
+        self._failures: list[tuple[Hold, str, int]] = []  # (which calls, error code, HTTP status)
         self._lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -66,6 +70,21 @@ class AwsProxy:
                     times: int | None = 1) -> Hold:
         """Let moto do the next `times` calls of `action`, and hold their answers."""
         return self._holds.add(action, where, times, answer=True)
+
+    def fail_after(self, action: str, where: Callable[[dict], bool] | None = None, times: int | None = 1,
+                   code: str = "ServiceFailure", status: int = 500) -> Hold:
+        """Let moto do the next `times` calls of `action`, and answer each with this error instead
+        of moto's answer (the Hold only counts them: nothing waits)."""
+        matcher = Hold(action, where, times)
+        with self._lock:
+            self._failures.append((matcher, code, status))
+        return matcher
+
+    def time_out_after(self, action: str, where: Callable[[dict], bool] | None = None,
+                       times: int | None = 1) -> Hold:
+        """Let moto do the next `times` calls of `action`, and never answer them: the caller's
+        read timeout ends its wait (the held answers are dropped when the proxy stops)."""
+        return self.hold_answer(action, where, times)
 
     def abandon_holds(self) -> None:
         """Drop every held call, as when its caller is gone."""
@@ -102,6 +121,13 @@ class AwsProxy:
             return None
         answer = self._forward(method, path, headers, body)
         self._record(form, forwarded=True)
+        with self._lock:
+            failure = next(((code, status) for matcher, code, status in self._failures
+                            if matcher.take(action, form)), None)
+        if failure is not None:
+            code, status = failure
+            return status, [("Content-Type", "text/xml")], error_body(code, "injected after the call was done",
+                                                                        "Receiver")
         if not self._holds.wait(action, form, answer=True):
             return None
         return answer
