@@ -106,3 +106,17 @@ def m003_one_live_request_per_name_and_kind(db: Database) -> None:
         "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')"
     )
     db.execute("CREATE INDEX requests_owner_id ON requests(owner_id)")
+
+
+@migrations()
+def m004_leavers(db: Database) -> None:
+    # One row per person Slack said left, while the bot is handling it or the removals it filed
+    # are open: every further event about that person is answered from this row alone, with no
+    # Slack or AWS call, on any replica. `removals` is a JSON list of request ids.
+    db.execute(
+        "CREATE TABLE leavers ("
+        " person_id TEXT PRIMARY KEY,"
+        " job_id INTEGER NOT NULL REFERENCES jobs(id),"
+        " removals TEXT NOT NULL DEFAULT '[]',"
+        " since TEXT NOT NULL)"
+    )

@@ -104,6 +104,19 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests (user_name_key, kind) "
         "WHERE state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')",
     ]),
+    # One row per person Slack said left, while the bot is handling it or the removals it filed
+    # are open: every further event about that person is answered from this row alone, with no
+    # Slack or AWS call, on any replica. `removals` is a list of request ids.
+    ("0003_leavers", [
+        """
+        CREATE TABLE leavers (
+            person_id TEXT PRIMARY KEY,
+            job_id BIGINT NOT NULL REFERENCES jobs (id),
+            removals JSONB NOT NULL DEFAULT '[]',
+            since TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ]),
 ]
 
 
