@@ -3,12 +3,10 @@ one server with two workers on one SQLite file, under concurrent clicks and a SI
 
 Fifty Approve clicks spread over every worker create the IAM user once and say so once; twenty
 Reveal clicks show the password once; when the process running the periodic duties dies, another
-takes them over, and the expiry it owes happens, once; a hundred events saying one person left,
-spread over the replicas, post one card.
+takes them over, and the expiry it owes happens, once.
 """
 
 import datetime as dt
-import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,8 +14,6 @@ import pytest
 import storage
 from bot.background import DUTIES_LEASE
 from tests.support.harness import APPROVALS
-from tests.test_offboard_e2e import seed_jane
-from tests.test_offboard_events_e2e import approval_cards, user_change
 from tests.support.process import (
     answer, approve, dms, file_request, press_reveal, reveal_value, settled, thread_lines, wait_until,
 )
@@ -165,24 +161,3 @@ def test_a_worker_stalled_past_the_work_hold_sends_one_sign_in_dm(serve, slack, 
     assert thread_lines(slack, jane).count(":envelope: Sign-in details delivered to <@U0JANE> by DM.") == 1
     said = answer(served, press_reveal(served, "U0JANE", dm))
     assert said.startswith("Password for `jane.doe`: `")
-
-
-def test_a_burst_of_events_about_a_leaver_on_two_replicas_posts_one_card(serve, slack, aws_proxy, aws, postgres_url):
-    numbers = itertools.count()
-    servers = [serve(name, database_url=postgres_url, WEB_CONCURRENCY="2") for name in ("one", "two")]
-    store = servers[0].store
-    seed_jane(aws)
-    slack.users["U0JANE"]["deleted"] = True
-    acks = spread(servers, 100, lambda served: served.sender.post(
-        user_change(f"EvReplica{next(numbers):03}"), content_type="application/json"))
-    assert {ack.status_code for ack in acks} == {200}
-    removal = wait_until(lambda: next((r for r in store.for_owner("U0JANE") if r.card_ts), None),
-                         what="the card of jane's removal")
-    settled(store)
-
-    assert [r.id for r in store.for_user_name("jane.doe")] == [removal.id]
-    assert [card.ts for card in approval_cards(slack)] == [removal.card_ts]
-    assert len(slack.of("users.info")) == 1
-    assert aws_proxy.forwarded("GetUser", UserName="jane.doe") <= 3
-    for served in servers:
-        assert "Traceback" not in served.log()
