@@ -109,7 +109,7 @@ def m003_one_live_request_per_name_and_kind(db: Database) -> None:
 
 
 @migrations()
-def m004_leavers(db: Database) -> None:
+def m005_leavers(db: Database) -> None:
     # One row per person Slack said left, while the bot is handling it or the removals it filed
     # are open: every further event about that person is answered from this row alone, with no
     # Slack or AWS call, on any replica. `removals` is a JSON list of request ids.

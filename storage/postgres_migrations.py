@@ -107,7 +107,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     # One row per person Slack said left, while the bot is handling it or the removals it filed
     # are open: every further event about that person is answered from this row alone, with no
     # Slack or AWS call, on any replica. `removals` is a list of request ids.
-    ("0003_leavers", [
+    ("0004_leavers", [
         """
         CREATE TABLE leavers (
             person_id TEXT PRIMARY KEY,
