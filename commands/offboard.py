@@ -298,7 +298,7 @@ class Offboarding:
             try:
                 request = self.file_remove(
                     RemoveCommand(user_name=facts.name), requester_id=BOT_REQUESTER, owner_id=person_id,
-                    reason="their Slack account was deactivated", left=person_id).request
+                    reason="their Slack account was deactivated", left=person_id, facts=facts).request
             except CommandError as error:
                 if error.why is Why.REQUEST_OPEN:
                     found = self._open_removal(facts.name)
