@@ -278,8 +278,7 @@ class Offboarding:
         """Slack says the person is active (reactivated): leaving again is handled anew."""
         self.store.close_leaver(person_id)
 
-    def leaver(self, person_id: str, email: str | None, email_domain: str | None,
-               job: Job | None = None) -> Leaving:
+    def leaver(self, person_id: str, email: str | None, email_domain: str | None, job: Job) -> Leaving:
         """Void what the leaver had open; file a removal for each IAM user they own. Safe to run again.
         The removals are written down on the leaving that `job` handles: it stays open while they are."""
         voided = self.void(person_id)
@@ -308,8 +307,7 @@ class Offboarding:
                 skipped.append((facts.name, error.why))
                 continue
             filed.append(request)
-        if job is not None:
-            self.store.leaver_removals(person_id, job.id, [request.id for request in filed])
+        self.store.leaver_removals(person_id, job.id, [request.id for request in filed])
         if self.disable_on_deactivation:
             filed = [self.disable_now(request) for request in filed]
         return Leaving(person_id, tuple(voided), tuple(filed), tuple(skipped))

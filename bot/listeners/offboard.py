@@ -3,7 +3,9 @@
 
 The event is written down as durable work keyed by Slack's event id before it is acknowledged,
 so a retried delivery files nothing twice and a crash loses nothing; the work (voiding what the
-leaver had open, filing removals, posting their cards) runs on the Runner, on any process.
+leaver had open, filing removals, posting their cards) runs on the Runner, on any process. It is
+written only when the person's leaving is not open already (see `Store.open_leaver`): the burst
+of events Slack sends as an account changes costs one piece of work.
 """
 
 from __future__ import annotations
