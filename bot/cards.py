@@ -7,19 +7,20 @@ person who asked is told Slack's real reason.
 from __future__ import annotations
 
 from commands.workflow import Filed
-from storage import PENDING
+from storage import PENDING, Job
 
 from .mrkdwn import channel
 from .services import Services
 
 
-def post_card(svc: Services, filed: Filed) -> str | None:
-    """The card of a pending request not yet posted; None when posted (or posted before), else
-    Slack's error, and the request is cancelled."""
+def post_card(svc: Services, filed: Filed, poster: Job) -> str | None:
+    """The card of a pending request not yet posted, by the work `poster`; None when posted (or
+    posted before, or another piece of work is posting it), else Slack's error, and the request
+    is cancelled."""
     request = filed.request
     if request.state != PENDING or request.card_ts:
         return None
-    refused = svc.notifier.post_card(filed)
+    refused = svc.notifier.post_card(filed, poster)
     if refused is not None:
         svc.workflow.card_refused(request.id, refused)
     return refused
@@ -27,7 +28,7 @@ def post_card(svc: Services, filed: Filed) -> str | None:
 
 def announce(asked, filed: Filed) -> bool:
     """Post the card (once); False, with the asker told why, if Slack refused it."""
-    refused = post_card(asked.svc, filed)
+    refused = post_card(asked.svc, filed, asked.job)
     if refused is None:
         return True
     approvals = channel(asked.svc.settings.iam_bot_approvals_channel)

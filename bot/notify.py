@@ -58,7 +58,7 @@ class Notifier:
 
     # -- the approval card ----------------------------------------------------------------
 
-    def post_card(self, filed: Filed) -> str | None:
+    def post_card(self, filed: Filed, poster: Job) -> str | None:
         """Post the approval card; None when posted (or no longer needed), else Slack's error code.
 
         Its buttons carry a fresh token: if an earlier attempt may have reached Slack (the process
@@ -66,7 +66,7 @@ class Notifier:
         """
         request = filed.request
         resent = "card_token" in request.details
-        token = self.workflow.new_card(request.id)
+        token = self.workflow.new_card(request.id, poster.id)
         if token is None:
             return None
         filed = Filed(self.workflow.request(request.id), owner_is_guest=filed.owner_is_guest)

@@ -298,16 +298,23 @@ class Offboarding:
 
     # -- when Slack says a person left ----------------------------------------------------
 
-    def note_leaver(self, person_id: str, event_id: str | None) -> Job | None:
+    def note_leaver(self, person_id: str, event_id: str | None, worker: str) -> Job | None:
         """Write down, before Slack's event is acknowledged, that a person left: once per event id
-        (Slack delivers an event again when its ack was slow). None when it was written already."""
+        (Slack delivers an event again when its ack was slow), and once per leaving (Slack sends an
+        event per profile change, a burst of them as an account is deactivated): None while this
+        person's leaving is being handled or its removals are open. The work is claimed by
+        `worker`, which runs it at once: no other process starts it beside it."""
         key = f"slack-event:{event_id}" if event_id else None
-        jobs = self.store.enqueue([NewJob(LEAVER_JOB, {"user_id": person_id}, key=key)], now=self._now(),
-                                  urgent=True)
-        return jobs[0] if jobs else None
+        return self.store.open_leaver(person_id, NewJob(LEAVER_JOB, {"user_id": person_id}, key=key),
+                                      now=self._now(), worker=worker, hold=self.workflow.policy.work_hold)
 
-    def leaver(self, person_id: str, email: str | None, email_domain: str | None) -> Leaving:
-        """Void what the leaver had open; file a removal for each IAM user they own. Safe to run again."""
+    def returned(self, person_id: str) -> None:
+        """Slack says the person is active (reactivated): leaving again is handled anew."""
+        self.store.close_leaver(person_id)
+
+    def leaver(self, person_id: str, email: str | None, email_domain: str | None, job: Job) -> Leaving:
+        """Void what the leaver had open; file a removal for each IAM user they own. Safe to run again.
+        The removals are written down on the leaving that `job` handles: it stays open while they are."""
         voided = self.void(person_id)
         filed, skipped = [], []
         for facts in self.users_of(person_id, email, email_domain):
@@ -324,7 +331,7 @@ class Offboarding:
             try:
                 request = self.file_remove(
                     RemoveCommand(user_name=facts.name), requester_id=BOT_REQUESTER, owner_id=person_id,
-                    reason="their Slack account was deactivated", left=person_id).request
+                    reason="their Slack account was deactivated", left=person_id, facts=facts).request
             except CommandError as error:
                 if error.why is Why.REQUEST_OPEN:
                     found = self._open_removal(facts.name)
@@ -334,6 +341,7 @@ class Offboarding:
                 skipped.append((facts.name, error.why))
                 continue
             filed.append(request)
+        self.store.leaver_removals(person_id, job.id, [request.id for request in filed])
         if self.disable_on_deactivation:
             filed = [self.disable_now(request) for request in filed]
         return Leaving(person_id, tuple(voided), tuple(filed), tuple(skipped))

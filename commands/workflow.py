@@ -284,17 +284,21 @@ class Workflow:
                     raise CommandError(Why.OWNER_HAS_USER, owner_id=owner.user_id, request_id=other.id,
                                        user_name=other.user_name)
 
-    def new_card(self, request_id: int) -> str | None:
-        """A fresh token for the approval card about to be posted; an earlier card's buttons stop
-        working (one may have reached Slack before a crash). None once the request is decided."""
+    def new_card(self, request_id: int, poster: int) -> str | None:
+        """A fresh token for the approval card the work `poster` (a job id) is about to post; an
+        earlier card's buttons stop working (one may have reached Slack before a crash). None once
+        the request is decided, or when other work took the card on: only one piece of work posts
+        a request's card, and only it posts it again (its job runs again after a crash)."""
         for _ in range(3):
             request = self.store.get(request_id)
             if request.state != storage.PENDING:
                 return None
+            if "card_token" in request.details and request.details.get("card_by", poster) != poster:
+                return None
             token = secrets.token_hex(4)
             if self.store.revise(request_id, state=storage.PENDING, expected=request.details,
-                                 details={**request.details, "card_token": token}, actor_id=None,
-                                 what="card_sent", now=self.clock()):
+                                 details={**request.details, "card_token": token, "card_by": poster},
+                                 actor_id=None, what="card_sent", now=self.clock()):
                 return token
         return None
 

@@ -138,3 +138,17 @@ def m005_key_attempts(db: Database) -> None:
         "WHERE kind = 'access_key' AND json_extract(details, '$.key_attempted') IS NOT NULL "
         "AND json_extract(details, '$.key_id') IS NULL AND json_extract(details, '$.key_lost') IS NULL"
     )
+
+
+@migrations()
+def m006_leavers(db: Database) -> None:
+    # One row per person Slack said left, while the bot is handling it or the removals it filed
+    # are open: every further event about that person is answered from this row alone, with no
+    # Slack or AWS call, on any replica. `removals` is a JSON list of request ids.
+    db.execute(
+        "CREATE TABLE leavers ("
+        " person_id TEXT PRIMARY KEY,"
+        " job_id INTEGER NOT NULL REFERENCES jobs(id),"
+        " removals TEXT NOT NULL DEFAULT '[]',"
+        " since TEXT NOT NULL)"
+    )

@@ -131,6 +131,19 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "WHERE kind = 'access_key' AND details->>'key_attempted' IS NOT NULL "
         "AND details->>'key_id' IS NULL AND details->>'key_lost' IS NULL",
     ]),
+    # One row per person Slack said left, while the bot is handling it or the removals it filed
+    # are open: every further event about that person is answered from this row alone, with no
+    # Slack or AWS call, on any replica. `removals` is a list of request ids.
+    ("0005_leavers", [
+        """
+        CREATE TABLE leavers (
+            person_id TEXT PRIMARY KEY,
+            job_id BIGINT NOT NULL REFERENCES jobs (id),
+            removals JSONB NOT NULL DEFAULT '[]',
+            since TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ]),
 ]
 
 

@@ -68,6 +68,10 @@ class Conflict(StoreError):
     "A write broke a unique rule of the schema"
 
 
+class _Lost(Exception):
+    "A conditional write lost to another transaction: roll back what this one wrote"
+
+
 @dataclass(frozen=True)
 class Request:
     id: int
@@ -673,6 +677,65 @@ class Store:
             attempts=row["attempts"], claimed_by=row["claimed_by"], claimed_until=time(row["claimed_until"]),
             done_at=time(row["done_at"]), last_error=row["last_error"], created_at=time(row["created_at"]),
         )
+
+    # -- leavers -----------------------------------------------------------------------
+
+    def open_leaver(self, person_id: str, job: NewJob, *, now: dt.datetime, worker: str,
+                    hold: dt.timedelta) -> Job | None:
+        """Write down the work of a person who left, already claimed by `worker`, which starts it
+        at once, unless their leaving is open already (its work not yet done, or a removal it
+        filed still pending or approved). Read and written by primary keys only, so a burst of
+        events about one person, on any number of replicas, costs one piece of work. None when
+        nothing was written (open already, or the job's key is taken: Slack delivered the same
+        event again)."""
+        try:
+            with self._write(urgent=True) as tx:
+                if job.key is not None and tx.one("SELECT id FROM jobs WHERE key = ?", [job.key]):
+                    return None
+                row = tx.one(f"SELECT job_id, removals FROM leavers WHERE person_id = ?{self.FOR_UPDATE}",
+                             [person_id])
+                if row is not None and self._leaving_open(tx, row):
+                    return None
+                [written] = self._insert_jobs(tx, [job], now=now, request_id=None,
+                                              claim=(worker, now + hold)) or [None]
+                if written is None:
+                    return None
+                if row is None:
+                    taken = tx.one("INSERT INTO leavers (person_id, job_id, removals, since) VALUES (?, ?, ?, ?) "
+                                   "ON CONFLICT (person_id) DO NOTHING RETURNING person_id",
+                                   [person_id, written.id, self._json_in([]), self._time_in(now)])
+                else:
+                    taken = tx.one("UPDATE leavers SET job_id = ?, removals = ?, since = ? "
+                                   "WHERE person_id = ? AND job_id = ? RETURNING person_id",
+                                   [written.id, self._json_in([]), self._time_in(now), person_id, row["job_id"]])
+                if taken is None:
+                    raise _Lost  # another event about this person got there first: its job stands, not ours
+        except _Lost:
+            return None
+        return written
+
+    def _leaving_open(self, tx: Tx, row: dict) -> bool:
+        job = tx.one("SELECT done_at FROM jobs WHERE id = ?", [row["job_id"]])
+        if job is not None and job["done_at"] is None:
+            return True
+        ids = [int(i) for i in self._json_out(row["removals"]) or []]
+        return bool(ids) and tx.one(
+            f"SELECT id FROM requests WHERE id IN ({marks(ids)}) AND state IN (?, ?) LIMIT 1",
+            [*ids, PENDING, APPROVED]) is not None
+
+    def leaver_removals(self, person_id: str, job_id: int, request_ids: Iterable[int]) -> None:
+        """The removals the leaver's work filed (or found open): the leaving stays open while they are."""
+        with self._write() as tx:
+            tx.count("UPDATE leavers SET removals = ? WHERE person_id = ? AND job_id = ?",
+                     [self._json_in(list(request_ids)), person_id, job_id])
+
+    def close_leaver(self, person_id: str) -> bool:
+        """The person is back (reactivated): if they leave again, that is handled anew."""
+        with self._read() as tx:
+            if tx.one("SELECT person_id FROM leavers WHERE person_id = ?", [person_id]) is None:
+                return False  # most profile changes are of people who never left: no write for them
+        with self._write() as tx:
+            return tx.count("DELETE FROM leavers WHERE person_id = ?", [person_id]) == 1
 
     # -- leases ------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""When Slack says a person left (`user_change` with `deleted: true`), end to end over HTTP."""
+"""When Slack says a person left (`user_change` with `deleted: true`), end to end over HTTP: one
+removal and one card per leaving, however many events arrive, on however many replicas."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import json
 
 import storage
 from bot import blocks
-from tests.support.harness import APPROVALS
+from tests.support.harness import APPROVALS, together
+from tests.support.process import wait_until
 from tests.test_offboard_e2e import JANE, OWNER_DM, card_text, gone, seed_jane
 
 
@@ -106,3 +108,92 @@ def test_slack_checking_the_events_url_gets_its_challenge_back(bot):
     response = bot.post(body, content_type="application/json")
     assert response.status_code == 200
     assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def iam_calls(bot) -> list[str]:
+    """Every IAM operation the bot calls from now on, in order (retries of one call count once)."""
+    called: list[str] = []
+    bot.client.meta.events.register("before-call.iam", lambda model, **_: called.append(model.name))
+    return called
+
+
+def approval_cards(slack) -> list:
+    """The messages in the approvals channel: one card per request."""
+    return slack.messages(APPROVALS)
+
+
+def test_a_burst_of_profile_changes_files_one_removal_with_one_card(bot, slack, aws):
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    called = iam_calls(bot)
+    # Slack sends one user_change per profile change: a hundred distinct events, all at once.
+    acks = together([lambda i=i: bot.post(user_change(f"EvBurst{i:03}"), content_type="application/json")
+                     for i in range(100)])
+    assert {ack.status_code for ack in acks} == {200}
+    bot.settle()
+    [removal] = [r for r in bot.store.for_user_name(JANE) if r.kind == "remove"]
+    assert [e.what for e in bot.store.events(removal.id)].count("filed") == 1
+    assert [card.ts for card in approval_cards(slack)] == [removal.card_ts]
+    # The bot asked Slack and AWS about jane once, not once per event.
+    assert len(slack.of("users.info")) == 1
+    assert called.count("GetUser") == 1, called
+    # The one card's Approve works (no "replaced by a newer card").
+    bot.click("U0BOB", blocks.ACTION_APPROVE, removal.id, message_ts=removal.card_ts)
+    assert gone(lambda: aws.get_user(UserName=JANE))
+
+
+def test_a_person_reactivated_and_deactivated_again_is_handled_anew(bot, slack, aws):
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    send(bot, user_change("EvAway1"))
+    [removal] = [r for r in bot.store.for_user_name(JANE) if r.kind == "remove"]
+    send(bot, user_change("EvAway2"))  # her removal is open: nothing new is asked of Slack
+    assert len(slack.of("users.info")) == 1
+    # jane is back, asks for a new password, and leaves again while her removal still waits.
+    slack.users["U0JANE"]["deleted"] = False
+    send(bot, user_change("EvBack", deleted=False))
+    bot.slash("U0JANE", "reset-password jane.doe")
+    [asked] = [r for r in bot.store.for_user_name(JANE) if r.kind == "reset_password"]
+    assert asked.state == storage.PENDING
+    leaves(slack, "U0JANE")
+    send(bot, user_change("EvAway3"))
+    assert bot.store.get(asked.id).state == storage.CANCELLED  # what she opened meanwhile is void
+    assert [r.id for r in bot.store.for_user_name(JANE) if r.kind == "remove"] == [removal.id]
+    assert [card.ts for card in approval_cards(slack)] == [removal.card_ts, asked.card_ts]
+
+
+def test_a_burst_spread_over_two_replicas_on_postgres_posts_one_card(make_bot, slack, aws, postgres_url):
+    replicas = [make_bot(database_url=postgres_url) for _ in range(2)]
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    called = [iam_calls(replica) for replica in replicas]
+    acks = together([lambda i=i: replicas[i % 2].post(user_change(f"EvSpread{i:03}"), content_type="application/json")
+                     for i in range(100)])
+    assert {ack.status_code for ack in acks} == {200}
+    for replica in replicas:
+        replica.settle()
+    store = replicas[0].store
+    [removal] = [r for r in store.for_user_name(JANE) if r.kind == "remove"]
+    assert [card.ts for card in approval_cards(slack)] == [store.get(removal.id).card_ts]
+    assert len(slack.of("users.info")) == 1
+    assert sum(calls.count("GetUser") for calls in called) == 1, called
+
+
+def test_a_leaving_handled_anew_while_the_first_card_is_on_its_way_posts_no_second_card(bot, slack, aws):
+    seed_jane(aws)
+    leaves(slack, "U0JANE")
+    posting = slack.hold("chat.postMessage", where=lambda p: p.get("channel") == APPROVALS)
+    bot.post(user_change("EvAway1"), content_type="application/json")
+    posting.wait_reached()  # the removal is filed; its card is on its way to Slack
+    # jane is reactivated and deactivated again meanwhile: her leaving is handled anew.
+    slack.users["U0JANE"]["deleted"] = False
+    bot.post(user_change("EvBack", deleted=False), content_type="application/json")
+    leaves(slack, "U0JANE")
+    bot.post(user_change("EvAway2"), content_type="application/json")
+    wait_until(lambda: bot.store.jobs(kind="leaver", done=True), what="the second leaving to be handled")
+    posting.release()
+    bot.settle()
+    [removal] = [r for r in bot.store.for_user_name(JANE) if r.kind == "remove"]
+    assert [card.ts for card in approval_cards(slack)] == [removal.card_ts]
+    bot.click("U0BOB", blocks.ACTION_APPROVE, removal.id, message_ts=removal.card_ts)
+    assert gone(lambda: aws.get_user(UserName=JANE))

@@ -341,6 +341,31 @@ def test_two_processes_claim_each_job_once(url):
     store.close()
 
 
+# -- leavers -----------------------------------------------------------------------------
+
+def leaving(store, event: str):
+    return store.open_leaver("U0JANE", NewJob("leaver", {"user_id": "U0JANE"}, key=f"slack-event:{event}"),
+                             now=NOW, worker="w1", hold=MINUTE)
+
+
+def test_a_leaving_is_open_while_its_work_runs_and_its_removals_are_open(store):
+    job = leaving(store, "Ev1")
+    assert (job.claimed_by, job.attempts) == ("w1", 1)  # the process that wrote it runs it
+    assert leaving(store, "Ev2") is None  # being handled
+    removal = store.file_request(user_name="jane.doe", groups=[], console=False, owner_id="U0JANE",
+                                 requester_id="iam-bot", team_id="T0TEAM", now=NOW, kind="remove")
+    store.leaver_removals("U0JANE", job.id, [removal.id])
+    assert store.finish_job(job.id, "w1", now=NOW)
+    assert leaving(store, "Ev3") is None  # its removal is pending
+    store.transition(removal.id, from_states=[storage.PENDING], to_state=storage.DENIED, actor_id="U0BOB",
+                     what="denied", now=NOW)
+    again = leaving(store, "Ev4")  # ended: a new event is a new leaving
+    assert again is not None and again.id != job.id
+    assert leaving(store, "Ev4") is None  # Slack delivering the same event again
+    assert store.close_leaver("U0JANE") and not store.close_leaver("U0JANE")  # reactivated
+    assert leaving(store, "Ev5") is not None
+
+
 # -- leases ------------------------------------------------------------------------------
 
 def test_a_lease_has_one_holder_until_it_expires_and_its_holder_renews_it(store):
@@ -409,7 +434,7 @@ def test_postgres_records_its_migrations_once(postgres_url):
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM iam_bot_migrations")] == [
             "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind", "0003_key_holds",
-            "0004_key_attempts"]
+            "0004_key_attempts", "0005_leavers"]
     store.close()
 
 
@@ -439,7 +464,7 @@ def test_sqlite_migrations_are_applied_once(tmp_path):
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM _sqlite_migrations ORDER BY id")] == [
             "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind",
-            "m004_key_holds", "m005_key_attempts"]
+            "m004_key_holds", "m005_key_attempts", "m006_leavers"]
     store.close()
 
 

@@ -3,7 +3,9 @@
 
 The event is written down as durable work keyed by Slack's event id before it is acknowledged,
 so a retried delivery files nothing twice and a crash loses nothing; the work (voiding what the
-leaver had open, filing removals, posting their cards) runs on the Runner, on any process.
+leaver had open, filing removals, posting their cards) runs on the Runner, on any process. It is
+written only when the person's leaving is not open already (see `Store.open_leaver`): the burst
+of events Slack sends as an account changes costs one piece of work.
 """
 
 from __future__ import annotations
@@ -109,11 +111,16 @@ def user_change(body, event, context):
     sends it again."""
     svc = services(context)
     user = event.get("user")
-    if not isinstance(user, dict) or user.get("deleted") is not True:
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
         return
     if user.get("team_id") not in (None, svc.team_id):
         return
-    job = svc.offboarding.note_leaver(user["id"], body.get("event_id"))
+    if user.get("deleted") is False:
+        svc.offboarding.returned(user["id"])
+        return
+    if user.get("deleted") is not True:
+        return
+    job = svc.offboarding.note_leaver(user["id"], body.get("event_id"), svc.runner.worker)
     if job is not None:
         svc.runner.run_now(job)
 
@@ -135,9 +142,9 @@ def act_on_leaver(svc: Services, job: Job) -> None:
         log.info("a user_change said a person left, but Slack says they are active here; nothing to do")
         return
     email = (user.get("profile") or {}).get("email")
-    leaving = svc.offboarding.leaver(person_id, email, svc.settings.iam_bot_email_domain)
+    leaving = svc.offboarding.leaver(person_id, email, svc.settings.iam_bot_email_domain, job)
     for request in leaving.filed:
-        refused = post_card(svc, Filed(request))
+        refused = post_card(svc, Filed(request), job)
         if refused is not None:
             log.warning("the card of removal #%s (a leaver's user) was refused: %s", request.id, refused)
     svc.runner.kick()
