@@ -18,8 +18,7 @@ import storage
 from bot import blocks
 from bot.listeners.handoff import after_ack
 from bot.work import ACKS_FIRST_SECONDS, InFlight
-from tests.test_offboard_e2e import JANE, seed_jane
-from tests.test_offboard_events_e2e import leaves, send, user_change
+from tests.support.stories import JANE, leaves, seed_jane, send, user_change
 
 
 def test_a_click_is_answered_while_its_slow_part_still_waits_for_slack(bot, slack, aws):
@@ -59,11 +58,11 @@ def test_over_socket_mode_an_event_the_bot_could_not_write_down_is_left_for_slac
     from slack_sdk.socket_mode.request import SocketModeRequest
 
     from bot.socket_mode import CheckedSocketModeHandler
-    from tests.test_http_guard import _SocketClient
+    from tests.support.socket_client import SocketClient
 
     handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
     handler.app = bot.app
-    client = _SocketClient()
+    client = SocketClient()
     seed_jane(aws)
     leaves(slack, "U0JANE")
     event = json.loads(user_change("Ev10"))

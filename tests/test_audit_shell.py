@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_shell import after, message, run_shell, turns
+from tests.support.shell import after, message, run_shell, turns
 
 STORY = """\
 /iam create jane.doe Developers

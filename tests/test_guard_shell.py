@@ -3,7 +3,7 @@ alternatives to a user without a console."""
 
 import pytest
 
-from tests.test_shell import after, message, run_shell, turns
+from tests.support.shell import after, message, run_shell, turns
 
 STORY = """\
 /iam create jane.doe Admins

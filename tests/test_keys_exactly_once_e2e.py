@@ -17,7 +17,7 @@ from bot.shell.awslike import make_aws_like
 from commands.iam import RETRY_CONFIG, KeyMeta
 from commands.keys import unseen
 from tests.support.faults import Fault
-from tests.test_keys_lifecycle_e2e import ask_and_approve, keys_of, provision_jane, reveal, shown_key
+from tests.support.stories import ask_and_approve, keys_of, provision_jane, reveal, shown_key
 
 pytest_plugins = ["tests.support.process"]
 

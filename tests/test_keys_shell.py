@@ -2,7 +2,7 @@
 
 import re
 
-from tests.test_shell import after, run_shell, turns
+from tests.support.shell import after, run_shell, turns
 
 KEY_STORY = """\
 /iam create jane.doe Developers --no-console

@@ -1,6 +1,6 @@
 """`iam-bot shell` shows offboarding: a removal approved by a second person, and a Slack deactivation."""
 
-from tests.test_shell import after, run_shell, turns
+from tests.support.shell import after, run_shell, turns
 
 STORY = """\
 as bob
