@@ -18,21 +18,21 @@ from tests.support.shell import ROOT, after, message, run_shell, turns
 
 STORY = """\
 /iam create jane.doe Developers
-click 1
+click Approve
 y
 as bob
-click 1
+click Approve
 y
 as jane
-click 4
-click 4
+click Reveal password
+click Reveal password
 as bob
 /iam keys sam.sample
 as alice
 /iam keys sam.sample
 /iam create carol.ops ReadOnly @carol
 as bob
-click 12
+click Deny
 Not before the security review.
 as alice
 events
@@ -75,7 +75,7 @@ def test_a_request_shows_the_ack_then_the_card_with_numbered_buttons(story):
 
 def test_the_requester_cannot_approve_their_own_request(story):
     _, said = story
-    [shown] = after(said, "alice> click 1")
+    [shown] = after(said, "alice> click Approve")
     assert "Approve this request?" in shown  # Slack's confirmation dialog, answered y
     refusal = message(shown, "#iam-approvals · only visible to alice")
     assert "You cannot decide request #1: you asked for it" in refusal
@@ -84,21 +84,21 @@ def test_the_requester_cannot_approve_their_own_request(story):
 
 def test_a_second_person_approves_and_the_user_is_created(story):
     _, said = story
-    [shown] = after(said, "bob> click 1")
+    [shown] = after(said, "bob> click Approve")
     assert "Approved by @bob" in message(shown, "message 1 (edited)")
-    assert "[1]" not in message(shown, "message 1 (edited)")  # the buttons are gone
+    assert not re.search(r"\[\d+\]", message(shown, "message 1 (edited)"))  # the buttons are gone
     thread = message(shown, "reply in the thread of message 1")
     assert "Created `arn:aws:iam::123456789012:user/jane.doe` in `Developers`" in thread
     dm = message(shown, "DM from iam-bot to jane · message 3 · jane sees it")
     assert "Your AWS IAM user `jane.doe` is ready" in dm
     assert "Sign-in URL: https://example-sandbox.signin.aws.amazon.com/console" in dm
-    assert "[4] Reveal password" in dm
+    assert re.search(r"\[\d+\] Reveal password", dm)
     assert "Sign-in details delivered to @jane by DM" in shown
 
 
 def test_the_owner_reveals_the_password_once_visible_only_to_her(story):
     output, said = story
-    shown, again = after(said, "jane> click 4")
+    shown, again = after(said, "jane> click Reveal password")
     reveal = message(shown, "DM from iam-bot to jane · only visible to jane")
     password = re.search(r"Password for `jane\.doe`: `([^`]+)`", reveal)[1]
     # The sample account's policy: 14+ characters with every kind.
@@ -132,9 +132,9 @@ def test_keys_for_an_approver_and_not_for_anyone_else(story):
 def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
     _, said = story
     [shown] = after(said, "alice> /iam create carol.ops ReadOnly @carol")
-    assert "[11] Approve   [12] Deny" in message(shown, "message 6 · everyone in the channel sees it")
+    assert re.search(r"\[\d+\] Approve   \[\d+\] Deny", message(shown, "message 6 · everyone in the channel sees it"))
 
-    [shown] = after(said, "bob> click 12")
+    [shown] = after(said, "bob> click Deny")
     modal = message(shown, 'modal "Deny request" · only visible to bob')
     assert "Deny IAM user `carol.ops` for @carol (request #2)?" in modal
     assert "Reason (the requester sees it)> Not before the security review." in shown
@@ -183,6 +183,37 @@ def test_nothing_typed_crashes_the_shell():
     assert "No IAM group named `NoSuchGroup`" in said["alice> /iam create jane.doe NoSuchGroup"]
     assert "is not an /iam command" in said["alice> /iam nope"]
     assert "(end of input)" in result.stdout
+
+
+LABEL_STORY = """\
+/iam create jane.doe Developers
+click "Launch rockets"
+click 1 n
+as bob
+click "Approve" y
+as alice
+click Reveal password
+as jane
+click reveal password
+"""
+
+
+def test_a_button_is_pressed_by_its_label_or_told_which_labels_are_on_screen():
+    result = run_shell(LABEL_STORY)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    said = turns(result.stdout)
+    [unknown] = after(said, 'alice> click "Launch rockets"')
+    assert ('There is no button "Launch rockets" that alice can press. On screen: "Approve", "Deny", '
+            '"Cancel request".') in unknown
+    [by_number] = after(said, "alice> click 1 n")  # a number still presses, and still asks first
+    assert "Approve this request?" in by_number and "Cancelled; nothing was sent to the bot." in by_number
+    [approved] = after(said, 'bob> click "Approve" y')
+    assert "Approve this request?" in approved and "(bob pressed Approve)" in approved
+    assert "Approved by @bob" in message(approved, "message 1 (edited)")
+    [not_hers] = after(said, "alice> click Reveal password")
+    assert 'alice cannot see a button "Reveal password": only jane sees it. To press it, first type: as jane' in not_hers
+    [revealed] = after(said, "jane> click reveal password")
+    assert "Password for `jane.doe`" in message(revealed, "only visible to jane")
 
 
 def test_serving_slack_never_loads_moto():
