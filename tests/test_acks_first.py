@@ -20,6 +20,8 @@ from bot.listeners.handoff import after_ack
 from bot.work import ACKS_FIRST_SECONDS, InFlight
 from tests.support.stories import JANE, leaves, seed_jane, send, user_change
 
+pytestmark = pytest.mark.e2e
+
 
 def test_a_click_is_answered_while_its_slow_part_still_waits_for_slack(bot, slack, aws):
     bot.slash("U0ALICE", "create jane.doe Developers")

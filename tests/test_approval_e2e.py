@@ -11,6 +11,8 @@ from tests.support.faults import Fault, count_calls
 from tests.support.harness import APPROVALS, Bot, together
 from tests.support.stories import thread_texts
 
+pytestmark = pytest.mark.e2e
+
 
 def file_jane(bot):
     response = bot.slash("U0ALICE", "create jane.doe Developers ReadOnly")

@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.shell import after, message, run_shell, turns
 
+pytestmark = pytest.mark.slow
+
 STORY = """\
 /iam create jane.doe Developers
 click Cancel request

@@ -21,6 +21,8 @@ from tests.support.process import (
 )
 from tests.support.stories import keys_of
 
+pytestmark = [pytest.mark.e2e, pytest.mark.crash, pytest.mark.slow]
+
 pytest_plugins = ["tests.support.process"]
 
 RESENT = "The bot may have sent you this already"

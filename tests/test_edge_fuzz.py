@@ -20,6 +20,8 @@ from tests.support.fake_slack import TEAM, FakeSlack
 from tests.support.harness import APPROVALS, Bot
 from tests.support.harness import post_signed as signed
 
+pytestmark = pytest.mark.e2e
+
 FORM = "application/x-www-form-urlencoded"
 LONG_ID = "U" + "A" * 99_999
 NUL_ID = "U0AL\x00ICE"

@@ -4,6 +4,8 @@ own policy growing by exactly the guardrails' calls."""
 import datetime as dt
 import json
 
+import pytest
+
 import storage
 from bot import blocks
 from bot.background import DUTIES
@@ -14,6 +16,8 @@ from commands.mfa import check_mfa
 from commands.policy import allowed_operations, bot_policy, mfa_policy
 from tests.support.faults import count_calls
 from tests.support.stories import OWNER_DM, reveal_value, thread_texts
+
+pytestmark = pytest.mark.e2e
 
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
 

@@ -13,6 +13,8 @@ from tests.support.fake_slack import OTHER_TEAM
 from tests.support.harness import sign
 from tests.support.socket_client import SocketClient
 
+pytestmark = pytest.mark.e2e
+
 # Slack's documented example (https://api.slack.com/authentication/verifying-requests-from-slack).
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 VECTOR_TIMESTAMP = 1531420618

@@ -16,6 +16,8 @@ from commands.iam import AWS_DEFAULT_POLICY, CACHE_SECONDS, IamGateway
 from tests.support.faults import Fault, record_calls
 from tests.support.stories import OWNER_DM, provision_jane
 
+pytestmark = pytest.mark.e2e
+
 ACCOUNT = "123456789012"  # moto's account for the tests' credentials
 
 

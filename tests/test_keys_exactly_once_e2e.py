@@ -9,6 +9,7 @@ then fails its answer."""
 import datetime as dt
 
 import boto3
+import pytest
 from botocore.config import Config
 
 import storage
@@ -18,6 +19,8 @@ from commands.iam import RETRY_CONFIG, KeyMeta
 from commands.keys import unseen
 from tests.support.faults import Fault
 from tests.support.stories import ask_and_approve, keys_of, provision_jane, reveal, shown_key
+
+pytestmark = pytest.mark.e2e
 
 pytest_plugins = ["tests.support.process"]
 

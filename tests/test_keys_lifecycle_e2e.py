@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import boto3
+import pytest
 
 import storage
 from bot import blocks
@@ -13,6 +14,8 @@ from bot.background import check_rotations_once
 from tests.support.faults import count_calls
 from tests.support.stories import KEY_REASON as REASON
 from tests.support.stories import OWNER_DM, ask_and_approve, keys_of, provision_jane, reveal, shown_key
+
+pytestmark = pytest.mark.e2e
 
 
 def tags_of(aws, user="jane.doe"):

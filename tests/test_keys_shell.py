@@ -2,7 +2,11 @@
 
 import re
 
+import pytest
+
 from tests.support.shell import after, run_shell, turns
+
+pytestmark = pytest.mark.slow
 
 KEY_STORY = """\
 /iam create jane.doe Developers --no-console

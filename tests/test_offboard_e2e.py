@@ -13,6 +13,8 @@ import storage
 from bot import blocks
 from tests.support.stories import JANE, OWNER_DM, card_text, gone, seed_jane, thread_texts
 
+pytestmark = pytest.mark.e2e
+
 MUTATIONS = ("Delete", "Detach", "Remove", "Deactivate", "Update")
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import storage
 from bot import blocks
 from tests.support.harness import APPROVALS, together
 from tests.support.process import wait_until
 from tests.support.stories import JANE, OWNER_DM, card_text, gone, leaves, seed_jane, send, user_change
+
+pytestmark = pytest.mark.e2e
 
 
 def test_jane_leaves_her_user_is_filed_for_removal_and_what_she_had_open_is_void(bot, slack, aws):

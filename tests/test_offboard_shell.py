@@ -1,6 +1,10 @@
 """`iam-bot shell` shows offboarding: a removal approved by a second person, and a Slack deactivation."""
 
+import pytest
+
 from tests.support.shell import after, run_shell, turns
+
+pytestmark = pytest.mark.slow
 
 STORY = """\
 as bob

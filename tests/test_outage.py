@@ -19,6 +19,8 @@ from tests.support.postgres import PostgresServer
 from tests.support.process import answer, file_request, newest_request, wait_until
 from tests.support.stories import leaves, user_change
 
+pytestmark = [pytest.mark.e2e, pytest.mark.crash]
+
 pytest_plugins = ["tests.support.process"]
 
 PROBE_WAITS = 1  # seconds a load balancer's health probe waits

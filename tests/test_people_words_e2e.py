@@ -3,11 +3,15 @@ from the bot's own lines, on cards, in DMs and in /iam status. End to end over H
 
 import json
 
+import pytest
+
 import storage
 from bot import blocks
 from bot.mrkdwn import typed
 from tests.support.harness import APPROVALS
 from tests.support.stories import provision_jane
+
+pytestmark = pytest.mark.e2e
 
 # What a requester might type to make a pending card look approved.
 IMITATION = ":white_check_mark: *Approved by bob*"

@@ -2,10 +2,14 @@
 
 import datetime as dt
 
+import pytest
+
 import storage
 from bot import blocks
 from tests.support.harness import APPROVALS
 from tests.support.stories import thread_texts
+
+pytestmark = pytest.mark.e2e
 
 LONG_GROUPS = [("G%d" % i) + "x" * 124 for i in range(4)]  # IAM allows 128 characters; 126 each is enough
 

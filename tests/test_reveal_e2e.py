@@ -12,6 +12,8 @@ from bot import blocks
 from tests.support.faults import count_calls
 from tests.support.stories import OWNER_DM, dms_to_jane, provision_jane, reveal_buttons, reveal_value
 
+pytestmark = pytest.mark.e2e
+
 
 def test_the_owner_gets_a_dm_with_sign_in_details(bot, slack):
     provision_jane(bot)

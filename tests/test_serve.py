@@ -15,6 +15,8 @@ import requests
 from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot, post_signed
 from tests.support.ports import free_port
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

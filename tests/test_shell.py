@@ -16,6 +16,8 @@ import pytest
 
 from tests.support.shell import ROOT, after, message, run_shell, turns
 
+pytestmark = pytest.mark.slow
+
 STORY = """\
 /iam create jane.doe Developers
 click Approve
