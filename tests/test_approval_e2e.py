@@ -9,6 +9,9 @@ from bot import blocks
 from bot.background import sweep_once
 from tests.support.faults import Fault, count_calls
 from tests.support.harness import APPROVALS, Bot, together
+from tests.support.stories import thread_texts
+
+pytestmark = pytest.mark.e2e
 
 
 def file_jane(bot):
@@ -19,10 +22,6 @@ def file_jane(bot):
 
 def updates_of_card(slack):
     return [p for p in slack.of("chat.update") if p.get("channel") == APPROVALS]
-
-
-def thread_texts(slack):
-    return [p["text"] for p in slack.of("chat.postMessage") if p.get("thread_ts")]
 
 
 def buttons(payload):

@@ -14,6 +14,8 @@ from commands.iam import IamGateway, ReportNotReady
 from tests.support.faults import record_calls
 from tests.support.harness import APPROVALS, all_at_once
 
+pytestmark = pytest.mark.e2e
+
 ACCOUNT = "123456789012"
 NOW = dt.datetime.now(dt.timezone.utc)
 DAY = dt.timedelta(days=1)

@@ -2,7 +2,7 @@
 on SQLite and on a real PostgreSQL server."""
 
 import storage
-from tests.test_store import HOUR, NOW, approve, file, store, url  # noqa: F401 (fixtures)
+from tests.support.stores import HOUR, NOW, approve, file, store, url  # noqa: F401 (fixtures)
 
 
 def test_revise_wins_only_against_the_details_it_read(store):

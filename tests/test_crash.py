@@ -19,6 +19,9 @@ from tests.support.process import (
     answer, approve, dm_channel, dms, file_request, newest_request, press_reveal, reveal_value, settled,
     thread_lines, wait_until,
 )
+from tests.support.stories import keys_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.crash, pytest.mark.slow]
 
 pytest_plugins = ["tests.support.process"]
 
@@ -219,7 +222,3 @@ def test_a_key_made_just_before_a_kill_and_never_shown_is_deleted_by_the_duties(
     assert any("was never shown, so that key was deleted" in line for line in thread_lines(slack, key_request))
     check_rotations_once(bot.services)  # once settled, never again
     assert [e.what for e in bot.store.events(key_request.id)].count("key_lost") == 1
-
-
-def keys_of(aws, user_name: str = "jane.doe") -> dict[str, str]:
-    return {k["AccessKeyId"]: k["Status"] for k in aws.list_access_keys(UserName=user_name)["AccessKeyMetadata"]}

@@ -1,8 +1,12 @@
 """Filing a request with /iam create, end to end over HTTP."""
 
+import pytest
+
 import storage
 
 from tests.support.harness import APPROVALS
+
+pytestmark = pytest.mark.e2e
 
 
 def card_posts(slack):

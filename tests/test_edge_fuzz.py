@@ -7,8 +7,6 @@ secret) sent it; the edge must still refuse what the bot cannot read, before Bol
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import json
 import urllib.parse
 
@@ -19,7 +17,10 @@ from hypothesis import strategies as st
 
 from bot import blocks
 from tests.support.fake_slack import TEAM, FakeSlack
-from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot
+from tests.support.harness import APPROVALS, Bot
+from tests.support.harness import post_signed as signed
+
+pytestmark = pytest.mark.e2e
 
 FORM = "application/x-www-form-urlencoded"
 LONG_ID = "U" + "A" * 99_999
@@ -39,10 +40,7 @@ def edge_bot(tmp_path_factory, moto_url):
 def post_signed(bot, body: bytes, content_type: str = FORM) -> requests.Response:
     # The bases' response_url (port 9, quoted the same in a form and in a payload) aimed at the fake Slack.
     body = body.replace(b"127.0.0.1%3A9%2F", f"127.0.0.1%3A{bot.slack.port}%2F".encode())
-    timestamp = str(int(bot.clock().timestamp()))
-    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
-    return requests.post(bot.url, data=body, timeout=30, headers={
-        "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + digest})
+    return signed(bot.url, body, timestamp=int(bot.clock().timestamp()), content_type=content_type)
 
 
 def block_actions() -> dict:

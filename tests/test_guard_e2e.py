@@ -10,6 +10,8 @@ from tests.support.faults import count_calls
 from bot.shell.aws import add_aws_managed_policies
 from tests.support.harness import APPROVALS
 
+pytestmark = pytest.mark.e2e
+
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 ACCOUNT = "123456789012"  # moto's account for the tests' credentials
 MANAGED = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess", "AmazonEC2FullAccess", "AmazonS3ReadOnlyAccess",

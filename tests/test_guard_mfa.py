@@ -4,6 +4,8 @@ own policy growing by exactly the guardrails' calls."""
 import datetime as dt
 import json
 
+import pytest
+
 import storage
 from bot import blocks
 from bot.background import DUTIES
@@ -13,23 +15,16 @@ from commands.iam import IamGateway
 from commands.mfa import check_mfa
 from commands.policy import allowed_operations, bot_policy, mfa_policy
 from tests.support.faults import count_calls
+from tests.support.stories import OWNER_DM, reveal_value, thread_texts
 
-OWNER_DM = "D0JANE"
+pytestmark = pytest.mark.e2e
+
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
-
-
-def reveal_value(slack):
-    [dm] = [p for p in slack.of("chat.postMessage") if p.get("channel") == OWNER_DM]
-    return [e for b in dm["blocks"] if b["type"] == "actions" for e in b["elements"]][0]["value"]
 
 
 def nudges(slack):
     return [p for p in slack.of("chat.postMessage") if p.get("channel") == OWNER_DM and "no MFA device" in p["text"]
             + str(p.get("blocks"))]
-
-
-def thread_texts(slack):
-    return [p["text"] for p in slack.of("chat.postMessage") if p.get("thread_ts")]
 
 
 def mfa_pass(bot):
@@ -152,7 +147,7 @@ BEFORE_GUARDRAILS = {"GetUser", "ListUserTags", "ListAccessKeys", "GetAccessKeyL
 
 
 def test_the_policy_grows_by_exactly_the_guardrails_calls():
-    from tests.test_policy import operations_in_source
+    from tests.support.iam_source import operations_in_source
 
     grown = allowed_operations(bot_policy()) - BEFORE_GUARDRAILS
     # Other flows add their own actions; the guardrails add these four, each one called.

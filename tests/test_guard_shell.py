@@ -3,17 +3,19 @@ alternatives to a user without a console."""
 
 import pytest
 
-from tests.test_shell import after, message, run_shell, turns
+from tests.support.shell import after, message, run_shell, turns
+
+pytestmark = pytest.mark.slow
 
 STORY = """\
 /iam create jane.doe Admins
 as bob
-click 1
+click Approve
 y
-click 4
+click Approve
 y
 as carol
-click 4
+click Approve
 y
 as alice
 /iam create ci.bot Developers @carol --no-console
@@ -41,10 +43,10 @@ def test_the_card_shows_what_admins_grants_and_that_it_needs_two_approvers(said)
 
 
 def test_two_approvers_one_after_the_other(said):
-    first, again = after(said, "bob> click 1"), after(said, "bob> click 4")
-    assert "recorded (1 of 2)" in first[0] and "1 of 2 approvals: @bob" in first[0]
-    assert "you already approved it" in again[0]
-    [second] = after(said, "carol> click 4")
+    first, again = after(said, "bob> click Approve")
+    assert "recorded (1 of 2)" in first and "1 of 2 approvals: @bob" in first
+    assert "you already approved it" in again
+    [second] = after(said, "carol> click Approve")
     assert "Approved by @bob and @carol" in second and "Created `arn:aws:iam::" in second
 
 
@@ -57,10 +59,10 @@ def test_a_user_without_a_console_is_told_the_alternatives(said):
 MFA_STORY = """\
 /iam create jane.doe Developers
 as bob
-click 1
+click Approve
 y
 as jane
-click 4
+click Reveal password
 wait 12h
 wait 2d
 """
@@ -70,7 +72,7 @@ def test_the_shell_shows_mfa_reminders_once_time_has_passed():
     result = run_shell(MFA_STORY)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     said = turns(result.stdout)
-    [revealed] = after(said, "jane> click 4")
+    [revealed] = after(said, "jane> click Reveal password")
     assert "Password for `jane.doe`" in revealed
     [early] = after(said, "jane> wait 12h")
     assert "no MFA device yet" not in early  # within IAM_BOT_MFA_GRACE (24h): no reminder

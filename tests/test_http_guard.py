@@ -11,6 +11,9 @@ import storage
 from bot.signature import SlackSignature
 from tests.support.fake_slack import OTHER_TEAM
 from tests.support.harness import sign
+from tests.support.socket_client import SocketClient
+
+pytestmark = pytest.mark.e2e
 
 # Slack's documented example (https://api.slack.com/authentication/verifying-requests-from-slack).
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -189,18 +192,6 @@ def test_serve_asks_the_store_for_its_health():
     assert store_health(Older()) is None and store_health(Healthy()) is None
 
 
-class _SocketClient:
-    """What the Socket Mode handler sends back over the WebSocket."""
-
-    def __init__(self):
-        self.sent = []
-        import logging as _logging
-        self.logger = _logging.getLogger("test.socket")
-
-    def send_socket_mode_response(self, response):
-        self.sent.append(response.to_dict())
-
-
 @pytest.mark.parametrize("kind, payload", [
     ("slash_commands", {"command": "/iam", "text": ["not", "text"], "user_id": "U0ALICE", "team_id": "T0TEAM"}),
     ("slash_commands", {"command": "/iam", "text": "help", "user_id": "U0" + "A" * 100_000, "team_id": "T0TEAM"}),
@@ -215,7 +206,7 @@ def test_socket_mode_acknowledges_malformed_requests_and_does_nothing(bot, kind,
 
     handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
     handler.app = bot.app
-    client = _SocketClient()
+    client = SocketClient()
     handler.handle(client, SocketModeRequest(type=kind, envelope_id="E1", payload=payload))
     [ack] = client.sent
     assert ack["envelope_id"] == "E1"
@@ -230,7 +221,7 @@ def test_socket_mode_acknowledges_a_request_from_another_workspace_with_words(bo
 
     handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
     handler.app = bot.app
-    client = _SocketClient()
+    client = SocketClient()
     payload = {"command": "/iam", "text": "help", "user_id": "U0FAR", "team_id": OTHER_TEAM,
                "channel_id": "C0GENERAL", "response_url": "http://127.0.0.1:9/response/x", "trigger_id": "1.2.3",
                "api_app_id": "A0APP", "user_name": "far", "team_domain": "other", "channel_name": "general",

@@ -14,9 +14,11 @@ from bot import blocks
 from commands.errors import IamError
 from commands.iam import AWS_DEFAULT_POLICY, CACHE_SECONDS, IamGateway
 from tests.support.faults import Fault, record_calls
+from tests.support.stories import OWNER_DM, provision_jane
+
+pytestmark = pytest.mark.e2e
 
 ACCOUNT = "123456789012"  # moto's account for the tests' credentials
-OWNER_DM = "D0JANE"
 
 
 def fill_account(users: int) -> None:
@@ -24,12 +26,6 @@ def fill_account(users: int) -> None:
     backend = iam_backends[ACCOUNT]["global"]
     for i in range(users):
         backend.create_user("us-east-1", f"colleague.{i:05d}", path="/people/")
-
-
-def provision_jane(bot):
-    bot.slash("U0ALICE", "create jane.doe Developers")
-    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
-    assert bot.store.get(1).state == storage.PROVISIONED
 
 
 # -- before a request is filed -------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 import datetime as dt
 
+import pytest
+
 import storage
+
+pytestmark = pytest.mark.e2e
 
 
 def keys_reply(bot, user, name):

@@ -9,6 +9,7 @@ then fails its answer."""
 import datetime as dt
 
 import boto3
+import pytest
 from botocore.config import Config
 
 import storage
@@ -17,7 +18,9 @@ from bot.shell.awslike import make_aws_like
 from commands.iam import RETRY_CONFIG, KeyMeta
 from commands.keys import unseen
 from tests.support.faults import Fault
-from tests.test_keys_lifecycle_e2e import ask_and_approve, keys_of, provision_jane, reveal, shown_key
+from tests.support.stories import ask_and_approve, keys_of, provision_jane, reveal, shown_key
+
+pytestmark = pytest.mark.e2e
 
 pytest_plugins = ["tests.support.process"]
 

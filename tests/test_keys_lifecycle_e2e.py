@@ -3,57 +3,19 @@ created at the owner's first Reveal click, rotated, deactivated, activated and d
 
 import datetime as dt
 import logging
-import re
 from pathlib import Path
 
 import boto3
+import pytest
 
 import storage
 from bot import blocks
 from bot.background import check_rotations_once
 from tests.support.faults import count_calls
+from tests.support.stories import KEY_REASON as REASON
+from tests.support.stories import OWNER_DM, ask_and_approve, keys_of, provision_jane, reveal, shown_key
 
-OWNER_DM = "D0JANE"
-REASON = "CI for the billing repo (ticket #42)"
-
-
-def provision_jane(bot):
-    bot.slash("U0ALICE", "create jane.doe Developers")
-    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
-    assert bot.store.get(1).state == storage.PROVISIONED
-
-
-def reveal_value(slack):
-    dms = [p for p in slack.of("chat.postMessage") if p.get("channel") == OWNER_DM]
-    for payload in reversed(dms):
-        for block in payload.get("blocks", []):
-            for element in block.get("elements", []) if block["type"] == "actions" else []:
-                if element["action_id"] == blocks.ACTION_REVEAL and element["text"]["text"] == "Reveal access key":
-                    return element["value"]
-    raise AssertionError("no Reveal access key button was sent")
-
-
-def ask_and_approve(bot, slack, request_id=2):
-    filed = bot.slash("U0ALICE", f"create-key jane.doe --reason {REASON}")
-    assert f"Request #{request_id} filed" in bot.said(filed.response_url)
-    bot.click("U0BOB", blocks.ACTION_APPROVE, request_id)
-    assert bot.store.get(request_id).state == storage.PROVISIONED
-    return reveal_value(slack)
-
-
-def reveal(bot, slack, value=None, who="U0JANE"):
-    response = bot.click(who, blocks.ACTION_REVEAL, value or reveal_value(slack), channel=OWNER_DM)
-    return bot.said(response.response_url)
-
-
-def shown_key(said):
-    key_id = re.search(r"\*Access key id:\* `([A-Z0-9]+)`", said)[1]
-    secret = re.search(r"\*Secret access key:\* `([^`]+)`", said)[1]
-    return key_id, secret
-
-
-def keys_of(aws, user="jane.doe"):
-    return {k["AccessKeyId"]: k["Status"] for k in aws.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+pytestmark = pytest.mark.e2e
 
 
 def tags_of(aws, user="jane.doe"):

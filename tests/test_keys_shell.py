@@ -2,30 +2,34 @@
 
 import re
 
-from tests.test_shell import after, run_shell, turns
+import pytest
+
+from tests.support.shell import after, run_shell, turns
+
+pytestmark = pytest.mark.slow
 
 KEY_STORY = """\
 /iam create jane.doe Developers --no-console
 as bob
-click 1
+click Approve
 y
 as alice
 /iam create-key jane.doe --reason CI for the billing repo
 as bob
-click 4
+click Approve
 y
 as jane
-click 6
-click 6
+click Reveal access key
+click Reveal access key
 /iam keys jane.doe
-click 7
+click Rotate
 y
-click 10
+click Reveal access key
 /iam keys jane.doe
-click 12
+click Deactivate
 y
 /iam keys jane.doe
-click 19
+click Delete
 y
 /iam keys jane.doe
 """
@@ -37,17 +41,16 @@ def test_the_shell_walks_the_whole_key_story():
     said = turns(result.stdout)
     [filed] = after(said, "alice> /iam create-key jane.doe --reason CI for the billing repo")
     assert "Access key requested by @alice" in filed and "Reason, as @alice typed it:\n    CI for the billing repo" in filed
-    first, again = after(said, "jane> click 6")
+    first, again, revealed = after(said, "jane> click Reveal access key")
     old = re.search(r"Access key id: `([A-Z0-9]+)`", first)[1]
     assert "Secret access key:" in first and "aws configure --profile" in first
     assert "already revealed" in again and "Secret access key:" not in again
-    [rotated] = after(said, "jane> click 7")
-    assert "Rotation of" in rotated and "[10] Reveal access key" in rotated
-    [revealed] = after(said, "jane> click 10")
+    [rotated] = after(said, "jane> click Rotate")
+    assert "Rotation of" in rotated and re.search(r"\[\d+\] Reveal access key", rotated)
     new = re.search(r"Access key id: `([A-Z0-9]+)`", revealed)[1]
-    [deactivated] = after(said, "jane> click 12")
+    [deactivated] = after(said, "jane> click Deactivate")
     assert f"`{old}` of `jane.doe` is now inactive" in deactivated
-    [deleted] = after(said, "jane> click 19")
+    [deleted] = after(said, "jane> click Delete")
     assert f"`{old}` of `jane.doe` is deleted" in deleted
     final = after(said, "jane> /iam keys jane.doe")[-1]
     assert new in final and old not in final

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 import urllib.parse
 
 import pytest
 
 from bot.logs import quiet_chatty_loggers, redact
+from tests.support.ports import free_port
 
 TOKEN = "xoxb-1234-5678-CanaryTokenXyz"
 
@@ -33,12 +33,6 @@ def test_redact_leaves_ordinary_lines_alone():
     assert redact(line) == line
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def debug_root(caplog):
     """LOG_LEVEL=DEBUG as `iam-bot serve` sets it up: a root handler, the root at DEBUG."""
@@ -55,7 +49,7 @@ def debug_root(caplog):
 
 def test_at_debug_no_response_url_or_token_reaches_any_log(make_bot, slack, caplog, debug_root):
     bot = make_bot()  # Bolt sets its own loggers up now, from the root's DEBUG
-    dead = f"http://127.0.0.1:{closed_port()}/response/canary-dead"
+    dead = f"http://127.0.0.1:{free_port()}/response/canary-dead"
     planted = [dead, "canary-dead", "canary-500", "canary-429", "CanaryTokenXyz", "xoxb-test-token"]
 
     def slash(text: str, response_url: str):

@@ -5,60 +5,17 @@ attachments and DeleteVirtualMFADevice on an enabled device are DeleteConflict).
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 import storage
 from bot import blocks
-from tests.support.harness import APPROVALS
+from tests.support.stories import JANE, OWNER_DM, card_text, gone, seed_jane, thread_texts
 
-JANE = "jane.doe"
-OWNER_DM = "D0JANE"
+pytestmark = pytest.mark.e2e
+
 MUTATIONS = ("Delete", "Detach", "Remove", "Deactivate", "Update")
-
-
-@functools.cache
-def credentials_material() -> tuple[str, str]:
-    """A self-signed certificate (PEM) and an SSH public key, as a person would upload them."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jane")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(dt.datetime(2020, 1, 1)).not_valid_after(dt.datetime(2040, 1, 1))
-            .sign(key, hashes.SHA256()))
-    ssh = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), ssh.decode() + " jane@laptop"
-
-
-def seed_jane(aws, *, path="/people/", name=JANE) -> dict:
-    """A user carrying every kind of attachment moto supports (and the one the test support adds)."""
-    pem, ssh = credentials_material()
-    aws.create_user(UserName=name, Path=path, Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0JANE"}])
-    aws.create_login_profile(UserName=name, Password="Seeded-Password-1!", PasswordResetRequired=True)
-    keys = [aws.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"] for _ in range(2)]
-    device = aws.create_virtual_mfa_device(VirtualMFADeviceName=f"{name}-phone")["VirtualMFADevice"]["SerialNumber"]
-    aws.enable_mfa_device(UserName=name, SerialNumber=device, AuthenticationCode1="123456",
-                          AuthenticationCode2="654321")
-    ssh_id = aws.upload_ssh_public_key(UserName=name, SSHPublicKeyBody=ssh)["SSHPublicKey"]["SSHPublicKeyId"]
-    cert_id = aws.upload_signing_certificate(UserName=name, CertificateBody=pem)["Certificate"]["CertificateId"]
-    service = aws.create_service_specific_credential(UserName=name, ServiceName="codecommit.amazonaws.com")
-    document = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]})
-    aws.put_user_policy(UserName=name, PolicyName="jane-inline", PolicyDocument=document)
-    arn = aws.create_policy(PolicyName=f"{name}-extra", PolicyDocument=document)["Policy"]["Arn"]
-    aws.attach_user_policy(UserName=name, PolicyArn=arn)
-    for group in ("Developers", "ReadOnly"):
-        aws.add_user_to_group(UserName=name, GroupName=group)
-    return {"keys": keys, "device": device, "ssh": ssh_id, "cert": cert_id, "policy": arn,
-            "service": service["ServiceSpecificCredential"]["ServiceSpecificCredentialId"]}
 
 
 def mutations_reaching_aws(client) -> list[str]:
@@ -70,27 +27,6 @@ def mutations_reaching_aws(client) -> list[str]:
             done.append(model.name)
     client.meta.events.register("after-call.iam", seen)
     return done
-
-
-def card_text(slack, request) -> str:
-    """The approval card as it reads now (its last update, else as posted)."""
-    for payload in reversed(slack.of("chat.update") + slack.of("chat.postMessage")):
-        if payload.get("channel") == APPROVALS and payload.get("ts") == request.card_ts:
-            return str(payload["blocks"])
-    posted = [p for p in slack.of("chat.postMessage") if p.get("channel") == APPROVALS and not p.get("thread_ts")]
-    return str(posted[-1]["blocks"])
-
-
-def thread_texts(slack) -> list[str]:
-    return [p["text"] for p in slack.of("chat.postMessage") if p.get("thread_ts")]
-
-
-def gone(call) -> bool:
-    try:
-        call()
-    except ClientError as error:
-        return error.response["Error"]["Code"] == "NoSuchEntity"
-    return False
 
 
 def test_a_user_with_everything_is_removed_in_aws_order(bot, slack, aws):

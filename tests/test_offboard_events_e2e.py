@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import storage
 from bot import blocks
 from tests.support.harness import APPROVALS, together
 from tests.support.process import wait_until
-from tests.test_offboard_e2e import JANE, OWNER_DM, card_text, gone, seed_jane
+from tests.support.stories import JANE, OWNER_DM, card_text, gone, leaves, seed_jane, send, user_change
 
-
-def user_change(event_id: str, user_id: str = "U0JANE", *, deleted: bool = True, email="jane.doe@example.com"):
-    return json.dumps({
-        "token": "unused", "team_id": "T0TEAM", "api_app_id": "A0APP", "type": "event_callback",
-        "event_id": event_id, "event_time": 1700000000,
-        "event": {"type": "user_change", "event_ts": "1700000000.000100",
-                  "user": {"id": user_id, "team_id": "T0TEAM", "deleted": deleted, "name": "someone",
-                           "profile": {"email": email}}},
-    })
-
-
-def send(bot, body: str, **kwargs):
-    response = bot.post(body, content_type="application/json", **kwargs)
-    bot.settle()
-    return response
-
-
-def leaves(slack, user_id: str) -> None:
-    slack.users[user_id]["deleted"] = True
+pytestmark = pytest.mark.e2e
 
 
 def test_jane_leaves_her_user_is_filed_for_removal_and_what_she_had_open_is_void(bot, slack, aws):

@@ -1,16 +1,20 @@
 """`iam-bot shell` shows offboarding: a removal approved by a second person, and a Slack deactivation."""
 
-from tests.test_shell import after, run_shell, turns
+import pytest
+
+from tests.support.shell import after, run_shell, turns
+
+pytestmark = pytest.mark.slow
 
 STORY = """\
 as bob
 /iam remove sam.sample --reason left the company
 as carol
-click 1 y
+click Approve y
 as alice
 /iam create jane.doe Developers
 as bob
-click 3 y
+click Approve y
 deactivate jane
 events
 """
@@ -20,7 +24,7 @@ def test_the_shell_removes_sam_and_offboards_jane_when_slack_says_she_left():
     done = run_shell(STORY)
     assert done.returncode == 0, done.stderr
     said = turns(done.stdout)
-    [approved] = after(said, "carol> click 1 y")
+    [approved] = after(said, "carol> click Approve y")
     assert "Everything that will go" in approved and "`ReadOnly`" in approved
     assert "Done: `sam.sample` and everything it held were removed from AWS." in approved
     [deactivated] = after(said, "bob> deactivate jane")

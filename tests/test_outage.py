@@ -17,7 +17,9 @@ from bot.words import STORE_DOWN
 from tests.support.harness import APPROVALS, SLACK_WAITS
 from tests.support.postgres import PostgresServer
 from tests.support.process import answer, file_request, newest_request, wait_until
-from tests.test_offboard_events_e2e import leaves, user_change
+from tests.support.stories import leaves, user_change
+
+pytestmark = [pytest.mark.e2e, pytest.mark.crash]
 
 pytest_plugins = ["tests.support.process"]
 
@@ -78,11 +80,11 @@ def test_over_socket_mode_a_command_is_told_the_database_is_out_of_reach_and_not
     from slack_sdk.socket_mode.request import SocketModeRequest
 
     from bot.socket_mode import CheckedSocketModeHandler
-    from tests.test_http_guard import _SocketClient
+    from tests.support.socket_client import SocketClient
 
     handler = CheckedSocketModeHandler.__new__(CheckedSocketModeHandler)
     handler.app = bot.app
-    client = _SocketClient()
+    client = SocketClient()
     payload = {"command": "/iam", "text": "create dan Developers", "user_id": "U0ALICE", "team_id": "T0TEAM",
                "channel_id": "C0GENERAL", "response_url": slack.response_url("s1", user_id="U0ALICE"),
                "trigger_id": slack.trigger("U0ALICE"), "api_app_id": "A0APP", "user_name": "alice",

@@ -3,10 +3,15 @@ from the bot's own lines, on cards, in DMs and in /iam status. End to end over H
 
 import json
 
+import pytest
+
 import storage
 from bot import blocks
 from bot.mrkdwn import typed
 from tests.support.harness import APPROVALS
+from tests.support.stories import provision_jane
+
+pytestmark = pytest.mark.e2e
 
 # What a requester might type to make a pending card look approved.
 IMITATION = ":white_check_mark: *Approved by bob*"
@@ -46,12 +51,6 @@ def card_of(slack, request_id: int):
 
 def dms_to(slack, channel: str) -> list[dict]:
     return [p for p in slack.of("chat.postMessage") if p.get("channel") == channel]
-
-
-def provision_jane(bot):
-    bot.slash("U0ALICE", "create jane.doe Developers")
-    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
-    assert bot.store.get(1).state == storage.PROVISIONED
 
 
 def test_a_key_reason_that_imitates_the_bot_reads_as_typed_on_the_card_and_in_the_owners_dm(bot, slack, aws):

@@ -2,15 +2,16 @@
 
 import datetime as dt
 
+import pytest
+
 import storage
 from bot import blocks
 from tests.support.harness import APPROVALS
+from tests.support.stories import thread_texts
+
+pytestmark = pytest.mark.e2e
 
 LONG_GROUPS = [("G%d" % i) + "x" * 124 for i in range(4)]  # IAM allows 128 characters; 126 each is enough
-
-
-def thread_texts(slack):
-    return [p["text"] for p in slack.of("chat.postMessage") if p.get("thread_ts")]
 
 
 def test_a_card_with_four_long_group_names_stays_inside_slacks_limits(bot, slack, aws):

@@ -10,6 +10,8 @@ from bot.audit_work import remind_once
 from bot.background import sweep_once
 from tests.support.harness import APPROVALS, all_at_once
 
+pytestmark = pytest.mark.e2e
+
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
 

@@ -18,6 +18,8 @@ from tests.support.process import (
     answer, approve, dms, file_request, press_reveal, reveal_value, settled, thread_lines, wait_until,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.crash, pytest.mark.slow]
+
 pytest_plugins = ["tests.support.process"]
 
 APPROVE_CLICKS = 50

@@ -10,30 +10,9 @@ import pytest
 import storage
 from bot import blocks
 from tests.support.faults import count_calls
+from tests.support.stories import OWNER_DM, dms_to_jane, provision_jane, reveal_buttons, reveal_value
 
-OWNER_DM = "D0JANE"
-
-
-def provision_jane(bot):
-    bot.slash("U0ALICE", "create jane.doe Developers")
-    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
-    request = bot.store.get(1)
-    assert request.state == storage.PROVISIONED
-    return request
-
-
-def dms_to_jane(slack):
-    return [p for p in slack.of("chat.postMessage") if p.get("channel") == OWNER_DM]
-
-
-def reveal_value(slack):
-    """The value of the Reveal button as first sent: a later click presses it from a screen not caught up."""
-    return reveal_buttons(dms_to_jane(slack)[-1])[0]["value"]
-
-
-def reveal_buttons(payload):
-    return [e for b in payload.get("blocks", []) if b["type"] == "actions" for e in b["elements"]
-            if e["action_id"] == blocks.ACTION_REVEAL]
+pytestmark = pytest.mark.e2e
 
 
 def test_the_owner_gets_a_dm_with_sign_in_details(bot, slack):

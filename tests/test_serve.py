@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot, sign
+from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot, post_signed
+from tests.support.ports import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def procfile_command() -> list[str]:
@@ -119,13 +116,6 @@ def test_serve_says_which_variable_is_missing(tmp_path):
     assert done.stderr.strip() == "iam-bot: SLACK_BOT_TOKEN is required but not set"
 
 
-def post_signed(base: str, body: str, timeout: float):
-    timestamp = str(int(time.time()))
-    return requests.post(f"{base}/slack/events", data=body.encode(), timeout=timeout, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": sign(body, timestamp)})
-
-
 class Tricklers:
     """Clients that open a request and send one more header line every second, never finishing."""
 
@@ -164,10 +154,10 @@ def test_slow_clients_do_not_take_it_offline(served, slack):
         # The timeouts bound the wait: Slack gives an app 3 s to ack.
         assert requests.get(f"{base}/healthz", timeout=3).json() == {"ok": True}
         body, _ = client.slash_body("U0ALICE", "help")
-        response = post_signed(base, body, timeout=3)
+        response = post_signed(f"{base}/slack/events", body, timeout=3)
         assert response.status_code == 200 and "/iam create" in response.json()["text"]
         body, _ = client.slash_body("U0ALICE", "create jane.doe Developers")
-        response = post_signed(base, body, timeout=3)
+        response = post_signed(f"{base}/slack/events", body, timeout=3)
         assert response.status_code == 200 and "Checking your request" in response.json()["text"]
     finally:
         tricklers.close()

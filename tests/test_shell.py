@@ -6,7 +6,6 @@ story.txt`; the assertions are on what it printed, which is what each person wou
 
 from __future__ import annotations
 
-import os
 import re
 import string
 import subprocess
@@ -15,76 +14,27 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PROMPT = re.compile(r"^(alice|bob|carol|jane)> (.*)$")
+from tests.support.shell import ROOT, after, message, run_shell, turns
 
-# What a machine set up for real Slack and AWS might have: the shell must use none of it.
-FOREIGN_ENVIRONMENT = {
-    "SLACK_BOT_TOKEN": "xoxb-not-for-the-shell", "SLACK_SIGNING_SECRET": "not-for-the-shell",
-    "SLACK_API_URL": "http://127.0.0.1:9/api/", "IAM_BOT_APPROVERS": "not ids!", "IAM_BOT_APPROVALS_CHANNEL": "#x",
-    "DATABASE_URL": "postgres://nowhere", "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:9", "AWS_PROFILE": "no-such-profile",
-    "AWS_ACCESS_KEY_ID": "AKIANOTFORTHESHELL00", "AWS_SECRET_ACCESS_KEY": "not-for-the-shell",
-}
-
-
-def run_shell(script: str, timeout: float = 50) -> subprocess.CompletedProcess:
-    env = dict(os.environ, **FOREIGN_ENVIRONMENT, PYTHONIOENCODING="utf-8")
-    env.pop("LOG_LEVEL", None)
-    return subprocess.run([sys.executable, "-m", "bot.cli", "shell"], input=script, capture_output=True,
-                          text=True, encoding="utf-8", timeout=timeout, cwd=ROOT, env=env)
-
-
-def turns(output: str) -> list[tuple[str, str]]:
-    """The transcript as (who typed what, what the shell printed after it), in order."""
-    found: list[tuple[str, list[str]]] = [("banner", [])]
-    for line in output.splitlines():
-        match = PROMPT.match(line)
-        if match:
-            found.append((f"{match[1]}> {match[2]}", []))
-        else:
-            found[-1][1].append(line)
-    return [(typed, "\n".join(lines)) for typed, lines in found]
-
-
-def after(said: list[tuple[str, str]], typed: str) -> list[str]:
-    """What the shell printed after each time this line was typed (`alice> click 1`), in order."""
-    found = [shown for who_typed, shown in said if who_typed == typed]
-    assert found, f"{typed!r} was never typed; the turns were {[t for t, _ in said]}"
-    return found
-
-
-def message(text: str, header: str) -> str:
-    """The first message under a header containing `header`: its header line and its lines."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("── ") and header in line:
-            body = [line]
-            for following in lines[i + 1:]:
-                if not following.startswith("    "):
-                    break
-                body.append(following)
-            return "\n".join(body)
-    raise AssertionError(f"no message under a header with {header!r} in:\n{text}")
-
+pytestmark = pytest.mark.slow
 
 STORY = """\
 /iam create jane.doe Developers
-click 1
+click Approve
 y
 as bob
-click 1
+click Approve
 y
 as jane
-click 4
-click 4
+click Reveal password
+click Reveal password
 as bob
 /iam keys sam.sample
 as alice
 /iam keys sam.sample
 /iam create carol.ops ReadOnly @carol
 as bob
-click 12
+click Deny
 Not before the security review.
 as alice
 events
@@ -127,7 +77,7 @@ def test_a_request_shows_the_ack_then_the_card_with_numbered_buttons(story):
 
 def test_the_requester_cannot_approve_their_own_request(story):
     _, said = story
-    [shown] = after(said, "alice> click 1")
+    [shown] = after(said, "alice> click Approve")
     assert "Approve this request?" in shown  # Slack's confirmation dialog, answered y
     refusal = message(shown, "#iam-approvals · only visible to alice")
     assert "You cannot decide request #1: you asked for it" in refusal
@@ -136,21 +86,21 @@ def test_the_requester_cannot_approve_their_own_request(story):
 
 def test_a_second_person_approves_and_the_user_is_created(story):
     _, said = story
-    [shown] = after(said, "bob> click 1")
+    [shown] = after(said, "bob> click Approve")
     assert "Approved by @bob" in message(shown, "message 1 (edited)")
-    assert "[1]" not in message(shown, "message 1 (edited)")  # the buttons are gone
+    assert not re.search(r"\[\d+\]", message(shown, "message 1 (edited)"))  # the buttons are gone
     thread = message(shown, "reply in the thread of message 1")
     assert "Created `arn:aws:iam::123456789012:user/jane.doe` in `Developers`" in thread
     dm = message(shown, "DM from iam-bot to jane · message 3 · jane sees it")
     assert "Your AWS IAM user `jane.doe` is ready" in dm
     assert "Sign-in URL: https://example-sandbox.signin.aws.amazon.com/console" in dm
-    assert "[4] Reveal password" in dm
+    assert re.search(r"\[\d+\] Reveal password", dm)
     assert "Sign-in details delivered to @jane by DM" in shown
 
 
 def test_the_owner_reveals_the_password_once_visible_only_to_her(story):
     output, said = story
-    shown, again = after(said, "jane> click 4")
+    shown, again = after(said, "jane> click Reveal password")
     reveal = message(shown, "DM from iam-bot to jane · only visible to jane")
     password = re.search(r"Password for `jane\.doe`: `([^`]+)`", reveal)[1]
     # The sample account's policy: 14+ characters with every kind.
@@ -184,9 +134,9 @@ def test_keys_for_an_approver_and_not_for_anyone_else(story):
 def test_deny_asks_for_a_reason_in_a_modal_and_tells_the_requester(story):
     _, said = story
     [shown] = after(said, "alice> /iam create carol.ops ReadOnly @carol")
-    assert "[11] Approve   [12] Deny" in message(shown, "message 6 · everyone in the channel sees it")
+    assert re.search(r"\[\d+\] Approve   \[\d+\] Deny", message(shown, "message 6 · everyone in the channel sees it"))
 
-    [shown] = after(said, "bob> click 12")
+    [shown] = after(said, "bob> click Deny")
     modal = message(shown, 'modal "Deny request" · only visible to bob')
     assert "Deny IAM user `carol.ops` for @carol (request #2)?" in modal
     assert "Reason (the requester sees it)> Not before the security review." in shown
@@ -235,6 +185,37 @@ def test_nothing_typed_crashes_the_shell():
     assert "No IAM group named `NoSuchGroup`" in said["alice> /iam create jane.doe NoSuchGroup"]
     assert "is not an /iam command" in said["alice> /iam nope"]
     assert "(end of input)" in result.stdout
+
+
+LABEL_STORY = """\
+/iam create jane.doe Developers
+click "Launch rockets"
+click 1 n
+as bob
+click "Approve" y
+as alice
+click Reveal password
+as jane
+click reveal password
+"""
+
+
+def test_a_button_is_pressed_by_its_label_or_told_which_labels_are_on_screen():
+    result = run_shell(LABEL_STORY)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    said = turns(result.stdout)
+    [unknown] = after(said, 'alice> click "Launch rockets"')
+    assert ('There is no button "Launch rockets" that alice can press. On screen: "Approve", "Deny", '
+            '"Cancel request".') in unknown
+    [by_number] = after(said, "alice> click 1 n")  # a number still presses, and still asks first
+    assert "Approve this request?" in by_number and "Cancelled; nothing was sent to the bot." in by_number
+    [approved] = after(said, 'bob> click "Approve" y')
+    assert "Approve this request?" in approved and "(bob pressed Approve)" in approved
+    assert "Approved by @bob" in message(approved, "message 1 (edited)")
+    [not_hers] = after(said, "alice> click Reveal password")
+    assert 'alice cannot see a button "Reveal password": only jane sees it. To press it, first type: as jane' in not_hers
+    [revealed] = after(said, "jane> click reveal password")
+    assert "Password for `jane.doe`" in message(revealed, "only visible to jane")
 
 
 def test_serving_slack_never_loads_moto():

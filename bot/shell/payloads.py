@@ -18,13 +18,13 @@ APP_ID = "A0IAMBOT"
 FORM = "application/x-www-form-urlencoded"
 
 
-def signature(secret: str, body: str, timestamp: int | str) -> str:
+def signature(secret: str, body: str | bytes, timestamp: int | str) -> str:
     """Slack's v0 request signature: HMAC-SHA256 of `v0:<timestamp>:<body>`."""
-    base = f"v0:{timestamp}:{body}".encode()
+    base = f"v0:{timestamp}:".encode() + (body if isinstance(body, bytes) else body.encode())
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_headers(secret: str, body: str, timestamp: int | str | None = None,
+def signed_headers(secret: str, body: str | bytes, timestamp: int | str | None = None,
                    content_type: str = FORM) -> dict[str, str]:
     timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
     return {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,

@@ -158,8 +158,27 @@ class Screen(Observer):
             buttons = list(self._buttons.values())
         return [b for b in buttons if self.is_current(b) and self.audience(b.message) in (None, user_id)]
 
+    def label(self, button: Button) -> str:
+        return plain(button.element.get("text"), self, self.terminal.style)
+
+    def labelled(self, label: str, user_id: str | None) -> Button | None:
+        """The first button on screen with this label (in any case) that the person sees (None: anyone);
+        else the last one they saw with it that Slack has since removed, as a screen not caught up
+        still has it; else None."""
+        wanted = _folded(label)
+        with self._lock:
+            buttons = list(self._buttons.values())
+        seen = [b for b in buttons if (user_id is None or self.audience(b.message) in (None, user_id))
+                and _folded(self.label(b)) == wanted]
+        live = [b for b in seen if self.is_current(b)]
+        return live[0] if live else (seen[-1] if seen else None)
+
     def take_modals(self, user_id: str) -> list[Modal]:
         with self._lock:
             mine = [m for m in self._modals if m.user_id == user_id]
             self._modals = [m for m in self._modals if m.user_id != user_id]
         return mine
+
+
+def _folded(label: str) -> str:
+    return " ".join(label.split()).casefold()

@@ -289,10 +289,44 @@ class Shell:
 
     def click_line(self, rest: str) -> None:
         words = rest.replace("[", " ").replace("]", " ").split()
-        if not words or not (words[0].isascii() and words[0].isdigit()):
-            raise ShellError("Press a button by its number: click 1")
-        answer = words[1].lower() if len(words) > 1 else None
-        self.click(int(words[0]), answer)
+        if not words:
+            raise ShellError('Press a button by its number or its label: click 1, click "Reveal password"')
+        if words[0].isascii() and words[0].isdigit():
+            answer = words[1].lower() if len(words) > 1 else None
+            self.click(int(words[0]), answer)
+            return
+        button, answer = self.button_labelled(rest)
+        self.click(button.number, answer)
+
+    def button_labelled(self, rest: str):
+        """The button `click <label>` means, and the answer to its confirmation if one was typed:
+        `click "Reveal password"`, `click Reveal password`, `click Approve y`."""
+        quoted = rest[0] in "\"'“‘"
+        if quoted:
+            closing = {"“": "”", "‘": "’"}.get(rest[0], rest[0])
+            label, _, after = rest[1:].partition(closing)
+            tries = [(label, after.strip().lower() or None)]
+        else:
+            tries = [(rest, None)]
+            label, _, last = rest.rpartition(" ")
+            if label.strip() and last.lower() in YES + NO:
+                tries.append((label, last.lower()))
+        for label, answer in tries:
+            button = self.screen.labelled(label, self.me.user_id)
+            if button is not None:
+                return button, answer
+        label = tries[-1][0].strip()
+        elsewhere = self.screen.labelled(label, None)
+        if elsewhere is not None and self.screen.is_current(elsewhere):
+            owner = self.screen.name_of(self.screen.audience(elsewhere.message))
+            raise ShellError(f'{self.me.name} cannot see a button "{label}": only {owner} sees it. '
+                             f"To press it, first type: as {owner}")
+        labels = list(dict.fromkeys(self.screen.label(b) for b in self.screen.live_buttons(self.me.user_id)))
+        if not labels:
+            raise ShellError(f'There is no button "{label}": {self.me.name} has no buttons to press right now.')
+        on_screen = ", ".join(f'"{text}"' for text in labels)
+        raise ShellError(f'There is no button "{label}" that {self.me.name} can press. On screen: {on_screen}. '
+                         "Type buttons to list them with their numbers.")
 
     def click(self, number: int, answer: str | None = None) -> None:
         button = self.screen.button(number)
@@ -478,8 +512,8 @@ SQLite: {db_path} (new at every start, deleted at exit)
 
 Try it:
     /iam create jane.doe Developers   as alice, ask for an IAM user for jane
-    as bob, click 1, y                bob approves (alice may not: she asked)
-    as jane, click 4                  jane reveals her first password, once
+    as bob, click Approve, y          bob approves (alice may not: she asked)
+    as jane, click Reveal password    jane reveals her first password, once
     /iam keys sam.sample              as bob, the sample user's access keys
 
 {self.commands()}""")
@@ -491,6 +525,7 @@ Shell commands:
     /iam ...       the bot's slash command, typed by you (/iam help for its usage)
     as <name>      act as someone else: alice, bob, carol, jane
     click <n>      press button [n]; buttons are numbered once, in the order they appear
+    click <label>  press the first button on screen with that label: click Approve, click "Reveal password"
     buttons        list the buttons you can press now
     who            list the people      events   the bot's audit trail
     wait <time>    let time pass (wait 1h, wait 2d): reminders, expiries and scheduled work happen

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import hmac
 import logging
 import os
 import socket
@@ -53,6 +51,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+
+from bot.shell.payloads import signature
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "bench-signing-secret-0123456789"
@@ -103,8 +104,7 @@ def serve_noop() -> None:
 # -- the load generator (runs in a child process, see Load) ----------------------------------
 
 def sign(body: str, timestamp: str) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
-    return "v0=" + hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
+    return signature(SIGNING_SECRET, body, timestamp)
 
 
 def slash_body(command: str, text: str, response_url: str, n: int) -> str:
@@ -249,12 +249,6 @@ class Load:
 
 
 # -- servers -----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Served:

@@ -31,8 +31,18 @@ SLACK_WAITS = 3  # seconds Slack waits for an ack (or an event's answer) before 
 # Every IAM operation the bot's own client called during this test run (see test_policy.py).
 
 
-def sign(body: str, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
+def sign(body: str | bytes, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
     return payloads.signature(secret, body, timestamp)
+
+
+def post_signed(url: str, body: str | bytes, *, timestamp=None, signature=None,
+                content_type: str = payloads.FORM, timeout: float = 30) -> requests.Response:
+    """Post to `url` (an `/slack/events`) signed as Slack signs; `signature` overrides the right one."""
+    headers = payloads.signed_headers(SIGNING_SECRET, body, timestamp, content_type)
+    if signature is not None:
+        headers["X-Slack-Signature"] = signature
+    data = body if isinstance(body, bytes) else body.encode()
+    return requests.post(url, data=data, headers=headers, timeout=timeout)
 
 
 class RefusedAck(AssertionError):
@@ -151,11 +161,9 @@ class Bot:
              timeout: float = 30):
         """Post as Slack does; an ack Slack would refuse fails the test (Slack would show an error).
         `timeout=SLACK_WAITS` gives up where Slack does."""
-        timestamp = str(int(self.clock().timestamp())) if timestamp is None else str(timestamp)
-        headers = payloads.signed_headers(SIGNING_SECRET, body, timestamp, content_type)
-        if signature is not None:
-            headers["X-Slack-Signature"] = signature
-        response = requests.post(self.url, data=body.encode(), headers=headers, timeout=timeout)
+        timestamp = int(self.clock().timestamp()) if timestamp is None else timestamp
+        response = post_signed(self.url, body, timestamp=timestamp, signature=signature, content_type=content_type,
+                               timeout=timeout)
         if response.status_code == 200 and "json" in response.headers.get("Content-Type", ""):
             refusal = ack_refusal(response.text)
             if refusal:

@@ -14,9 +14,10 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
+
+from .ports import free_port
 
 SERVER_USER = "postgres"
 START_SECONDS = 60
@@ -51,12 +52,6 @@ def install_postgres() -> str:
     if bin_dir is None:
         raise PostgresMissing("apt-get installed postgresql, but no /usr/lib/postgresql/*/bin/initdb appeared")
     return bin_dir
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PostgresServer:

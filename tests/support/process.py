@@ -28,6 +28,7 @@ import requests
 from tests.support.aws_proxy import AwsProxy
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import APPROVALS, SIGNING_SECRET, Bot
+from tests.support.ports import free_port
 
 START_SECONDS = 30
 STOP_SECONDS = 10
@@ -39,14 +40,6 @@ _served = pytest.StashKey[list]()
 def serve_command() -> list[str]:
     """`iam-bot serve`, the Procfile's command, from this virtualenv."""
     return [str(Path(sys.executable).parent / "iam-bot"), "serve"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "a condition",
