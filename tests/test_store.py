@@ -352,7 +352,8 @@ def test_postgres_records_its_migrations_once(postgres_url):
     store = open_store(postgres_url.replace("postgresql://", "postgres://"))  # Heroku's spelling
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM iam_bot_migrations")] == [
-            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind"]
+            "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind",
+            "0003_due_work_and_request_path_indexes"]
     store.close()
 
 
@@ -381,7 +382,8 @@ def test_sqlite_migrations_are_applied_once(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/m.db")
     with store._read() as tx:
         assert [r["name"] for r in tx.rows("SELECT name FROM _sqlite_migrations ORDER BY id")] == [
-            "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind"]
+            "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind",
+            "m004_due_work_and_request_path_indexes"]
     store.close()
 
 
