@@ -229,3 +229,27 @@ def test_details_are_json_objects_in_the_grown_rows(url):
     assert json.dumps(store.get(1).details) == json.dumps({"key_id": f"AKIA{1:016d}", "replaces": f"AKIA{2:016d}"})
     assert store.get(8).kind == "create_user"
     store.close()
+
+
+# -- /iam status reads what it shows -----------------------------------------------------
+
+def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_reads(url):
+    from bot.audit_blocks import status_message
+    from commands.audit import status
+    from commands.rules import Person
+
+    store = open_store(url)
+    for n in range(25):
+        request = store.file_request(user_name="svc.deploy", groups=[], console=False, owner_id="U0SVC",
+                                     requester_id="U0ALICE", team_id="T0TEAM", now=T0 + n * DAY)
+        store.transition(request.id, from_states=[storage.PENDING], to_state=storage.DENIED, actor_id="U0BOB",
+                         what=storage.DENIED, now=T0 + n * DAY, detail="no")
+    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 30 * DAY)
+    with spying(store) as asked:
+        shown = status(workflow, "SVC.deploy", Person("U0BOB", team_id="T0TEAM"), listed=True)
+    assert len(asked.statements) == 3
+    assert [t.request.id for t in shown.trails] == list(range(25, 5, -1)) and shown.older == 5
+    assert [e.what for e in shown.trails[0].events] == ["filed", storage.DENIED]
+    message = status_message(shown)
+    assert "and 5 older requests" in str(message["blocks"][-1])
+    store.close()

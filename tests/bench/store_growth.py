@@ -32,6 +32,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -48,7 +49,9 @@ from commands.workflow import Due, Owed, Policy, Workflow
 from storage import NewJob, open_store
 from storage.store import Tx
 
-END = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)  # "now" for the duties of this run
+# The history ends now: the servers' duties run on the real clock, and must find nothing due
+# (the work in flight is due hours from now), as the direct calls do.
+END = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 YEAR = dt.timedelta(days=365)
 MINUTE, DAY = dt.timedelta(minutes=1), dt.timedelta(days=1)
 TEAM = "T0TEAM"  # the harness's workspace
@@ -221,12 +224,12 @@ class Grower:
                 self._done(when)
 
     def in_flight(self) -> None:
-        """The same work in flight in both stores: 200 pending, 50 provisioned not yet revealed."""
+        """The same work in flight in both stores: 200 pending (their cards not yet posted: no
+        reminder falls due during the run), 50 provisioned not yet revealed."""
         for i in range(200):
             t = END - dt.timedelta(minutes=50) + i * dt.timedelta(seconds=10)
-            request = self.store.file_request(user_name=f"pending{i}", groups=[GROUP], console=True,
-                                              owner_id=f"UP{i:04d}", requester_id=REQUESTER, team_id=TEAM, now=t)
-            self.store.set_card(request.id, "C0APPROVALS", f"9{i}.0001")
+            self.store.file_request(user_name=f"pending{i}", groups=[GROUP], console=True,
+                                    owner_id=f"UP{i:04d}", requester_id=REQUESTER, team_id=TEAM, now=t)
         for i in range(50):
             t = END - dt.timedelta(hours=1) + i * MINUTE
             request = self.store.file_request(user_name=f"unrevealed{i}", groups=[GROUP], console=True,
@@ -438,7 +441,10 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="iam-bot-growth-"))
     postgres = None
-    with fakes() as (slack, moto_url):
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        cleanup.callback(lambda: postgres.stop() if postgres is not None else None)
+        slack, moto_url = cleanup.enter_context(fakes())
         web = Web(slack, moto_url, workdir)
         for backend in args.backends.split(","):
             if backend == "sqlite":
@@ -453,8 +459,6 @@ def main() -> int:
             make_store(urls["grown"], args.requests)
             print(f"  {backend}: stores grown in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
             report(backend, args.requests, measure(backend, urls, web, args.reps, args.ticks))
-    if postgres is not None:
-        postgres.stop()
     return 0
 
 
