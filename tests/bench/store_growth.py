@@ -218,7 +218,8 @@ class Grower:
             self._done(at + DAY)
         if rotation:
             note = {"event": "rotation", "key_id": details["replaces"], "user_name": name}
-            for what, when, due in (("rotation_deactivated", at + DAY, at + 8 * DAY), ("rotation_deleted", at + 8 * DAY, None)):
+            steps = (("rotation_deactivated", at + DAY, at + 8 * DAY), ("rotation_deleted", at + 8 * DAY, None))
+            for what, when, due in steps:
                 store.append_event(request.id, None, what, when, detail=f"{details['replaces']} {name}: bench",
                                    jobs=[NewJob(KeyOwed.NOTE, note), NewJob(KeyOwed.DM, note)], due={Due.ROTATION: due})
                 self._done(when)
