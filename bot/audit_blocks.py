@@ -121,7 +121,7 @@ def status_message(status: Status) -> dict:
             f"see its keys with {code('/iam keys ' + status.user_name, 120)}.")]}
     head = f"*Requests about {name}*" + ("" if status.everything else " (those for you)")
     blocks = [section(head)] + [_trail(t) for t in status.trails[:STATUS_REQUESTS]]
-    hidden = len(status.trails) - STATUS_REQUESTS
+    hidden = len(status.trails) + status.older - STATUS_REQUESTS
     if hidden > 0:
         blocks.append(context(f"and {hidden} older request{'s' if hidden != 1 else ''}"))
     return {"text": clip(f"Requests about {name}", MESSAGE_TEXT), "blocks": blocks}

@@ -53,13 +53,28 @@ def check_rotations_once(services: Services) -> None:
     services.runner.kick()
 
 
-# A flow with a periodic check adds a line here.
+PRUNE_EVERY = dt.timedelta(hours=1)
+# Finished jobs are kept this long (for the shell and for reading what was done lately), then
+# deleted; the event log keeps the trail for ever. A job's key stops guarding against doing it
+# twice when the job goes, so a key that can come again (the scheduled audit's period) keeps
+# its job for two periods at least.
+JOB_RETENTION = dt.timedelta(days=30)
+
+
+def prune_jobs_once(services: Services) -> None:
+    every = services.settings.iam_bot_audit_every
+    retention = max(JOB_RETENTION, 2 * every) if every is not None else JOB_RETENTION
+    services.workflow.forget_done_work(retention)
+
+
+# A flow with a periodic check adds a line here (docs/duties.md: how to keep it cheap).
 DUTIES: list[Duty] = [
     Duty("sweep", SWEEP_EVERY, sweep_once),
     Duty("rotations", ROTATIONS_EVERY, check_rotations_once),
     Duty("reminders", CHECK_EVERY, remind_once),
     Duty("scheduled_audit", CHECK_EVERY, audit_once),
     Duty("mfa", MFA_CHECK_EVERY, mfa_duty),
+    Duty("prune_jobs", PRUNE_EVERY, prune_jobs_once),
 ]
 
 

@@ -24,6 +24,7 @@ STALE_DAYS = 90  # AWS's guide: rotate keys and remove credentials unused for 90
 ROOT_ROW = "<root_account>"
 # A report cell that holds no time: never used, not applicable, not recorded, not supported.
 NO_TIME = {"", "N/A", "no_information", "not_supported", "never"}
+STATUS_REQUESTS = 20  # /iam status reads this many requests, newest first (bot/audit_blocks.py shows them)
 AUDIT_POST = "audit_post"  # work: the scheduled report, posted to the approvals channel (bot/audit_work.py)
 
 
@@ -51,20 +52,25 @@ class Status:
     user_name: str  # as asked
     trails: tuple[RequestTrail, ...]  # newest request first
     everything: bool  # False: only the requests for the caller (an owner who is not an approver)
+    older: int = 0  # requests about the name older than those in `trails`, not read
 
 
 def status(workflow: Workflow, user_name: str, caller: Person, *, listed: bool) -> Status:
-    """Every request about `user_name` (ignoring case) with its events, for an approver; an owner
-    sees the requests that are for them. Anyone else is refused, and the refusal recorded."""
-    requests = workflow.store.about_user(user_name)
+    """The newest requests about `user_name` (ignoring case) with their events, for an approver;
+    an owner sees the requests that are for them. Anyone else is refused, and the refusal recorded.
+    However many requests a name has, this is three reads."""
     approver = may_audit(caller=caller, listed=listed, team_id=workflow.policy.team_id)
-    if not approver:
-        requests = [r for r in requests if r.owner_id == caller.user_id]
-        if not requests or caller.is_bot or caller.deleted:
-            workflow.store.append_event(None, caller.user_id, "refused:status", workflow.clock(), detail=user_name)
-            raise NotAllowed(Why.STATUS_NOT_ALLOWED, user_name=user_name)
-    trails = tuple(RequestTrail(r, tuple(workflow.store.events(r.id))) for r in reversed(requests))
-    return Status(user_name=user_name, trails=trails, everything=approver)
+    owner_id = None if approver else caller.user_id
+    requests = workflow.store.about_user(user_name, owner_id=owner_id, newest=STATUS_REQUESTS)
+    if not approver and (not requests or caller.is_bot or caller.deleted):
+        workflow.store.append_event(None, caller.user_id, "refused:status", workflow.clock(), detail=user_name)
+        raise NotAllowed(Why.STATUS_NOT_ALLOWED, user_name=user_name)
+    older = 0
+    if len(requests) == STATUS_REQUESTS:
+        older = workflow.store.count_about_user(user_name, owner_id=owner_id) - len(requests)
+    events = workflow.store.events_of(r.id for r in requests)
+    trails = tuple(RequestTrail(r, tuple(events[r.id])) for r in reversed(requests))
+    return Status(user_name=user_name, trails=trails, everything=approver, older=older)
 
 
 # -- the credential report ---------------------------------------------------------------
@@ -205,8 +211,9 @@ def summarize(rows: list[ReportRow], *, generated_at: dt.datetime, now: dt.datet
 def account_summary(workflow: Workflow) -> AuditSummary:
     """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""
     content, generated_at = workflow.iam.credential_report()
-    return summarize(parse_report(content), generated_at=generated_at, now=workflow.clock(),
-                     made=workflow.store.users_made())
+    rows = parse_report(content)
+    return summarize(rows, generated_at=generated_at, now=workflow.clock(),
+                     made=workflow.store.users_made(row.arn for row in rows))
 
 
 def audit(workflow: Workflow, caller: Person, *, listed: bool) -> AuditSummary:

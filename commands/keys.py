@@ -29,7 +29,7 @@ from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, KeyMayExist, KeyMeta, KeyUser
 from .parse import CreateKeyCommand
 from .rules import Person
-from .workflow import Filed, Kind, Owed, Secret, Workflow
+from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,10 @@ def reveal_key(workflow: Workflow, request: Request) -> Secret:
                      actor_id=None, what="key_attempt", now=now, details=details, key_attempt_at=now)
     key_id, secret = _create_key(workflow, request, details)
     details["key_id"] = key_id
+    # A key whose secret is never shown (the claim released) is deleted by the rotations duty.
     store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
                      actor_id=None, what="key_created", now=workflow.clock(), detail=key_id, details=details,
-                     key_attempt_at=None)
+                     key_attempt_at=None, due={Due.ROTATION: workflow.clock() + REVEAL_CLAIM_TIMEOUT})
     try:
         iam.describe_key(request.user_name, key_id, description(details.get("reason", "")) or f"request {request.id}")
     except IamError as error:
@@ -223,6 +224,7 @@ def lose_key(workflow: Workflow, request: Request, *, actor_id: str | None) -> b
         to_state=storage.REVEAL_EXPIRED, actor_id=actor_id, what="key_lost", now=workflow.clock(), detail=detail,
         details=details, key_attempt_at=None,
         jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD, {"event": "key_lost", "actor": actor_id})],
+        due={Due.ROTATION: None, Due.REVEAL_EXPIRY: None},
     )
     if ended is None:
         workflow.store.append_event(request.id, actor_id, "key_lost", workflow.clock(), detail=detail)
@@ -232,6 +234,8 @@ def lose_key(workflow: Workflow, request: Request, *, actor_id: str | None) -> b
 ACCESS_KEY_KIND = Kind(
     name=ACCESS_KEY, plan=lambda request: [], run_step=_no_steps, reveals=lambda request: True,
     reveal=reveal_key, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)],
+    # A rotation's later steps start at its reveal: the new key's first use is looked for each check.
+    after_reveal=lambda workflow, request, now: {Due.ROTATION: now if request.details.get("replaces") else None},
 )
 
 
@@ -293,9 +297,9 @@ class KeyFlow:
 
     def issued_by(self, key_id: str) -> Request | None:
         """The request that made this key, if the bot made it."""
-        for request in self.store.in_states([storage.REVEALED, storage.REVEALING, storage.PROVISIONED]):
-            if request.kind == ACCESS_KEY and request.details.get("key_id") == key_id:
-                return request
+        request = self.store.key_issued(key_id)
+        if request is not None and request.state in (storage.REVEALED, storage.REVEALING, storage.PROVISIONED):
+            return request
         return None
 
     # -- /iam create-key -----------------------------------------------------------------
@@ -434,20 +438,27 @@ class KeyFlow:
     # -- the rotation's later steps (a periodic duty) ------------------------------------
 
     def check_rotations(self) -> list[tuple[Request, str]]:
-        """Move every open rotation on if it is due; returns (request, event) for each step taken."""
+        """Move every open rotation on if it is due; returns (request, event) for each step taken.
+
+        Reads only the requests whose rotation entry is due (`Due.ROTATION`); each is moved later
+        or cleared, so a finished rotation is never read again."""
         taken = []
-        for request in self.store.in_states([storage.REVEALED, storage.PROVISIONED, storage.REVEAL_EXPIRED]):
-            if request.kind != ACCESS_KEY:
-                continue
+        now = self.now()
+        for request in self.store.each_due(Due.ROTATION, now=now):
             try:
-                if request.state == storage.REVEALED and request.details.get("replaces"):
+                if request.kind == ACCESS_KEY and request.state == storage.REVEALED \
+                        and request.details.get("replaces"):
                     step = self._rotation_step(request)
                     if step:
                         taken.append((request, step))
-                elif request.state != storage.REVEALED and request.details.get("key_id") \
-                        and not request.details.get("key_lost"):
+                elif request.kind == ACCESS_KEY and request.state == storage.REVEALING:
+                    self.store.set_due(request.id, {Due.ROTATION: now + REVEAL_CLAIM_TIMEOUT})
+                elif request.kind == ACCESS_KEY and request.state != storage.REVEALED \
+                        and request.details.get("key_id") and not request.details.get("key_lost"):
                     lose_key(self.workflow, request, actor_id=None)  # released, then expired, never shown
                     taken.append((request, "key_lost"))
+                else:
+                    self.store.set_due(request.id, {Due.ROTATION: None})
             except IamError as error:
                 log.warning("rotation check of request #%s: %s", request.id, error.message)
         return taken
@@ -466,15 +477,18 @@ class KeyFlow:
         return settled
 
     def _rotation_step(self, request: Request) -> str | None:
+        """The step due now, if any; the rotation's entry moves to its next step (cleared at its end).
+        Until the old key is deactivated, the new key's first use is looked for at every check."""
         events = self.store.events(request.id)
         done = {e.what: e for e in events}
         if any(end in done for end in ROTATION_ENDS):
+            self.store.set_due(request.id, {Due.ROTATION: None})
             return None
         now, name = self.now(), request.user_name
         old, new = request.details["replaces"], request.details.get("key_id")
         keys = {k.key_id: k for k in self.iam.key_ids(name)}
         if old not in keys:
-            return self._rotation_event(request, ROTATION_GONE, old, "the old key was already deleted")
+            return self._rotation_event(request, ROTATION_GONE, old, "the old key was already deleted", None)
         deactivated = done.get(ROTATION_DEACTIVATED)
         if deactivated is None:
             used = self.iam.key_last_used(new) if new in keys else None
@@ -486,16 +500,19 @@ class KeyFlow:
                 return None
             if keys[old].status == ACTIVE:
                 self.iam.set_key_status(name, old, False)
-            return self._rotation_event(request, ROTATION_DEACTIVATED, old, why)
+            return self._rotation_event(request, ROTATION_DEACTIVATED, old, why, now + self.grace)
         if now < deactivated.at + self.grace:
+            self.store.set_due(request.id, {Due.ROTATION: deactivated.at + self.grace})
             return None
         if keys[old].status == ACTIVE:
-            return self._rotation_event(request, ROTATION_KEPT, old, "it was re-activated")
+            return self._rotation_event(request, ROTATION_KEPT, old, "it was re-activated", None)
         self.iam.delete_access_key(name, old)
-        return self._rotation_event(request, ROTATION_DELETED, old, "the rotation grace passed again")
+        return self._rotation_event(request, ROTATION_DELETED, old, "the rotation grace passed again", None)
 
-    def _rotation_event(self, request: Request, what: str, key_id: str, why: str) -> str:
+    def _rotation_event(self, request: Request, what: str, key_id: str, why: str,
+                        next_due: dt.datetime | None) -> str:
         payload = {"event": what, "actor": None, "key_id": key_id, "user_name": request.user_name, "why": why}
         self.store.append_event(request.id, None, what, self.now(), detail=f"{key_id} {request.user_name}: {why}",
-                                jobs=[NewJob(KeyOwed.NOTE, payload), NewJob(KeyOwed.DM, payload)])
+                                jobs=[NewJob(KeyOwed.NOTE, payload), NewJob(KeyOwed.DM, payload)],
+                                due={Due.ROTATION: next_due})
         return what

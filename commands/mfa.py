@@ -5,6 +5,10 @@ device, the card's thread says so and the reminders stop.
 Run by one process at a time (a duty under the duties lease); what is decided is written in the
 store with the DM it owes, conditional on what was read, so a restart, a second process or a
 second pass in the same minute cannot send a reminder twice.
+
+A watched user has a due entry (`Due.MFA`, set at its reveal for the end of the grace): a pass
+reads only the entries whose time has come, which stay due (a device is looked for at every
+pass) until MFA is on or the user is gone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import storage
 from storage import NewJob, Request
 
 from .errors import IamError
-from .workflow import Owed, Workflow, thread
+from .workflow import Due, Owed, Workflow, thread
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +38,19 @@ class MfaPass:
 
 
 def watched(workflow: Workflow, now: dt.datetime) -> list[Request]:
-    """Console users the bot made whose password was revealed longer than the grace ago, not yet seen with MFA."""
+    """Console users the bot made whose password was revealed longer than the grace ago, not yet
+    seen with MFA, whose check is due; an entry for anything else is cleared or moved on."""
     grace = workflow.policy.guard.mfa_grace
-    return [r for r in workflow.store.in_states([storage.REVEALED])
-            if r.kind == storage.CREATE_USER and r.console and r.revealed_at is not None
-            and now >= r.revealed_at + grace and not r.details.get("mfa")]
+    found = []
+    for r in workflow.store.each_due(Due.MFA, now=now):
+        if r.state != storage.REVEALED or r.kind != storage.CREATE_USER or not r.console \
+                or r.revealed_at is None or r.details.get("mfa"):
+            workflow.store.set_due(r.id, {Due.MFA: None})
+        elif now < r.revealed_at + grace:  # IAM_BOT_MFA_GRACE grew since the entry was set
+            workflow.store.set_due(r.id, {Due.MFA: r.revealed_at + grace})
+        else:
+            found.append(r)
+    return found
 
 
 def check_mfa(workflow: Workflow) -> MfaPass:
@@ -55,24 +67,27 @@ def check_mfa(workflow: Workflow) -> MfaPass:
         unchanged = lambda current, last=last: (  # noqa: E731
             not current.details.get("mfa") and current.details.get("mfa_nudged_at") == last)
         if devices is None:  # the user is gone (removed): nothing left to remind anyone of
-            if _mark(workflow, request, now, "mfa_watch_stopped", {"mfa": {"gone_at": now.isoformat()}}, unchanged):
+            if _mark(workflow, request, now, "mfa_watch_stopped", {"mfa": {"gone_at": now.isoformat()}}, unchanged,
+                     due=None):
                 done.gone.append(request.id)
         elif devices:
             if _mark(workflow, request, now, "mfa_on", {"mfa": {"on_at": now.isoformat()}}, unchanged,
-                     jobs=[thread("mfa_on")]):
+                     jobs=[thread("mfa_on")], due=None):
                 done.turned_on.append(request.id)
         elif last is None or now - dt.datetime.fromisoformat(last) >= NUDGE_EVERY:
             count = int(request.details.get("mfa_nudges") or 0) + 1
             if _mark(workflow, request, now, "mfa_nudged", {"mfa_nudged_at": now.isoformat(), "mfa_nudges": count},
-                     unchanged, jobs=[NewJob(Owed.MFA_NUDGE, key=f"mfa-nudge:{request.id}:{count}")]):
+                     unchanged, jobs=[NewJob(Owed.MFA_NUDGE, key=f"mfa-nudge:{request.id}:{count}")],
+                     due=now):
                 done.nudged.append(request.id)
     return done
 
 
 def _mark(workflow: Workflow, request: Request, now: dt.datetime, what: str, changes: dict, guard, *,
-          jobs: list[NewJob] = ()) -> bool:
+          jobs: list[NewJob] = (), due: dt.datetime | None) -> bool:
+    """Record what was seen, with the DM it owes and the user's next check (None: no more)."""
     won = workflow.store.transition(
         request.id, from_states=[storage.REVEALED], to_state=storage.REVEALED, actor_id=None, what=what, now=now,
-        details={**request.details, **changes}, guard=guard, jobs=jobs,
+        details={**request.details, **changes}, guard=guard, jobs=jobs, due={Due.MFA: due},
     )
     return won is not None

@@ -48,6 +48,16 @@ class Owed:
     MFA_NUDGE = "mfa_nudge"    # a console user without MFA is reminded, with the steps
 
 
+class Due:
+    """Names of the store's due entries, one per periodic duty that reads them (`Store.each_due`,
+    docs/duties.md): the transition that makes a request due writes its entry, the duty moves it
+    later or clears it."""
+
+    REVEAL_EXPIRY = "reveal_expiry"  # the sweep: a reveal not claimed within IAM_BOT_REVEAL_TTL expires
+    MFA = "mfa"                      # commands/mfa.py: a console user's MFA device, checked and nudged
+    ROTATION = "rotation"            # commands/keys.py: a rotation's later steps, a key never shown
+
+
 def thread(event: str, actor: str | None = None) -> NewJob:
     return NewJob(Owed.THREAD, {"event": event, "actor": actor})
 
@@ -88,6 +98,8 @@ class Kind:
     reveals: Callable[[Request], bool] = lambda request: False
     reveal: Callable[["Workflow", Request], Secret] | None = None
     after_provisioning: Callable[[Request], list[NewJob]] = lambda request: []
+    # Due entries a finished reveal starts (`Due`), by duty name: what a duty watches afterwards.
+    after_reveal: Callable[["Workflow", Request, dt.datetime], dict] = lambda workflow, request, now: {}
 
 
 def plan(request: Request) -> list[str]:
@@ -152,9 +164,14 @@ def reveal_password(workflow: "Workflow", request: Request) -> Secret:
     return password_reveal(workflow.iam.set_password)(workflow, request)
 
 
+def watch_mfa(workflow: "Workflow", request: Request, now: dt.datetime) -> dict:
+    """A console user is watched for an MFA device from a grace after its reveal (commands/mfa.py)."""
+    return {Due.MFA: now + workflow.policy.guard.mfa_grace} if request.console else {}
+
+
 CREATE_USER_KIND = Kind(
     name=storage.CREATE_USER, plan=plan, run_step=_run_create_step, reveals=lambda request: request.console,
-    reveal=reveal_password, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)],
+    reveal=reveal_password, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)], after_reveal=watch_mfa,
 )
 
 
@@ -440,8 +457,15 @@ class Workflow:
                 expired = self.expire(request.id)
                 if expired:
                     changed.append(expired)
-        for request in self.store.in_states([storage.PROVISIONED]):
-            if self.kind(request).reveals(request) and self._reveal_expired(request, now):
+        for request in self.store.each_due(Due.REVEAL_EXPIRY, now=now):
+            if request.state == storage.REVEALING:  # released or revealed within the claim timeout
+                self.store.set_due(request.id, {Due.REVEAL_EXPIRY: now + REVEAL_CLAIM_TIMEOUT})
+            elif request.state != storage.PROVISIONED or not self.kind(request).reveals(request) \
+                    or request.provisioned_at is None:
+                self.store.set_due(request.id, {Due.REVEAL_EXPIRY: None})
+            elif not self._reveal_expired(request, now):  # IAM_BOT_REVEAL_TTL grew since it was set
+                self.store.set_due(request.id, {Due.REVEAL_EXPIRY: request.provisioned_at + self.policy.reveal_ttl})
+            else:
                 expired = self._expire_reveal(request.id, now)
                 if expired:
                     changed.append(expired)
@@ -459,7 +483,8 @@ class Workflow:
     def _expire_reveal(self, request_id: int, now: dt.datetime) -> Request | None:
         return self.store.transition(request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
                                      actor_id=None, what="reveal_expired", now=now,
-                                     jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_expired")])
+                                     jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_expired")],
+                                     due={Due.REVEAL_EXPIRY: None})
 
     # -- provisioning -------------------------------------------------------------------
 
@@ -499,10 +524,12 @@ class Workflow:
                 jobs=[NewJob(Owed.CARD), thread("failed")],
             )
             return failed or self.store.get(request_id)
+        now = self.clock()
         done = self.store.transition(
             request_id, from_states=[storage.APPROVED], to_state=storage.PROVISIONED, actor_id=None,
-            what="provisioned", now=self.clock(), provisioned_at=self.clock(),
+            what="provisioned", now=now, provisioned_at=now,
             jobs=[NewJob(Owed.CARD), thread("provisioned"), *kind.after_provisioning(request)],
+            due={Due.REVEAL_EXPIRY: now + self.policy.reveal_ttl} if kind.reveals(request) else None,
         )
         return done or self.store.get(request_id)
 
@@ -555,6 +582,17 @@ class Workflow:
 
     def later(self, job: Job, worker: str, delay: dt.timedelta, error: str) -> None:
         self.store.retry_job(job.id, worker, due_at=self.clock() + delay, error=error)
+
+    def forget_done_work(self, retention: dt.timedelta, *, batch: int = 1000, batches: int = 50) -> int:
+        """Delete jobs finished longer than `retention` ago, a batch per write (so acks get their
+        turn between them) and at most `batches` a call; how many went."""
+        before, gone = self.clock() - retention, 0
+        for _ in range(batches):
+            count = self.store.prune_jobs(done_before=before, limit=batch)
+            gone += count
+            if count < batch:
+                break
+        return gone
 
     def lead(self, duty: str, holder: str, ttl: dt.timedelta) -> bool:
         """Hold (take or renew) the lease that lets one process run a periodic duty."""
@@ -610,9 +648,11 @@ class Workflow:
 
     def finish_reveal(self, request_id: int, person: Person) -> Request | None:
         now = self.clock()
+        request = self.store.get(request_id)
         return self.store.transition(
             request_id, from_states=[storage.REVEALING], to_state=storage.REVEALED, actor_id=person.user_id,
             what="revealed", now=now, revealed_at=now, jobs=[NewJob(Owed.DM_UPDATE), thread("revealed")],
+            due={Due.REVEAL_EXPIRY: None, **self.kind(request).after_reveal(self, request, now)},
         )
 
     def release_reveal(self, request_id: int, person: Person, why: str) -> None:

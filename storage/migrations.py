@@ -148,7 +148,48 @@ def m006_leavers(db: Database) -> None:
     db.execute(
         "CREATE TABLE leavers ("
         " person_id TEXT PRIMARY KEY,"
-        " job_id INTEGER NOT NULL REFERENCES jobs(id),"
+        # Not a foreign key: finished jobs are pruned, and a leaving whose job is gone is done.
+        " job_id INTEGER NOT NULL,"
         " removals TEXT NOT NULL DEFAULT '[]',"
         " since TEXT NOT NULL)"
     )
+
+
+@migrations()
+def m007_due_work_and_request_path_indexes(db: Database) -> None:
+    # A duty reads only what is due: each transition that makes a request due for a duty writes
+    # (duty, request, when) here, and the duty reads `due_at <= now` from the index, in batches.
+    db.execute(
+        "CREATE TABLE duties_due ("
+        " duty TEXT NOT NULL,"
+        " request_id INTEGER NOT NULL REFERENCES requests(id),"
+        " due_at TEXT NOT NULL,"
+        " PRIMARY KEY (duty, request_id))"
+    )
+    db.execute("CREATE INDEX duties_due_when ON duties_due(duty, due_at, request_id)")
+    # What was due before this migration stays due: each duty looks at these once, at once, and
+    # moves or clears them (names as in commands/workflow.py Due).
+    db.execute(
+        "INSERT INTO duties_due (duty, request_id, due_at) SELECT 'reveal_expiry', id, provisioned_at "
+        "FROM requests WHERE state IN ('provisioned', 'revealing') AND provisioned_at IS NOT NULL "
+        "AND kind <> 'remove' AND NOT (kind = 'create_user' AND console = 0)"
+    )
+    db.execute(
+        "INSERT INTO duties_due (duty, request_id, due_at) SELECT 'mfa', id, revealed_at FROM requests "
+        "WHERE state = 'revealed' AND kind = 'create_user' AND console = 1 AND revealed_at IS NOT NULL "
+        "AND json_extract(details, '$.mfa') IS NULL"
+    )
+    db.execute(
+        "INSERT INTO duties_due (duty, request_id, due_at) SELECT 'rotation', id, updated_at FROM requests "
+        "WHERE kind = 'access_key' AND ("
+        " (state = 'revealed' AND json_extract(details, '$.replaces') IS NOT NULL)"
+        " OR (state IN ('provisioned', 'revealing', 'reveal_expired') AND json_extract(details, '$.key_id') IS NOT NULL"
+        "     AND json_extract(details, '$.key_lost') IS NULL))"
+    )
+    # Request paths: a leaver's requests, the bot's own users among the audit's, a key's request.
+    db.execute("CREATE INDEX requests_requester_id ON requests(requester_id)")
+    db.execute("CREATE INDEX requests_user_arn ON requests(user_arn)")
+    db.execute("CREATE INDEX requests_key_id ON requests(json_extract(details, '$.key_id'))")
+    # Open jobs by id (the shell, the tests) and finished jobs by age (pruning).
+    db.execute("CREATE INDEX jobs_open ON jobs(id) WHERE done_at IS NULL")
+    db.execute("CREATE INDEX jobs_done_at ON jobs(done_at) WHERE done_at IS NOT NULL")

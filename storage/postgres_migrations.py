@@ -138,11 +138,44 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         """
         CREATE TABLE leavers (
             person_id TEXT PRIMARY KEY,
-            job_id BIGINT NOT NULL REFERENCES jobs (id),
+            job_id BIGINT NOT NULL,  -- no foreign key: finished jobs are pruned, and a leaving whose job is gone is done
             removals JSONB NOT NULL DEFAULT '[]',
             since TIMESTAMPTZ NOT NULL
         )
         """,
+    ]),
+    # A duty reads only what is due: each transition that makes a request due for a duty writes
+    # (duty, request, when) here, and the duty reads `due_at <= now` from the index, in batches.
+    # What was due before stays due: each duty looks at the back-filled entries once and moves
+    # or clears them (names as in commands/workflow.py Due).
+    ("0006_due_work_and_request_path_indexes", [
+        """
+        CREATE TABLE duties_due (
+            duty TEXT NOT NULL,
+            request_id BIGINT NOT NULL REFERENCES requests (id),
+            due_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (duty, request_id)
+        )
+        """,
+        "CREATE INDEX duties_due_when ON duties_due (duty, due_at, request_id)",
+        "INSERT INTO duties_due (duty, request_id, due_at) SELECT 'reveal_expiry', id, provisioned_at "
+        "FROM requests WHERE state IN ('provisioned', 'revealing') AND provisioned_at IS NOT NULL "
+        "AND kind <> 'remove' AND NOT (kind = 'create_user' AND NOT console)",
+        "INSERT INTO duties_due (duty, request_id, due_at) SELECT 'mfa', id, revealed_at FROM requests "
+        "WHERE state = 'revealed' AND kind = 'create_user' AND console AND revealed_at IS NOT NULL "
+        "AND details->'mfa' IS NULL",
+        "INSERT INTO duties_due (duty, request_id, due_at) SELECT 'rotation', id, COALESCE(updated_at, created_at) "
+        "FROM requests WHERE kind = 'access_key' AND ("
+        " (state = 'revealed' AND details->'replaces' IS NOT NULL)"
+        " OR (state IN ('provisioned', 'revealing', 'reveal_expired') AND details->'key_id' IS NOT NULL"
+        "     AND details->'key_lost' IS NULL))",
+        # Request paths: a leaver's requests, the bot's own users among the audit's, a key's request.
+        "CREATE INDEX requests_requester_id ON requests (requester_id)",
+        "CREATE INDEX requests_user_arn ON requests (user_arn)",
+        "CREATE INDEX requests_key_id ON requests ((details->>'key_id'))",
+        # Open jobs by id (the shell, the tests) and finished jobs by age (pruning).
+        "CREATE INDEX jobs_open ON jobs (id) WHERE done_at IS NULL",
+        "CREATE INDEX jobs_done_at ON jobs (done_at) WHERE done_at IS NOT NULL",
     ]),
 ]
 

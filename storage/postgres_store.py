@@ -127,6 +127,9 @@ class PostgresStore(Store):
 
     # -- values ------------------------------------------------------------------------
 
+    def _detail(self, name: str) -> str:
+        return f"(details->>'{name}')"  # as the index requests_key_id (migration 0003)
+
     def _time_in(self, value: dt.datetime | None) -> dt.datetime | None:
         return utc(value)
 

@@ -137,6 +137,9 @@ class SQLiteStore(Store):
 
     # -- values ------------------------------------------------------------------------
 
+    def _detail(self, name: str) -> str:
+        return f"json_extract(details, '$.{name}')"  # as the index requests_key_id (migration m004)
+
     def _time_in(self, value: dt.datetime | None) -> str | None:
         value = utc(value)
         return value.isoformat(timespec="microseconds") if value else None

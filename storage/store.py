@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,10 @@ REMOVED = "removed"
 LIVE_STATES = (PENDING, APPROVED, PROVISIONED)
 # The bot created the IAM user and it went to its owner.
 PROVISIONED_STATES = (PROVISIONED, REVEALING, REVEALED, REVEAL_EXPIRED)
+
+# How many rows a duty reads at a time: its batches are separate reads, so acks get their turn
+# between them (SQLite holds its process-wide lock while a read's rows are fetched).
+DUE_BATCH = 200
 
 CREATE_USER = "create_user"
 # A `remove` request is done once provisioned: it no longer holds its user name (see migrations 003).
@@ -335,6 +339,7 @@ class Store:
         detail: str | None = None,
         jobs: Iterable[NewJob] = (),
         guard: Callable[[Request], bool] | None = None,
+        due: dict[str, dt.datetime | None] | None = None,
         **changes,
     ) -> Request | None:
         """Move a request to `to_state` if, and only if, it is in one of `from_states`.
@@ -344,7 +349,8 @@ class Store:
         its event and its jobs are written in one transaction; a losing one writes nothing.
         With a `guard`, the request as it is inside that transaction (row locked) must also
         pass it: a write that depends on what was read (its `details`) cannot lose or double
-        another's change.
+        another's change. `due` sets (a time) or clears (None) the request's due entries by duty
+        name, in the same transaction (see `each_due`).
         """
         unknown = set(changes) - _CHANGEABLE
         if unknown:
@@ -377,6 +383,7 @@ class Store:
                     return None
                 self._insert_event(tx, request_id, actor_id, what, detail, now)
                 self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+                self._set_due(tx, request_id, due)
         except Conflict:
             # Only the one-live-request-per-name rule can refuse a state change.
             request = self.get(request_id)
@@ -402,18 +409,95 @@ class Store:
             self._insert_jobs(tx, jobs, now=now, request_id=request_id)
         return self._request(row)
 
-    def about_user(self, user_name: str) -> list[Request]:
-        """Every request about this IAM user name, ignoring case, oldest first."""
+    def about_user(self, user_name: str, *, owner_id: str | None = None, newest: int | None = None) -> list[Request]:
+        """Requests about this IAM user name, ignoring case, oldest first: only `owner_id`'s if
+        given, only the `newest` so many if given."""
+        where, params = self._about(user_name, owner_id)
+        limit = "" if newest is None else f" LIMIT {int(newest)}"
         with self._read() as tx:
-            rows = tx.rows("SELECT * FROM requests WHERE user_name_key = ? ORDER BY id", [user_name.lower()])
-        return [self._request(row) for row in rows]
+            rows = tx.rows(f"SELECT * FROM requests WHERE {where} ORDER BY id DESC{limit}", params)
+        return [self._request(row) for row in reversed(rows)]
 
-    def users_made(self) -> set[str]:
-        """The ARNs of the IAM users the bot created (a create request that ran its CreateUser)."""
+    def count_about_user(self, user_name: str, *, owner_id: str | None = None) -> int:
+        where, params = self._about(user_name, owner_id)
         with self._read() as tx:
-            rows = tx.rows("SELECT DISTINCT user_arn FROM requests WHERE kind = ? AND user_arn IS NOT NULL",
-                           [CREATE_USER])
-        return {row["user_arn"] for row in rows}
+            return tx.one(f"SELECT COUNT(*) AS n FROM requests WHERE {where}", params)["n"]
+
+    @staticmethod
+    def _about(user_name: str, owner_id: str | None) -> tuple[str, list]:
+        if owner_id is None:
+            return "user_name_key = ?", [user_name.lower()]
+        return "user_name_key = ? AND owner_id = ?", [user_name.lower(), owner_id]
+
+    def users_made(self, among: Iterable[str]) -> set[str]:
+        """Which of these ARNs are IAM users the bot created (a create request that ran its CreateUser)."""
+        arns, made = sorted(set(among)), set()
+        for start in range(0, len(arns), DUE_BATCH):
+            chunk = arns[start:start + DUE_BATCH]
+            with self._read() as tx:
+                rows = tx.rows(f"SELECT DISTINCT user_arn FROM requests WHERE user_arn IN ({marks(chunk)}) "
+                               "AND kind = ?", [*chunk, CREATE_USER])
+            made.update(row["user_arn"] for row in rows)
+        return made
+
+    def key_issued(self, key_id: str) -> Request | None:
+        """The access-key request that made this key, if the bot made it (an indexed look-up)."""
+        with self._read() as tx:
+            row = tx.one(f"SELECT * FROM requests WHERE {self._detail('key_id')} = ? AND kind = ? "
+                         "ORDER BY id LIMIT 1", [key_id, "access_key"])
+        return self._request(row) if row else None
+
+    def _detail(self, name: str) -> str:
+        """SQL for one text field of `details`, written exactly as its expression index is."""
+        raise NotImplementedError
+
+    # -- due work ----------------------------------------------------------------------
+    # A periodic duty never looks through requests for what might be due: the transition that
+    # makes something due writes a due entry (duty, request, when) with it, the duty reads the
+    # entries whose time has come, in bounded batches, and each pass moves an entry later or
+    # clears it. A request with nothing left to do has no entry and is never read by a duty.
+
+    def each_due(self, duty: str, *, now: dt.datetime, batch: int = DUE_BATCH) -> Iterator[Request]:
+        """The requests whose `duty` entry is due by `now`, earliest first, read `batch` at a time
+        (each batch its own read, so nothing is held while the duty works on them). An entry the
+        duty leaves due is not read again in the same pass."""
+        after: tuple[Any, int] | None = None
+        while True:
+            where, params = "d.duty = ? AND d.due_at <= ?", [duty, self._time_in(now)]
+            if after is not None:
+                where += " AND (d.due_at > ? OR (d.due_at = ? AND d.request_id > ?))"
+                params += [after[0], after[0], after[1]]
+            with self._read() as tx:
+                rows = tx.rows(
+                    "SELECT d.due_at AS due_entry_at, r.* FROM duties_due d JOIN requests r ON r.id = d.request_id "
+                    f"WHERE {where} ORDER BY d.due_at, d.request_id LIMIT ?", [*params, int(batch)])
+            for row in rows:
+                yield self._request(row)
+            if len(rows) < batch:
+                return
+            after = (rows[-1]["due_entry_at"], rows[-1]["id"])
+
+    def set_due(self, request_id: int, due: dict[str, dt.datetime | None]) -> None:
+        """Move due entries of a request (None clears one) outside any transition."""
+        with self._write() as tx:
+            self._set_due(tx, request_id, due)
+
+    def due_at(self, request_id: int) -> dict[str, dt.datetime]:
+        """A request's due entries by duty name (for tests and the shell)."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT duty, due_at FROM duties_due WHERE request_id = ?", [request_id])
+        return {row["duty"]: self._time_out(row["due_at"]) for row in rows}
+
+    def _set_due(self, tx: Tx, request_id: int | None, due: dict[str, dt.datetime | None] | None) -> None:
+        for duty, when in (due or {}).items():
+            if request_id is None:
+                raise ValueError("a due entry belongs to a request")
+            if when is None:
+                tx.count("DELETE FROM duties_due WHERE duty = ? AND request_id = ?", [duty, request_id])
+            else:
+                tx.count("INSERT INTO duties_due (duty, request_id, due_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (duty, request_id) DO UPDATE SET due_at = excluded.due_at",
+                         [duty, request_id, self._time_in(when)])
 
     def record_step(self, request_id: int, step: str, *, now: dt.datetime, detail: str | None = None,
                     user_arn: str | None = None, jobs: Iterable[NewJob] = ()) -> Request:
@@ -477,10 +561,25 @@ class Store:
     # -- events ------------------------------------------------------------------------
 
     def append_event(self, request_id: int | None, actor_id: str | None, what: str,
-                     now: dt.datetime, detail: str | None = None, jobs: Iterable[NewJob] = ()) -> None:
+                     now: dt.datetime, detail: str | None = None, jobs: Iterable[NewJob] = (),
+                     due: dict[str, dt.datetime | None] | None = None) -> None:
         with self._write() as tx:
             self._insert_event(tx, request_id, actor_id, what, detail, now)
             self._insert_jobs(tx, jobs, now=now, request_id=request_id)
+            self._set_due(tx, request_id, due)
+
+    def events_of(self, request_ids: Iterable[int]) -> dict[int, list[Event]]:
+        """The events of several requests in one read, each request's oldest first."""
+        ids = sorted(set(request_ids))
+        found: dict[int, list[Event]] = {request_id: [] for request_id in ids}
+        if ids:
+            with self._read() as tx:
+                rows = tx.rows("SELECT id, request_id, actor_id, what, detail, at FROM events "
+                               f"WHERE request_id IN ({marks(ids)}) ORDER BY id", ids)
+            for r in rows:
+                found[r["request_id"]].append(
+                    Event(r["id"], r["request_id"], r["actor_id"], r["what"], r["detail"], self._time_out(r["at"])))
+        return found
 
     def events(self, request_id: int | None = None) -> list[Event]:
         columns = "SELECT id, request_id, actor_id, what, detail, at FROM events"
@@ -654,6 +753,17 @@ class Store:
                 "UPDATE jobs SET payload = ? WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
                 [self._json_in(dict(payload)), job_id, worker],
             ) == 1
+
+    def prune_jobs(self, *, done_before: dt.datetime, limit: int = 1000) -> int:
+        """Delete up to `limit` jobs finished before `done_before`, oldest first; how many went.
+        Their events stay: the event log is the trail, a finished job is only how it was done.
+        The newest job always stays, so SQLite never hands a pruned job's id to a new one (a
+        leaver's row names the job that handled them)."""
+        with self._write() as tx:
+            return tx.count(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE done_at IS NOT NULL AND done_at < ? "
+                "AND id < (SELECT MAX(id) FROM jobs) ORDER BY done_at LIMIT ?)",
+                [self._time_in(done_before), int(limit)])
 
     def jobs(self, *, request_id: int | None = None, kind: str | None = None, done: bool | None = None) -> list[Job]:
         where, params = ["1 = 1"], []

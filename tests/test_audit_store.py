@@ -28,7 +28,8 @@ def test_requests_about_a_user_ignore_case_and_users_made_are_the_arns_created(s
     second = file(store, name="jane.doe")
     file(store, name="sam", owner="U0SAM")
     assert [r.id for r in store.about_user("JANE.DOE")] == [first.id, second.id]
-    assert store.users_made() == set()
+    assert store.users_made(["arn:aws:iam::1:user/jane.doe"]) == set()
     approve(store, second.id)
     store.record_step(second.id, "create_user", now=NOW, user_arn="arn:aws:iam::1:user/jane.doe")
-    assert store.users_made() == {"arn:aws:iam::1:user/jane.doe"}
+    assert store.users_made(["arn:aws:iam::1:user/jane.doe", "arn:aws:iam::1:user/other"]) == {
+        "arn:aws:iam::1:user/jane.doe"}

@@ -1,0 +1,273 @@
+"""A bot with a year of history: its duties read only what can be due, its request paths use
+indexes, and finished jobs go after a while (the event log stays whole)."""
+
+import datetime as dt
+import json
+import re
+
+import pytest
+
+import storage
+from bot import blocks
+from bot.background import DUTIES
+from commands.audit import schedule_audit
+from commands.keys import ACCESS_KEY, KeyFlow
+from commands.mfa import check_mfa
+from commands.reminders import remind_due
+from commands.workflow import Due, Policy, Workflow
+from storage import migrations as sqlite_migrations, open_store, postgres_migrations
+from tests.support.store_spy import spying
+
+T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
+DAY = dt.timedelta(days=1)
+OWNER_DM = "D0JANE"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/t.db"
+    return request.getfixturevalue("postgres_url")
+
+
+def reveal_value(slack):
+    [dm] = [p for p in slack.of("chat.postMessage") if p.get("channel") == OWNER_DM]
+    return [e for b in dm["blocks"] if b["type"] == "actions" for e in b["elements"]][0]["value"]
+
+
+def run_every_duty(bot):
+    for duty in DUTIES:
+        duty.run(bot.services)
+    bot.settle()
+
+
+# -- a finished request is left alone ----------------------------------------------------
+
+def test_a_user_with_mfa_on_is_never_read_by_a_duty_again(make_bot, slack, aws):
+    now = [T0]
+    bot = make_bot(clock=lambda: now[0], iam_bot_mfa_grace="24h")
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel=OWNER_DM)
+    device = aws.create_virtual_mfa_device(VirtualMFADeviceName="jane.doe")["VirtualMFADevice"]
+    aws.enable_mfa_device(UserName="jane.doe", SerialNumber=device["SerialNumber"],
+                          AuthenticationCode1="123456", AuthenticationCode2="654321")
+    now[0] = T0 + 2 * DAY
+    run_every_duty(bot)
+    assert "mfa_on" in [e.what for e in bot.store.events(1)]
+
+    for later in (3 * DAY, 40 * DAY, 400 * DAY):  # months of ticks: Jane's request has nothing left to do
+        now[0] = T0 + later
+        with spying(bot.store) as asked:
+            run_every_duty(bot)
+        assert 1 not in asked.request_ids()
+    assert bot.store.get(1).state == storage.REVEALED
+
+
+# -- query plans -------------------------------------------------------------------------
+
+HISTORY = 3000
+LATER = T0 + 30 * DAY  # due entries come a minute apart from then
+
+
+def grow(store, count=HISTORY):
+    """`count` finished requests with their events and finished jobs, in one transaction (fast),
+    plus due entries a month ahead: enough rows for PostgreSQL's planner to prefer an index."""
+    kinds = ["create_user", ACCESS_KEY, "remove", "reset_password"]
+    states = [storage.REVEALED, storage.DENIED, storage.EXPIRED, storage.PROVISIONED, storage.REVEAL_EXPIRED]
+    at = store._time_in(T0 - 30 * DAY)
+    with store._write() as tx:
+        for n in range(1, count + 1):
+            kind, state = kinds[n % 4], states[n % 5]
+            details = {"key_id": f"AKIA{n:016d}", "replaces": f"AKIA{n + 1:016d}"} if kind == ACCESS_KEY else {}
+            tx.count(
+                "INSERT INTO requests (id, user_name, user_name_key, groups, console, owner_id, requester_id, "
+                "team_id, state, created_at, updated_at, steps_done, kind, details, user_arn, provisioned_at, "
+                "revealed_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'T0TEAM', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [n, f"user{n}", f"user{n}", store._json_in([]), True, f"U{n % 500}", f"U{n % 700}", state, at, at,
+                 store._json_in([]), kind, store._json_in(details), f"arn:aws:iam::1:user/user{n}", at, at])
+            for what in ("filed", "approved", state):
+                tx.count("INSERT INTO events (request_id, actor_id, what, at) VALUES (?, 'U0BOB', ?, ?)", [n, what, at])
+            for job in ("card", "thread", "dm_update"):
+                tx.count("INSERT INTO jobs (kind, request_id, payload, due_at, created_at, done_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", [job, n, store._json_in({}), at, at, at])
+            if n % 3 == 0:
+                for duty in (Due.REVEAL_EXPIRY, Due.MFA, Due.ROTATION):
+                    tx.count("INSERT INTO duties_due (duty, request_id, due_at) VALUES (?, ?, ?)",
+                             [duty, n, store._time_in(LATER + n * dt.timedelta(minutes=1))])
+        if store.FOR_UPDATE:  # PostgreSQL: the planner needs statistics (SQLite's is never given any)
+            tx.count("ANALYZE")
+
+
+# Partial indexes that hold only live rows (open jobs): reading one whole reads no history.
+LIVE_ONLY = ("USING INDEX jobs_open", "USING INDEX jobs_due")
+
+
+def whole_table_scans(store, sql: str, params: list) -> list[str]:
+    """The plan lines of `sql` that read a whole table (or a whole index) of the store."""
+    if store.FOR_UPDATE:
+        with store._read() as tx:
+            plan = [row["QUERY PLAN"] for row in tx.rows(f"EXPLAIN {sql}", params)]
+        return [line for line in plan if re.search(r"Seq Scan on (requests|events|jobs|duties_due)\b", line)]
+    with store._read() as tx:
+        plan = [row["detail"] for row in tx.rows(f"EXPLAIN QUERY PLAN {sql}", params)]
+    return [line for line in plan if line.startswith("SCAN ") and not line.startswith("SCAN CONSTANT")
+            and not line.endswith(LIVE_ONLY)]
+
+
+def assert_no_scans(store, asked):
+    statements = [(sql, params) for sql, params, _ in asked.statements
+                  if not sql.lstrip().upper().startswith(("INSERT", "ANALYZE"))]
+    assert statements
+    scans = {sql: lines for sql, params in statements if (lines := whole_table_scans(store, sql, params))}
+    assert scans == {}
+
+
+def test_no_duty_query_reads_a_whole_table(url):
+    store = open_store(url)
+    grow(store)
+    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0)
+    keys = KeyFlow(workflow)
+    with spying(store) as asked:
+        workflow.sweep()
+        keys.check_rotations()
+        check_mfa(workflow)
+        remind_due(workflow)
+        schedule_audit(workflow, dt.timedelta(days=7))
+        workflow.forget_done_work(dt.timedelta(days=7), batch=10, batches=1)
+        for duty in (Due.REVEAL_EXPIRY, Due.MFA, Due.ROTATION):  # a pass of more than one batch
+            assert len(list(store.each_due(duty, now=LATER + dt.timedelta(minutes=99), batch=10))) == 33
+        workflow.claim_due("worker", 10)
+    assert_no_scans(store, asked)
+    store.close()
+
+
+def test_no_request_path_query_reads_a_whole_table(url):
+    store = open_store(url)
+    grow(store)
+    with spying(store) as asked:
+        assert len(store.for_requester("U7")) == 5  # requests 7, 707 ... 2807
+        assert len(store.for_owner("U7")) == 6
+        assert [r.id for r in store.about_user("USER8", newest=20)] == [8]
+        assert store.count_about_user("user8") == 1
+        assert store.key_issued(f"AKIA{1:016d}").id == 1
+        assert store.users_made(["arn:aws:iam::1:user/user4", "arn:aws:iam::1:user/user3"]) == {
+            "arn:aws:iam::1:user/user4"}
+        assert [len(events) for events in store.events_of([1, 2]).values()] == [3, 3]
+        assert store.jobs(done=False) == []
+        store.for_user_name("user9")
+        store.get(9)
+    assert_no_scans(store, asked)
+    store.close()
+
+
+# -- finished jobs go, the trail stays ---------------------------------------------------
+
+def test_finished_jobs_go_after_the_retention_and_their_events_stay(url):
+    store = open_store(url)
+    request = store.file_request(user_name="jane.doe", groups=[], console=True, owner_id="U0JANE",
+                                 requester_id="U0ALICE", team_id="T0TEAM", now=T0,
+                                 jobs=[storage.NewJob("card"), storage.NewJob("thread"), storage.NewJob("dm")])
+    first, second, third = store.claim_due_jobs("w", now=T0, hold=dt.timedelta(minutes=1))
+    store.finish_job(first.id, "w", now=T0)
+    store.finish_job(second.id, "w", now=T0 + 20 * DAY)
+    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 31 * DAY)
+
+    assert workflow.forget_done_work(dt.timedelta(days=30)) == 1
+    assert [j.id for j in store.jobs(request_id=request.id)] == [second.id, third.id]  # newer, and not done
+    assert [e.what for e in store.events(request.id)] == ["filed"]
+    store.close()
+
+
+# -- an upgraded store keeps its due work -------------------------------------------------
+
+def test_an_upgraded_store_keeps_what_was_due(url, monkeypatch):
+    """A store made before due entries existed: its reveal still expires, its MFA watch and its
+    open rotation still run, and its finished requests get no entry."""
+    if url.startswith("sqlite"):
+        names = [m.name for m in sqlite_migrations.migrations._migrations]
+        before = sqlite_migrations.migrations._migrations[:names.index("m007_due_work_and_request_path_indexes")]
+        monkeypatch.setattr(sqlite_migrations.migrations, "_migrations", before)
+    else:
+        names = [name for name, _ in postgres_migrations.MIGRATIONS]
+        monkeypatch.setattr(postgres_migrations, "MIGRATIONS",
+                            postgres_migrations.MIGRATIONS[:names.index("0006_due_work_and_request_path_indexes")])
+    old = open_store(url)
+
+    def made(name, state, kind="create_user", console=True, details=None):
+        request = old.file_request(user_name=name, groups=[], console=console, owner_id="U0JANE",
+                                   requester_id="U0ALICE", team_id="T0TEAM", now=T0, kind=kind, details=details)
+        return old.transition(request.id, from_states=[storage.PENDING], to_state=state, actor_id=None,
+                              what=state, now=T0, provisioned_at=T0, revealed_at=T0)
+
+    unrevealed = made("unrevealed", storage.PROVISIONED)
+    watched = made("watched", storage.REVEALED)
+    rotating = made("rotating", storage.REVEALED, kind=ACCESS_KEY, details={"replaces": "AKIAOLD", "key_id": "AKIANEW"})
+    finished = [made("removal", storage.PROVISIONED, kind="remove", console=False),
+                made("no.console", storage.PROVISIONED, console=False),
+                made("mfa.on", storage.REVEALED, details={"mfa": {"on_at": T0.isoformat()}}),
+                made("plain.key", storage.REVEALED, kind=ACCESS_KEY, details={"key_id": "AKIAPLAIN"})]
+    old.close()
+    monkeypatch.undo()
+
+    store = open_store(url)
+    assert store.due_at(unrevealed.id) == {Due.REVEAL_EXPIRY: T0}
+    assert store.due_at(watched.id) == {Due.MFA: T0}
+    assert store.due_at(rotating.id) == {Due.ROTATION: T0}
+    assert [store.due_at(r.id) for r in finished] == [{}] * len(finished)
+    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 2 * DAY)
+    [expired] = workflow.sweep()
+    assert (expired.id, expired.state) == (unrevealed.id, storage.REVEAL_EXPIRED)
+    assert store.due_at(unrevealed.id) == {}
+    store.close()
+
+
+def test_details_are_json_objects_in_the_grown_rows(url):
+    """The plan tests' rows read back as the store's own (so their plans are the real ones)."""
+    store = open_store(url)
+    grow(store, count=8)
+    assert json.dumps(store.get(1).details) == json.dumps({"key_id": f"AKIA{1:016d}", "replaces": f"AKIA{2:016d}"})
+    assert store.get(8).kind == "create_user"
+    store.close()
+
+
+# -- /iam status reads what it shows -----------------------------------------------------
+
+def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_reads(url):
+    from bot.audit_blocks import status_message
+    from commands.audit import status
+    from commands.rules import Person
+
+    store = open_store(url)
+    for n in range(25):
+        request = store.file_request(user_name="svc.deploy", groups=[], console=False, owner_id="U0SVC",
+                                     requester_id="U0ALICE", team_id="T0TEAM", now=T0 + n * DAY)
+        store.transition(request.id, from_states=[storage.PENDING], to_state=storage.DENIED, actor_id="U0BOB",
+                         what=storage.DENIED, now=T0 + n * DAY, detail="no")
+    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 30 * DAY)
+    with spying(store) as asked:
+        shown = status(workflow, "SVC.deploy", Person("U0BOB", team_id="T0TEAM"), listed=True)
+    assert len(asked.statements) == 3
+    assert [t.request.id for t in shown.trails] == list(range(25, 5, -1)) and shown.older == 5
+    assert [e.what for e in shown.trails[0].events] == ["filed", storage.DENIED]
+    message = status_message(shown)
+    assert "and 5 older requests" in str(message["blocks"][-1])
+    store.close()
+
+
+def test_finished_work_of_a_leaver_goes_too_and_their_leaving_stays_closed(url):
+    """A leaver's row points at the job that handled them: pruning that job must neither fail
+    (the row's reference) nor reopen the leaving (a later event is handled anew, as it was)."""
+    store = open_store(url)
+    job = store.open_leaver("U0JANE", storage.NewJob("leaver", key="Ev1"), now=T0, worker="w",
+                            hold=dt.timedelta(minutes=1))
+    store.finish_job(job.id, "w", now=T0)
+    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 31 * DAY)
+
+    store.enqueue([storage.NewJob("card")], now=T0 + 31 * DAY)  # the newest job always stays
+    assert workflow.forget_done_work(dt.timedelta(days=30)) == 1
+    assert [j.kind for j in store.jobs()] == ["card"]
+    again = store.open_leaver("U0JANE", storage.NewJob("leaver", key="Ev2"), now=T0 + 31 * DAY, worker="w",
+                              hold=dt.timedelta(minutes=1))
+    assert again is not None and again.id != job.id
+    store.close()
