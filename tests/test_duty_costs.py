@@ -17,17 +17,11 @@ from commands.reminders import remind_due
 from commands.workflow import Due, Policy, Workflow
 from storage import migrations as sqlite_migrations, open_store, postgres_migrations
 from tests.support.store_spy import spying
+from tests.support.stores import url  # noqa: F401 (a fixture)
 
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
 OWNER_DM = "D0JANE"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/t.db"
-    return request.getfixturevalue("postgres_url")
 
 
 def reveal_value(slack):

@@ -16,34 +16,9 @@ import pytest
 import storage
 import storage.sqlite_store  # loaded here, before a test forks a child that may not read this tree
 from storage import DuplicateRequest, NewJob, StoreError, open_store
+from tests.support.stores import HOUR, NOW, approve, file, store, url  # noqa: F401 (fixtures)
 
-NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.timezone.utc)
-HOUR = dt.timedelta(hours=1)
 MINUTE = dt.timedelta(minutes=1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/t.db"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
-
-
-def file(store, name="jane.doe", owner="U0JANE", **kwargs):
-    return store.file_request(user_name=name, groups=["Developers"], console=True, owner_id=owner,
-                              requester_id="U0ALICE", team_id="T0TEAM", now=NOW, **kwargs)
-
-
-def approve(store, request_id, **kwargs):
-    return store.transition(request_id, from_states=[storage.PENDING], to_state=storage.APPROVED,
-                            actor_id="U0BOB", what="approved", now=NOW, **kwargs)
 
 
 # -- requests and events -----------------------------------------------------------------
