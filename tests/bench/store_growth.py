@@ -64,9 +64,11 @@ JOB_RETENTION = dt.timedelta(days=30)
 # -- growing a store -------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def one_transaction_per(store, calls: int) -> Iterator[None]:
+def one_transaction_per(store, calls: int) -> Iterator[Callable[[], None]]:
     """Make the store's calls share a transaction (one per thread on PostgreSQL), committed every
-    `calls` calls: the same SQL, the same logic, without a commit (and its fsync) per call."""
+    `calls` calls: the same SQL, the same logic, without a commit (and its fsync) per call.
+    Yields a function that commits the calling thread's transaction: a thread commits when its
+    share is done, or a thread still growing can wait on its locks for ever."""
     if hasattr(store, "_pool"):
         import psycopg
         from psycopg.rows import dict_row
@@ -83,7 +85,8 @@ def one_transaction_per(store, calls: int) -> Iterator[None]:
             return local.conn
 
         def commit_now():
-            local.conn.commit()
+            if hasattr(local, "conn"):
+                local.conn.commit()
 
         def finish():
             for each in opened:
@@ -118,7 +121,7 @@ def one_transaction_per(store, calls: int) -> Iterator[None]:
 
     store._write = store._read = transaction
     try:
-        yield
+        yield commit_now
     finally:
         del store._write, store._read
         finish()
@@ -276,10 +279,11 @@ def make_store(url: str, count: int) -> None:
     started = time.monotonic()
     # PostgreSQL answers each statement over a socket: three threads keep it busy.
     threads = 3 if hasattr(store, "_pool") and count else 1
-    with one_transaction_per(store, 2000):
+    with one_transaction_per(store, 2000) as commit_mine:
         def grow(part):
             Grower(store).grow(count or 20, 200 if count else 20, part=(part, threads), progress=lambda n: print(
                 f"  grown {n:,} requests in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True))
+            commit_mine()
 
         workers = [threading.Thread(target=grow, args=(part,)) for part in range(threads)]
         for worker in workers:
