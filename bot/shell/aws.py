@@ -113,7 +113,6 @@ def seed(client, session) -> str:
 GRANTS = {"Admins": ("AdministratorAccess",), "Developers": ("AmazonEC2FullAccess", "AmazonS3ReadOnlyAccess"),
           "ReadOnly": ("ReadOnlyAccess",)}
 INLINE = {"Developers": "deploy-lambdas"}
-SENSITIVE_GROUP = "Admins"
 
 
 def _grant(client, account_id: str) -> None:
