@@ -26,7 +26,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .settings import SLACK_ID, SLACK_ID_WORDS, parse_duration
+from .settings import SLACK_ID, SLACK_ID_WORDS, Settings, parse_duration
 
 DEFAULTS = "defaults"
 BREAK_GLASS = "break_glass"
@@ -197,6 +197,12 @@ def load_rules(path: str | None, *, approvers: Iterable[str] = (), sensitive_gro
     except tomllib.TOMLDecodeError as error:
         raise RulesError(f"not TOML: {error}") from None
     return parse_rules(data, sensitive_groups=sensitive_groups, source=path)
+
+
+def rules_from_settings(settings: Settings) -> Rules:
+    """What start-up reads: IAM_BOT_RULES_FILE, else IAM_BOT_APPROVERS and IAM_BOT_SENSITIVE_GROUPS."""
+    return load_rules(settings.iam_bot_rules_file, approvers=settings.iam_bot_approvers,
+                      sensitive_groups=settings.iam_bot_sensitive_groups)
 
 
 def parse_rules(data: dict, *, sensitive_groups: Iterable[str] = (), source: str | None = None) -> Rules:
@@ -385,8 +391,8 @@ def _remembered(membership: Membership) -> Membership:
 
 
 def deny_reason(rules: Rules, groups: Iterable[str]) -> Ruling | None:
-    """The first `[[deny]]` naming any of these groups, as a refusal with its reason in `rule`'s
-    Deny (`denial(rules, ruling)`), or None. Checked at filing and again at approval."""
+    """A DENIED ruling naming the first `[[deny]]` rule and the group it refuses, or None. Its
+    reason: `denial(rules, ruling).reason`. Checked at filing and again at approval."""
     for group in groups:
         for deny in rules.denies:
             if _any_matches(deny.groups, group):

@@ -12,40 +12,14 @@ from hypothesis import given, settings, strategies as st
 from commands.ruleset import (
     Verdict, auto_approve, break_glass, denial, deny_reason, env_rules, format_duration, is_account_approver,
     is_approver_for_user, load_rules, may_approve, may_deny, membership_limit, parse_rules, preview, progress,
-    rule_for, RulesError, thresholds,
+    rule_for, rules_from_settings, RulesError, thresholds,
 )
+from commands.settings import load_settings
+from tests.support.rules import ISSUE_FILE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HOUR = dt.timedelta(hours=1)
 
-# The file exactly as issue 19 shows it.
-ISSUE_FILE = """
-[defaults]
-approvers = ["S0PLATFORM", "U0BOB"]   # user ids and user groups
-approvals = 1                          # distinct approvers needed
-
-[[group]]
-name = "Admins"                        # an IAM group name, or a glob such as "Prod-*"
-approvers = ["S0SECURITY"]
-approvals = 2
-standing = false                       # only time-bound membership (`--for`), never permanent
-max_duration = "4h"
-
-[[group]]
-name = "ReadOnly"
-max_duration = "30d"
-auto_approve = { requesters = ["S0ENGINEERS"], max_duration = "8h", per_requester_per_day = 3 }
-
-[[deny]]
-groups = ["BillingAdmins", "OrganizationAdmins*"]
-reason = "Ask in #security; not through chat."
-
-[break_glass]
-requesters = ["S0ONCALL"]
-groups = ["Admins"]
-max_duration = "1h"
-review_within = "24h"
-"""
 ISSUE = tomllib.loads(ISSUE_FILE)
 
 # Who is in which user group: the security team, the dev leads, engineers, on call.
@@ -381,6 +355,15 @@ def test_without_a_file_the_environment_forms_the_rules():
     assert rules == env_rules(("U0BOB", "S0IAMADMINS"), ("Admins",))
     assert (rules.defaults.approvers, rules.defaults.approvals, rules.groups, rules.denies, rules.break_glass) == (
         ("U0BOB", "S0IAMADMINS"), 1, (), (), None)
+
+
+def test_start_up_reads_the_file_iam_bot_rules_file_names_else_the_environment():
+    env = dict(iam_bot_approvals_channel="C0APPROVALS", iam_bot_approvers="U0BOB,S0IAMADMINS",
+               iam_bot_sensitive_groups="Admins")
+    assert rules_from_settings(load_settings(**env)) == env_rules(("U0BOB", "S0IAMADMINS"), ("Admins",))
+    shell = rules_from_settings(load_settings(**env, iam_bot_rules_file=str(ROOT / "bot" / "shell" / "rules.toml")))
+    assert (shell.source, rule_for(shell, "developers").approvers) == (str(ROOT / "bot" / "shell" / "rules.toml"),
+                                                                       ("U0BOB",))
 
 
 def test_durations_read_back_as_written():
