@@ -111,7 +111,12 @@ def policy(mfa: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="iam-bot", description="Create AWS IAM users from Slack, safely.")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["rules"]:  # `iam-bot rules check [FILE]` (bot/rules_cli.py): no settings, no logging
+        from .rules_cli import main as rules_main
+        return rules_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="iam-bot", description="Create AWS IAM users from Slack, safely.",
+                                     epilog="Also: iam-bot rules check [FILE] validates the approval rules file.")
     parser.add_argument("mode", choices=["serve", "socket", "shell", "policy"],
                         help="serve: Slack's HTTP requests on $PORT; socket: Socket Mode; shell: try it locally; "
                              "policy: print the IAM policy the bot's own AWS identity needs")

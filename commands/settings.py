@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     iam_bot_sensitive_groups: Annotated[tuple[str, ...], NoDecode] = ()
     iam_bot_mfa_group: str | None = None
     iam_bot_mfa_grace: dt.timedelta = dt.timedelta(hours=24)
+    # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
+    iam_bot_rules_file: str | None = None
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)

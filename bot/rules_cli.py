@@ -1,0 +1,102 @@
+"""`iam-bot rules check [FILE]`: validate an approval rules file and print the rules per group.
+
+Without FILE it checks what start-up would read: IAM_BOT_RULES_FILE, or without it the
+environment's rules (IAM_BOT_APPROVERS, IAM_BOT_SENSITIVE_GROUPS). Exit 0 with the effective
+rules, or 2 with one line naming the key and what is wrong: run it in CI before a rollout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+
+from commands.guard import ADMIN_LIKE
+from commands.parse import GROUP_NAME
+from commands.ruleset import (SENSITIVE_FLOOR, Rule, Rules, RulesError, format_duration, load_rules, rule_for,
+                              thresholds)
+from commands.settings import SLACK_ID, SLACK_ID_WORDS, comma_list
+
+
+def check(path: str | None, env: Mapping[str, str]) -> int:
+    """Print the effective rules (exit 0) or the one thing wrong (exit 2, on stderr)."""
+    path = path or env.get("IAM_BOT_RULES_FILE", "").strip() or None
+    try:
+        sensitive = comma_list(env.get("IAM_BOT_SENSITIVE_GROUPS", ""), GROUP_NAME, "an IAM group name")
+    except ValueError as error:
+        return _fail(f"IAM_BOT_SENSITIVE_GROUPS is malformed: {error}")
+    approvers: tuple[str, ...] = ()
+    if path is None:
+        try:
+            approvers = comma_list(env.get("IAM_BOT_APPROVERS", ""), SLACK_ID, SLACK_ID_WORDS)
+        except ValueError as error:
+            return _fail(f"IAM_BOT_APPROVERS is malformed: {error}")
+        if not approvers:
+            return _fail("IAM_BOT_APPROVERS is required but not set (or name a rules file)")
+    try:
+        rules = load_rules(path, approvers=approvers, sensitive_groups=sensitive)
+    except RulesError as error:
+        return _fail(f"{path}: {error}")
+    for line in describe(rules):
+        print(line)
+    return 0
+
+
+def _fail(line: str) -> int:
+    print(f"iam-bot: {line}", file=sys.stderr)
+    return 2
+
+
+def describe(rules: Rules) -> list[str]:
+    """The rules in words, one line each, as `rules check` prints them."""
+    source = f"Rules from {rules.source}" if rules.source else \
+        "Rules from the environment (IAM_BOT_RULES_FILE is not set)"
+    lines = [f"{source}: valid.", f"defaults: {_approvals(rules.defaults)}"]
+    lines += [f"{rule.name}: {_approvals(rule)}{_limits(rule)}" for rule in rules.groups]
+    for group in rules.sensitive_groups:
+        rule = rule_for(rules, group)
+        needed = thresholds(rules, (group,))[0].approvals
+        by = "" if rule.pattern is None else f" ({rule.name})"
+        lines.append(f"{group} (IAM_BOT_SENSITIVE_GROUPS): {_approvals(rule, needed, rule.pattern is None)}{by}")
+    for deny in rules.denies:
+        lines.append(f"{deny.name}: {', '.join(deny.groups)} refused at filing: {deny.reason}")
+    glass = rules.break_glass
+    if glass:
+        lines.append(f"break_glass: {', '.join(glass.requesters)} may let themselves into "
+                     f"{', '.join(glass.groups)} for up to {format_duration(glass.max_duration)}; "
+                     f"a second person reviews within {format_duration(glass.review_within)}")
+    lines.append(f"A group with {', '.join(ADMIN_LIKE[:-1])} or {ADMIN_LIKE[-1]} attached needs at least {SENSITIVE_FLOOR} approvals. "
+                 "Any group not named above: the defaults.")
+    return lines
+
+
+def _approvals(rule: Rule, needed: int | None = None, defaults: bool = False) -> str:
+    """The count and who: `2 approvals from S0SECURITY`, `1 approval from the defaults (U0BOB)`."""
+    needed = rule.approvals if needed is None else needed
+    count = f"{needed} approval{'s' if needed != 1 else ''}"
+    who = ", ".join(rule.approvers)
+    if defaults or (rule.pattern is not None and not rule.own_approvers):
+        who = f"the defaults ({who})"
+    return f"{count} from {who}"
+
+
+def _limits(rule: Rule) -> str:
+    parts = []
+    if not rule.standing:
+        parts.append("time-bound only")
+    if rule.max_duration is not None:
+        parts.append(f"at most {format_duration(rule.max_duration)}")
+    auto = rule.auto_approve
+    if auto:
+        parts.append(f"auto-approved for {', '.join(auto.requesters)} up to {format_duration(auto.max_duration)}, "
+                     f"{auto.per_requester_per_day} a requester a day")
+    return "".join(f"; {part}" for part in parts)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="iam-bot rules", description="Check the approval rules file.")
+    parser.add_argument("action", choices=["check"], help="check: validate and print the rules per group")
+    parser.add_argument("file", nargs="?", help="the rules file (default: IAM_BOT_RULES_FILE, else the environment)")
+    args = parser.parse_args(argv)
+    return check(args.file, os.environ)
