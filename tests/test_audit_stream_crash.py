@@ -62,9 +62,11 @@ def test_killed_between_writing_a_batch_and_moving_the_cursor_repeats_that_batch
     with psycopg.connect(postgres_url) as blocker:
         blocker.execute("LOCK TABLE audit_stream IN EXCLUSIVE MODE")
         some_requests(served, ["cat", "dan"])
-        wait_until(lambda: set(shipped(path)) == set(event_ids(store)), what="the held batch to be written")
+        # The first batch after the lock is written whole (one write) and the writer then waits:
+        # what was committed after it stays unwritten until the restart.
+        wait_until(lambda: len(shipped(path)) > len(before), what="the held batch to be written")
         held = shipped(path)[len(before):]
-        assert held
+        assert set(held) <= set(event_ids(store))
         served.kill()
     assert store.stream_position(STREAM_NAME).id == before[-1]
 
@@ -73,7 +75,8 @@ def test_killed_between_writing_a_batch_and_moving_the_cursor_repeats_that_batch
     wait_until(caught_up(store, path), what="the stream to catch up after the restart")
     ids = shipped(path)
     assert ids[:len(before) + len(held)] == before + held
-    assert ids[len(before) + len(held):len(before) + 2 * len(held)] == held  # the repeat, the same ids
+    # The repeat, with the same ids (its batch may go on with what came since).
+    assert ids[len(before) + len(held):len(before) + 2 * len(held)] == held
     rest = ids[len(before) + 2 * len(held):]
     assert sorted(before + held + rest) == event_ids(store)  # nothing lost, nothing else twice
 
