@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .audit_log import stream_once
 from .audit_work import CHECK_EVERY, audit_once, remind_once
 from .mfa import CHECK_EVERY as MFA_CHECK_EVERY, mfa_duty
 from .services import Services
@@ -75,6 +76,7 @@ DUTIES: list[Duty] = [
     Duty("scheduled_audit", CHECK_EVERY, audit_once),
     Duty("mfa", MFA_CHECK_EVERY, mfa_duty),
     Duty("prune_jobs", PRUNE_EVERY, prune_jobs_once),
+    Duty("audit_log", dt.timedelta(0), stream_once),  # every tick (issue 21: bot/audit_log.py)
 ]
 
 

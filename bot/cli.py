@@ -115,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["rules"]:  # `iam-bot rules check [FILE]` (bot/rules_cli.py): no settings, no logging
         from .rules_cli import main as rules_main
         return rules_main(argv[1:])
+    if argv[:1] == ["export"]:  # `iam-bot export ...` (bot/export_cli.py): reads DATABASE_URL only
+        from .export_cli import main as export_main
+        return export_main(argv[1:])
     parser = argparse.ArgumentParser(prog="iam-bot", description="Create AWS IAM users from Slack, safely.",
-                                     epilog="Also: iam-bot rules check [FILE] validates the approval rules file.")
+                                     epilog="Also: iam-bot rules check [FILE] validates the approval rules file; "
+                                            "iam-bot export [--since] [--until] [--kind] writes the event log as JSON lines.")
     parser.add_argument("mode", choices=["serve", "socket", "shell", "policy"],
                         help="serve: Slack's HTTP requests on $PORT; socket: Socket Mode; shell: try it locally; "
                              "policy: print the IAM policy the bot's own AWS identity needs")

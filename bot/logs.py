@@ -20,6 +20,8 @@ import logging
 import os
 import re
 
+from pythonjsonlogger.json import JsonFormatter
+
 CHATTY = ("slack_sdk", "slack_bolt", "urllib3", "botocore", "boto3", "werkzeug")
 BOLT_LOGGER = "slack_bolt.App"
 
@@ -31,6 +33,7 @@ def configure_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level if level in logging._nameToLevel else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_log_format()  # LOG_FORMAT=json (issue 21): below
     quiet_chatty_loggers()
 
 
@@ -91,3 +94,70 @@ def install_redaction() -> None:
     current = logging.getLogRecordFactory()
     if not isinstance(current, _RedactingFactory):
         logging.setLogRecordFactory(_RedactingFactory(current))
+
+
+# -- LOG_FORMAT=json (issue 21) ---------------------------------------------------------------
+# Every line one JSON object: time (ISO 8601, UTC), level, logger, message, and where known the
+# apology's `reference` and the `request_id`, from the record's `extra=` or else read from the
+# message's own words ("(reference 1a2b3c4d)", "request #12"). The record is redacted where it
+# is made (above), and a traceback when it is formatted.
+
+_REFERENCE = re.compile(r"\breference `?([0-9a-f]{8})\b")
+_REQUEST_ID = re.compile(r"\brequest #(\d+)", re.IGNORECASE)
+
+
+class JsonLogFormatter(JsonFormatter):
+    def __init__(self, *args, **kwargs):
+        super().__init__("%(levelname)s %(name)s %(message)s", timestamp="time",
+                         rename_fields={"levelname": "level", "name": "logger"}, json_ensure_ascii=False)
+
+    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_record, record, message_dict)
+        message = record.getMessage()
+        for field, pattern in (("reference", _REFERENCE), ("request_id", _REQUEST_ID)):
+            value = getattr(record, field, None)
+            if value is None:
+                found = pattern.search(message)
+                value = found[1] if found else None
+            if value is not None:
+                log_record[field] = int(value) if field == "request_id" else str(value)
+        # `time` first, as a reader scans it.
+        ordered = {"time": log_record.pop("time")}
+        ordered.update(log_record)
+        log_record.clear()
+        log_record.update(ordered)
+
+    def formatException(self, ei) -> str:
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
+
+
+def json_logs() -> bool:
+    return os.environ.get("LOG_FORMAT", "text").strip().lower() == "json"
+
+
+def use_log_format() -> None:
+    """With LOG_FORMAT=json, the root's handlers write JSON lines; otherwise nothing changes."""
+    if json_logs():
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
+
+
+def gunicorn_logconfig() -> dict | None:
+    """For gunicorn's `logconfig_dict` under LOG_FORMAT=json: its own lines (and uvicorn's, which use
+    its handlers) as JSON on stderr like the app's, no access log, the root left writing to stderr."""
+    if not json_logs():
+        return None
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonLogFormatter}},
+        "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "json",
+                                       "stream": "ext://sys.stderr"}},
+        "loggers": {"gunicorn.error": {"handlers": ["error_console"], "level": "INFO", "propagate": False},
+                    "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False}},
+        "root": {"handlers": ["error_console"], "level": level if level in logging._nameToLevel else "INFO"},
+    }

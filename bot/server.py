@@ -26,6 +26,7 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.flask.handler import to_flask_response
 
 from . import shapes
+from .logs import gunicorn_logconfig
 from .signature import signature_of
 
 MAX_BODY_BYTES = 1_000_000
@@ -233,6 +234,8 @@ class Gunicorn(BaseApplication):
         self.cfg.set("timeout", 60)
         self.cfg.set("keepalive", 5)
         self.cfg.set("accesslog", None)  # access lines would be noise; Slack paths carry no secrets, but keep it quiet
+        if gunicorn_logconfig():  # LOG_FORMAT=json: gunicorn's own lines too (bot/logs.py)
+            self.cfg.set("logconfig_dict", gunicorn_logconfig())
         if "control_socket_disable" in self.cfg.settings:
             # gunicorn 24+ opens a control socket in $HOME, one path shared by every instance on the host.
             self.cfg.set("control_socket_disable", True)

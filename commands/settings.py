@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     iam_bot_mfa_grace: dt.timedelta = dt.timedelta(hours=24)
     # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
     iam_bot_rules_file: str | None = None
+    # The live audit stream (bot/audit_log.py): `stdout` or a file path; None: no stream.
+    iam_bot_audit_log: str | None = None
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
@@ -142,6 +144,11 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return parse_duration(value)
+
+    @field_validator("iam_bot_audit_log", mode="before")
+    @classmethod
+    def _audit_log(cls, value):
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("iam_bot_user_path")
     @classmethod

@@ -193,3 +193,17 @@ def m007_due_work_and_request_path_indexes(db: Database) -> None:
     # Open jobs by id (the shell, the tests) and finished jobs by age (pruning).
     db.execute("CREATE INDEX jobs_open ON jobs(id) WHERE done_at IS NULL")
     db.execute("CREATE INDEX jobs_done_at ON jobs(done_at) WHERE done_at IS NOT NULL")
+
+
+@migrations()
+def m008_audit_stream(db: Database) -> None:
+    # The live audit stream's cursor per stream name (storage/trail.py), moved by compare-and-swap
+    # after the lines it covers are written. SQLite commits ids in order: the last id is enough
+    # (`txid` stays 0; PostgreSQL needs it).
+    db.execute(
+        "CREATE TABLE audit_stream ("
+        " name TEXT PRIMARY KEY,"
+        " txid INTEGER NOT NULL DEFAULT 0,"
+        " last_id INTEGER NOT NULL,"
+        " at TEXT NOT NULL)"
+    )

@@ -177,6 +177,23 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX jobs_open ON jobs (id) WHERE done_at IS NULL",
         "CREATE INDEX jobs_done_at ON jobs (done_at) WHERE done_at IS NOT NULL",
     ]),
+    # The live audit stream (storage/trail.py): each event records its transaction's id, so the
+    # stream ships only what no transaction still running can slip in behind; events from before
+    # read as transaction 0 (a constant default adds the column without rewriting the table, the
+    # second default is for rows to come). The cursor per stream, moved by compare-and-swap.
+    ("0007_audit_stream", [
+        "ALTER TABLE events ADD COLUMN txid xid8 NOT NULL DEFAULT '0'",
+        "ALTER TABLE events ALTER COLUMN txid SET DEFAULT pg_current_xact_id()",
+        "CREATE INDEX events_stream ON events (txid, id)",
+        """
+        CREATE TABLE audit_stream (
+            name TEXT PRIMARY KEY,
+            txid BIGINT NOT NULL,
+            last_id BIGINT NOT NULL,
+            at TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ]),
 ]
 
 

@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import postgres_migrations
 from .store import Conflict, Store, StoreError, StoreUnavailable, Tx, utc
+from .trail import TRAIL_BATCH, TRAIL_COLUMNS, TRAIL_FROM, StreamCursor, TrailEvent
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,38 @@ class PostgresStore(Store):
 
     _write = _transaction
     _read = _transaction
+
+    # -- the trail outward (storage/trail.py) --------------------------------------------
+
+    def trail(self, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+              kinds=(), batch: int = TRAIL_BATCH) -> Iterator[TrailEvent]:
+        """One server-side cursor in one transaction: one snapshot of the log (an event committed
+        meanwhile with a smaller id is not half in it), fetched `batch` rows at a time."""
+        where, params = self._trail_filter(since, until, kinds)
+        sql = f"SELECT {TRAIL_COLUMNS} FROM {TRAIL_FROM} WHERE true{where} ORDER BY e.id"
+        conn = self._connection(self._wait)
+        try:
+            with conn.transaction(), conn.cursor(name="iam_bot_trail", row_factory=dict_row) as cursor:
+                cursor.itersize = int(batch)
+                cursor.execute(sql.replace("?", "%s"), params or None)
+                for row in cursor:
+                    yield self._trail_event(row)
+        except psycopg.OperationalError as error:
+            self._outage.suspect()
+            raise _translate(error) from error
+        except psycopg.Error as error:
+            raise _translate(error) from error
+        finally:
+            self._pool.putconn(conn)
+
+    def _stream_rows(self, tx: Tx, after: StreamCursor, limit: int) -> list[dict]:
+        # Only events of transactions older than every one still running, in (txid, id) order:
+        # nothing can commit behind the cursor later (storage/trail.py says why). One statement,
+        # so the snapshot whose xmin is compared is the one the rows are read in.
+        return tx.rows(
+            f"SELECT e.txid::text::bigint AS txid, {TRAIL_COLUMNS} FROM {TRAIL_FROM} "
+            "WHERE (e.txid, e.id) > (?::text::xid8, ?) AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY e.txid, e.id LIMIT ?", [str(after.txid), after.id, limit])
 
     # -- values ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from .migrations import migrations
 from .store import Conflict, Store, StoreError, StoreUnavailable, Tx, utc
+from .trail import TRAIL_COLUMNS, TRAIL_FROM, StreamCursor
 
 BUSY_TIMEOUT_SECONDS = 30
 PRIVATE = 0o600
@@ -134,6 +135,11 @@ class SQLiteStore(Store):
                 yield Tx(lambda sql, params: _run(conn, sql, params))
             except sqlite3.Error as error:
                 raise _translate(error) from error
+
+    def _stream_rows(self, tx: Tx, after: StreamCursor, limit: int) -> list[dict]:
+        # One writer at a time hands out ids in commit order: the last id shipped is the cursor.
+        return tx.rows(f"SELECT 0 AS txid, {TRAIL_COLUMNS} FROM {TRAIL_FROM} WHERE e.id > ? ORDER BY e.id LIMIT ?",
+                       [after.id, limit])
 
     # -- values ------------------------------------------------------------------------
 

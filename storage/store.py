@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .trail import TrailMethods
+
 PENDING = "pending"
 APPROVED = "approved"
 PROVISIONED = "provisioned"
@@ -187,8 +189,9 @@ class Tx:
         return self._run(sql, params)[1]
 
 
-class Store:
-    """The store's interface and its logic; subclasses say how to reach their database."""
+class Store(TrailMethods):
+    """The store's interface and its logic; subclasses say how to reach their database.
+    (The trail's export and live stream: storage/trail.py.)"""
 
     # The words in which the databases differ, filled in by each backend.
     FOR_UPDATE = ""  # row lock taken by a read that a write in the same transaction depends on
