@@ -27,7 +27,7 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
     settled()  # before the background threads hold anything of their own
     if background:
         built.services.runner.start()
-        Duties(built.services).start()
+        Duties(built.services, built.duties).start()
     return built.app, lambda: store_health(store)
 
 

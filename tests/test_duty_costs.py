@@ -9,7 +9,6 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import DUTIES
 from commands.audit import schedule_audit
 from commands.keys import ACCESS_KEY, KeyFlow
 from commands.mfa import check_mfa
@@ -30,8 +29,8 @@ def reveal_value(slack):
 
 
 def run_every_duty(bot):
-    for duty in DUTIES:
-        duty.run(bot.services)
+    for duty in bot.built.duties:
+        duty.run()
     bot.settle()
 
 
@@ -228,7 +227,8 @@ def test_details_are_json_objects_in_the_grown_rows(url):
 # -- /iam status reads what it shows -----------------------------------------------------
 
 def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_reads(url):
-    from bot.audit_blocks import status_message
+    from bot.feature import Looks
+    from bot.features.audit import status_message
     from commands.audit import status
     from commands.rules import Person
 
@@ -244,7 +244,7 @@ def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_re
     assert len(asked.statements) == 3
     assert [t.request.id for t in shown.trails] == list(range(25, 5, -1)) and shown.older == 5
     assert [e.what for e in shown.trails[0].events] == ["filed", storage.DENIED]
-    message = status_message(shown)
+    message = status_message(shown, Looks())
     assert "and 5 older requests" in str(message["blocks"][-1])
     store.close()
 

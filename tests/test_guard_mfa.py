@@ -8,7 +8,6 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import DUTIES
 from bot.cli import main
 from commands import guard
 from commands.iam import IamGateway
@@ -29,8 +28,7 @@ def nudges(slack):
 
 def mfa_pass(bot):
     """What the MFA duty does every hour, once."""
-    [duty] = [d for d in DUTIES if d.name == "mfa"]
-    duty.run(bot.services)
+    bot.run_duty("mfa")
     bot.settle()
 
 

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot.listeners.slash import help_message
+from bot.router import help_message
 from bot.words import say
 from commands.errors import CommandError
 from commands.parse import CreateCommand, HelpCommand, KeysCommand, parse, usage

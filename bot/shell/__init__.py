@@ -28,6 +28,7 @@ def main() -> None:
     from storage import open_store
 
     from ..app import Deps, create_app
+    from ..background import Duties
     from .aws import MotoMissing, start_sample_aws
     from .credential_report import ReportFiller
     from .render import Terminal
@@ -70,7 +71,7 @@ def main() -> None:
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
                       signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal),
-                      services=built.services, clock=clock)
+                      duties=lambda: Duties(built.services, built.duties).tick(), clock=clock)
         shell.banner(db_path)
         try:
             shell.run()
