@@ -14,7 +14,6 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from commands.guard import Guard
 from commands.iam import IamGateway
 from commands.keys import ACCESS_KEY_KIND, KeyFlow
-from commands.iam_offboard import OffboardIam
 from commands.offboard import Guard as OffboardGuard
 from commands.offboard import Offboarding, offboarding_kinds
 from commands.passwords import generate_password
@@ -46,11 +45,10 @@ class Deps:
     """What the app is built from; tests and the shell pass their own."""
 
     store: Store
-    iam: IamGateway
+    iam: IamGateway  # with its STS client: which AWS identity the bot is (never removed)
     clock: Clock = utc_now
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
-    sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
     listener_executor: Executor | None = None  # None: a pool of LISTENER_THREADS
     work_threads: int = 8
     in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
@@ -83,9 +81,8 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
-    offboard_iam = OffboardIam(deps.iam, deps.sts)
     offboard_guard = OffboardGuard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
-    offboard_kinds = offboarding_kinds(offboard_iam, offboard_guard)
+    offboard_kinds = offboarding_kinds(deps.iam, offboard_guard)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
@@ -101,7 +98,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
                      team_id=team_id, listeners=pool, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),
-                     offboarding=Offboarding(workflow, offboard_iam, offboard_guard, kinds=offboard_kinds,
+                     offboarding=Offboarding(workflow, deps.iam, offboard_guard, kinds=offboard_kinds,
                                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
     runner.handlers.update(work_handlers(built))
     runner.handlers.update(key_work(built))

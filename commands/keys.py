@@ -26,7 +26,7 @@ import storage
 from storage import NewJob, Request
 
 from .errors import CommandError, IamError, NotAllowed, Why
-from .iam import AccessKey, KeyMayExist, KeyMeta, KeyUser
+from .iam import AccessKey, IamUser, KeyMayExist, KeyMeta
 from .parse import CreateKeyCommand
 from .rules import Person
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
@@ -77,7 +77,7 @@ def key_facts(key: AccessKey) -> dict:
 class KeyTarget:
     """A user named in a key command, as AWS holds it, with the owner the store or a tag names."""
 
-    user: KeyUser
+    user: IamUser
     owner_id: str | None
 
 
@@ -263,7 +263,7 @@ class KeyFlow:
 
     def target(self, user_name: str) -> KeyTarget:
         """The user (in whatever case it was typed) and the owner the bot knows of, or NO_SUCH_USER."""
-        user = self.iam.key_user(user_name)
+        user = self.iam.user(user_name, tags=True)
         if user is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
         owner_id = user.owner_id
@@ -281,7 +281,7 @@ class KeyFlow:
             return "owner"
         return None
 
-    def _check_path(self, user: KeyUser) -> None:
+    def _check_path(self, user: IamUser) -> None:
         path = self.workflow.policy.user_path
         if not user.path.startswith(path):
             raise CommandError(Why.KEY_USER_OUTSIDE_PATH, user_name=user.name, path=path)
@@ -319,7 +319,7 @@ class KeyFlow:
         details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys]}
         return self._file(user, owner, requester, details)
 
-    def _file(self, user: KeyUser, owner: Person, requester: Person, details: dict) -> Filed:
+    def _file(self, user: IamUser, owner: Person, requester: Person, details: dict) -> Filed:
         try:
             request = self.store.file_request(
                 user_name=user.name, groups=(), console=False, owner_id=owner.user_id,

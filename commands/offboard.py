@@ -25,8 +25,7 @@ import storage
 from storage import Job, NewJob, Request
 
 from .errors import CommandError, IamError, Why
-from .iam import TAG_OWNER
-from .iam_offboard import OffboardIam, UserFacts
+from .iam import TAG_OWNER, IamGateway, IamUser
 from .parse import EnableCommand, RemoveCommand, ResetPasswordCommand
 from .rules import Person
 from .workflow import Filed, Kind, Owed, Workflow, password_reveal, thread
@@ -65,7 +64,7 @@ class Guard:
     user_path: str
     protected: tuple[str, ...] = ()
 
-    def refusal(self, facts: UserFacts, bot_arn: str) -> tuple[Why, dict] | None:
+    def refusal(self, facts: IamUser, bot_arn: str) -> tuple[Why, dict] | None:
         if not facts.path.startswith(self.user_path):
             return Why.USER_OUTSIDE_PATH, dict(user_name=facts.name, path=facts.path, user_path=self.user_path)
         if facts.name.lower() in {p.lower() for p in self.protected}:
@@ -75,13 +74,13 @@ class Guard:
         return None
 
 
-def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
+def offboarding_kinds(iam: IamGateway, guard: Guard) -> tuple[Kind, ...]:
     """The three kinds, bound to offboarding's IAM calls; the Workflow is given them at start-up."""
 
     def run_remove_step(workflow: Workflow, request: Request, step: str) -> str | None:
         name = request.user_name
         if step == STEP_CHECK:
-            facts = iam.user(name)
+            facts = iam.user(name, tags=True)
             if facts is None:
                 return None  # already gone: every step will find its thing gone
             if facts.user_id != request.details.get("user_id"):
@@ -152,7 +151,7 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
     )
 
 
-def hold_keys(workflow: Workflow, iam: OffboardIam, request: Request, *, actor_id: str | None) -> None:
+def hold_keys(workflow: Workflow, iam: IamGateway, request: Request, *, actor_id: str | None) -> None:
     """Before a disable deactivates a user's keys, hold every one of them (active or not) for this
     request, so that only an approver or an approved `enable` brings them back; an approver's own
     hold on one stays as it is. Written first, so a crash after AWS's change cannot lose it."""
@@ -195,7 +194,7 @@ class Leaving:
 @dataclass
 class Offboarding:
     workflow: Workflow
-    iam: OffboardIam
+    iam: IamGateway
     guard: Guard
     disable_on_deactivation: bool = False
     kinds: tuple[Kind, ...] = field(default=())
@@ -207,9 +206,9 @@ class Offboarding:
     def _now(self) -> dt.datetime:
         return self.workflow.clock()
 
-    def target(self, user_name: str) -> UserFacts:
+    def target(self, user_name: str) -> IamUser:
         """The user a remove, reset-password or enable is about, or a CommandError saying why not."""
-        facts = self.iam.user(user_name)
+        facts = self.iam.user(user_name, tags=True)
         if facts is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
         refused = self.guard.refusal(facts, self.iam.bot_identity())
@@ -217,7 +216,7 @@ class Offboarding:
             raise CommandError(refused[0], **refused[1])
         return facts
 
-    def owner_hint(self, facts: UserFacts) -> str | None:
+    def owner_hint(self, facts: IamUser) -> str | None:
         """Whom the user is for, as AWS's tag or the store says; None if neither does (ask e-mail)."""
         tagged = facts.tags.get(TAG_OWNER, "")
         if SLACK_ID.fullmatch(tagged):
@@ -237,7 +236,7 @@ class Offboarding:
 
     def file_remove(self, command: RemoveCommand, *, requester_id: str, owner_id: str | None,
                     since: dt.datetime | None = None, reason: str | None = None, left: str | None = None,
-                    facts: UserFacts | None = None) -> Filed:
+                    facts: IamUser | None = None) -> Filed:
         """Read what the user holds and store a pending `remove` (refused if one is open already)."""
         facts = facts or self.target(command.user_name)
         mine = self._mine(REMOVE, facts.name, requester_id, since)
@@ -259,7 +258,7 @@ class Offboarding:
         return Filed(request)
 
     def file_password(self, command: ResetPasswordCommand | EnableCommand, *, requester_id: str, owner: Person,
-                      since: dt.datetime | None = None, facts: UserFacts | None = None) -> Filed:
+                      since: dt.datetime | None = None, facts: IamUser | None = None) -> Filed:
         """A pending `reset_password` or `enable`: a new console password for the owner, revealed once."""
         kind = ENABLE if isinstance(command, EnableCommand) else RESET_PASSWORD
         facts = facts or self.target(command.user_name)
@@ -352,7 +351,7 @@ class Offboarding:
                 return request
         return None
 
-    def users_of(self, person_id: str, email: str | None, email_domain: str | None) -> list[UserFacts]:
+    def users_of(self, person_id: str, email: str | None, email_domain: str | None) -> list[IamUser]:
         """The users the store says this person owns, and the one named after their e-mail, unless
         another person's owner tag is on it. No scan of the account."""
         names = [r.user_name for r in self.store.for_owner(person_id)
@@ -361,11 +360,11 @@ class Offboarding:
             local = email.rsplit("@", 1)[0]
             if re.fullmatch(r"[\w+=,.@-]{1,64}", local, re.ASCII):
                 names.append(local)
-        found: dict[str, UserFacts] = {}
+        found: dict[str, IamUser] = {}
         for name in names:
             if name.lower() in found:
                 continue
-            facts = self.iam.user(name)
+            facts = self.iam.user(name, tags=True)
             if facts is None:
                 continue
             tagged = facts.tags.get(TAG_OWNER)
@@ -422,8 +421,8 @@ class Offboarding:
             changes = {"disabled_at": self._now().isoformat()}
             what, detail = "disabled", "; ".join(did)
         except IamError as error:
-            changes = {"disable_failed": error.message}
-            what, detail = "disable_failed", error.message
+            changes = {"disable_failed": error.for_approvers}
+            what, detail = "disable_failed", error.for_approvers
         done = self.store.transition(
             request.id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=BOT_REQUESTER,
             what=what, now=self._now(), detail=detail, details={**request.details, **changes},

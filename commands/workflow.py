@@ -124,13 +124,13 @@ def _run_create_step(workflow: "Workflow", request: Request, step: str) -> str |
         try:
             return workflow.iam.create_user(name, workflow.policy.user_path, tags)
         except UserExists:
-            found = workflow.iam.user_arn_and_tags(name)
-            if found is None or found[1].get(TAG_REQUEST) != str(request.id):
+            found = workflow.iam.user(name, tags=True)
+            if found is None or found.tags.get(TAG_REQUEST) != str(request.id):
                 raise IamError(
                     f"An IAM user named {name} already exists and was not created by request #{request.id}; "
                     "the bot left it untouched."
                 ) from None
-            return found[0]
+            return found.arn
     if step == STEP_LOGIN_PROFILE:
         # A password nobody ever sees: the owner gets a fresh one at reveal time.
         workflow.iam.create_login_profile(name, workflow.passwords(workflow.iam.password_policy()))
@@ -271,9 +271,9 @@ class Workflow:
                                groups=command.groups)
         if owner.team_id is not None and owner.team_id != self.policy.team_id:
             raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
-        existing = self.iam.find_user(command.user_name)
+        existing = self.iam.user(command.user_name)
         if existing is not None:
-            raise CommandError(Why.USER_EXISTS, user_name=existing)
+            raise CommandError(Why.USER_EXISTS, user_name=existing.name)
         missing = self.iam.missing_groups(command.groups)
         if missing:
             raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
@@ -297,7 +297,7 @@ class Workflow:
                                    user_name=other.user_name)
             # A failed request may have created the user before it stopped: ask AWS.
             if other.state in (*storage.PROVISIONED_STATES, storage.FAILED):
-                if self.iam.find_user(other.user_name) is not None:
+                if self.iam.user(other.user_name) is not None:
                     raise CommandError(Why.OWNER_HAS_USER, owner_id=owner.user_id, request_id=other.id,
                                        user_name=other.user_name)
 
@@ -520,7 +520,8 @@ class Workflow:
             log.warning("request #%s failed at step %s", request_id, step)
             failed = self.store.transition(
                 request_id, from_states=[storage.APPROVED], to_state=storage.FAILED, actor_id=None,
-                what="failed", now=self.clock(), detail=f"{step}: {error.message}", failure=error.message,
+                what="failed", now=self.clock(), detail=f"{step}: {error.for_approvers}",
+                failure=error.for_approvers,
                 jobs=[NewJob(Owed.CARD), thread("failed")],
             )
             return failed or self.store.get(request_id)
