@@ -13,10 +13,13 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from commands.guard import Guard
 from commands.iam import IamGateway
-from commands.keys import ACCESS_KEY_KIND, KeyFlow
+from commands.audit import Audit
+from commands.keys import KeyFlow, access_key_kind
+from commands.mfa import MfaWatch
 from commands.offboard import Guard as OffboardGuard
 from commands.offboard import Offboarding, offboarding_kinds
 from commands.passwords import generate_password
+from commands.reminders import Reminders
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
 from storage import Store
@@ -82,7 +85,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     auth = client.auth_test()
     team_id = auth["team_id"]
     offboard_guard = OffboardGuard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
-    offboard_kinds = offboarding_kinds(deps.iam, offboard_guard)
+    offboard_kinds = offboarding_kinds(deps.store, deps.iam, deps.clock, offboard_guard, deps.passwords)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
@@ -90,16 +93,20 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                work_hold=settings.iam_bot_work_hold,
                guard=Guard(sensitive_groups=settings.iam_bot_sensitive_groups, mfa_group=settings.iam_bot_mfa_group,
                            mfa_grace=settings.iam_bot_mfa_grace)),
-        clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
+        clock=deps.clock, passwords=deps.passwords,
+        kinds=(access_key_kind(deps.store, deps.iam, deps.clock), *offboard_kinds),
     )
     notifier = Notifier(client, workflow, settings)
     pool = deps.listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener")
     runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads, in_flight=deps.in_flight)
     built = Services(settings=settings, workflow=workflow, notifier=notifier,
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
-                     team_id=team_id, listeners=pool, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),
-                     offboarding=Offboarding(workflow, deps.iam, offboard_guard, kinds=offboard_kinds,
-                                             disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
+                     team_id=team_id, listeners=pool,
+                     keys=KeyFlow(workflow, deps.store, deps.iam, grace=settings.iam_bot_rotation_grace),
+                     offboarding=Offboarding(workflow, deps.store, deps.iam, offboard_guard, kinds=offboard_kinds,
+                                             disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"),
+                     reminders=Reminders(workflow, deps.store), audit=Audit(workflow, deps.store, deps.iam),
+                     mfa=MfaWatch(workflow, deps.store, deps.iam))
     runner.handlers.update(work_handlers(built))
     runner.handlers.update(key_work(built))
     runner.handlers.update(mfa.work_handlers(built))

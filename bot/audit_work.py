@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from commands.audit import account_summary, schedule_audit
 from commands.errors import CommandError
-from commands.reminders import remind_due
 from storage import Job
 
 from . import audit_blocks
@@ -27,20 +25,20 @@ CHECK_EVERY = dt.timedelta(minutes=1)
 
 
 def remind_once(services: Services) -> None:
-    if remind_due(services.workflow):
+    if services.reminders.remind_due():
         services.runner.kick()
 
 
 def audit_once(services: Services) -> None:
     every = services.settings.iam_bot_audit_every
-    if every is not None and schedule_audit(services.workflow, every):
+    if every is not None and services.audit.schedule(every):
         services.runner.kick()
 
 
 def post_scheduled_audit(services: Services, job: Job) -> None:
     """The period's report in the approvals channel; AWS or Slack not ready is tried again later."""
     try:
-        summary = account_summary(services.workflow)
+        summary = services.audit.account_summary()
     except CommandError as error:
         raise TryLater(f"the credential report could not be read ({error.why.value})") from None
     services.notifier.call("post the scheduled audit", services.client.chat_postMessage,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import storage
-from commands.mfa import check_mfa
 from commands.workflow import Owed
 from storage import Job
 
@@ -17,7 +16,7 @@ CHECK_EVERY = dt.timedelta(hours=1)
 
 
 def mfa_duty(services: Services) -> None:
-    check_mfa(services.workflow)
+    services.mfa.check()
     services.runner.kick()
 
 

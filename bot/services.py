@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from commands.audit import Audit
 from commands.keys import KeyFlow
+from commands.mfa import MfaWatch
 from commands.offboard import Offboarding
+from commands.reminders import Reminders
 from commands.settings import Settings
 from commands.workflow import Workflow
 
@@ -32,6 +35,9 @@ class Services:
     listeners: Executor  # Bolt's listener pool: a click's part after its ack (bot/listeners/handoff.py)
     keys: KeyFlow | None = None  # access keys: create-key, rotate, deactivate, activate, delete
     offboarding: Offboarding | None = None  # remove, reset-password, enable, Slack deactivations
+    reminders: Reminders | None = None  # reminders of pending requests, /iam cancel
+    audit: Audit | None = None  # /iam status, /iam audit, the scheduled report
+    mfa: MfaWatch | None = None  # the MFA duty
 
 
 def services(context) -> Services:

@@ -12,7 +12,6 @@ from bot.background import DUTIES
 from bot.cli import main
 from commands import guard
 from commands.iam import IamGateway
-from commands.mfa import check_mfa
 from commands.policy import allowed_operations, bot_policy, mfa_policy
 from tests.support.faults import count_calls
 from tests.support.stories import OWNER_DM, reveal_value, thread_texts
@@ -86,8 +85,8 @@ def test_two_passes_at_the_same_moment_remind_once(make_bot, slack, aws):
     now = [T0]
     bot = revealed_jane(make_bot, slack, now)
     now[0] = T0 + dt.timedelta(days=1)
-    first = check_mfa(bot.services.workflow)
-    second = check_mfa(bot.services.workflow)
+    first = bot.services.mfa.check()
+    second = bot.services.mfa.check()
     bot.settle()
     assert first.nudged == [1] and second.nudged == [] and len(nudges(slack)) == 1
 

@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from commands.audit import audit, status
 from commands.errors import CommandError, Why
 from commands.parse import AuditCommand, CancelCommand, StatusCommand
-from commands.reminders import withdraw
 
 from .. import audit_blocks
 from ..mrkdwn import code
@@ -50,7 +48,7 @@ def _interrupted(asked: Asked, typed: str) -> bool:
 
 
 def cancel_request(asked: Asked, parsed: CancelCommand) -> None:
-    request = withdraw(asked.svc.workflow, parsed.request_id, asked.user_id)
+    request = asked.svc.reminders.withdraw(parsed.request_id, asked.user_id)
     asked.svc.runner.kick()  # the card update and the thread line it owes
     asked.reply(audit_blocks.withdrawn_text(request))
 
@@ -60,7 +58,7 @@ def show_status(asked: Asked, parsed: StatusCommand) -> None:
         return
     svc = asked.svc
     caller = _caller(asked)
-    found = status(svc.workflow, parsed.user_name, caller, listed=svc.approvers.is_listed(svc.client, asked.user_id))
+    found = svc.audit.status(parsed.user_name, caller, listed=svc.approvers.is_listed(svc.client, asked.user_id))
     asked.ephemeral_blocks(audit_blocks.status_message(found))
 
 
@@ -69,7 +67,7 @@ def show_audit(asked: Asked, parsed: AuditCommand) -> None:
         return
     svc = asked.svc
     caller = _caller(asked)
-    summary = audit(svc.workflow, caller, listed=svc.approvers.is_listed(svc.client, asked.user_id))
+    summary = svc.audit.audit(caller, listed=svc.approvers.is_listed(svc.client, asked.user_id))
     asked.ephemeral_blocks(audit_blocks.audit_message(summary))
 
 
@@ -79,7 +77,7 @@ def cancel_clicked(body, action, respond, context):
     reply = ephemeral(respond)
     with answering(reply, "cancel"):
         request_id = request_id_of(action.get("value"))
-        request = withdraw(svc.workflow, request_id, body["user"]["id"])
+        request = svc.reminders.withdraw(request_id, body["user"]["id"])
         svc.runner.kick()
         text = audit_blocks.withdrawn_text(request)
         respond(text=text, blocks=[audit_blocks.section(text)], response_type="ephemeral", replace_original=True)
