@@ -11,13 +11,12 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from commands.guard import Guard
+from commands.guardrails import Guardrails
 from commands.iam import IamGateway
 from commands.audit import Audit
 from commands.keys import KeyFlow, access_key_kind
 from commands.mfa import MfaWatch
-from commands.offboard import Guard as OffboardGuard
-from commands.offboard import Offboarding, offboarding_kinds
+from commands.offboard import Offboarding, Protected, offboarding_kinds
 from commands.passwords import generate_password
 from commands.reminders import Reminders
 from commands.settings import Settings
@@ -84,15 +83,15 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
-    offboard_guard = OffboardGuard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
-    offboard_kinds = offboarding_kinds(deps.store, deps.iam, deps.clock, offboard_guard, deps.passwords)
+    protected = Protected(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
+    offboard_kinds = offboarding_kinds(deps.store, deps.iam, deps.clock, protected, deps.passwords)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold,
-               guard=Guard(sensitive_groups=settings.iam_bot_sensitive_groups, mfa_group=settings.iam_bot_mfa_group,
-                           mfa_grace=settings.iam_bot_mfa_grace)),
+               guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,
+                                     mfa_group=settings.iam_bot_mfa_group, mfa_grace=settings.iam_bot_mfa_grace)),
         clock=deps.clock, passwords=deps.passwords,
         kinds=(access_key_kind(deps.store, deps.iam, deps.clock), *offboard_kinds),
     )
@@ -103,7 +102,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                      approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
                      team_id=team_id, listeners=pool,
                      keys=KeyFlow(workflow, deps.store, deps.iam, grace=settings.iam_bot_rotation_grace),
-                     offboarding=Offboarding(workflow, deps.store, deps.iam, offboard_guard, kinds=offboard_kinds,
+                     offboarding=Offboarding(workflow, deps.store, deps.iam, protected, kinds=offboard_kinds,
                                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"),
                      reminders=Reminders(workflow, deps.store), audit=Audit(workflow, deps.store, deps.iam),
                      mfa=MfaWatch(workflow, deps.store, deps.iam))

@@ -1,7 +1,7 @@
 """What the guardrails look like in Slack: what groups grant, sensitivity and approvals on the
 card, the alternatives to an IAM user without a console, and the MFA reminder DM.
 
-Everything is drawn from the request's `details` (see `commands.guard`), escaped through
+Everything is drawn from the request's `details` (see `commands.guardrails`), escaped through
 `bot.mrkdwn` and kept inside Block Kit's limits.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands import guard
+from commands import guardrails
 from storage import Request
 
 from .blocks import context, section
@@ -27,7 +27,7 @@ ALTERNATIVES = (
 
 
 def _why(why: str) -> str:
-    if why == guard.NAMED:
+    if why == guardrails.NAMED:
         return "named in IAM_BOT_SENSITIVE_GROUPS"
     return f"{code(why, 60)} attached"
 
@@ -53,7 +53,7 @@ def grants_blocks(request: Request) -> list[dict]:
     blocks = []
     if grants is not None:
         lines = [group_line(group, grants.get(group) or {}) for group in request.groups]
-        mfa_group = guard.mfa_group_of(request)
+        mfa_group = guardrails.mfa_group_of(request)
         if mfa_group:
             lines.append(f"• {code(mfa_group, 60)}: the MFA group (IAM_BOT_MFA_GROUP): nothing works without MFA "
                          "until the user turns it on")
@@ -67,10 +67,10 @@ def grants_blocks(request: Request) -> list[dict]:
 
 def approvals_line(request: Request) -> str | None:
     """"1 of 2 approvals: @bob" on a sensitive request's card; None for a one-approver request."""
-    needed = guard.approvals_needed(request)
+    needed = guardrails.approvals_needed(request)
     if needed < 2:
         return None
-    got = [a["user_id"] for a in guard.approvals(request)]
+    got = [a["user_id"] for a in guardrails.approvals(request)]
     sensitive = request.details.get("sensitive") or {}
     groups = listing(sorted(sensitive), budget=300, most=5) if sensitive else "a sensitive group"
     head = f":rotating_light: *Sensitive:* {groups}. Needs {needed} different approvers."
@@ -80,7 +80,7 @@ def approvals_line(request: Request) -> str | None:
 
 
 def who_decides(request: Request) -> str:
-    if guard.approvals_needed(request) > 1:
+    if guardrails.approvals_needed(request) > 1:
         return "Needs two different approvers: neither the requester nor the owner."
     return "Needs a second person: not the requester, not the owner."
 
@@ -99,7 +99,7 @@ def notes(request: Request) -> list[dict]:
 
 
 def approval_recorded(request: Request) -> str:
-    got, needed = len(guard.approvals(request)), guard.approvals_needed(request)
+    got, needed = len(guardrails.approvals(request)), guardrails.approvals_needed(request)
     return (f"Your approval of request #{request.id} is recorded ({got} of {needed}). It is sensitive, so a "
             "second, different approver must approve it too before anything happens.")
 
@@ -107,7 +107,7 @@ def approval_recorded(request: Request) -> str:
 def filed_notes(request: Request) -> str:
     """What the requester's confirmation adds: two approvers, and the alternatives to a user without a console."""
     notes = ""
-    if guard.approvals_needed(request) > 1:
+    if guardrails.approvals_needed(request) > 1:
         notes += "\n:rotating_light: It puts the user in a sensitive group, so it needs two different approvers."
     if not request.console:
         notes += "\n" + ALTERNATIVES
@@ -116,12 +116,12 @@ def filed_notes(request: Request) -> str:
 
 def approvers_wanted(request: Request) -> str:
     """Who must approve, for the requester's confirmation."""
-    return "two different approvers" if guard.approvals_needed(request) > 1 else "a second person"
+    return "two different approvers" if guardrails.approvals_needed(request) > 1 else "a second person"
 
 
 def credential_note(request: Request) -> str:
     """Why a key, reset or enable for a member of a sensitive group needs two approvers ("" if it does not)."""
-    if guard.approvals_needed(request) < 2:
+    if guardrails.approvals_needed(request) < 2:
         return ""
     sensitive = request.details.get("sensitive") or {}
     groups = listing(sorted(sensitive), budget=300, most=5) if sensitive else "a sensitive group"
@@ -130,7 +130,7 @@ def credential_note(request: Request) -> str:
 
 
 def approved_by(request: Request) -> str:
-    ids = guard.approver_ids(request)
+    ids = guardrails.approver_ids(request)
     return " and ".join(mention(u) for u in ids) if ids else mention(request.decider_id)
 
 

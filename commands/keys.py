@@ -28,7 +28,7 @@ from storage import NewJob, Request, Store
 
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
-from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, move
+from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, file, move
 from .parse import CreateKeyCommand
 from .rules import Person
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
@@ -326,14 +326,9 @@ class KeyFlow:
         return self._file(user, owner, requester, details)
 
     def _file(self, user: IamUser, owner: Person, requester: Person, details: dict) -> Filed:
-        try:
-            request = self.store.file_request(
-                user_name=user.name, groups=(), console=False, owner_id=owner.user_id,
-                requester_id=requester.user_id, team_id=self.workflow.policy.team_id, now=self.now(),
-                kind=ACCESS_KEY, details=details,
-            )
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=user.name) from None
+        request = file(self.store, user_name=user.name, groups=(), console=False, owner_id=owner.user_id,
+                       requester_id=requester.user_id, team_id=self.workflow.policy.team_id, now=self.now(),
+                       kind=ACCESS_KEY, details=details)
         return Filed(self._judged(request), owner_is_guest=owner.is_guest)
 
     def _judged(self, request):

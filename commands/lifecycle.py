@@ -1,4 +1,5 @@
-"""Every state change a request can make, by name, and the one function that makes them.
+"""Every state change a request can make, by name, and the one function that makes them
+(`move`); and filing, the one way a request is born (`file`).
 
 A request's life (pending -> approved -> provisioned -> revealed, with its side roads) is the
 store's conditional write: a transition wins only if the request is in one of its `from_states`,
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 
 from storage import (
     APPROVED, CANCELLED, DENIED, EXPIRED, FAILED, PENDING, PROVISIONED, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING,
-    Request, Store,
+    DuplicateRequest, Request, Store,
 )
+
+from .errors import CommandError, Why
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,15 @@ DISABLED = Transition("disabled", (PENDING,), PENDING,
 DISABLE_FAILED = Transition("disable_failed", (PENDING,), PENDING, "disabling a leaver's user at once failed")
 
 TRANSITIONS = tuple(value for value in dict(globals()).values() if isinstance(value, Transition))
+
+
+def file(store: Store, **fields) -> Request:
+    """A new request, stored pending (`fields` are the store's `file_request`'s); REQUEST_OPEN when
+    one for the same user and kind is open already."""
+    try:
+        return store.file_request(**fields)
+    except DuplicateRequest as duplicate:
+        raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=fields["user_name"]) from None
 
 
 def move(store: Store, transition: Transition, request_id: int, *, actor_id: str | None, now: dt.datetime,

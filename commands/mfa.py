@@ -48,7 +48,7 @@ class MfaWatch:
     def watched(self, now: dt.datetime) -> list[Request]:
         """Console users the bot made whose password was revealed longer than the grace ago, not yet
         seen with MFA, whose check is due; an entry for anything else is cleared or moved on."""
-        grace = self.workflow.policy.guard.mfa_grace
+        grace = self.workflow.policy.guardrails.mfa_grace
         found = []
         for r in self.store.each_due(Due.MFA, now=now):
             if r.state != storage.REVEALED or r.kind != storage.CREATE_USER or not r.console \

@@ -29,7 +29,7 @@ from .iam import TAG_OWNER, IamGateway, IamUser
 from .parse import EnableCommand, RemoveCommand, ResetPasswordCommand
 from .lifecycle import (
     CANCEL_USER_REMOVED, DISABLE_FAILED, DISABLED, MFA_DEVICES_NOTED, USER_FOUND, USER_REMOVED, VOID_APPROVAL,
-    VOID_LEAVER, VOID_REVEAL, move,
+    VOID_LEAVER, VOID_REVEAL, file, move,
 )
 from .rules import Person
 from .workflow import Clock, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
@@ -62,7 +62,7 @@ def remove_plan(request: Request) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Guard:
+class Protected:
     """Who may never be removed or disabled, and where the bot's users live."""
 
     user_path: str
@@ -78,7 +78,7 @@ class Guard:
         return None
 
 
-def offboarding_kinds(store: Store, iam: IamGateway, clock: Clock, guard: Guard,
+def offboarding_kinds(store: Store, iam: IamGateway, clock: Clock, protected: Protected,
                       passwords: PasswordGenerator) -> tuple[Kind, ...]:
     """The three kinds, bound to the store and the gateway; the Workflow is given them at start-up."""
 
@@ -91,7 +91,7 @@ def offboarding_kinds(store: Store, iam: IamGateway, clock: Clock, guard: Guard,
             if facts.user_id != request.details.get("user_id"):
                 raise IamError(f"{name} is no longer the user this request was filed for (it was deleted and made "
                                "again since); nothing was removed. File a new request if it must go too.")
-            refused = guard.refusal(facts, iam.bot_identity())
+            refused = protected.refusal(facts, iam.bot_identity())
             if refused is not None:
                 raise IamError(f"{name} may not be removed or disabled by the bot ({refused[0].value}); "
                                "nothing was removed.")
@@ -194,7 +194,7 @@ class Offboarding:
     workflow: Workflow
     store: Store
     iam: IamGateway
-    guard: Guard
+    protected: Protected
     disable_on_deactivation: bool = False
     kinds: tuple[Kind, ...] = field(default=())
 
@@ -206,7 +206,7 @@ class Offboarding:
         facts = self.iam.user(user_name, tags=True)
         if facts is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
-        refused = self.guard.refusal(facts, self.iam.bot_identity())
+        refused = self.protected.refusal(facts, self.iam.bot_identity())
         if refused is not None:
             raise CommandError(refused[0], **refused[1])
         return facts
@@ -244,12 +244,9 @@ class Offboarding:
         }
         if left:
             details["left"] = left
-        try:
-            request = self.store.file_request(
-                user_name=facts.name, groups=(), console=False, owner_id=owner_id or "", requester_id=requester_id,
-                team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE, details=details)
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
+        request = file(self.store, user_name=facts.name, groups=(), console=False, owner_id=owner_id or "",
+                       requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE,
+                       details=details)
         return Filed(request)
 
     def file_password(self, command: ResetPasswordCommand | EnableCommand, *, requester_id: str, owner: Person,
@@ -268,12 +265,9 @@ class Offboarding:
         if kind == ENABLE and has_password:
             raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)
         details = {"user_id": facts.user_id, "had_password": has_password}
-        try:
-            request = self.store.file_request(
-                user_name=facts.name, groups=(), console=True, owner_id=owner.user_id, requester_id=requester_id,
-                team_id=self.workflow.policy.team_id, now=self._now(), kind=kind, details=details)
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
+        request = file(self.store, user_name=facts.name, groups=(), console=True, owner_id=owner.user_id,
+                       requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=kind,
+                       details=details)
         # The user's ARN makes the sign-in URL of the DM; nothing is provisioned for this kind.
         request = move(self.store, USER_FOUND, request.id, actor_id=None, now=self._now(), user_arn=facts.arn,
                        details={**request.details, **self._judged(request)})
@@ -311,7 +305,7 @@ class Offboarding:
         voided = self.void(person_id)
         filed, skipped = [], []
         for facts in self.users_of(person_id, email, email_domain):
-            refused = self.guard.refusal(facts, self.iam.bot_identity())
+            refused = self.protected.refusal(facts, self.iam.bot_identity())
             if refused is not None:
                 skipped.append((facts.name, refused[0]))
                 self.store.append_event(None, BOT_REQUESTER, "leaver_user_skipped", self._now(),

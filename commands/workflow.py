@@ -17,7 +17,7 @@ import secrets
 import storage
 from storage import Job, NewJob, Request, Store
 
-from . import guard as guardrails
+from . import guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import (
     TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, PasswordRejected,
@@ -25,7 +25,7 @@ from .iam import (
 )
 from .lifecycle import (
     APPROVAL, APPROVE, CANCEL_CARD_REFUSED, CLAIM_REVEAL, DENY, EXPIRE, EXPIRE_REVEAL, FAILED_STEP, PROVISIONED_ALL,
-    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, Transition, move,
+    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, Transition, file, move,
 )
 from .parse import CreateCommand
 from .passwords import generate_password
@@ -149,7 +149,7 @@ def create_user_kind(iam: IamGateway, policy: "Policy", passwords: PasswordGener
 
     def watch_mfa(request: Request, now: dt.datetime) -> dict:
         """A console user is watched for an MFA device from a grace after its reveal (commands/mfa.py)."""
-        return {Due.MFA: now + policy.guard.mfa_grace} if request.console else {}
+        return {Due.MFA: now + policy.guardrails.mfa_grace} if request.console else {}
 
     return Kind(
         name=storage.CREATE_USER, plan=plan, run_step=run_step, reveals=lambda request: request.console,
@@ -187,7 +187,7 @@ class Policy:
     request_ttl: dt.timedelta = dt.timedelta(hours=24)
     reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
     work_hold: dt.timedelta = dt.timedelta(seconds=60)
-    guard: guardrails.Guard = guardrails.Guard()
+    guardrails: guardrails.Guardrails = guardrails.Guardrails()
 
 
 @dataclass(frozen=True)
@@ -281,16 +281,12 @@ class Workflow:
         if missing:
             raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
         self._one_user_per_human(owner)
-        details = guardrails.filing_details(self.iam, self.policy.guard, command.groups, command.console)
-        try:
-            request = self.store.file_request(
-                user_name=command.user_name, groups=command.groups, console=command.console,
-                owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,
-                now=self.clock(), details={**details, "owner_is_guest": owner.is_guest},
-            )
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id,
-                               user_name=command.user_name) from None
+        details = guardrails.filing_details(self.iam, self.policy.guardrails, command.groups, command.console)
+        request = file(
+            self.store, user_name=command.user_name, groups=command.groups, console=command.console,
+            owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,
+            now=self.clock(), details={**details, "owner_is_guest": owner.is_guest},
+        )
         return Filed(request, owner_is_guest=owner.is_guest)
 
     def _one_user_per_human(self, owner: Person) -> None:
@@ -383,7 +379,7 @@ class Workflow:
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        judged = guardrails.judge(self.iam, self.policy.guard, request)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request)
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
                 break
@@ -411,7 +407,7 @@ class Workflow:
     def judge(self, request: Request) -> dict:
         """Sensitivity and MFA notes of a request, judged now: the `details` a kind files with
         (a key request: one ListGroupsForUser, one ListAttachedGroupPolicies per group)."""
-        return guardrails.judge(self.iam, self.policy.guard, request)
+        return guardrails.judge(self.iam, self.policy.guardrails, request)
 
     def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
         reason = (reason or "").strip()

@@ -10,7 +10,7 @@ import storage
 from bot import blocks
 from bot.background import DUTIES
 from bot.cli import main
-from commands import guard
+from commands import guardrails
 from commands.iam import IamGateway
 from commands.policy import allowed_operations, bot_policy, mfa_policy
 from tests.support.faults import count_calls
@@ -164,9 +164,9 @@ def test_a_key_request_for_a_member_of_a_sensitive_group_is_judged_from_the_user
     calls = count_calls(aws, "ListGroupsForUser")
     key = storage.Request(id=7, user_name="sam.sample", groups=(), console=False, owner_id="U0DAN",
                           requester_id="U0DAN", team_id="T0", state=storage.PENDING, created_at=T0, updated_at=T0,
-                          kind=guard.ACCESS_KEY)
-    judged = guard.judge(gateway, guard.Guard(sensitive_groups=("admins",), mfa_group="ForceMFA"), key)
-    assert judged["sensitive"] == {"Admins": guard.NAMED} and judged["approvals_needed"] == 2
+                          kind=guardrails.ACCESS_KEY)
+    judged = guardrails.judge(gateway, guardrails.Guardrails(sensitive_groups=("admins",), mfa_group="ForceMFA"), key)
+    assert judged["sensitive"] == {"Admins": guardrails.NAMED} and judged["approvals_needed"] == 2
     assert judged["mfa_session"] is True and calls == ["ListGroupsForUser"]
-    plain = guard.judge(gateway, guard.Guard(), key)
+    plain = guardrails.judge(gateway, guardrails.Guardrails(), key)
     assert plain["sensitive"] == {} and "approvals_needed" not in plain

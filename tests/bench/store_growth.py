@@ -48,6 +48,7 @@ from commands.reminders import Reminders
 from commands.workflow import Due, Owed, Policy, Workflow
 from storage import NewJob, open_store
 from storage.store import Tx
+from tests.support.stores import lease_holder
 
 # The history ends now: the servers' duties run on the real clock, and must find nothing due
 # (the work in flight is due hours from now), as the direct calls do.
@@ -391,7 +392,7 @@ class Web:
         out["ack during the first duty tick, p95 ms"] = [p95(latencies)]
         out["ack during the first duty tick, max ms"] = [max(latencies)]
         deadline = time.monotonic() + 30
-        while served.store.lease_holder("duties", now=dt.datetime.now(dt.timezone.utc)) is None:
+        while lease_holder(served.store, "duties", now=dt.datetime.now(dt.timezone.utc)) is None:
             assert time.monotonic() < deadline, "no process took the duties lease"
             time.sleep(0.05)
         time.sleep(1.0)  # the first tick (every duty at once) has run: the lease holder ticks each 0.5 s
