@@ -11,7 +11,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from commands.guard import Guard
+from commands.guardrails import Guardrails
 from commands.iam import IamGateway
 from commands.passwords import generate_password
 from commands.settings import Settings
@@ -44,11 +44,10 @@ class Deps:
     """What the app is built from; tests and the shell pass their own."""
 
     store: Store
-    iam: IamGateway
+    iam: IamGateway  # with its STS client: which AWS identity the bot is (never removed)
     clock: Clock = utc_now
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
-    sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
     listener_executor: Executor | None = None  # None: a pool of LISTENER_THREADS
     work_threads: int = 8
     in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
@@ -95,8 +94,8 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold,
-               guard=Guard(sensitive_groups=settings.iam_bot_sensitive_groups, mfa_group=settings.iam_bot_mfa_group,
-                           mfa_grace=settings.iam_bot_mfa_grace)),
+               guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,
+                                     mfa_group=settings.iam_bot_mfa_group, mfa_grace=settings.iam_bot_mfa_grace)),
         clock=deps.clock, passwords=deps.passwords,
     )
     looks = Looks()  # the features' looks, merged below
@@ -105,7 +104,8 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
     svc = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings, looks),
                    approvers=Approvers(settings.iam_bot_approvers, deps.clock),
                    runner=Runner(workflow, work, threads=deps.work_threads, in_flight=deps.in_flight),
-                   client=client, team_id=team_id, listeners=pool, iam=deps.iam, sts=deps.sts)
+                   client=client, team_id=team_id, listeners=pool, store=deps.store, iam=deps.iam, clock=deps.clock,
+                   passwords=deps.passwords)
     built = tuple(make(svc) for make in features)
     for feature in built:
         merge(workflow.kinds, {kind.name: kind for kind in feature.kinds}, feature.name)

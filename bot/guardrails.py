@@ -1,4 +1,4 @@
-"""What the guardrails (`commands.guard`) say in Slack, on any kind of request: how many approvals
+"""What the guardrails (`commands.guardrails`) say in Slack, on any kind of request: how many approvals
 a sensitive request needs and has, who approved it, and why a credential needs two approvers.
 
 Plain mrkdwn lines, drawn from the request's `details` and escaped through `bot.mrkdwn`; the
@@ -7,7 +7,7 @@ card (`bot.blocks`) and the features put them where they belong.
 
 from __future__ import annotations
 
-from commands import guard
+from commands import guardrails
 from storage import Request
 
 from .mrkdwn import code, listing, mention
@@ -20,10 +20,10 @@ def _sensitive_groups(request: Request) -> str:
 
 def approvals_line(request: Request) -> str | None:
     """"1 of 2 approvals: @bob" on a sensitive request's card; None for a one-approver request."""
-    needed = guard.approvals_needed(request)
+    needed = guardrails.approvals_needed(request)
     if needed < 2:
         return None
-    got = [a["user_id"] for a in guard.approvals(request)]
+    got = [a["user_id"] for a in guardrails.approvals(request)]
     head = f":rotating_light: *Sensitive:* {_sensitive_groups(request)}. Needs {needed} different approvers."
     if not got:
         return head
@@ -31,7 +31,7 @@ def approvals_line(request: Request) -> str | None:
 
 
 def who_decides(request: Request) -> str:
-    if guard.approvals_needed(request) > 1:
+    if guardrails.approvals_needed(request) > 1:
         return "Needs two different approvers: neither the requester nor the owner."
     return "Needs a second person: not the requester, not the owner."
 
@@ -50,24 +50,24 @@ def card_notes(request: Request) -> list[str]:
 
 
 def approval_recorded(request: Request) -> str:
-    got, needed = len(guard.approvals(request)), guard.approvals_needed(request)
+    got, needed = len(guardrails.approvals(request)), guardrails.approvals_needed(request)
     return (f"Your approval of request #{request.id} is recorded ({got} of {needed}). It is sensitive, so a "
             "second, different approver must approve it too before anything happens.")
 
 
 def approvers_wanted(request: Request) -> str:
     """Who must approve, for the requester's confirmation."""
-    return "two different approvers" if guard.approvals_needed(request) > 1 else "a second person"
+    return "two different approvers" if guardrails.approvals_needed(request) > 1 else "a second person"
 
 
 def credential_note(request: Request) -> str:
     """Why a key, reset or enable for a member of a sensitive group needs two approvers ("" if it does not)."""
-    if guard.approvals_needed(request) < 2:
+    if guardrails.approvals_needed(request) < 2:
         return ""
     return (f"\n:rotating_light: {code(request.user_name)} is in {_sensitive_groups(request)}, which is sensitive: "
             "like putting someone in it, this needs two different approvers.")
 
 
 def approved_by(request: Request) -> str:
-    ids = guard.approver_ids(request)
+    ids = guardrails.approver_ids(request)
     return " and ".join(mention(u) for u in ids) if ids else mention(request.decider_id)

@@ -15,7 +15,8 @@ from commands.errors import CommandError, Why
 from commands.iam import IamGateway
 from commands.rules import Person
 from commands.settings import Settings
-from commands.workflow import Workflow
+from commands.workflow import Clock, PasswordGenerator, Workflow
+from storage import Store
 
 from .feature import Looks
 from .notify import Notifier
@@ -33,8 +34,11 @@ class Services:
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
     listeners: Executor  # Bolt's listener pool: a click's part after its ack (bot/router.py)
-    iam: IamGateway  # for the features that build a domain object of their own on it
-    sts: object | None = None  # a boto3 STS client: which AWS identity the bot is
+    # What the features build their own domain objects on (a KeyFlow, an Offboarding, ...).
+    store: Store
+    iam: IamGateway
+    clock: Clock
+    passwords: PasswordGenerator
 
     @property
     def looks(self) -> Looks:

@@ -9,10 +9,10 @@ import pytest
 
 import storage
 from bot import blocks
-from commands.audit import schedule_audit
+from commands.audit import Audit
 from commands.keys import ACCESS_KEY, KeyFlow
-from commands.mfa import check_mfa
-from commands.reminders import remind_due
+from commands.mfa import MfaWatch
+from commands.reminders import Reminders
 from commands.workflow import Due, Policy, Workflow
 from storage import migrations as sqlite_migrations, open_store, postgres_migrations
 from tests.support.store_spy import spying
@@ -120,13 +120,13 @@ def test_no_duty_query_reads_a_whole_table(url):
     store = open_store(url)
     grow(store)
     workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0)
-    keys = KeyFlow(workflow)
+    keys = KeyFlow(workflow, store, None)
     with spying(store) as asked:
         workflow.sweep()
         keys.check_rotations()
-        check_mfa(workflow)
-        remind_due(workflow)
-        schedule_audit(workflow, dt.timedelta(days=7))
+        MfaWatch(workflow, store, None).check()
+        Reminders(workflow, store).remind_due()
+        Audit(workflow, store, None).schedule(dt.timedelta(days=7))
         workflow.forget_done_work(dt.timedelta(days=7), batch=10, batches=1)
         for duty in (Due.REVEAL_EXPIRY, Due.MFA, Due.ROTATION):  # a pass of more than one batch
             assert len(list(store.each_due(duty, now=LATER + dt.timedelta(minutes=99), batch=10))) == 33
@@ -229,7 +229,6 @@ def test_details_are_json_objects_in_the_grown_rows(url):
 def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_reads(url):
     from bot.feature import Looks
     from bot.features.audit import status_message
-    from commands.audit import status
     from commands.rules import Person
 
     store = open_store(url)
@@ -240,7 +239,7 @@ def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_re
                          what=storage.DENIED, now=T0 + n * DAY, detail="no")
     workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 30 * DAY)
     with spying(store) as asked:
-        shown = status(workflow, "SVC.deploy", Person("U0BOB", team_id="T0TEAM"), listed=True)
+        shown = Audit(workflow, store, None).status("SVC.deploy", Person("U0BOB", team_id="T0TEAM"), listed=True)
     assert len(asked.statements) == 3
     assert [t.request.id for t in shown.trails] == list(range(25, 5, -1)) and shown.older == 5
     assert [e.what for e in shown.trails[0].events] == ["filed", storage.DENIED]

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands.audit import (
-    AUDIT_POST, STALE_DAYS, AuditSummary, Flagged, RequestTrail, Status, account_summary, audit, schedule_audit, status,
-)
+from commands.audit import AUDIT_POST, STALE_DAYS, Audit, AuditSummary, Flagged, RequestTrail, Status
 from commands.errors import CommandError
 from commands.parse import AuditCommand, StatusCommand
 from storage import Event, Job
@@ -153,31 +151,32 @@ def audit_message(summary: AuditSummary, *, scheduled: bool = False) -> dict:
 # -- the feature -------------------------------------------------------------------------------
 
 def feature(svc: Services) -> Feature:
-    settings, workflow = svc.settings, svc.workflow
+    settings = svc.settings
+    audit = Audit(svc.workflow, svc.store, svc.iam)
 
     def show_status(asked: Asked, parsed: StatusCommand) -> None:
         if asked.interrupted(f"/iam status {parsed.user_name}"):
             return
         caller = svc.asker(asked.user_id)
-        found = status(workflow, parsed.user_name, caller, listed=svc.listed(asked.user_id))
+        found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id))
         asked.ephemeral_blocks(status_message(found, svc.looks))
 
     def show_audit(asked: Asked, parsed: AuditCommand) -> None:
         if asked.interrupted("/iam audit"):
             return
         caller = svc.asker(asked.user_id)
-        summary = audit(workflow, caller, listed=svc.listed(asked.user_id))
+        summary = audit.audit(caller, listed=svc.listed(asked.user_id))
         asked.ephemeral_blocks(audit_message(summary))
 
     def audit_once() -> None:
         every = settings.iam_bot_audit_every
-        if every is not None and schedule_audit(workflow, every):
+        if every is not None and audit.schedule(every):
             svc.runner.kick()
 
     def post_scheduled_audit(job: Job) -> None:
         """The period's report in the approvals channel; AWS or Slack not ready is tried again later."""
         try:
-            summary = account_summary(workflow)
+            summary = audit.account_summary()
         except CommandError as error:
             raise TryLater(f"the credential report could not be read ({error.why.value})") from None
         svc.notifier.call("post the scheduled audit", svc.client.chat_postMessage,
@@ -186,6 +185,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="audit",
+        domain=audit,
         commands={
             StatusCommand: Command(lambda c: f"Looking up the requests about {code(c.user_name)}…", show_status),
             AuditCommand: Command(lambda c: "Asking AWS for the credential report…", show_audit),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands import guard
+from commands import guardrails
 from commands.parse import CreateCommand
 from commands.workflow import Filed, Revealed
 from storage import CREATE_USER, Request
@@ -69,7 +69,7 @@ def _confirm(request: Request) -> str:
 
 
 def _why_sensitive(why: str) -> str:
-    if why == guard.NAMED:
+    if why == guardrails.NAMED:
         return "named in IAM_BOT_SENSITIVE_GROUPS"
     return f"{code(why, 60)} attached"
 
@@ -95,7 +95,7 @@ def grants_blocks(request: Request) -> list[dict]:
     blocks = []
     if grants is not None:
         lines = [group_line(group, grants.get(group) or {}) for group in request.groups]
-        mfa_group = guard.mfa_group_of(request)
+        mfa_group = guardrails.mfa_group_of(request)
         if mfa_group:
             lines.append(f"• {code(mfa_group, 60)}: the MFA group (IAM_BOT_MFA_GROUP): nothing works without MFA "
                          "until the user turns it on")
@@ -119,7 +119,7 @@ CARD = CardFace(
 def filed_notes(request: Request) -> str:
     """What the requester's confirmation adds: two approvers, and the alternatives to a user without a console."""
     notes = ""
-    if guard.approvals_needed(request) > 1:
+    if guardrails.approvals_needed(request) > 1:
         notes += "\n:rotating_light: It puts the user in a sensitive group, so it needs two different approvers."
     if not request.console:
         notes += "\n" + ALTERNATIVES

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands.keys import ACCESS_KEY, ACCESS_KEY_KIND, KeyFlow, KeyOwed, KeyTarget
+from commands.keys import ACCESS_KEY, KeyFlow, KeyOwed, KeyTarget, access_key_kind
 from commands.parse import (
     ActivateKeyCommand, CreateKeyCommand, DeactivateKeyCommand, DeleteKeyCommand, KeysCommand, RotateKeyCommand,
     check_key_id, check_user_name,
@@ -283,7 +283,7 @@ def _typed(verb: str):
 
 def feature(svc: Services) -> Feature:
     settings, workflow, notifier, runner = svc.settings, svc.workflow, svc.notifier, svc.runner
-    keys = KeyFlow(workflow, grace=settings.iam_bot_rotation_grace)
+    keys = KeyFlow(workflow, svc.store, svc.iam, grace=settings.iam_bot_rotation_grace)
 
     def key_owner(target: KeyTarget) -> Person | None:
         """The person the user is for: its owner tag, else <user-name>@IAM_BOT_EMAIL_DOMAIN; None if neither."""
@@ -382,7 +382,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="keys",
-        kinds=(ACCESS_KEY_KIND,),
+        kinds=(access_key_kind(svc.store, svc.iam, svc.clock),),
         domain=keys,
         commands={
             KeysCommand: Command(lambda c: f"Looking up the access keys of {code(c.user_name)}…", list_keys),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import storage
-from commands.mfa import check_mfa
+from commands.mfa import MfaWatch
 from commands.workflow import Owed
 from storage import Job, Request
 
@@ -49,9 +49,10 @@ def mfa_on_line(settings, request: Request, actor) -> str:
 
 def feature(svc: Services) -> Feature:
     workflow = svc.workflow
+    watch = MfaWatch(workflow, svc.store, svc.iam)
 
     def mfa_duty() -> None:
-        check_mfa(workflow)
+        watch.check()
         svc.runner.kick()
 
     def nudge_dm(job: Job) -> None:
@@ -64,6 +65,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="mfa",
+        domain=watch,
         work={Owed.MFA_NUDGE: nudge_dm},
         duties=(Duty("mfa", CHECK_EVERY, mfa_duty),),
         looks=Looks(thread_lines={"mfa_on": mfa_on_line}),

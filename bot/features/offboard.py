@@ -23,9 +23,8 @@ import logging
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from commands.errors import CommandError, Why
-from commands.iam_offboard import OffboardIam
 from commands.offboard import (
-    ENABLE, LEAVER_JOB, REMOVE, RESET_PASSWORD, Guard, Offboarding, offboarding_kinds, remove_plan,
+    ENABLE, LEAVER_JOB, REMOVE, RESET_PASSWORD, Offboarding, Protected, offboarding_kinds, remove_plan,
 )
 from commands.parse import EnableCommand, RemoveCommand, ResetPasswordCommand
 from commands.workflow import Filed
@@ -266,10 +265,9 @@ THREAD_LINES = {
 
 def feature(svc: Services) -> Feature:
     settings, runner = svc.settings, svc.runner
-    iam = OffboardIam(svc.iam, svc.sts)
-    guard = Guard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
-    kinds = offboarding_kinds(iam, guard)
-    offboarding = Offboarding(svc.workflow, iam, guard, kinds=kinds,
+    protected = Protected(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
+    kinds = offboarding_kinds(svc.store, svc.iam, svc.clock, protected, svc.passwords)
+    offboarding = Offboarding(svc.workflow, svc.store, svc.iam, protected, kinds=kinds,
                               disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable")
     domain = settings.iam_bot_email_domain
 

@@ -17,7 +17,7 @@ import logging
 
 from commands.errors import CommandError, NotAllowed, Why
 from commands.parse import CancelCommand
-from commands.reminders import remind_due, reminders_sent, withdraw
+from commands.reminders import Reminders, reminders_sent
 from commands.rules import Person, Reason
 from commands.workflow import Filed, Owed
 from storage import Request
@@ -111,6 +111,7 @@ THREAD_LINES = {
 
 def feature(svc: Services) -> Feature:
     workflow, runner = svc.workflow, svc.runner
+    reminders = Reminders(workflow, svc.store)
 
     def card_click(action, user_id: str) -> int:
         """The request a card's button names; its token must be the live card's."""
@@ -208,7 +209,7 @@ def feature(svc: Services) -> Feature:
             runner.kick()
 
     def cancel_request(asked: Asked, parsed: CancelCommand) -> None:
-        request = withdraw(workflow, parsed.request_id, asked.user_id)
+        request = reminders.withdraw(parsed.request_id, asked.user_id)
         runner.kick()  # the card update and the thread line it owes
         asked.reply(withdrawn_text(request, svc.looks))
 
@@ -217,13 +218,13 @@ def feature(svc: Services) -> Feature:
         reply = ephemeral(respond)
         with answering(reply, "cancel"):
             request_id = request_id_of(action.get("value"))
-            request = withdraw(workflow, request_id, body["user"]["id"])
+            request = reminders.withdraw(request_id, body["user"]["id"])
             runner.kick()
             text = withdrawn_text(request, svc.looks)
             respond(text=text, blocks=[blocks.section(text)], response_type="ephemeral", replace_original=True)
 
     def remind() -> None:
-        if remind_due(workflow):
+        if reminders.remind_due():
             runner.kick()
 
     def sweep() -> None:
@@ -233,6 +234,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="requests",
+        domain=reminders,
         commands={CancelCommand: Command(lambda c: f"Withdrawing request #{c.request_id}…", cancel_request)},
         actions={blocks.ACTION_APPROVE: approve, blocks.ACTION_DENY: deny, blocks.ACTION_RETRY: retry,
                  blocks.ACTION_REVEAL: reveal, blocks.ACTION_CANCEL: cancel_clicked},

@@ -23,11 +23,10 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.shell.aws import forget_aws_environment
 from bot.shell.awslike import make_aws_like
-from commands.iam import IamGateway, describe, error_code
+from commands.iam import IamGateway, IamUser
 from commands.parse import CreateCommand
 from commands.rules import Person
 from commands.workflow import Policy, Workflow
@@ -39,19 +38,17 @@ SIZES = (100, 1000, 5000)
 
 
 class ListingGateway(IamGateway):
-    """The gateway's old `find_user`: GetUser, then a scan of every user when it finds none."""
+    """The gateway's old user look-up: GetUser, then a scan of every user when it finds none."""
 
-    def find_user(self, name: str) -> str | None:
-        try:
-            return self.client.get_user(UserName=name)["User"]["UserName"]
-        except (ClientError, BotoCoreError) as error:
-            if error_code(error) != "NoSuchEntity":
-                raise describe(error, f"look up user {name}") from None
+    def user(self, name: str, *, tags: bool = False) -> IamUser | None:
+        found = super().user(name, tags=tags)
+        if found is not None:
+            return found
         wanted = name.lower()
         for page in self.client.get_paginator("list_users").paginate():
             for user in page["Users"]:
                 if user["UserName"].lower() == wanted:
-                    return user["UserName"]
+                    return IamUser(name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], path=user["Path"])
         return None
 
 

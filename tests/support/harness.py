@@ -121,7 +121,7 @@ class Bot:
         self.executor = TrackingExecutor()
         self.sts = boto3.client("sts", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                                 aws_secret_access_key="testing")
-        deps = Deps(store=self.store, iam=IamGateway(self.client), sts=self.sts, listener_executor=self.executor)
+        deps = Deps(store=self.store, iam=IamGateway(self.client, self.sts), listener_executor=self.executor)
         if clock:
             deps.clock = clock
         if passwords:
