@@ -52,25 +52,24 @@ def person_from_user(user: dict) -> Person:
 
 def lookup_person(client: WebClient, user_id: str) -> Person | None:
     """The person, None if Slack does not know them; SlackBusy if Slack could not say."""
-    try:
-        return person_from_user(client.users_info(user=user_id)["user"])
-    except (SlackApiError, SlackClientError, OSError) as error:
-        if isinstance(error, SlackApiError) and error.response.get("error") in ("user_not_found", "user_not_visible"):
-            return None
-        if _busy(error):
-            raise SlackBusy("users.info") from None
-        raise
+    return _person("users.info", lambda: client.users_info(user=user_id),
+                   nobody=("user_not_found", "user_not_visible"))
 
 
 def person_by_email(client: WebClient, email: str) -> Person | None:
     """The person Slack knows by this e-mail, None if nobody; SlackBusy if Slack could not say."""
+    return _person("users.lookupByEmail", lambda: client.users_lookupByEmail(email=email),
+                   nobody=("users_not_found", "user_not_found"))
+
+
+def _person(method: str, ask: Callable[[], dict], *, nobody: tuple[str, ...]) -> Person | None:
     try:
-        return person_from_user(client.users_lookupByEmail(email=email)["user"])
+        return person_from_user(ask()["user"])
     except (SlackApiError, SlackClientError, OSError) as error:
-        if isinstance(error, SlackApiError) and error.response.get("error") in ("users_not_found", "user_not_found"):
+        if isinstance(error, SlackApiError) and error.response.get("error") in nobody:
             return None
         if _busy(error):
-            raise SlackBusy("users.lookupByEmail") from None
+            raise SlackBusy(method) from None
         raise
 
 
