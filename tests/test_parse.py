@@ -1,5 +1,7 @@
 """Parsing the text after /iam."""
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -72,6 +74,10 @@ def test_bad_input_says_what_to_type(text, says):
 def test_usage_comes_from_the_docstrings():
     text = usage()
     assert "/iam create <user-name> <group>" in text and "/iam keys <user-name>" in text and "/iam help" in text
+
+
+def test_help_text_is_unchanged_byte_for_byte():
+    assert usage() == (Path(__file__).parent / "support" / "help.txt").read_text(encoding="utf-8")
 
 
 @settings(max_examples=500, deadline=None)
