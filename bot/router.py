@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from slack_bolt import App
 
 from commands.errors import CommandError
-from commands.parse import HelpCommand, parse, usage
+from commands.parse import HelpCommand, Parser
 from commands.workflow import Owed
 from storage import Job, StoreUnavailable
 
@@ -43,7 +43,9 @@ GIVEN = ("body", "action", "view", "respond", "client", "context")
 
 
 def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Callable[[Job], None]]:
-    """Give Bolt each feature's listeners; the work the router itself answers (a command's slow part)."""
+    """Give Bolt each feature's listeners, and `/iam` a parser of the features' verbs; the work the
+    router itself answers (a command's slow part)."""
+    features = tuple(features)
     commands: dict[type, Command] = {}
     for feature in features:
         merge(commands, feature.commands, feature.name)
@@ -53,14 +55,14 @@ def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Cal
             app.view(callback_id)(listener)
         for event, listener in feature.events.items():
             app.event(event)(listener)
-    router = Router(svc, commands)
+    router = Router(svc, commands, Parser(verb for feature in features for verb in feature.verbs))
     app.command("/iam")(router.iam_command)
     return {Owed.COMMAND: router.run_command}
 
 
-def help_message(unknown: str | None = None) -> dict:
+def help_message(parser: Parser, unknown: str | None = None) -> dict:
     head = f"{code(unknown, 40)} is not an /iam command.\n\n" if unknown is not None else ""
-    return message(head + "*Usage*\n" + usage())
+    return message(head + "*Usage*\n" + parser.usage())
 
 
 @dataclass(frozen=True)
@@ -93,24 +95,25 @@ class Asked:
 class Router:
     """`/iam`: parse at once and ack; anything that needs AWS or Slack is durable work done after the ack."""
 
-    def __init__(self, svc: Services, commands: dict[type, Command]):
+    def __init__(self, svc: Services, commands: dict[type, Command], parser: Parser):
         self.svc = svc
         self.commands = commands
+        self.parser = parser
         # Bolt names a listener's arguments by their names: a plain function, not a bound method.
         self.iam_command = self._iam_command()
 
     def _iam_command(self) -> Callable[..., None]:
-        svc, commands = self.svc, self.commands
+        svc, commands, parser = self.svc, self.commands, self.parser
 
         def iam_command(ack, command, respond):
             text = command.get("text", "")
             try:
-                parsed = parse(text)
+                parsed = parser.parse(text)
             except CommandError as error:
                 ack(response_type="ephemeral", **message(say(error)))
                 return
             if isinstance(parsed, HelpCommand):
-                ack(response_type="ephemeral", **help_message(parsed.unknown))
+                ack(response_type="ephemeral", **help_message(parser, parsed.unknown))
                 return
             try:
                 job = svc.runner.accept(svc.workflow.command(text, command["user_id"], command.get("channel_id", "")))
@@ -135,7 +138,7 @@ class Router:
         user_id = job.payload["user_id"]
         respond = svc.runner.replies.get(job.id)
         reply = ephemeral(respond) if respond is not None else self._dm_reply(user_id)
-        parsed = parse(job.payload["text"])
+        parsed = self.parser.parse(job.payload["text"])
         with answering(reply, f"/iam {type(parsed).__name__}"):
             self.commands[type(parsed)].answer(Asked(svc, user_id, job, reply, respond), parsed)
 

@@ -1,14 +1,17 @@
 """`/iam create`: a new IAM user for one human.
 
-The create kind of request on the shared lifecycle (`workflow.py`): the checks it files with
-(`Creation.file`: the name is free, the groups exist, the owner is an active person of this
-workspace with no other IAM user from the bot), its plan and IAM steps, and its one-time
-password reveal. Plain values in, reasons and data out: the Slack edge says things.
+The create kind of request on the shared lifecycle (`workflow.py`): its command and parser
+(`VERBS`), the checks it files with (`Creation.file`: the name is free, the groups exist, the
+owner is an active person of this workspace with no other IAM user from the bot), its plan and
+IAM steps, and its one-time password reveal. Plain values in, reasons and data out: the Slack edge says things.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+
+from pydantic import BaseModel, ConfigDict
 
 import storage
 from storage import NewJob, Request, Store
@@ -17,13 +20,75 @@ from . import guardrails
 from .errors import CommandError, IamError, Why
 from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway, UserExists
 from .lifecycle import file
-from .parse import CreateCommand
+from .parse import MAILTO, Verb, check_group_name, check_user_name, plain, usage_of
 from .passwords import generate_password
 from .rules import Person
 from .workflow import Due, Filed, Kind, Owed, PasswordGenerator, Policy, Workflow, password_reveal
 
+MAX_GROUPS = 10
+# Slack escapes mentions when the slash command has should_escape: true.
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
 STEP_CREATE_USER = "create_user"
 STEP_LOGIN_PROFILE = "login_profile"
+
+
+# -- the command -------------------------------------------------------------------------------
+
+class CreateCommand(BaseModel):
+    """`/iam create <user-name> <group> [<group> ...] [@owner] [--no-console]`
+    Ask for a new IAM user in one or more groups. A second person must approve it.
+    The owner is the person the account is for: mention them, or leave it out and the
+    bot looks up <user-name>@ the company e-mail domain. `--no-console` creates no
+    console password."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    groups: tuple[str, ...]
+    owner_id: str | None = None
+    console: bool = True
+
+
+def parse_create(args: list[str]) -> CreateCommand:
+    owner_id = None
+    console = True
+    names: list[str] = []
+    for raw in args:
+        # Slack sends a typed "<" as "&lt;", so a word in brackets is a mention or link it made.
+        mention = USER_MENTION.fullmatch(raw)
+        if mention:
+            if owner_id is not None and owner_id != mention[1]:
+                raise CommandError(Why.TWO_OWNERS)
+            owner_id = mention[1]
+            continue
+        if raw.startswith("<") and not MAILTO.fullmatch(raw):
+            raise CommandError(Why.OWNER_NOT_ONE_PERSON)
+        word = plain(raw)
+        if word.startswith("--"):
+            if word.lower() == "--no-console":
+                console = False
+                continue
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--no-console",))
+        if word.startswith("@"):
+            raise CommandError(Why.MENTION_NOT_LINKED, word=word)
+        names.append(word)
+    if not names:
+        raise CommandError(Why.NAME_MISSING)
+    user_name, groups = check_user_name(names[0]), names[1:]
+    if not groups:
+        raise CommandError(Why.GROUP_MISSING, user_name=user_name)
+    if len(groups) > MAX_GROUPS:
+        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=MAX_GROUPS)
+    seen: set[str] = set()
+    for group in groups:
+        check_group_name(group)
+        if group.lower() in seen:
+            raise CommandError(Why.GROUP_TWICE, group=group)
+        seen.add(group.lower())
+    return CreateCommand(user_name=user_name, groups=tuple(groups), owner_id=owner_id, console=console)
+
+
+VERBS = (Verb("create", parse_create, usage_of(CreateCommand), position=10),)
 
 
 # -- the kind ----------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 at filing), the requester's confirmation with its Cancel button, the owner's sign-in DM with
 **Reveal password**, the one ephemeral reveal, and its line when provisioned.
 
-The domain's side is `commands/create.py` (`Creation.file` and the create kind); provisioning
-(CreateUser and the rest) is the shared `Owed.PROVISION` work.
+The domain's side is `commands/create.py` (`/iam create`'s verb, `Creation.file` and the create
+kind); provisioning (CreateUser and the rest) is the shared `Owed.PROVISION` work.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commands import guardrails
-from commands.create import Creation
-from commands.parse import CreateCommand
+from commands.create import VERBS, CreateCommand, Creation
 from commands.workflow import Filed, Revealed
 from storage import CREATE_USER, Request
 
@@ -217,6 +216,7 @@ def feature(svc: Services) -> Feature:
     return Feature(
         name="create",
         kinds=(creation.kind,),
+        verbs=VERBS,
         domain=creation,
         commands={CreateCommand: Command(lambda c: f"Checking your request for {code(c.user_name)}…", file_request)},
         looks=Looks(

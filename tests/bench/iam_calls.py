@@ -26,9 +26,8 @@ import boto3
 
 from bot.shell.aws import forget_aws_environment
 from bot.shell.awslike import make_aws_like
+from commands.create import CreateCommand, Creation
 from commands.iam import IamGateway, IamUser
-from commands.create import Creation
-from commands.parse import CreateCommand
 from commands.rules import Person
 from commands.workflow import Policy, Workflow
 from storage import Store
