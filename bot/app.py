@@ -96,7 +96,7 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
                work_hold=settings.iam_bot_work_hold,
                guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,
                                      mfa_group=settings.iam_bot_mfa_group, mfa_grace=settings.iam_bot_mfa_grace)),
-        clock=deps.clock, passwords=deps.passwords,
+        clock=deps.clock,
     )
     looks = Looks()  # the features' looks, merged below
     work: dict = {}  # the features' work, merged below

@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from commands.parse import Verb
 from commands.workflow import Kind, Revealed
 from storage import Job, Request
 
@@ -79,8 +80,7 @@ class Duty:
 class Feature:
     name: str
     kinds: tuple[Kind, ...] = ()  # the domain's kinds of request it adds to the workflow
-    verbs: dict[str, Callable] = field(default_factory=dict)  # `/iam <verb>` -> its parser (from the domain module)
-    usage: tuple[str, ...] = ()  # its lines of `/iam help`
+    verbs: tuple[Verb, ...] = ()  # its `/iam <verb>`s: parser, lines of `/iam help` (its domain module's VERBS)
     commands: dict[type, Command] = field(default_factory=dict)  # parsed command type -> Command
     actions: dict[str, Callable[..., None]] = field(default_factory=dict)  # action_id -> part run after the ack
     views: dict[str, Callable[..., None]] = field(default_factory=dict)  # callback_id -> Bolt view listener

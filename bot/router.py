@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from slack_bolt import App
 
 from commands.errors import CommandError
-from commands.parse import HelpCommand, parse, usage
+from commands.parse import HelpCommand, Parser
 from commands.workflow import Owed
 from storage import Job, StoreUnavailable
 
@@ -43,7 +43,10 @@ GIVEN = ("body", "action", "view", "respond", "client", "context")
 
 
 def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Callable[[Job], None]]:
-    """Give Bolt each feature's listeners; the work the router itself answers (a command's slow part)."""
+    """Give Bolt each feature's listeners, and `/iam` a parser of the features' verbs; the work the
+    router itself answers (a command's slow part)."""
+    features = tuple(features)
+    parser = Parser(verb for feature in features for verb in feature.verbs)
     commands: dict[type, Command] = {}
     for feature in features:
         merge(commands, feature.commands, feature.name)
@@ -53,13 +56,13 @@ def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Cal
             app.view(callback_id)(listener)
         for event, listener in feature.events.items():
             app.event(event)(listener)
-    app.command("/iam")(iam_command(svc, commands))
-    return {Owed.COMMAND: lambda job: run_command(svc, commands, job)}
+    app.command("/iam")(iam_command(svc, parser, commands))
+    return {Owed.COMMAND: lambda job: run_command(svc, parser, commands, job)}
 
 
-def help_message(unknown: str | None = None) -> dict:
+def help_message(parser: Parser, unknown: str | None = None) -> dict:
     head = f"{code(unknown, 40)} is not an /iam command.\n\n" if unknown is not None else ""
-    return message(head + "*Usage*\n" + usage())
+    return message(head + "*Usage*\n" + parser.usage())
 
 
 @dataclass(frozen=True)
@@ -89,18 +92,18 @@ class Asked:
         return True
 
 
-def iam_command(svc: Services, commands: dict[type, Command]) -> Callable[..., None]:
+def iam_command(svc: Services, parser: Parser, commands: dict[type, Command]) -> Callable[..., None]:
     """`/iam`: parse at once and ack; anything that needs AWS or Slack is durable work done after the ack."""
 
     def iam_command(ack, command, respond):
         text = command.get("text", "")
         try:
-            parsed = parse(text)
+            parsed = parser.parse(text)
         except CommandError as error:
             ack(response_type="ephemeral", **message(say(error)))
             return
         if isinstance(parsed, HelpCommand):
-            ack(response_type="ephemeral", **help_message(parsed.unknown))
+            ack(response_type="ephemeral", **help_message(parser, parsed.unknown))
             return
         try:
             job = svc.runner.accept(svc.workflow.command(text, command["user_id"], command.get("channel_id", "")))
@@ -120,12 +123,12 @@ def iam_command(svc: Services, commands: dict[type, Command]) -> Callable[..., N
     return iam_command
 
 
-def run_command(svc: Services, commands: dict[type, Command], job: Job) -> None:
+def run_command(svc: Services, parser: Parser, commands: dict[type, Command], job: Job) -> None:
     """The slow part of a command, as durable work (`Owed.COMMAND`), answered by the feature that owns it."""
     user_id = job.payload["user_id"]
     respond = svc.runner.replies.get(job.id)
     reply = ephemeral(respond) if respond is not None else dm_reply(svc, user_id)
-    parsed = parse(job.payload["text"])
+    parsed = parser.parse(job.payload["text"])
     with answering(reply, f"/iam {type(parsed).__name__}"):
         commands[type(parsed)].answer(Asked(svc, user_id, job, reply, respond), parsed)
 

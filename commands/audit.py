@@ -13,11 +13,14 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict
+
 import storage
 from storage import Event, Request, Store
 
-from .errors import NotAllowed, Why
+from .errors import CommandError, NotAllowed, Why
 from .iam import IamGateway
+from .parse import Verb, one_user_name, usage_of
 from .rules import Person
 from .workflow import Workflow
 
@@ -27,6 +30,42 @@ ROOT_ROW = "<root_account>"
 NO_TIME = {"", "N/A", "no_information", "not_supported", "never"}
 STATUS_REQUESTS = 20  # /iam status reads this many requests, newest first (bot/audit_blocks.py shows them)
 AUDIT_POST = "audit_post"  # work: the scheduled report, posted to the approvals channel (bot/audit_work.py)
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+class StatusCommand(BaseModel):
+    """`/iam status <user-name>`
+    Every request about that IAM user and its trail: who asked, approved, denied,
+    revealed, when. For approvers, and for the owner of that user."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class AuditCommand(BaseModel):
+    """`/iam audit`
+    The account's credential hygiene from AWS's credential report: root MFA and keys,
+    console users without MFA, old and unused keys, unused users, users the bot did not
+    make. For approvers."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+def parse_status(args: list[str]) -> StatusCommand:
+    return StatusCommand(user_name=one_user_name("status", args))
+
+
+def parse_audit(args: list[str]) -> AuditCommand:
+    if args:
+        raise CommandError(Why.AUDIT_TAKES_NOTHING)
+    return AuditCommand()
+
+
+VERBS = (
+    Verb("status", parse_status, usage_of(StatusCommand), position=110),
+    Verb("audit", parse_audit, usage_of(AuditCommand), position=130),
+)
 
 
 # -- who may ask -------------------------------------------------------------------------

@@ -23,13 +23,15 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict
+
 import storage
 from storage import NewJob, Request, Store
 
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
 from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, file, move
-from .parse import CreateKeyCommand
+from .parse import Verb, check_key_id, check_user_name, one_user_name, plain, usage_of
 from .rules import Person
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
 
@@ -48,6 +50,110 @@ ROTATION_KEPT = "rotation_kept"  # the old key was re-activated: left alone
 ROTATION_GONE = "rotation_gone"  # the old key was already deleted
 ROTATION_ENDS = (ROTATION_DELETED, ROTATION_KEPT, ROTATION_GONE)
 SETTLE_BATCH = 50  # key attempts settled per run of the rotations duty; the rest wait for the next
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+class KeysCommand(BaseModel):
+    """`/iam keys <user-name>`
+    List a user's access keys with their age and last use. For approvers, and for the
+    owner of that user."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class CreateKeyCommand(BaseModel):
+    """`/iam create-key <user-name> --reason <words...>`
+    Ask for an access key for an IAM user, saying why it is needed. A second person must
+    approve it; the user's owner then reveals the key once. Prefer a role (workloads on AWS),
+    OIDC federation (CI) or IAM Identity Center (people) to a long-term key."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    reason: str
+
+
+class RotateKeyCommand(BaseModel):
+    """`/iam rotate-key <user-name> <access-key-id>`
+    Replace a key with a new one (owner or approver, no second person): the owner reveals the
+    new key once; the old key is deactivated when the new one is first used (or after the
+    rotation grace), and deleted one grace later unless someone re-activates it."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class DeactivateKeyCommand(BaseModel):
+    """`/iam deactivate-key <user-name> <access-key-id>`
+    Make a key stop working, reversibly (owner or approver)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class ActivateKeyCommand(BaseModel):
+    """`/iam activate-key <user-name> <access-key-id>`
+    Make an inactive key work again (owner or approver; a key an approver deactivated, only an
+    approver)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class DeleteKeyCommand(BaseModel):
+    """`/iam delete-key <user-name> <access-key-id>`
+    Delete an inactive key for good (owner or approver). Deactivate it first and watch."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+KeyCommand = RotateKeyCommand | DeactivateKeyCommand | ActivateKeyCommand | DeleteKeyCommand
+MAX_KEY_REASON = 1000
+
+
+def parse_keys(args: list[str]) -> KeysCommand:
+    return KeysCommand(user_name=one_user_name("keys", args))
+
+
+def parse_create_key(args: list[str]) -> CreateKeyCommand:
+    words = [plain(a) for a in args]
+    flag = next((i for i, w in enumerate(words) if w.lower() == "--reason"), None)
+    names = words if flag is None else words[:flag]
+    reason = "" if flag is None else " ".join(words[flag + 1:]).strip()
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="create-key")
+    user_name = check_user_name(names[0])
+    if not reason:
+        raise CommandError(Why.KEY_REASON_MISSING, user_name=user_name)
+    if len(reason) > MAX_KEY_REASON:
+        raise CommandError(Why.KEY_REASON_TOO_LONG, limit=MAX_KEY_REASON)
+    return CreateKeyCommand(user_name=user_name, reason=reason)
+
+
+def key_command(verb: str, command: type[KeyCommand], position: int) -> Verb:
+    """`/iam <verb> <user-name> <access-key-id>`."""
+    def parse_key_command(args: list[str]) -> KeyCommand:
+        if len(args) != 2:
+            raise CommandError(Why.USER_AND_KEY, verb=verb)
+        user_name, key_id = check_user_name(plain(args[0])), check_key_id(plain(args[1]))
+        return command(user_name=user_name, key_id=key_id)
+    return Verb(verb, parse_key_command, usage_of(command), position)
+
+
+VERBS = (
+    Verb("keys", parse_keys, usage_of(KeysCommand), position=20),
+    Verb("create-key", parse_create_key, usage_of(CreateKeyCommand), position=30),
+    key_command("rotate-key", RotateKeyCommand, position=40),
+    key_command("deactivate-key", DeactivateKeyCommand, position=50),
+    key_command("activate-key", ActivateKeyCommand, position=60),
+    key_command("delete-key", DeleteKeyCommand, position=70),
+)
 
 
 class KeyOwed:

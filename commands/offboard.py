@@ -21,12 +21,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict
+
 import storage
 from storage import Job, NewJob, Request, Store
 
 from .errors import CommandError, IamError, Why
 from .iam import TAG_OWNER, IamGateway, IamUser
-from .parse import EnableCommand, RemoveCommand, ResetPasswordCommand
+from .parse import Verb, check_user_name, one_user_name, plain, usage_of
 from .lifecycle import (
     CANCEL_USER_REMOVED, DISABLE_FAILED, DISABLED, MFA_DEVICES_NOTED, USER_FOUND, USER_REMOVED, VOID_APPROVAL,
     VOID_LEAVER, VOID_REVEAL, file, move,
@@ -52,6 +54,77 @@ STEP_LIFT_KEY_HOLDS = "lift_key_holds"
 # Durable work: act on a Slack deactivation (payload {"user_id": ...}).
 LEAVER_JOB = "leaver"
 SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+class RemoveCommand(BaseModel):
+    """`/iam remove <user-name> [--disable-only] [--reason <words...>]`
+    Remove an IAM user and everything it holds, in the order AWS requires. A second person
+    must approve it. `--disable-only` only deletes the console password and deactivates the
+    access keys (undo it with `/iam enable`)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    disable_only: bool = False
+    reason: str = ""
+
+
+class ResetPasswordCommand(BaseModel):
+    """`/iam reset-password <user-name>`
+    A new console password for a user who lost theirs: a second person approves, and the
+    user's owner reveals it once."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class EnableCommand(BaseModel):
+    """`/iam enable <user-name>`
+    Undo `/iam remove --disable-only`: a new console password, approved by a second person
+    and revealed once to the owner. Access keys stay inactive until their owner activates them."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+def parse_remove(args: list[str]) -> RemoveCommand:
+    """`<user-name> [--disable-only] [--reason words...]`: the reason takes the rest of the line."""
+    names: list[str] = []
+    disable_only = False
+    reason = ""
+    for index, raw in enumerate(args):
+        word = plain(raw)
+        option = word.lower()
+        if option == "--reason":
+            reason = " ".join(plain(w) for w in args[index + 1:]).strip()
+            if not reason:
+                raise CommandError(Why.REASON_MISSING, verb="remove")
+            break
+        if option == "--disable-only":
+            disable_only = True
+            continue
+        if word.startswith("--"):
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--disable-only", "--reason"))
+        names.append(word)
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="remove")
+    return RemoveCommand(user_name=check_user_name(names[0]), disable_only=disable_only, reason=reason)
+
+
+def parse_reset_password(args: list[str]) -> ResetPasswordCommand:
+    return ResetPasswordCommand(user_name=one_user_name("reset-password", args))
+
+
+def parse_enable(args: list[str]) -> EnableCommand:
+    return EnableCommand(user_name=one_user_name("enable", args))
+
+
+VERBS = (
+    Verb("remove", parse_remove, usage_of(RemoveCommand), position=80),
+    Verb("reset-password", parse_reset_password, usage_of(ResetPasswordCommand), position=90),
+    Verb("enable", parse_enable, usage_of(EnableCommand), position=100),
+)
 
 
 # -- the kinds -------------------------------------------------------------------------------

@@ -10,13 +10,31 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pydantic import BaseModel, ConfigDict
+
 import storage
 from storage import NewJob, Request, Store
 
 from .errors import CommandError, NotAllowed, Why
 from .lifecycle import WITHDRAW, move
+from .parse import Verb, request_number, usage_of
 from .rules import is_expired
 from .workflow import Owed, Workflow, thread
+
+
+class CancelCommand(BaseModel):
+    """`/iam cancel <request-id>`
+    Withdraw a request you filed that is still waiting for approval."""
+
+    model_config = ConfigDict(frozen=True)
+    request_id: int
+
+
+def parse_cancel(args: list[str]) -> CancelCommand:
+    return CancelCommand(request_id=request_number(args))
+
+
+VERBS = (Verb("cancel", parse_cancel, usage_of(CancelCommand), position=120),)
 
 FIRST_REMINDER = dt.timedelta(hours=1)
 EVENT_REMINDER = "reminder"  # the thread line (bot/notify.py THREAD_LINES)

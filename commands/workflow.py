@@ -19,16 +19,11 @@ from storage import Job, NewJob, Request, Store
 
 from . import guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
-from .iam import (
-    TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, PasswordRejected,
-    UserExists,
-)
+from .iam import AccessKey, IamGateway, PasswordPolicy, PasswordRejected
 from .lifecycle import (
     APPROVAL, APPROVE, CANCEL_CARD_REFUSED, CLAIM_REVEAL, DENY, EXPIRE, EXPIRE_REVEAL, FAILED_STEP, PROVISIONED_ALL,
-    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, Transition, file, move,
+    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, Transition, move,
 )
-from .parse import CreateCommand
-from .passwords import generate_password
 from .rules import (
     Decision, Person, Reason, decide_approval, decide_retry, is_expired, may_see_keys, precheck_decider,
 )
@@ -67,18 +62,12 @@ def thread(event: str, actor: str | None = None) -> NewJob:
 
 
 
-STEP_CREATE_USER = "create_user"
-STEP_LOGIN_PROFILE = "login_profile"
 # A reveal claimed but neither shown nor released for this long is released by the sweep.
 REVEAL_CLAIM_TIMEOUT = dt.timedelta(minutes=2)
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def group_step(group: str) -> str:
-    return f"group:{group}"
 
 
 @dataclass(frozen=True)
@@ -104,59 +93,6 @@ class Kind:
     after_provisioning: Callable[[Request], list[NewJob]] = lambda request: []
     # Due entries a finished reveal starts (`Due`), by duty name: what a duty watches afterwards.
     after_reveal: Callable[[Request, dt.datetime], dict] = lambda request, now: {}
-
-
-def plan(request: Request) -> list[str]:
-    """The provisioning steps of a create request, in order."""
-    steps = [STEP_CREATE_USER]
-    if request.console:
-        steps.append(STEP_LOGIN_PROFILE)
-    mfa_group = guardrails.mfa_group_of(request)
-    return steps + [group_step(g) for g in request.groups] + ([group_step(mfa_group)] if mfa_group else [])
-
-
-def create_user_kind(iam: IamGateway, policy: "Policy", passwords: PasswordGenerator) -> Kind:
-    """The create kind: its IAM steps and its password reveal, over the gateway it is given."""
-
-    def run_step(request: Request, step: str) -> str | None:
-        name = request.user_name
-        if step == STEP_CREATE_USER:
-            tags = {
-                TAG_REQUEST: str(request.id),
-                TAG_REQUESTER: request.requester_id,
-                # Both approvers of a sensitive request (a tag value allows no comma).
-                TAG_APPROVER: " ".join(guardrails.approver_ids(request)),
-                TAG_OWNER: request.owner_id,
-            }
-            try:
-                return iam.create_user(name, policy.user_path, tags)
-            except UserExists:
-                found = iam.user(name, tags=True)
-                if found is None or found.tags.get(TAG_REQUEST) != str(request.id):
-                    raise IamError(
-                        f"An IAM user named {name} already exists and was not created by request #{request.id}; "
-                        "the bot left it untouched."
-                    ) from None
-                return found.arn
-        if step == STEP_LOGIN_PROFILE:
-            # A password nobody ever sees: the owner gets a fresh one at reveal time.
-            iam.create_login_profile(name, passwords(iam.password_policy()))
-            return None
-        if step.startswith("group:"):
-            iam.add_user_to_group(name, step.removeprefix("group:"))
-            return None
-        raise ValueError(f"no such step of a create request: {step}")
-
-    def watch_mfa(request: Request, now: dt.datetime) -> dict:
-        """A console user is watched for an MFA device from a grace after its reveal (commands/mfa.py)."""
-        return {Due.MFA: now + policy.guardrails.mfa_grace} if request.console else {}
-
-    return Kind(
-        name=storage.CREATE_USER, plan=plan, run_step=run_step, reveals=lambda request: request.console,
-        # A fresh console password for a user the bot created: UpdateLoginProfile.
-        reveal=password_reveal(iam, passwords, lambda user, password: iam.set_password(user, password)),
-        after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)], after_reveal=watch_mfa,
-    )
 
 
 def password_reveal(iam: IamGateway, passwords: PasswordGenerator,
@@ -228,13 +164,13 @@ class KeyListing:
 
 class Workflow:
     def __init__(self, store: Store, iam: IamGateway, policy: Policy, *, clock: Clock = utc_now,
-                 passwords: PasswordGenerator = generate_password, kinds: tuple[Kind, ...] = ()):
+                 kinds: tuple[Kind, ...] = ()):
         self.store = store
         self.iam = iam
         self.policy = policy
         self.clock = clock
-        self.passwords = passwords
-        self.kinds = {kind.name: kind for kind in (create_user_kind(iam, policy, passwords), *kinds)}
+        # The kinds of request it runs: each feature gives its own (bot/feature.py `Feature.kinds`).
+        self.kinds = {kind.name: kind for kind in kinds}
 
     def kind(self, request: Request) -> Kind:
         return self.kinds[request.kind]
@@ -255,50 +191,6 @@ class Workflow:
 
     def _refused(self, request_id: int | None, actor_id: str, reason: str, detail: str | None = None) -> None:
         self.store.append_event(request_id, actor_id, f"refused:{reason}", self.clock(), detail=detail)
-
-    # -- filing ---------------------------------------------------------------------------
-
-    def file(self, command: CreateCommand, *, requester: Person, owner: Person, since: dt.datetime | None = None) -> Filed:
-        """Check a create request against AWS and the store; store it as pending.
-
-        `since` is when the command was written down: a request this requester filed for the same
-        name after that is this command's own, filed before a crash, and is returned as it is.
-        """
-        if since is not None:
-            for mine in self.store.for_owner(owner.user_id):
-                if (mine.requester_id == requester.user_id and mine.user_name.lower() == command.user_name.lower()
-                        and mine.created_at >= since):
-                    return Filed(mine, owner_is_guest=owner.is_guest)
-        if owner.is_bot or owner.deleted:
-            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
-                               groups=command.groups)
-        if owner.team_id is not None and owner.team_id != self.policy.team_id:
-            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
-        existing = self.iam.user(command.user_name)
-        if existing is not None:
-            raise CommandError(Why.USER_EXISTS, user_name=existing.name)
-        missing = self.iam.missing_groups(command.groups)
-        if missing:
-            raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
-        self._one_user_per_human(owner)
-        details = guardrails.filing_details(self.iam, self.policy.guardrails, command.groups, command.console)
-        request = file(
-            self.store, user_name=command.user_name, groups=command.groups, console=command.console,
-            owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,
-            now=self.clock(), details={**details, "owner_is_guest": owner.is_guest},
-        )
-        return Filed(request, owner_is_guest=owner.is_guest)
-
-    def _one_user_per_human(self, owner: Person) -> None:
-        for other in self.store.for_owner(owner.user_id):
-            if other.state in (storage.PENDING, storage.APPROVED):
-                raise CommandError(Why.OWNER_HAS_OPEN_REQUEST, owner_id=owner.user_id, request_id=other.id,
-                                   user_name=other.user_name)
-            # A failed request may have created the user before it stopped: ask AWS.
-            if other.state in (*storage.PROVISIONED_STATES, storage.FAILED):
-                if self.iam.user(other.user_name) is not None:
-                    raise CommandError(Why.OWNER_HAS_USER, owner_id=owner.user_id, request_id=other.id,
-                                       user_name=other.user_name)
 
     def new_card(self, request_id: int, poster: int) -> str | None:
         """A fresh token for the approval card the work `poster` (a job id) is about to post; an

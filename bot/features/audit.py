@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands.audit import AUDIT_POST, STALE_DAYS, Audit, AuditSummary, Flagged, RequestTrail, Status
+from commands.audit import (
+    AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
+)
 from commands.errors import CommandError
-from commands.parse import AuditCommand, StatusCommand
 from storage import Event, Job
 
 from ..blocks import MESSAGE_TEXT, SECTION_TEXT, context, section
@@ -183,6 +184,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="audit",
+        verbs=VERBS,
         domain=audit,
         commands={
             StatusCommand: Command(lambda c: f"Looking up the requests about {code(c.user_name)}…", show_status),

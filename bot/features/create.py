@@ -2,8 +2,8 @@
 at filing), the requester's confirmation with its Cancel button, the owner's sign-in DM with
 **Reveal password**, the one ephemeral reveal, and its line when provisioned.
 
-The domain's side is `Workflow.file` and `CREATE_USER_KIND` (commands/workflow.py); provisioning
-(CreateUser and the rest) is the shared `Owed.PROVISION` work.
+The domain's side is `commands/create.py` (`/iam create`'s verb, `Creation.file` and the create
+kind); provisioning (CreateUser and the rest) is the shared `Owed.PROVISION` work.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commands import guardrails
-from commands.parse import CreateCommand
+from commands.create import VERBS, CreateCommand, Creation
 from commands.workflow import Filed, Revealed
 from storage import CREATE_USER, Request
 
@@ -199,12 +199,13 @@ def provisioned_line(settings, request: Request, actor) -> str:
 
 def feature(svc: Services) -> Feature:
     settings = svc.settings
+    creation = Creation(svc.workflow, svc.store, svc.iam, svc.workflow.policy, passwords=svc.passwords)
 
     def file_request(asked: Asked, parsed: CreateCommand) -> None:
         requester = svc.requester(asked.user_id)
         owner = resolve_owner(svc.client, parsed.user_name, parsed.groups, parsed.owner_id,
                               settings.iam_bot_email_domain)
-        filed = svc.workflow.file(parsed, requester=requester, owner=owner, since=asked.job.created_at)
+        filed = creation.file(parsed, requester=requester, owner=owner, since=asked.job.created_at)
         request = filed.request
         if not announce(asked, filed):
             return
@@ -214,6 +215,9 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="create",
+        kinds=(creation.kind,),
+        verbs=VERBS,
+        domain=creation,
         commands={CreateCommand: Command(lambda c: f"Checking your request for {code(c.user_name)}…", file_request)},
         looks=Looks(
             card_faces={CREATE_USER: CARD},

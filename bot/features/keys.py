@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands.keys import ACCESS_KEY, KeyFlow, KeyOwed, KeyTarget, access_key_kind
-from commands.parse import (
-    ActivateKeyCommand, CreateKeyCommand, DeactivateKeyCommand, DeleteKeyCommand, KeysCommand, RotateKeyCommand,
-    check_key_id, check_user_name,
+from commands.keys import (
+    ACCESS_KEY, VERBS, ActivateKeyCommand, CreateKeyCommand, DeactivateKeyCommand, DeleteKeyCommand, KeyFlow, KeyOwed,
+    KeysCommand, KeyTarget, RotateKeyCommand, access_key_kind,
 )
+from commands.parse import check_key_id, check_user_name
 from commands.rules import Person
 from commands.workflow import Filed, KeyListing, Revealed
 from storage import Job, Request
@@ -375,6 +375,7 @@ def feature(svc: Services) -> Feature:
     return Feature(
         name="keys",
         kinds=(access_key_kind(svc.store, svc.iam, svc.clock),),
+        verbs=VERBS,
         domain=keys,
         commands={
             KeysCommand: Command(lambda c: f"Looking up the access keys of {code(c.user_name)}…", list_keys),

@@ -24,9 +24,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from commands.errors import CommandError, Why
 from commands.offboard import (
-    ENABLE, LEAVER_JOB, REMOVE, RESET_PASSWORD, Offboarding, Protected, offboarding_kinds, remove_plan,
+    ENABLE, LEAVER_JOB, REMOVE, RESET_PASSWORD, VERBS, EnableCommand, Offboarding, Protected, RemoveCommand,
+    ResetPasswordCommand, offboarding_kinds, remove_plan,
 )
-from commands.parse import EnableCommand, RemoveCommand, ResetPasswordCommand
 from commands.workflow import Filed
 from storage import Job, Request
 
@@ -359,6 +359,7 @@ def feature(svc: Services) -> Feature:
     return Feature(
         name="offboard",
         kinds=kinds,
+        verbs=VERBS,
         domain=offboarding,
         commands={
             RemoveCommand: Command(lambda c: f"Checking what {code(c.user_name)} holds in AWS…", file_removal),

@@ -16,8 +16,7 @@ import datetime as dt
 import logging
 
 from commands.errors import CommandError, NotAllowed, Why
-from commands.parse import CancelCommand
-from commands.reminders import Reminders, reminders_sent
+from commands.reminders import VERBS, CancelCommand, Reminders, reminders_sent
 from commands.rules import Person, Reason
 from commands.workflow import Filed, Owed
 from storage import Request
@@ -234,6 +233,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="requests",
+        verbs=VERBS,
         domain=reminders,
         commands={CancelCommand: Command(lambda c: f"Withdrawing request #{c.request_id}…", cancel_request)},
         actions={blocks.ACTION_APPROVE: approve, blocks.ACTION_DENY: deny, blocks.ACTION_RETRY: retry,

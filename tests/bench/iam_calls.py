@@ -1,7 +1,7 @@
 """The IAM calls of the checks before `/iam create` files a request, as the account grows.
 
-The checks run through the real `Workflow.file` against moto made AWS-like (names ignore case,
-ListUsers pages at 100 as AWS's do), in accounts of 100, 1,000 and 5,000 users. The same run
+The checks run through the real `Creation.file` (commands/create.py) against moto made AWS-like
+(names ignore case, ListUsers pages at 100 as AWS's do), in accounts of 100, 1,000 and 5,000 users. The same run
 measures the strategy the gateway used before: GetUser, then a ListUsers scan of the whole
 account when GetUser found nothing (as it does for every new name), so that a user whose name
 differed only in case would be found even where GetUser compared with case.
@@ -26,8 +26,8 @@ import boto3
 
 from bot.shell.aws import forget_aws_environment
 from bot.shell.awslike import make_aws_like
+from commands.create import CreateCommand, Creation
 from commands.iam import IamGateway, IamUser
-from commands.parse import CreateCommand
 from commands.rules import Person
 from commands.workflow import Policy, Workflow
 from storage import Store
@@ -70,9 +70,10 @@ def checks_before_filing(gateway: IamGateway, store: Store, n: int) -> Counter:
 
     gateway.client.meta.events.register("before-call.iam", count)
     try:
-        workflow = Workflow(store, gateway, Policy(team_id=TEAM))
+        policy = Policy(team_id=TEAM)
+        creation = Creation(Workflow(store, gateway, policy), store, gateway, policy)
         owner = Person(user_id=f"U0OWNER{n}", team_id=TEAM)
-        workflow.file(CreateCommand(user_name=f"new.person.{n}", groups=GROUPS), requester=Person("U0ASKER", TEAM),
+        creation.file(CreateCommand(user_name=f"new.person.{n}", groups=GROUPS), requester=Person("U0ASKER", TEAM),
                       owner=owner)
     finally:
         gateway.client.meta.events.unregister("before-call.iam", count)

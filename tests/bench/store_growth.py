@@ -45,9 +45,10 @@ import storage
 from commands.keys import ACCESS_KEY, KeyFlow, KeyOwed
 from commands.mfa import MfaWatch
 from commands.reminders import Reminders
-from commands.workflow import Due, Owed, Policy, Workflow
+from commands.workflow import Due, Owed, Policy
 from storage import NewJob, open_store
 from storage.store import Tx
+from tests.support.domain import workflow_with_create
 from tests.support.stores import lease_holder
 
 # The history ends now: the servers' duties run on the real clock, and must find nothing due
@@ -134,7 +135,7 @@ class Grower:
     def __init__(self, store):
         self.store = store
         self.now = END - YEAR
-        self.workflow = Workflow(store, iam=None, policy=Policy(team_id=TEAM), clock=lambda: self.now)
+        self.workflow = workflow_with_create(store, None, Policy(team_id=TEAM), clock=lambda: self.now)
         self.policy = self.workflow.policy
 
     def _t(self, request, what, to_state, t, from_states=None, jobs=(), due=None, **changes):
@@ -322,7 +323,7 @@ class NoAws:
 def duty_ticks(url: str) -> dict[str, Callable[[], object]]:
     store = open_store(planned_each_call(url))
     aws = NoAws()
-    workflow = Workflow(store, iam=aws, policy=Policy(team_id=TEAM), clock=lambda: END)
+    workflow = workflow_with_create(store, aws, Policy(team_id=TEAM), clock=lambda: END)
     keys = KeyFlow(workflow, store, aws)
     # The credential report's users: the 50 in flight the bot made, 950 made outside it (the same
     # answer from either store: what the audit costs depends on AWS's users, not on the history).
