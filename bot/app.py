@@ -19,10 +19,9 @@ from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_no
 from storage import Store
 
 from .background import prune_jobs
-from .feature import Duty, Feature, merge
+from .feature import Duty, Feature, Looks, merge
 from .features import FEATURES
 from .logs import bolt_logger, quiet_chatty_loggers
-from .feature import Looks
 from .notify import Notifier
 from .people import Approvers
 from .router import route
