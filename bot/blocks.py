@@ -66,7 +66,8 @@ def button(text: str, action_id: str, value: str, style: str | None = None, conf
 
 def confirmation(title: str, text: str, yes: str, no: str = "Cancel") -> dict:
     """A button's "are you sure?" dialog."""
-    return {"title": {"type": "plain_text", "text": title}, "text": {"type": "mrkdwn", "text": clip(text, CONFIRM_TEXT)},
+    return {"title": {"type": "plain_text", "text": title},
+            "text": {"type": "mrkdwn", "text": clip(text, CONFIRM_TEXT)},
             "confirm": {"type": "plain_text", "text": yes}, "deny": {"type": "plain_text", "text": no}}
 
 

@@ -107,9 +107,15 @@ class Notifier:
         request = self.workflow.request(job.request_id)
         text = self.thread_line(request, job.payload.get("event"), job.payload.get("actor"))
         if request.card_ts and text:
-            self.call(f"post in the thread of request #{request.id}", self.client.chat_postMessage,
-                       channel=request.card_channel, thread_ts=request.card_ts, unfurl_links=False,
-                       **blocks.message(text))
+            self.to_approvers(f"post in the thread of request #{request.id}", blocks.message(text), request=request)
+
+    def to_approvers(self, what: str, payload: dict, *, request: storage.Request | None = None) -> dict | None:
+        """Post in the approvals channel: in the thread of `request`'s card when it has one."""
+        if request is not None and request.card_ts:
+            where = {"channel": request.card_channel, "thread_ts": request.card_ts}
+        else:
+            where = {"channel": self.settings.iam_bot_approvals_channel}
+        return self.call(what, self.client.chat_postMessage, unfurl_links=False, **where, **payload)
 
     def thread_line(self, request: storage.Request, event: str | None, actor: str | None) -> str | None:
         # A kind may say an event its own way ("access_key:revealed"), else the shared words.
@@ -165,6 +171,7 @@ class Notifier:
         request = self.workflow.request(job.request_id)
         if request.dm_ts:
             url = self.workflow.sign_in_url(request)
+            spent = self.looks.reveal_dms_after[request.kind](request, url)
             self.call(f"update the DM of request #{request.id}", self.client.chat_update,
-                       channel=request.dm_channel, ts=request.dm_ts, **self.looks.reveal_dms_after[request.kind](request, url))
+                      channel=request.dm_channel, ts=request.dm_ts, **spent)
 

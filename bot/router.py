@@ -55,9 +55,9 @@ def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Cal
             app.view(callback_id)(listener)
         for event, listener in feature.events.items():
             app.event(event)(listener)
-    router = Router(svc, commands, Parser(verb for feature in features for verb in feature.verbs))
-    app.command("/iam")(router.iam_command)
-    return {Owed.COMMAND: router.run_command}
+    parser = Parser(verb for feature in features for verb in feature.verbs)
+    app.command("/iam")(iam_command(svc, commands, parser))
+    return {Owed.COMMAND: lambda job: run_command(svc, commands, parser, job)}
 
 
 def help_message(parser: Parser, unknown: str | None = None) -> dict:
@@ -92,60 +92,52 @@ class Asked:
         return True
 
 
-class Router:
+def iam_command(svc: Services, commands: dict[type, Command], parser: Parser) -> Callable[..., None]:
     """`/iam`: parse at once and ack; anything that needs AWS or Slack is durable work done after the ack."""
 
-    def __init__(self, svc: Services, commands: dict[type, Command], parser: Parser):
-        self.svc = svc
-        self.commands = commands
-        self.parser = parser
-        # Bolt names a listener's arguments by their names: a plain function, not a bound method.
-        self.iam_command = self._iam_command()
+    def iam_command(ack, command, respond):
+        text = command.get("text", "")
+        try:
+            parsed = parser.parse(text)
+        except CommandError as error:
+            ack(response_type="ephemeral", **message(say(error)))
+            return
+        if isinstance(parsed, HelpCommand):
+            ack(response_type="ephemeral", **help_message(parser, parsed.unknown))
+            return
+        try:
+            job = svc.runner.accept(svc.workflow.command(text, command["user_id"], command.get("channel_id", "")))
+        except StoreUnavailable as error:
+            # Not written down, so nothing will be done: the person is told so while Slack still shows it.
+            log.warning("could not write down a command: %s", error)
+            ack(response_type="ephemeral", text=STORE_DOWN)
+            return
+        except Exception:
+            reference = secrets.token_hex(4)
+            log.exception("could not write down a command (reference %s)", reference)
+            ack(response_type="ephemeral", **message(apology(reference)))
+            return
+        ack(response_type="ephemeral", text=commands[type(parsed)].ack(parsed))
+        svc.runner.run_now(job, reply=respond)
 
-    def _iam_command(self) -> Callable[..., None]:
-        svc, commands, parser = self.svc, self.commands, self.parser
+    return iam_command
 
-        def iam_command(ack, command, respond):
-            text = command.get("text", "")
-            try:
-                parsed = parser.parse(text)
-            except CommandError as error:
-                ack(response_type="ephemeral", **message(say(error)))
-                return
-            if isinstance(parsed, HelpCommand):
-                ack(response_type="ephemeral", **help_message(parser, parsed.unknown))
-                return
-            try:
-                job = svc.runner.accept(svc.workflow.command(text, command["user_id"], command.get("channel_id", "")))
-            except StoreUnavailable as error:
-                # Not written down, so nothing will be done: the person is told so while Slack still shows it.
-                log.warning("could not write down a command: %s", error)
-                ack(response_type="ephemeral", text=STORE_DOWN)
-                return
-            except Exception:
-                reference = secrets.token_hex(4)
-                log.exception("could not write down a command (reference %s)", reference)
-                ack(response_type="ephemeral", **message(apology(reference)))
-                return
-            ack(response_type="ephemeral", text=commands[type(parsed)].ack(parsed))
-            svc.runner.run_now(job, reply=respond)
 
-        return iam_command
+def run_command(svc: Services, commands: dict[type, Command], parser: Parser, job: Job) -> None:
+    """The slow part of a command, as durable work (`Owed.COMMAND`), answered by the feature that owns it."""
+    user_id = job.payload["user_id"]
+    respond = svc.runner.replies.get(job.id)
+    reply = ephemeral(respond) if respond is not None else dm_reply(svc, user_id)
+    parsed = parser.parse(job.payload["text"])
+    with answering(reply, f"/iam {type(parsed).__name__}"):
+        commands[type(parsed)].answer(Asked(svc, user_id, job, reply, respond), parsed)
 
-    def run_command(self, job: Job) -> None:
-        """The slow part of a command, as durable work."""
-        svc = self.svc
-        user_id = job.payload["user_id"]
-        respond = svc.runner.replies.get(job.id)
-        reply = ephemeral(respond) if respond is not None else self._dm_reply(user_id)
-        parsed = self.parser.parse(job.payload["text"])
-        with answering(reply, f"/iam {type(parsed).__name__}"):
-            self.commands[type(parsed)].answer(Asked(svc, user_id, job, reply, respond), parsed)
 
-    def _dm_reply(self, user_id: str) -> Callable[[str], None]:
-        def reply(text: str) -> None:
-            self.svc.notifier.dm(user_id, message(text))
-        return reply
+def dm_reply(svc: Services, user_id: str) -> Callable[[str], None]:
+    """Words for the asker by DM: the response_url died with the process that took the command."""
+    def reply(text: str) -> None:
+        svc.notifier.dm(user_id, message(text))
+    return reply
 
 
 # -- a click's slow part, after its ack ------------------------------------------------------

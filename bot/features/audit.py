@@ -180,9 +180,7 @@ def feature(svc: Services) -> Feature:
             summary = audit.account_summary()
         except CommandError as error:
             raise TryLater(f"the credential report could not be read ({error.why.value})") from None
-        svc.notifier.call("post the scheduled audit", svc.client.chat_postMessage,
-                          channel=settings.iam_bot_approvals_channel, unfurl_links=False,
-                          **audit_message(summary, scheduled=True))
+        svc.notifier.to_approvers("post the scheduled audit", audit_message(summary, scheduled=True))
 
     return Feature(
         name="audit",

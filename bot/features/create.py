@@ -16,8 +16,8 @@ from commands.workflow import Filed, Revealed
 from storage import CREATE_USER, Request
 
 from ..blocks import (
-    ACTION_CANCEL, CONFIRM_TEXT, FIELD_TEXT, MESSAGE_TEXT, CardFace, button, confirmation, context, field, groups_of, message, resent_note, reveal_rows,
-    section,
+    ACTION_CANCEL, CONFIRM_TEXT, FIELD_TEXT, MESSAGE_TEXT, CardFace, button, confirmation, context, field, groups_of,
+    message, resent_note, reveal_rows, section,
 )
 from ..guardrails import approved_by
 from ..feature import Command, Feature, Looks

@@ -350,13 +350,7 @@ def feature(svc: Services) -> Feature:
     def note(job: Job) -> None:
         """In the thread of the request the key belongs to, or a message of its own when there is none."""
         request = workflow.find(job.request_id) if job.request_id is not None else None
-        payload = message(key_note(job.payload))
-        if request is not None and request.card_ts:
-            notifier.call("post a key action in its thread", notifier.client.chat_postMessage,
-                          channel=request.card_channel, thread_ts=request.card_ts, unfurl_links=False, **payload)
-        else:
-            notifier.call("post a key action", notifier.client.chat_postMessage,
-                          channel=settings.iam_bot_approvals_channel, unfurl_links=False, **payload)
+        notifier.to_approvers("post a key action", message(key_note(job.payload)), request=request)
 
     def rotation_step_dm(job: Job) -> None:
         request = workflow.request(job.request_id)
@@ -367,9 +361,7 @@ def feature(svc: Services) -> Feature:
         request = workflow.request(job.request_id)
         if request.card_ts:
             return
-        posted = notifier.call(f"post the rotation of request #{request.id}", notifier.client.chat_postMessage,
-                               channel=settings.iam_bot_approvals_channel, unfurl_links=False,
-                               **decided_card(request, CARD))
+        posted = notifier.to_approvers(f"post the rotation of request #{request.id}", decided_card(request, CARD))
         if posted is not None:
             workflow.card_posted(request.id, posted["channel"], posted["ts"])
 
