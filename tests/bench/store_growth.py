@@ -212,7 +212,7 @@ class Grower:
                               details={**request.details, "key_attempted": at.isoformat(), "keys_before": []})
             request = self._t(request, "key_created", storage.REVEALING, at, details={**request.details,
                               "key_id": key_id}, due={Due.ROTATION: at + 2 * m})
-        after = ({Due.MFA: at + self.policy.guard.mfa_grace} if console else
+        after = ({Due.MFA: at + self.policy.guardrails.mfa_grace} if console else
                  {Due.ROTATION: at if rotation else None} if kind == ACCESS_KEY else {})
         request = self._t(request, "revealed", storage.REVEALED, at, revealed_at=at,
                           jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD)], due={Due.REVEAL_EXPIRY: None, **after})
