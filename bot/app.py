@@ -1,4 +1,4 @@
-"""`create_app(settings, deps)`: the Bolt app, its middleware and listeners. No I/O at import."""
+"""`create_app(settings, deps, features)`: the Bolt app, built from the list of features. No I/O at import."""
 
 from __future__ import annotations
 
@@ -11,24 +11,22 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from commands.guard import Guard
+from commands.guardrails import Guardrails
 from commands.iam import IamGateway
-from commands.keys import ACCESS_KEY_KIND, KeyFlow
-from commands.iam_offboard import OffboardIam
-from commands.offboard import Guard as OffboardGuard
-from commands.offboard import Offboarding, offboarding_kinds
 from commands.passwords import generate_password
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
 from storage import Store
 
-from . import keys_blocks  # noqa: F401  (adds the access-key card, DMs and reveal to the tables)
-from . import listeners, mfa
+from .audit_log import audit_log_duties
+from .background import prune_jobs
+from .feature import Duty, Feature, Looks, merge
+from .features import FEATURES
 from .logs import bolt_logger, quiet_chatty_loggers
-from .keys_notify import key_work
 from .notify import Notifier
 from .people import Approvers
-from .services import CONTEXT_KEY, Services
+from .router import route
+from .services import Services
 from .signature import SlackSignature, attach
 from .work import InFlight, Runner
 from .words import OTHER_WORKSPACE
@@ -36,7 +34,7 @@ from .words import OTHER_WORKSPACE
 log = logging.getLogger(__name__)
 
 # The listener pool runs what a click does after its ack (Slack and AWS calls): no ack waits for
-# it (bot/listeners/handoff.py); Bolt's default of 5 threads would make clicks queue under load.
+# it (bot/router.py after_ack); Bolt's default of 5 threads would make clicks queue under load.
 LISTENER_THREADS = 32
 
 
@@ -46,11 +44,10 @@ class Deps:
     """What the app is built from; tests and the shell pass their own."""
 
     store: Store
-    iam: IamGateway
+    iam: IamGateway  # with its STS client: which AWS identity the bot is (never removed)
     clock: Clock = utc_now
     passwords: PasswordGenerator = generate_password
     client: WebClient | None = None
-    sts: object | None = None  # a boto3 STS client: which AWS identity the bot is (never removed)
     listener_executor: Executor | None = None  # None: a pool of LISTENER_THREADS
     work_threads: int = 8
     in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
@@ -70,46 +67,54 @@ def web_client(settings: Settings) -> WebClient:
 
 @dataclass(frozen=True)
 class BotApp:
-    """What `create_app` builds: the Bolt app, and the services the entry points run in the background."""
+    """What `create_app` builds: the Bolt app, the services and features it is made of, and the
+    duties the entry points run in the background (`bot.background.Duties`)."""
 
     app: App
     services: Services
+    features: tuple[Feature, ...]
+    duties: tuple[Duty, ...]
+
+    def feature(self, name: str) -> Feature:
+        [found] = [f for f in self.features if f.name == name]
+        return found
 
 
-def create_app(settings: Settings, deps: Deps) -> BotApp:
+def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
+    """The app, from the features: each `feature(svc)` in `features` is called once with the shared
+    services; the router, the Runner, the Notifier and the duties take their tables from what they give."""
     # Whoever builds the app, the SDK's DEBUG body logging (passwords, response URLs) stays off.
     quiet_chatty_loggers()
     client = deps.client or web_client(settings)
     # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
-    offboard_iam = OffboardIam(deps.iam, deps.sts)
-    offboard_guard = OffboardGuard(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
-    offboard_kinds = offboarding_kinds(offboard_iam, offboard_guard)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold,
-               guard=Guard(sensitive_groups=settings.iam_bot_sensitive_groups, mfa_group=settings.iam_bot_mfa_group,
-                           mfa_grace=settings.iam_bot_mfa_grace)),
-        clock=deps.clock, passwords=deps.passwords, kinds=(ACCESS_KEY_KIND, *offboard_kinds),
+               guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,
+                                     mfa_group=settings.iam_bot_mfa_group, mfa_grace=settings.iam_bot_mfa_grace)),
+        clock=deps.clock,
     )
-    notifier = Notifier(client, workflow, settings)
+    looks = Looks()  # the features' looks, merged below
+    work: dict = {}  # the features' work, merged below
     pool = deps.listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener")
-    runner = Runner(workflow, notifier.handlers(), threads=deps.work_threads, in_flight=deps.in_flight)
-    built = Services(settings=settings, workflow=workflow, notifier=notifier,
-                     approvers=Approvers(settings.iam_bot_approvers, deps.clock), runner=runner, client=client,
-                     team_id=team_id, listeners=pool, keys=KeyFlow(workflow, grace=settings.iam_bot_rotation_grace),
-                     offboarding=Offboarding(workflow, offboard_iam, offboard_guard, kinds=offboard_kinds,
-                                             disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable"))
-    runner.handlers.update(work_handlers(built))
-    runner.handlers.update(key_work(built))
-    runner.handlers.update(mfa.work_handlers(built))
+    svc = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings, looks),
+                   approvers=Approvers(settings.iam_bot_approvers, deps.clock),
+                   runner=Runner(workflow, work, threads=deps.work_threads, in_flight=deps.in_flight),
+                   client=client, team_id=team_id, listeners=pool, store=deps.store, iam=deps.iam, clock=deps.clock,
+                   passwords=deps.passwords)
+    built = tuple(make(svc) for make in features)
+    for feature in built:
+        merge(workflow.kinds, {kind.name: kind for kind in feature.kinds}, feature.name)
+        looks.add(feature.looks, feature.name)
+        merge(work, feature.work, feature.name)
     authorized = AuthorizeResult.from_auth_test_response(auth_test_response=auth, bot_token=client.token)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
 
-    def guard(req, resp, next):
+    def our_workspace_only(req, resp, next):
         """From our own workspace, or refused and nothing changes. HTTP signatures are checked at the
         edge (bot/server.py), on the raw body, before Bolt parses it; Socket Mode has none."""
         if req.mode != "socket_mode" and req.body.get("type") == "url_verification":
@@ -120,7 +125,6 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
                 # Socket Mode has no status code: an unacknowledged request shows a dispatch error.
                 return BoltResponse(status=200, body={"response_type": "ephemeral", "text": OTHER_WORKSPACE})
             return BoltResponse(status=401, body="invalid request")
-        req.context[CONTEXT_KEY] = built
         return next()
 
     app = App(
@@ -130,7 +134,7 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
         signing_secret=secret or "unused-in-socket-mode",
         request_verification_enabled=False,
         ssl_check_enabled=False,
-        before_authorize=guard,
+        before_authorize=our_workspace_only,
         listener_executor=pool,
         # A request is answered as soon as its listener returns (no 10 ms poll for the ack): every
         # listener acks at once and leaves its slow part to the Runner or the listener pool.
@@ -139,28 +143,9 @@ def create_app(settings: Settings, deps: Deps) -> BotApp:
     )
     attach(app, SlackSignature(secret, deps.clock) if secret else None)
     app.error(_last_resort)
-    listeners.register(app)
-    return BotApp(app=app, services=built)
-
-
-def work_handlers(svc: Services) -> dict:
-    """The work that is the domain's (provisioning) or a listener's slow part (a command)."""
-    from commands.workflow import Owed
-
-    from commands.audit import AUDIT_POST
-
-    from .audit_work import post_scheduled_audit
-    from commands.offboard import LEAVER_JOB
-
-    from .listeners.offboard import act_on_leaver
-    from .listeners.slash import run_command
-
-    return {
-        Owed.PROVISION: lambda job: svc.workflow.provision(job.request_id),
-        Owed.COMMAND: lambda job: run_command(svc, job),
-        AUDIT_POST: lambda job: post_scheduled_audit(svc, job),
-        LEAVER_JOB: lambda job: act_on_leaver(svc, job),
-    }
+    merge(work, route(app, svc, built), "the router")
+    duties = (*(duty for feature in built for duty in feature.duties), prune_jobs(svc), *audit_log_duties(svc))
+    return BotApp(app=app, services=svc, features=built, duties=duties)
 
 
 def _last_resort(error, body, logger):

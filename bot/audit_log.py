@@ -11,6 +11,7 @@ Standard output gets one write per line, so a line is never interleaved with ano
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import logging
 import os
@@ -18,6 +19,7 @@ import threading
 
 from commands.trail import StreamLost, TrailStream
 
+from .feature import Duty
 from .logs import redact
 from .services import Services
 
@@ -98,6 +100,9 @@ _sinks: dict[str, FileSink | StdoutSink] = {}
 _sinks_lock = threading.Lock()
 
 
+AUDIT_LOG_DUTY = "audit_log"
+
+
 def sink(target: str) -> FileSink | StdoutSink:
     """One sink per target in this process, kept open between passes."""
     with _sinks_lock:
@@ -106,15 +111,20 @@ def sink(target: str) -> FileSink | StdoutSink:
         return _sinks[target]
 
 
-def stream_once(services: Services) -> None:
-    """The duty: ship what was committed since the stream's cursor (nothing unless IAM_BOT_AUDIT_LOG is set)."""
+def audit_log_duties(services: Services) -> tuple[Duty, ...]:
+    """The stream's duty, every tick, when IAM_BOT_AUDIT_LOG names a target; none otherwise."""
     target = services.settings.iam_bot_audit_log
     if not target:
-        return
-    workflow = services.workflow
-    stream = TrailStream(workflow.store, sink(target).write, holder=services.runner.worker,
-                         hold=workflow.policy.work_hold / 2, clock=workflow.now, scrub=redact)
-    try:
-        stream.ship()
-    except StreamLost as lost:
-        log.warning("%s; this process stops writing the audit log until it holds the stream again", lost)
+        return ()
+
+    def stream_once() -> None:
+        """Ship what was committed since the stream's cursor."""
+        workflow = services.workflow
+        stream = TrailStream(services.store, sink(target).write, holder=services.runner.worker,
+                             hold=workflow.policy.work_hold / 2, clock=workflow.now, scrub=redact)
+        try:
+            stream.ship()
+        except StreamLost as lost:
+            log.warning("%s; this process stops writing the audit log until it holds the stream again", lost)
+
+    return (Duty(AUDIT_LOG_DUTY, dt.timedelta(0), stream_once),)

@@ -1,9 +1,11 @@
-"""Duties no click starts (expiring stale requests and reveals, releasing stuck claims, and
-whatever periodic checks a flow adds to `DUTIES`), run by one process at a time.
+"""Duties no click starts (expiring stale requests and reveals, the features' periodic checks,
+forgetting finished work), run by one process at a time.
 
 Every process tries to hold the `duties` lease; the holder renews it every tick and runs what
 is due. If it dies, its lease lapses (half of IAM_BOT_WORK_HOLD) and another process takes
-over within that plus a tick. Work the duties owe (cards, threads, DMs) is durable and done by any process's Runner.
+over within that plus a tick. Work the duties owe (cards, threads, DMs) is durable and done by
+any process's Runner. The duties come from the features (`Feature.duties`, docs/duties.md: how
+to keep one cheap), in their order, and `prune_jobs` last.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from .audit_log import stream_once
-from .audit_work import CHECK_EVERY, audit_once, remind_once
-from .mfa import CHECK_EVERY as MFA_CHECK_EVERY, mfa_duty
+from .feature import Duty
 from .services import Services
 from .work import ACKS_FIRST_SECONDS
 
@@ -24,36 +23,6 @@ log = logging.getLogger(__name__)
 
 DUTIES_LEASE = "duties"
 TICK_SECONDS = 10
-SWEEP_EVERY = dt.timedelta(seconds=60)
-
-
-def sweep_once(services: Services) -> None:
-    """Expire what waited too long; what that owes people is written down with it."""
-    services.workflow.sweep()
-    services.runner.kick()
-
-
-@dataclass(frozen=True)
-class Duty:
-    """A periodic check. It must be safe to run again (a new lease holder runs it at once): it
-    decides from the store what is due, and its transitions write what they owe."""
-
-    name: str
-    every: dt.timedelta
-    run: Callable[[Services], None]
-
-
-ROTATIONS_EVERY = dt.timedelta(minutes=5)
-
-
-def check_rotations_once(services: Services) -> None:
-    """Move key rotations on (deactivate on first use or after the grace, delete a grace later), and
-    delete keys a crash left unseen."""
-    services.keys.check_rotations()
-    services.keys.settle_key_attempts()
-    services.runner.kick()
-
-
 PRUNE_EVERY = dt.timedelta(hours=1)
 # Finished jobs are kept this long (for the shell and for reading what was done lately), then
 # deleted; the event log keeps the trail for ever. A job's key stops guarding against doing it
@@ -62,34 +31,24 @@ PRUNE_EVERY = dt.timedelta(hours=1)
 JOB_RETENTION = dt.timedelta(days=30)
 
 
-def prune_jobs_once(services: Services) -> None:
-    every = services.settings.iam_bot_audit_every
-    retention = max(JOB_RETENTION, 2 * every) if every is not None else JOB_RETENTION
-    services.workflow.forget_done_work(retention)
+def prune_jobs(services: Services) -> Duty:
+    def prune() -> None:
+        every = services.settings.iam_bot_audit_every
+        retention = max(JOB_RETENTION, 2 * every) if every is not None else JOB_RETENTION
+        services.workflow.forget_done_work(retention)
 
-
-# A flow with a periodic check adds a line here (docs/duties.md: how to keep it cheap).
-DUTIES: list[Duty] = [
-    Duty("sweep", SWEEP_EVERY, sweep_once),
-    Duty("rotations", ROTATIONS_EVERY, check_rotations_once),
-    Duty("reminders", CHECK_EVERY, remind_once),
-    Duty("scheduled_audit", CHECK_EVERY, audit_once),
-    Duty("mfa", MFA_CHECK_EVERY, mfa_duty),
-    Duty("prune_jobs", PRUNE_EVERY, prune_jobs_once),
-    Duty("audit_log", dt.timedelta(0), stream_once),  # every tick (issue 21: bot/audit_log.py)
-]
+    return Duty("prune_jobs", PRUNE_EVERY, prune)
 
 
 class Duties:
-    def __init__(self, services: Services, duties: list[Duty] | None = None):
+    def __init__(self, services: Services, duties: Iterable[Duty]):
         self.services = services
-        self.duties = list(DUTIES if duties is None else duties)
+        self.duties = list(duties)
         self.lease_ttl = services.workflow.policy.work_hold / 2
         self.tick_seconds = min(TICK_SECONDS, self.lease_ttl.total_seconds() / 3)
         self._last_run: dict[str, dt.datetime] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
     @property
     def holder(self) -> str:
         return self.services.runner.worker
@@ -111,7 +70,7 @@ class Duties:
                     now = workflow.now()
                 self._last_run[duty.name] = now
                 try:
-                    duty.run(self.services)
+                    duty.run()
                 except Exception:
                     log.exception("the %s duty failed; it runs again in %s", duty.name, duty.every)
         return True

@@ -14,20 +14,19 @@ def build(settings: Settings, *, background: bool = True):
 
 def _build(settings: Settings, *, background: bool = True, in_flight=None):
     """The Bolt app, and the health check of what it stands on: `None` when well, else why not."""
-    from commands.iam import IamGateway, make_client
-    from commands.iam_offboard import make_sts_client
+    from commands.iam import IamGateway, make_client, make_sts_client
     from storage import open_store
 
     from .app import Deps, create_app
     from .background import Duties
 
     store = open_store(settings.database_url)
-    built = create_app(settings, Deps(store=store, iam=IamGateway(make_client()), sts=make_sts_client(),
+    built = create_app(settings, Deps(store=store, iam=IamGateway(make_client(), make_sts_client()),
                                       in_flight=in_flight))
     settled()  # before the background threads hold anything of their own
     if background:
         built.services.runner.start()
-        Duties(built.services).start()
+        Duties(built.services, built.duties).start()
     return built.app, lambda: store_health(store)
 
 

@@ -16,7 +16,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from commands.errors import CommandError, Why
-from commands.parse import CreateCommand
 from commands.rules import Person
 
 log = logging.getLogger(__name__)
@@ -25,14 +24,18 @@ log = logging.getLogger(__name__)
 MEMBERSHIP_TTL = dt.timedelta(minutes=1)
 
 
+# Slack's error codes that mean "not now": ask again later, never "no".
+PASSING = frozenset({"ratelimited", "rate_limited", "fatal_error", "internal_error", "service_unavailable",
+                     "request_timeout"})
+
+
 class SlackBusy(Exception):
     "Slack did not answer a question the bot must ask first (rate limited or unreachable)"
 
 
 def _busy(error: Exception) -> bool:
     if isinstance(error, SlackApiError):
-        return error.response.get("error") in ("ratelimited", "rate_limited", "fatal_error", "internal_error",
-                                               "service_unavailable", "request_timeout")
+        return error.response.get("error") in PASSING
     return isinstance(error, (SlackClientError, OSError))
 
 
@@ -49,25 +52,24 @@ def person_from_user(user: dict) -> Person:
 
 def lookup_person(client: WebClient, user_id: str) -> Person | None:
     """The person, None if Slack does not know them; SlackBusy if Slack could not say."""
-    try:
-        return person_from_user(client.users_info(user=user_id)["user"])
-    except (SlackApiError, SlackClientError, OSError) as error:
-        if isinstance(error, SlackApiError) and error.response.get("error") in ("user_not_found", "user_not_visible"):
-            return None
-        if _busy(error):
-            raise SlackBusy("users.info") from None
-        raise
+    return _person("users.info", lambda: client.users_info(user=user_id),
+                   nobody=("user_not_found", "user_not_visible"))
 
 
 def person_by_email(client: WebClient, email: str) -> Person | None:
     """The person Slack knows by this e-mail, None if nobody; SlackBusy if Slack could not say."""
+    return _person("users.lookupByEmail", lambda: client.users_lookupByEmail(email=email),
+                   nobody=("users_not_found", "user_not_found"))
+
+
+def _person(method: str, ask: Callable[[], dict], *, nobody: tuple[str, ...]) -> Person | None:
     try:
-        return person_from_user(client.users_lookupByEmail(email=email)["user"])
+        return person_from_user(ask()["user"])
     except (SlackApiError, SlackClientError, OSError) as error:
-        if isinstance(error, SlackApiError) and error.response.get("error") in ("users_not_found", "user_not_found"):
+        if isinstance(error, SlackApiError) and error.response.get("error") in nobody:
             return None
         if _busy(error):
-            raise SlackBusy("users.lookupByEmail") from None
+            raise SlackBusy(method) from None
         raise
 
 
@@ -117,18 +119,29 @@ class Approvers:
         return members
 
 
-def resolve_owner(client: WebClient, command: CreateCommand, email_domain: str | None) -> Person:
-    """The person the account is for: the mention, else <user-name>@IAM_BOT_EMAIL_DOMAIN."""
-    facts = dict(user_name=command.user_name, groups=command.groups)
-    if command.owner_id:
-        owner = lookup_person(client, command.owner_id)
-        if owner is None:
-            raise CommandError(Why.OWNER_UNKNOWN, owner_id=command.owner_id, **facts)
+def email_of(user_name: str, email_domain: str | None) -> str | None:
+    """Whose account an IAM user is when nothing else says: <user-name>@IAM_BOT_EMAIL_DOMAIN."""
+    return f"{user_name}@{email_domain}" if email_domain else None
+
+
+def owner_of(client: WebClient, user_name: str, owner_id: str | None, email_domain: str | None) -> Person | None:
+    """The person an IAM user is for: the one named (a mention, or its owner tag), else the one whose
+    e-mail is <user-name>@IAM_BOT_EMAIL_DOMAIN; None if neither is anyone."""
+    if owner_id:
+        return lookup_person(client, owner_id)
+    email = email_of(user_name, email_domain)
+    return person_by_email(client, email) if email else None
+
+
+def resolve_owner(client: WebClient, user_name: str, groups: tuple[str, ...], owner_id: str | None,
+                  email_domain: str | None) -> Person:
+    """The person a new account is for, or why there is none in words the requester can act on."""
+    facts = dict(user_name=user_name, groups=groups)
+    owner = owner_of(client, user_name, owner_id, email_domain)
+    if owner is not None:
         return owner
+    if owner_id:
+        raise CommandError(Why.OWNER_UNKNOWN, owner_id=owner_id, **facts)
     if not email_domain:
         raise CommandError(Why.OWNER_NOT_NAMED, **facts)
-    email = f"{command.user_name}@{email_domain}"
-    owner = person_by_email(client, email)
-    if owner is None:
-        raise CommandError(Why.OWNER_NO_EMAIL_MATCH, email=email, **facts)
-    return owner
+    raise CommandError(Why.OWNER_NO_EMAIL_MATCH, email=email_of(user_name, email_domain), **facts)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from commands.guard import ADMIN_LIKE
+from commands.guardrails import ADMIN_LIKE
 from commands.parse import GROUP_NAME
 from commands.ruleset import (SENSITIVE_FLOOR, Rule, Rules, RulesError, format_duration, load_rules, rule_for,
                               thresholds)

@@ -1,4 +1,8 @@
-"""What every listener gets: the domain, and the ways to tell people. Typed, one context key."""
+"""What every feature is built from: the domain's workflow, the ways to tell people, and who is asking.
+
+One set of shared services, typed; a feature that needs a domain object of its own (a `KeyFlow`,
+an `Offboarding`) builds it from these in its `feature(svc)` and closes over it.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,17 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
-from commands.keys import KeyFlow
-from commands.offboard import Offboarding
+from commands.errors import CommandError, Why
+from commands.iam import IamGateway
+from commands.rules import Person
 from commands.settings import Settings
-from commands.workflow import Workflow
+from commands.workflow import Clock, PasswordGenerator, Workflow
+from storage import Store
 
+from .feature import Looks
 from .notify import Notifier
-from .people import Approvers
+from .people import Approvers, lookup_person
 from .work import Runner
-
-# Where listeners find `Services` in Bolt's context.
-CONTEXT_KEY = "iam_bot"
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,37 @@ class Services:
     runner: Runner
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
-    listeners: Executor  # Bolt's listener pool: a click's part after its ack (bot/listeners/handoff.py)
-    keys: KeyFlow | None = None  # access keys: create-key, rotate, deactivate, activate, delete
-    offboarding: Offboarding | None = None  # remove, reset-password, enable, Slack deactivations
+    listeners: Executor  # Bolt's listener pool: a click's part after its ack (bot/router.py)
+    # What the features build their own domain objects on (a KeyFlow, an Offboarding, ...).
+    store: Store
+    iam: IamGateway
+    clock: Clock
+    passwords: PasswordGenerator
 
+    @property
+    def looks(self) -> Looks:
+        return self.notifier.looks
 
-def services(context) -> Services:
-    return context[CONTEXT_KEY]
+    # -- who is asking ------------------------------------------------------------------
+
+    def asker(self, user_id: str) -> Person:
+        """The person who typed or clicked, as the rules see them; Slack must know them."""
+        person = lookup_person(self.client, user_id)
+        if person is None:
+            raise CommandError(Why.REQUESTER_UNKNOWN)
+        return person
+
+    def requester(self, user_id: str) -> Person:
+        """The person asking for something to be filed: a human of this workspace."""
+        person = self.asker(user_id)
+        if person.team_id not in (None, self.team_id) or person.is_bot:
+            raise CommandError(Why.REQUESTER_NOT_HERE)
+        return person
+
+    def listed(self, user_id: str) -> bool:
+        """Does IAM_BOT_APPROVERS name them now (directly or through a user group)?"""
+        return self.approvers.is_listed(self.client, user_id)
+
+    def decider(self, user_id: str) -> tuple[Person, bool]:
+        """Who is asking, and whether they are one of the approvers: what every decision is judged on."""
+        return self.asker(user_id), self.listed(user_id)

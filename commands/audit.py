@@ -13,10 +13,14 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
-import storage
-from storage import Event, Request
+from pydantic import BaseModel, ConfigDict
 
-from .errors import NotAllowed, Why
+import storage
+from storage import Event, Request, Store
+
+from .errors import CommandError, NotAllowed, Why
+from .iam import IamGateway
+from .parse import Verb, one_user_name, usage_of
 from .rules import Person
 from .workflow import Workflow
 
@@ -26,6 +30,42 @@ ROOT_ROW = "<root_account>"
 NO_TIME = {"", "N/A", "no_information", "not_supported", "never"}
 STATUS_REQUESTS = 20  # /iam status reads this many requests, newest first (bot/audit_blocks.py shows them)
 AUDIT_POST = "audit_post"  # work: the scheduled report, posted to the approvals channel (bot/audit_work.py)
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+class StatusCommand(BaseModel):
+    """`/iam status <user-name>`
+    Every request about that IAM user and its trail: who asked, approved, denied,
+    revealed, when. For approvers, and for the owner of that user."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class AuditCommand(BaseModel):
+    """`/iam audit`
+    The account's credential hygiene from AWS's credential report: root MFA and keys,
+    console users without MFA, old and unused keys, unused users, users the bot did not
+    make. For approvers."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+def parse_status(args: list[str]) -> StatusCommand:
+    return StatusCommand(user_name=one_user_name("status", args))
+
+
+def parse_audit(args: list[str]) -> AuditCommand:
+    if args:
+        raise CommandError(Why.AUDIT_TAKES_NOTHING)
+    return AuditCommand()
+
+
+VERBS = (
+    Verb("status", parse_status, usage_of(StatusCommand), position=110),
+    Verb("audit", parse_audit, usage_of(AuditCommand), position=130),
+)
 
 
 # -- who may ask -------------------------------------------------------------------------
@@ -53,24 +93,6 @@ class Status:
     trails: tuple[RequestTrail, ...]  # newest request first
     everything: bool  # False: only the requests for the caller (an owner who is not an approver)
     older: int = 0  # requests about the name older than those in `trails`, not read
-
-
-def status(workflow: Workflow, user_name: str, caller: Person, *, listed: bool) -> Status:
-    """The newest requests about `user_name` (ignoring case) with their events, for an approver;
-    an owner sees the requests that are for them. Anyone else is refused, and the refusal recorded.
-    However many requests a name has, this is three reads."""
-    approver = may_audit(caller=caller, listed=listed, team_id=workflow.policy.team_id)
-    owner_id = None if approver else caller.user_id
-    requests = workflow.store.about_user(user_name, owner_id=owner_id, newest=STATUS_REQUESTS)
-    if not approver and (not requests or caller.is_bot or caller.deleted):
-        workflow.store.append_event(None, caller.user_id, "refused:status", workflow.clock(), detail=user_name)
-        raise NotAllowed(Why.STATUS_NOT_ALLOWED, user_name=user_name)
-    older = 0
-    if len(requests) == STATUS_REQUESTS:
-        older = workflow.store.count_about_user(user_name, owner_id=owner_id) - len(requests)
-    events = workflow.store.events_of(r.id for r in requests)
-    trails = tuple(RequestTrail(r, tuple(events[r.id])) for r in reversed(requests))
-    return Status(user_name=user_name, trails=trails, everything=approver, older=older)
 
 
 # -- the credential report ---------------------------------------------------------------
@@ -208,22 +230,6 @@ def summarize(rows: list[ReportRow], *, generated_at: dt.datetime, now: dt.datet
     )
 
 
-def account_summary(workflow: Workflow) -> AuditSummary:
-    """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""
-    content, generated_at = workflow.iam.credential_report()
-    rows = parse_report(content)
-    return summarize(rows, generated_at=generated_at, now=workflow.clock(),
-                     made=workflow.store.users_made(row.arn for row in rows))
-
-
-def audit(workflow: Workflow, caller: Person, *, listed: bool) -> AuditSummary:
-    """`/iam audit`: approvers only; a refusal is recorded."""
-    if not may_audit(caller=caller, listed=listed, team_id=workflow.policy.team_id):
-        workflow.store.append_event(None, caller.user_id, "refused:audit", workflow.clock())
-        raise NotAllowed(Why.AUDIT_NOT_ALLOWED)
-    return account_summary(workflow)
-
-
 def audit_period(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
     """The start of the schedule's period that `now` falls in (periods counted from the Unix epoch)."""
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -232,10 +238,49 @@ def audit_period(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
     return epoch + dt.timedelta(seconds=start)
 
 
-def schedule_audit(workflow: Workflow, every: dt.timedelta) -> bool:
-    """Owe this period's scheduled report, once however many processes ask (the job's key is the
-    period). True if this call wrote it down."""
-    start = audit_period(workflow.clock(), every)
-    new = workflow.store.enqueue([storage.NewJob(AUDIT_POST, {"period": start.isoformat()},
-                                                 key=f"audit:{start.isoformat()}")], now=workflow.clock())
-    return bool(new)
+# -- asked for, or on a schedule ------------------------------------------------------------
+
+class Audit:
+    """`/iam status`, `/iam audit` and the scheduled report, over the store and the gateway given."""
+
+    def __init__(self, workflow: Workflow, store: Store, iam: IamGateway):
+        self.workflow, self.store, self.iam = workflow, store, iam
+
+    def status(self, user_name: str, caller: Person, *, listed: bool) -> Status:
+        """The newest requests about `user_name` (ignoring case) with their events, for an approver;
+        an owner sees the requests that are for them. Anyone else is refused, and the refusal recorded.
+        However many requests a name has, this is three reads."""
+        approver = may_audit(caller=caller, listed=listed, team_id=self.workflow.policy.team_id)
+        owner_id = None if approver else caller.user_id
+        requests = self.store.about_user(user_name, owner_id=owner_id, newest=STATUS_REQUESTS)
+        if not approver and (not requests or caller.is_bot or caller.deleted):
+            self.store.append_event(None, caller.user_id, "refused:status", self.workflow.now(), detail=user_name)
+            raise NotAllowed(Why.STATUS_NOT_ALLOWED, user_name=user_name)
+        older = 0
+        if len(requests) == STATUS_REQUESTS:
+            older = self.store.count_about_user(user_name, owner_id=owner_id) - len(requests)
+        events = self.store.events_of(r.id for r in requests)
+        trails = tuple(RequestTrail(r, tuple(events[r.id])) for r in reversed(requests))
+        return Status(user_name=user_name, trails=trails, everything=approver, older=older)
+
+    def account_summary(self) -> AuditSummary:
+        """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""
+        content, generated_at = self.iam.credential_report()
+        rows = parse_report(content)
+        return summarize(rows, generated_at=generated_at, now=self.workflow.now(),
+                         made=self.store.users_made(row.arn for row in rows))
+
+    def audit(self, caller: Person, *, listed: bool) -> AuditSummary:
+        """`/iam audit`: approvers only; a refusal is recorded."""
+        if not may_audit(caller=caller, listed=listed, team_id=self.workflow.policy.team_id):
+            self.store.append_event(None, caller.user_id, "refused:audit", self.workflow.now())
+            raise NotAllowed(Why.AUDIT_NOT_ALLOWED)
+        return self.account_summary()
+
+    def schedule(self, every: dt.timedelta) -> bool:
+        """Owe this period's scheduled report, once however many processes ask (the job's key is the
+        period). True if this call wrote it down."""
+        start = audit_period(self.workflow.now(), every)
+        new = self.store.enqueue([storage.NewJob(AUDIT_POST, {"period": start.isoformat()},
+                                                key=f"audit:{start.isoformat()}")], now=self.workflow.now())
+        return bool(new)

@@ -104,11 +104,18 @@ class NotAllowed(CommandError):
 
 
 class IamError(CommandError):
-    "AWS refused or failed a call; `message` says which and why in plain words (no markup)"
+    """AWS refused or failed a call; `message` says which and why in plain words (no markup), and
+    `aws_said` AWS's own code and message when it gave one (never a secret)"""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, aws_said: str | None = None):
         super().__init__(Why.AWS_FAILED, problem=message)
         self.message = message
+        self.aws_said = aws_said
+
+    @property
+    def for_approvers(self) -> str:
+        """The plain words and AWS's own, for the approvers' card and thread where a request stops."""
+        return f"{self.message} AWS said: {self.aws_said}" if self.aws_said else self.message
 
     def __str__(self) -> str:
         return self.message  # plain words the gateway wrote: an action and AWS's error code, no secret

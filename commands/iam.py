@@ -1,7 +1,16 @@
-"""The IAM gateway: every AWS call iam-bot makes, over a boto3 IAM client it is given.
+"""The IAM gateway: every AWS call iam-bot makes, over the boto3 IAM (and STS) clients it is given.
 
-Errors come out as IamError with plain words; botocore's own text (which can name ARNs and
-request ids but never our secrets) goes to the log, not to people.
+One way to find a user: `user(name)`, one GetUser (IAM finds `Bob.Smith` for `bob.smith`), and
+ListUserTags when the tags are wanted. One policy for AWS's words (`aws_error`): an IamError says
+in plain words what could not be done and why, for anyone; AWS's own code and message (which
+name users, groups, policies and ARNs, never a secret: no call echoes a password or a key's
+secret) ride on it as `aws_said`, for the approvers' thread where a request stops.
+
+Offboarding's calls list what a user holds and remove it in the order IAM requires: login
+profile, access keys, signing certificates, SSH public keys, service-specific credentials, MFA
+devices, inline policies, managed policies, groups, then the user. Every step lists what is
+there now and deletes it, so a step whose thing is already gone is done, and a step run again
+after a crash deletes nothing twice.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import boto3
@@ -45,9 +54,34 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_t
 NOT_RESENT = ("CreateAccessKey",)
 
 
+# How much of AWS's own message an IamError keeps.
+AWS_WORDS_LIMIT = 300
+
+
 def make_client(**kwargs):
     """The IAM client for production: boto3's credential chain and endpoint variables."""
     return boto3.client("iam", config=RETRY_CONFIG, **kwargs)
+
+
+def make_sts_client(**kwargs):
+    """The STS client for production (GetCallerIdentity: who the bot is, never to be removed)."""
+    return boto3.client("sts", config=RETRY_CONFIG, **kwargs)
+
+
+@dataclass(frozen=True)
+class IamUser:
+    """A user as AWS holds it; `tags` only when they were asked for (else empty)."""
+
+    name: str  # as AWS holds it
+    user_id: str  # AIDA...: a user deleted and made again under the same name has another
+    arn: str
+    path: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def owner_id(self) -> str | None:
+        """The iam-bot:owner-slack-id tag, if the tags were read and it is there."""
+        return self.tags.get(TAG_OWNER) or None
 
 
 @dataclass(frozen=True)
@@ -103,22 +137,27 @@ def error_code(error: Exception) -> str | None:
     return None
 
 
-def describe(error: Exception, action: str) -> IamError:
-    """Plain words for a failed AWS call; the original goes to the log."""
+# Plain words for the error codes a person can act on; any other code is named as AWS's.
+PLAIN_WORDS = {
+    "AccessDenied": "the bot's AWS role is not allowed to do that (see iam-policy.json)",
+    "AccessDeniedException": "the bot's AWS role is not allowed to do that (see iam-policy.json)",
+    "Throttling": "AWS kept throttling the bot even after retries",
+    "LimitExceeded": "an AWS account limit was reached",
+    "NoSuchEntity": "AWS says it does not exist",
+    "EntityAlreadyExists": "it already exists in AWS",
+    "PasswordPolicyViolation": "AWS rejected the password against the account's password policy",
+    "ServiceFailure": "AWS had an internal error, even after retries",
+    "InvalidClientTokenId": "the bot's AWS credentials are not valid",
+    "ExpiredToken": "the bot's AWS credentials have expired",
+}
+
+
+def aws_error(error: Exception, action: str, kind: type[IamError] = IamError) -> IamError:
+    """The one policy for AWS's words: plain words for a failed call, with AWS's own code and
+    message (shortened) kept as `aws_said` for the approvers' thread; the code goes to the log."""
     code = error_code(error)
     log.warning("AWS call failed while trying to %s: %s", action, code or type(error).__name__)
-    words = {
-        "AccessDenied": "the bot's AWS role is not allowed to do that (see iam-policy.json)",
-        "AccessDeniedException": "the bot's AWS role is not allowed to do that (see iam-policy.json)",
-        "Throttling": "AWS kept throttling the bot even after retries",
-        "LimitExceeded": "an AWS account limit was reached",
-        "NoSuchEntity": "AWS says it does not exist",
-        "EntityAlreadyExists": "it already exists in AWS",
-        "PasswordPolicyViolation": "AWS rejected the password against the account's password policy",
-        "ServiceFailure": "AWS had an internal error, even after retries",
-        "InvalidClientTokenId": "the bot's AWS credentials are not valid",
-        "ExpiredToken": "the bot's AWS credentials have expired",
-    }.get(code or "")
+    words = PLAIN_WORDS.get(code or "")
     if words is None:
         if isinstance(error, BotoCoreError):
             words = "AWS could not be reached"
@@ -126,7 +165,24 @@ def describe(error: Exception, action: str) -> IamError:
             words = f"AWS answered {code}"
         else:
             words = "an unexpected error happened"
-    return IamError(f"Could not {action}: {words}.")
+    said = None
+    if isinstance(error, ClientError):
+        message = str(error.response.get("Error", {}).get("Message") or "").strip()
+        said = f"{code}: {message[:AWS_WORDS_LIMIT]}" if message else None
+    return kind(f"Could not {action}: {words}.", aws_said=said)
+
+
+def _gone(error: Exception) -> bool:
+    return error_code(error) == "NoSuchEntity"
+
+
+def is_virtual(serial: str) -> bool:
+    """A virtual MFA device's serial is its ARN (`arn:aws:iam::123:mfa/name`); hardware ones are not."""
+    return serial.startswith("arn:") and ":mfa/" in serial
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.timezone.utc).isoformat() if moment else None
 
 
 T = TypeVar("T")
@@ -162,35 +218,58 @@ class Cached(Generic[T]):
 
 
 class IamGateway:
-    """IAM operations in domain words, over a boto3 IAM client.
+    """IAM operations in domain words, over a boto3 IAM client (and an STS client: who the bot is).
 
-    The password policy and the account alias are read at most once per `cache_seconds`
-    (by `clock`, monotonic seconds), so a reveal costs one call: UpdateLoginProfile.
+    The password policy, the account alias and the bot's own identity are read at most once per
+    `cache_seconds` (by `clock`, monotonic seconds), so a reveal costs one call: UpdateLoginProfile.
     """
 
-    def __init__(self, client, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, client, sts=None, *, clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS):
         self.client = client
+        self.sts = sts
         events = getattr(getattr(client, "meta", None), "events", None)  # none on a stand-in: nothing is resent
         for operation in NOT_RESENT if events is not None else ():
             events.register(f"needs-retry.iam.{operation}", _not_resent, unique_id=f"iam-bot-not-resent-{operation}")
         self._policy = Cached(self._read_password_policy, cache_seconds, clock)
         self._alias = Cached(self._read_account_alias, cache_seconds, clock)
+        self._identity = Cached(self._read_identity, cache_seconds, clock)
 
-    # -- checks before a request is filed ------------------------------------------------
+    # -- who is who ---------------------------------------------------------------------
 
-    def find_user(self, name: str) -> str | None:
-        """The user's name as AWS holds it (`Bob.Smith` for `bob.smith`), or None: one GetUser.
+    def user(self, name: str, *, tags: bool = False) -> IamUser | None:
+        """The user as AWS holds it (`Bob.Smith` for `bob.smith`), or None: one GetUser, and with
+        `tags` its tags (ListUserTags).
 
         IAM names are unique ignoring case and GetUser ignores case, so no listing is needed,
         however large the account; CreateUser's EntityAlreadyExists stays the final word.
         """
         try:
-            return self.client.get_user(UserName=name)["User"]["UserName"]
+            user = self.client.get_user(UserName=name)["User"]
+            read = {}
+            for page in (self.client.get_paginator("list_user_tags").paginate(UserName=user["UserName"])
+                         if tags else ()):
+                read.update({t["Key"]: t["Value"] for t in page["Tags"]})
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 return None
-            raise describe(error, f"look up user {name}") from None
+            raise aws_error(error, f"look up user {name}") from None
+        return IamUser(name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], path=user.get("Path") or "/",
+                       tags=read)
+
+    def bot_identity(self) -> str:
+        """The ARN the bot acts as (an IAM user's, or an assumed role's)."""
+        return self._identity.get()
+
+    def _read_identity(self) -> str:
+        if self.sts is None:
+            raise IamError("Could not tell which AWS identity the bot runs as: it has no STS client.")
+        try:
+            return self.sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError) as error:
+            raise aws_error(error, "ask AWS which identity the bot runs as") from None
+
+    # -- checks before a request is filed ------------------------------------------------
 
     def missing_groups(self, groups: tuple[str, ...]) -> list[str]:
         missing = []
@@ -198,8 +277,8 @@ class IamGateway:
             try:
                 self.client.get_group(GroupName=group, MaxItems=1)
             except (ClientError, BotoCoreError) as error:
-                if error_code(error) != "NoSuchEntity":
-                    raise describe(error, f"look up group {group}") from None
+                if not _gone(error):
+                    raise aws_error(error, f"look up group {group}") from None
                 missing.append(group)
         return missing
 
@@ -208,7 +287,7 @@ class IamGateway:
             return [g["GroupName"] for page in self.client.get_paginator("list_groups").paginate()
                     for g in page["Groups"]]
         except (ClientError, BotoCoreError) as error:
-            raise describe(error, "list IAM groups") from None
+            raise aws_error(error, "list IAM groups") from None
 
     # -- /iam keys ------------------------------------------------------------------------
 
@@ -222,21 +301,22 @@ class IamGateway:
         One GetUser (which finds `Bob.Smith` for `bob.smith`), one ListAccessKeys for the name
         as AWS holds it, and one GetAccessKeyLastUsed per key (a user has at most two).
         """
-        stored = self.find_user(name)
-        if stored is None:
+        user = self.user(name)
+        if user is None:
             return None
+        stored = user.name
         try:
             listed = self.client.list_access_keys(UserName=stored)["AccessKeyMetadata"]
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 return None
-            raise describe(error, f"list the access keys of {name}") from None
+            raise aws_error(error, f"list the access keys of {name}") from None
         keys = []
         for meta in listed:
             try:
                 used = self.client.get_access_key_last_used(AccessKeyId=meta["AccessKeyId"])["AccessKeyLastUsed"]
             except (ClientError, BotoCoreError) as error:
-                raise describe(error, f"see when {name}'s keys were last used") from None
+                raise aws_error(error, f"see when {name}'s keys were last used") from None
             last_used = used.get("LastUsedDate")
             keys.append(AccessKey(
                 key_id=meta["AccessKeyId"],
@@ -260,24 +340,7 @@ class IamGateway:
         except (ClientError, BotoCoreError) as error:
             if error_code(error) == "EntityAlreadyExists":
                 raise UserExists(name) from None
-            raise describe(error, f"create user {name}") from None
-
-    def user_with_tags(self, name: str) -> tuple[dict, dict[str, str]] | None:
-        """GetUser (found in any case, as IAM does) and its tags, or None if there is no such user."""
-        try:
-            user = self.client.get_user(UserName=name)["User"]
-            tags = {}
-            for page in self.client.get_paginator("list_user_tags").paginate(UserName=user["UserName"]):
-                tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
-        except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
-                return None
-            raise describe(error, f"look up user {name}") from None
-        return user, tags
-
-    def user_arn_and_tags(self, name: str) -> tuple[str, dict[str, str]] | None:
-        found = self.user_with_tags(name)
-        return (found[0]["Arn"], found[1]) if found else None
+            raise aws_error(error, f"create user {name}") from None
 
     def create_login_profile(self, name: str, password: str) -> bool:
         """Give the user a console password that must be changed at first sign-in.
@@ -290,15 +353,15 @@ class IamGateway:
             if error_code(error) == "EntityAlreadyExists":
                 return False
             self.policy_may_have_changed(error)
-            raise describe(error, f"give {name} a console password") from None
+            raise aws_error(error, f"give {name} a console password") from None
 
     def add_user_to_group(self, name: str, group: str) -> None:
         try:
             self.client.add_user_to_group(UserName=name, GroupName=group)
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 raise IamError(f"Could not add {name} to group {group}: the group no longer exists in AWS.") from None
-            raise describe(error, f"add {name} to group {group}") from None
+            raise aws_error(error, f"add {name} to group {group}") from None
 
     # -- sign-in details and the reveal -------------------------------------------------
 
@@ -314,9 +377,9 @@ class IamGateway:
         try:
             policy = self.client.get_account_password_policy()["PasswordPolicy"]
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 return AWS_DEFAULT_POLICY
-            raise describe(error, "read the account's password policy") from None
+            raise aws_error(error, "read the account's password policy") from None
         return PasswordPolicy(
             minimum_length=int(policy.get("MinimumPasswordLength", 8)),
             require_symbols=bool(policy.get("RequireSymbols", False)),
@@ -336,9 +399,8 @@ class IamGateway:
             self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
         except (ClientError, BotoCoreError) as error:
             self.policy_may_have_changed(error)
-            if error_code(error) == "PasswordPolicyViolation":
-                raise PasswordRejected(describe(error, f"set a new console password for {name}").message) from None
-            raise describe(error, f"set a new console password for {name}") from None
+            kind = PasswordRejected if error_code(error) == "PasswordPolicyViolation" else IamError
+            raise aws_error(error, f"set a new console password for {name}", kind) from None
 
     def sign_in_url(self, user_arn: str) -> str:
         """`https://<alias or account id>.signin.aws.amazon.com/console`, the alias cached."""
@@ -371,7 +433,7 @@ class IamGateway:
             try:
                 state = self.client.generate_credential_report().get("State")
             except (ClientError, BotoCoreError) as error:
-                raise describe(error, "ask AWS for the credential report") from None
+                raise aws_error(error, "ask AWS for the credential report") from None
             if state == "COMPLETE":
                 break
             if wait is None:
@@ -382,31 +444,19 @@ class IamGateway:
         except (ClientError, BotoCoreError) as error:
             if error_code(error) in ("ReportInProgress", "ReportNotPresent", "ReportExpired"):
                 raise ReportNotReady() from None
-            raise describe(error, "read the credential report") from None
+            raise aws_error(error, "read the credential report") from None
         content = got["Content"]
         return (content if isinstance(content, bytes) else str(content).encode()), got["GeneratedTime"]
 
 
     # -- access keys (issue 11: issued with a reason, revealed once, rotated, retired) ----------
 
-    def key_user(self, name: str) -> KeyUser | None:
-        """The user as key commands need it (name as AWS holds it, ARN, path, owner tag), or None.
-
-        GetUser finds `Bob.Smith` for `bob.smith`; ListUserTags reads the owner tag.
-        """
-        found = self.user_with_tags(name)
-        if found is None:
-            return None
-        user, tags = found
-        return KeyUser(name=user["UserName"], arn=user["Arn"], path=user.get("Path") or "/",
-                       owner_id=tags.get(TAG_OWNER) or None)
-
     def key_ids(self, name: str) -> list[KeyMeta]:
         """The user's keys without their last use: one ListAccessKeys."""
         try:
             listed = self.client.list_access_keys(UserName=name)["AccessKeyMetadata"]
         except (ClientError, BotoCoreError) as error:
-            raise describe(error, f"list the access keys of {name}") from None
+            raise aws_error(error, f"list the access keys of {name}") from None
         return [KeyMeta(m["AccessKeyId"], m["Status"], m["CreateDate"]) for m in listed]
 
     def create_access_key(self, name: str) -> tuple[str, str]:
@@ -419,7 +469,7 @@ class IamGateway:
             log.warning("CreateAccessKey for %s went unanswered (%s): AWS may have made the key", name, unanswered)
             raise KeyMayExist(f"Could not create an access key for {name}: AWS did not say whether it did.") from None
         except (ClientError, BotoCoreError) as error:
-            raise describe(error, f"create an access key for {name}") from None
+            raise aws_error(error, f"create an access key for {name}") from None
         return key["AccessKeyId"], key["SecretAccessKey"]
 
     def describe_key(self, name: str, key_id: str, description: str) -> None:
@@ -427,7 +477,7 @@ class IamGateway:
         try:
             self.client.tag_user(UserName=name, Tags=[{"Key": key_id, "Value": description}])
         except (ClientError, BotoCoreError) as error:
-            raise describe(error, f"store the description of {name}'s key {key_id}") from None
+            raise aws_error(error, f"store the description of {name}'s key {key_id}") from None
 
     def set_key_status(self, name: str, key_id: str, active: bool) -> None:
         try:
@@ -435,26 +485,26 @@ class IamGateway:
                                           Status="Active" if active else "Inactive")
         except (ClientError, BotoCoreError) as error:
             verb = "activate" if active else "deactivate"
-            raise describe(error, f"{verb} {name}'s key {key_id}") from None
+            raise aws_error(error, f"{verb} {name}'s key {key_id}") from None
 
     def delete_access_key(self, name: str, key_id: str) -> None:
         """Delete the key and its description tag; a key already gone counts as deleted."""
         try:
             self.client.delete_access_key(UserName=name, AccessKeyId=key_id)
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) != "NoSuchEntity":
-                raise describe(error, f"delete {name}'s key {key_id}") from None
+            if not _gone(error):
+                raise aws_error(error, f"delete {name}'s key {key_id}") from None
         try:
             self.client.untag_user(UserName=name, TagKeys=[key_id])
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) != "NoSuchEntity":
-                raise describe(error, f"remove the description of {name}'s key {key_id}") from None
+            if not _gone(error):
+                raise aws_error(error, f"remove the description of {name}'s key {key_id}") from None
 
     def key_last_used(self, key_id: str) -> dt.datetime | None:
         try:
             used = self.client.get_access_key_last_used(AccessKeyId=key_id)["AccessKeyLastUsed"]
         except (ClientError, BotoCoreError) as error:
-            raise describe(error, f"see when the key {key_id} was last used") from None
+            raise aws_error(error, f"see when the key {key_id} was last used") from None
         return used.get("LastUsedDate")
 
     # -- guardrails: what groups grant, who is in them, MFA --------------------------------
@@ -471,9 +521,9 @@ class IamGateway:
             attached = self.client.list_attached_group_policies(GroupName=group, MaxItems=1000)["AttachedPolicies"]
             names = self.client.list_group_policies(GroupName=group, MaxItems=1000)["PolicyNames"] if inline else []
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 raise GroupGone(f"Could not read what group {group} grants: the group no longer exists in AWS.") from None
-            raise describe(error, f"read what group {group} grants") from None
+            raise aws_error(error, f"read what group {group} grants") from None
         return GroupGrants(group=group, attached=tuple((p["PolicyName"], p["PolicyArn"]) for p in attached),
                            inline=tuple(names))
 
@@ -482,9 +532,9 @@ class IamGateway:
         try:
             groups = self.client.list_groups_for_user(UserName=name, MaxItems=1000)["Groups"]
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 return None
-            raise describe(error, f"list the groups of {name}") from None
+            raise aws_error(error, f"list the groups of {name}") from None
         return [g["GroupName"] for g in groups]
 
     def mfa_devices(self, name: str) -> int | None:
@@ -492,17 +542,226 @@ class IamGateway:
         try:
             return len(self.client.list_mfa_devices(UserName=name, MaxItems=1000)["MFADevices"])
         except (ClientError, BotoCoreError) as error:
-            if error_code(error) == "NoSuchEntity":
+            if _gone(error):
                 return None
-            raise describe(error, f"list the MFA devices of {name}") from None
+            raise aws_error(error, f"list the MFA devices of {name}") from None
+
+    # -- offboarding: what a user holds, and its removal step by step ---------------------
+
+    def has_login_profile(self, name: str) -> bool:
+        try:
+            self.client.get_login_profile(UserName=name)
+            return True
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return False
+            raise aws_error(error, f"see whether {name} has a console password") from None
+
+    def inventory(self, name: str) -> dict:
+        """Everything that removing `name` will delete, as plain JSON-able values (no secrets)."""
+        try:
+            keys = []
+            for meta in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name):
+                used = self.client.get_access_key_last_used(AccessKeyId=meta["AccessKeyId"])["AccessKeyLastUsed"]
+                keys.append({"id": meta["AccessKeyId"], "status": meta["Status"], "created": _iso(meta["CreateDate"]),
+                             "last_used": _iso(used.get("LastUsedDate")),
+                             "service": used.get("ServiceName") if used.get("LastUsedDate") else None})
+            found = {
+                "console_password": self.has_login_profile(name),
+                "access_keys": keys,
+                "mfa_devices": [d["SerialNumber"] for d in self._listed(self.client.get_paginator("list_mfa_devices"), "MFADevices", name)],
+                "signing_certificates": [c["CertificateId"] for c in
+                                         self._listed(self.client.get_paginator("list_signing_certificates"), "Certificates", name)],
+                "ssh_public_keys": [k["SSHPublicKeyId"] for k in
+                                    self._listed(self.client.get_paginator("list_ssh_public_keys"), "SSHPublicKeys", name)],
+                "service_specific_credentials": [
+                    {"id": c["ServiceSpecificCredentialId"], "service": c.get("ServiceName", "")}
+                    for c in self._service_credentials(name)],
+                "inline_policies": list(self._listed(self.client.get_paginator("list_user_policies"), "PolicyNames", name)),
+                "attached_policies": [{"name": p["PolicyName"], "arn": p["PolicyArn"]} for p in
+                                      self._listed(self.client.get_paginator("list_attached_user_policies"), "AttachedPolicies", name)],
+                "groups": [g["GroupName"] for g in self._listed(self.client.get_paginator("list_groups_for_user"), "Groups", name)],
+            }
+        except IamError:
+            raise
+        except (ClientError, BotoCoreError) as error:
+            raise aws_error(error, f"read what {name} holds") from None
+        return found
+
+    @staticmethod
+    def _listed(paginator, key: str, name: str) -> list:
+        return [item for page in paginator.paginate(UserName=name) for item in page[key]]
+
+    def _service_credentials(self, name: str) -> list[dict]:
+        # No paginator in botocore, and AWS answers in one page. moto does not implement it: the
+        # tests and the shell answer as AWS would (bot/shell/awslike.py); real AWS is always asked.
+        return self.client.list_service_specific_credentials(UserName=name)["ServiceSpecificCredentials"]
+
+    # -- removal, step by step ------------------------------------------------------------
+
+    def _each(self, action: str, listing: Callable[[], list], delete: Callable[[object], None]) -> list:
+        """Delete each listed thing; one already gone counts as deleted. Returns what was listed."""
+        try:
+            items = listing()
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return []  # the user itself is gone
+            raise aws_error(error, action) from None
+        for item in items:
+            try:
+                delete(item)
+            except (ClientError, BotoCoreError) as error:
+                if not _gone(error):
+                    raise aws_error(error, action) from None
+        return items
+
+    def delete_login_profile(self, name: str) -> str:
+        try:
+            self.client.delete_login_profile(UserName=name)
+            return "console password deleted"
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return "no console password"
+            raise aws_error(error, f"delete the console password of {name}") from None
+
+    def delete_access_keys(self, name: str) -> str:
+        done = self._each(f"delete the access keys of {name}",
+                          lambda: [k["AccessKeyId"] for k in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)],
+                          lambda key: self.client.delete_access_key(UserName=name, AccessKeyId=key))
+        return _said("access keys deleted", done)
+
+    def access_key_ids(self, name: str) -> list[str]:
+        """Every access key of the user, active or not; none when the user is gone."""
+        try:
+            return [k["AccessKeyId"] for k in
+                    self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)]
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return []
+            raise aws_error(error, f"list the access keys of {name}") from None
+
+    def deactivate_access_keys(self, name: str) -> str:
+        done = self._each(f"deactivate the access keys of {name}",
+                          lambda: [k["AccessKeyId"] for k in self._listed(self.client.get_paginator("list_access_keys"), "AccessKeyMetadata", name)
+                                   if k["Status"] != "Inactive"],
+                          lambda key: self.client.update_access_key(UserName=name, AccessKeyId=key, Status="Inactive"))
+        return _said("access keys deactivated", done)
+
+    def delete_signing_certificates(self, name: str) -> str:
+        done = self._each(f"delete the signing certificates of {name}",
+                          lambda: [c["CertificateId"] for c in
+                                   self._listed(self.client.get_paginator("list_signing_certificates"), "Certificates", name)],
+                          lambda cert: self.client.delete_signing_certificate(UserName=name, CertificateId=cert))
+        return _said("signing certificates deleted", done)
+
+    def delete_ssh_public_keys(self, name: str) -> str:
+        done = self._each(f"delete the SSH public keys of {name}",
+                          lambda: [k["SSHPublicKeyId"] for k in
+                                   self._listed(self.client.get_paginator("list_ssh_public_keys"), "SSHPublicKeys", name)],
+                          lambda key: self.client.delete_ssh_public_key(UserName=name, SSHPublicKeyId=key))
+        return _said("SSH public keys deleted", done)
+
+    def delete_service_specific_credentials(self, name: str) -> str:
+        done = self._each(f"delete the service-specific credentials of {name}",
+                          lambda: [c["ServiceSpecificCredentialId"] for c in self._service_credentials(name)],
+                          lambda cred: self.client.delete_service_specific_credential(
+                              UserName=name, ServiceSpecificCredentialId=cred))
+        return _said("service-specific credentials deleted", done)
+
+    def mfa_serials(self, name: str) -> list[str]:
+        try:
+            return [d["SerialNumber"] for d in self._listed(self.client.get_paginator("list_mfa_devices"), "MFADevices", name)]
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return []
+            raise aws_error(error, f"list the MFA devices of {name}") from None
+
+    def remove_mfa_devices(self, name: str, assigned: list[str], known: list[str]) -> str:
+        """Deactivate every device assigned to the user, then delete the virtual ones.
+
+        `known` are serials noted earlier (at filing, or before a crash between deactivating and
+        deleting): a virtual device of ours no longer assigned is deleted too; one that has
+        meanwhile been assigned to someone else (DeleteConflict) is not ours to delete.
+        """
+        action = f"remove the MFA devices of {name}"
+        for serial in assigned:
+            try:
+                self.client.deactivate_mfa_device(UserName=name, SerialNumber=serial)
+            except (ClientError, BotoCoreError) as error:
+                if not _gone(error):
+                    raise aws_error(error, action) from None
+        deleted = []
+        for serial in dict.fromkeys([*assigned, *known]):
+            if not is_virtual(serial):
+                continue
+            try:
+                self.client.delete_virtual_mfa_device(SerialNumber=serial)
+                deleted.append(serial)
+            except (ClientError, BotoCoreError) as error:
+                if _gone(error) or (error_code(error) == "DeleteConflict" and serial not in assigned):
+                    continue
+                raise aws_error(error, action) from None
+        return f"MFA devices deactivated: {len(assigned)}; virtual devices deleted: {len(deleted)}"
+
+    def delete_inline_policies(self, name: str) -> str:
+        done = self._each(f"delete the inline policies of {name}",
+                          lambda: self._listed(self.client.get_paginator("list_user_policies"), "PolicyNames", name),
+                          lambda policy: self.client.delete_user_policy(UserName=name, PolicyName=policy))
+        return _said("inline policies deleted", done)
+
+    def detach_managed_policies(self, name: str) -> str:
+        done = self._each(f"detach the managed policies of {name}",
+                          lambda: [p["PolicyArn"] for p in
+                                   self._listed(self.client.get_paginator("list_attached_user_policies"), "AttachedPolicies", name)],
+                          lambda arn: self.client.detach_user_policy(UserName=name, PolicyArn=arn))
+        return _said("managed policies detached", done)
+
+    def leave_groups(self, name: str) -> str:
+        done = self._each(f"take {name} out of its groups",
+                          lambda: [g["GroupName"] for g in self._listed(self.client.get_paginator("list_groups_for_user"), "Groups", name)],
+                          lambda group: self.client.remove_user_from_group(UserName=name, GroupName=group))
+        return _said("left groups", done)
+
+    def delete_user(self, name: str) -> str:
+        try:
+            self.client.delete_user(UserName=name)
+            return "user deleted"
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return "user already gone"
+            raise aws_error(error, f"delete the user {name}") from None
+
+    # -- a new console password (reset-password, enable) -----------------------------------
+
+    def set_or_create_password(self, name: str, password: str) -> None:
+        """Replace the console password, or give one if there is none; changed at next sign-in."""
+        try:
+            self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
+            return
+        except (ClientError, BotoCoreError) as error:
+            if not _gone(error):
+                self._rejected(error, name)
+        try:
+            self.client.create_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
+            return
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) != "EntityAlreadyExists":
+                self._rejected(error, name)
+        # botocore resent a CreateLoginProfile that AWS had done (a 5xx, or no answer) or someone
+        # gave a password meanwhile: either way the password shown must be the one set last.
+        try:
+            self.client.update_login_profile(UserName=name, Password=password, PasswordResetRequired=True)
+        except (ClientError, BotoCoreError) as error:
+            self._rejected(error, name)
+
+    def _rejected(self, error: Exception, name: str):
+        self.policy_may_have_changed(error)  # a rejected password: the cached policy is stale
+        kind = PasswordRejected if error_code(error) == "PasswordPolicyViolation" else IamError
+        raise aws_error(error, f"set a console password for {name}", kind) from None
 
 
-@dataclass(frozen=True)
-class KeyUser:
-    name: str  # as AWS holds it
-    arn: str
-    path: str
-    owner_id: str | None  # the iam-bot:owner-slack-id tag
+def _said(what: str, items: list) -> str:
+    return f"{what}: {len(items)}" + (f" ({', '.join(map(str, items[:10]))})" if items else "")
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict
+
 import storage
-from storage import NewJob, Request
+from storage import NewJob, Request, Store
 
 from .errors import CommandError, IamError, NotAllowed, Why
-from .iam import AccessKey, KeyMayExist, KeyMeta, KeyUser
-from .parse import CreateKeyCommand
+from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
+from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, file, move
+from .parse import Verb, check_key_id, check_user_name, one_user_name, plain, usage_of
 from .rules import Person
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
 
@@ -46,6 +50,110 @@ ROTATION_KEPT = "rotation_kept"  # the old key was re-activated: left alone
 ROTATION_GONE = "rotation_gone"  # the old key was already deleted
 ROTATION_ENDS = (ROTATION_DELETED, ROTATION_KEPT, ROTATION_GONE)
 SETTLE_BATCH = 50  # key attempts settled per run of the rotations duty; the rest wait for the next
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+class KeysCommand(BaseModel):
+    """`/iam keys <user-name>`
+    List a user's access keys with their age and last use. For approvers, and for the
+    owner of that user."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class CreateKeyCommand(BaseModel):
+    """`/iam create-key <user-name> --reason <words...>`
+    Ask for an access key for an IAM user, saying why it is needed. A second person must
+    approve it; the user's owner then reveals the key once. Prefer a role (workloads on AWS),
+    OIDC federation (CI) or IAM Identity Center (people) to a long-term key."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    reason: str
+
+
+class RotateKeyCommand(BaseModel):
+    """`/iam rotate-key <user-name> <access-key-id>`
+    Replace a key with a new one (owner or approver, no second person): the owner reveals the
+    new key once; the old key is deactivated when the new one is first used (or after the
+    rotation grace), and deleted one grace later unless someone re-activates it."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class DeactivateKeyCommand(BaseModel):
+    """`/iam deactivate-key <user-name> <access-key-id>`
+    Make a key stop working, reversibly (owner or approver)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class ActivateKeyCommand(BaseModel):
+    """`/iam activate-key <user-name> <access-key-id>`
+    Make an inactive key work again (owner or approver; a key an approver deactivated, only an
+    approver)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+class DeleteKeyCommand(BaseModel):
+    """`/iam delete-key <user-name> <access-key-id>`
+    Delete an inactive key for good (owner or approver). Deactivate it first and watch."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    key_id: str
+
+
+KeyCommand = RotateKeyCommand | DeactivateKeyCommand | ActivateKeyCommand | DeleteKeyCommand
+MAX_KEY_REASON = 1000
+
+
+def parse_keys(args: list[str]) -> KeysCommand:
+    return KeysCommand(user_name=one_user_name("keys", args))
+
+
+def parse_create_key(args: list[str]) -> CreateKeyCommand:
+    words = [plain(a) for a in args]
+    flag = next((i for i, w in enumerate(words) if w.lower() == "--reason"), None)
+    names = words if flag is None else words[:flag]
+    reason = "" if flag is None else " ".join(words[flag + 1:]).strip()
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="create-key")
+    user_name = check_user_name(names[0])
+    if not reason:
+        raise CommandError(Why.KEY_REASON_MISSING, user_name=user_name)
+    if len(reason) > MAX_KEY_REASON:
+        raise CommandError(Why.KEY_REASON_TOO_LONG, limit=MAX_KEY_REASON)
+    return CreateKeyCommand(user_name=user_name, reason=reason)
+
+
+def key_command(verb: str, command: type[KeyCommand], position: int) -> Verb:
+    """`/iam <verb> <user-name> <access-key-id>`."""
+    def parse_key_command(args: list[str]) -> KeyCommand:
+        if len(args) != 2:
+            raise CommandError(Why.USER_AND_KEY, verb=verb)
+        user_name, key_id = check_user_name(plain(args[0])), check_key_id(plain(args[1]))
+        return command(user_name=user_name, key_id=key_id)
+    return Verb(verb, parse_key_command, usage_of(command), position)
+
+
+VERBS = (
+    Verb("keys", parse_keys, usage_of(KeysCommand), position=20),
+    Verb("create-key", parse_create_key, usage_of(CreateKeyCommand), position=30),
+    key_command("rotate-key", RotateKeyCommand, position=40),
+    key_command("deactivate-key", DeactivateKeyCommand, position=50),
+    key_command("activate-key", ActivateKeyCommand, position=60),
+    key_command("delete-key", DeleteKeyCommand, position=70),
+)
 
 
 class KeyOwed:
@@ -77,7 +185,7 @@ def key_facts(key: AccessKey) -> dict:
 class KeyTarget:
     """A user named in a key command, as AWS holds it, with the owner the store or a tag names."""
 
-    user: KeyUser
+    user: IamUser
     owner_id: str | None
 
 
@@ -100,78 +208,7 @@ def hold_refusal(hold: storage.KeyHold | None, *, role: str, status: str) -> Why
     return Why.KEY_ACTIVATE_APPROVER_ONLY if hold.cause == storage.HOLD_APPROVER else Why.KEY_HELD_DISABLED
 
 
-# -- the Kind ------------------------------------------------------------------------
-
-def _no_steps(workflow: Workflow, request: Request, step: str) -> str | None:
-    raise ValueError(f"an access-key request has no provisioning steps: {step}")
-
-
-def reveal_key(workflow: Workflow, request: Request) -> Secret:
-    """The owner's first click (the request is claimed, `revealing`): create the key, describe it.
-
-    At most one key per request: the attempt (and the keys the user had before it) is recorded
-    before CreateAccessKey and the key id after it. A request that finds either from an earlier
-    claim lost that key's secret (the claim was released after a crash or a failed show): that
-    key is deleted and the request ends. CreateAccessKey is never resent blindly: when AWS does
-    not say whether it made a key, the key nobody saw is deleted and the call made once more.
-    """
-    store, iam, now = workflow.store, workflow.iam, workflow.clock()
-    details = dict(request.details)
-    if details.get("key_attempted") or details.get("key_id"):
-        if not lose_key(workflow, request, actor_id=request.owner_id):
-            raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name, busy=True)
-        raise NotAllowed(Why.KEY_LOST, request_id=request.id, user_name=request.user_name)
-    keys = iam.key_ids(request.user_name)
-    if len(keys) >= MAX_KEYS:
-        raise CommandError(Why.KEY_LIMIT, user_name=request.user_name, keys=tuple(k.key_id for k in keys))
-    details.update(key_attempted=_iso(now), keys_before=[k.key_id for k in keys])
-    store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
-                     actor_id=None, what="key_attempt", now=now, details=details, key_attempt_at=now)
-    key_id, secret = _create_key(workflow, request, details)
-    details["key_id"] = key_id
-    # A key whose secret is never shown (the claim released) is deleted by the rotations duty.
-    store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
-                     actor_id=None, what="key_created", now=workflow.clock(), detail=key_id, details=details,
-                     key_attempt_at=None, due={Due.ROTATION: workflow.clock() + REVEAL_CLAIM_TIMEOUT})
-    try:
-        iam.describe_key(request.user_name, key_id, description(details.get("reason", "")) or f"request {request.id}")
-    except IamError as error:
-        # The key exists and its secret is about to be shown: a missing description must not lose it.
-        store.append_event(request.id, None, "key_description_failed", workflow.clock(), detail=error.message)
-    return Secret("access_key", secret, key_id)
-
-
-def _create_key(workflow: Workflow, request: Request, details: dict) -> tuple[str, str]:
-    """CreateAccessKey, and once more after an unanswered call whose key (if any) was deleted."""
-    for _ in range(2):
-        try:
-            return workflow.iam.create_access_key(request.user_name)
-        except KeyMayExist:
-            keys = workflow.iam.key_ids(request.user_name)
-            unseen = unseen_keys(workflow, request, details, keys)
-            if unseen is None:
-                # Left recorded: the next click or the rotations duty settles it.
-                raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name,
-                                   busy=True) from None
-            for key_id in unseen:
-                workflow.iam.delete_access_key(request.user_name, key_id)
-                workflow.store.append_event(request.id, None, "key_unseen_deleted", workflow.clock(),
-                                            detail=f"{key_id} {request.user_name}: AWS made it without saying so")
-        except IamError:
-            _attempt_settled(workflow, request, details, "AWS refused CreateAccessKey: no key was made")
-            raise
-    _attempt_settled(workflow, request, details, "AWS did not answer twice; what it made was deleted")
-    raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name)
-
-
-def _attempt_settled(workflow: Workflow, request: Request, details: dict, why: str) -> None:
-    """No key of this attempt is left in AWS: the next click is a fresh attempt, not a lost key."""
-    for name in ("key_attempted", "keys_before"):
-        details.pop(name, None)
-    workflow.store.transition(request.id, from_states=[storage.REVEALING], to_state=storage.REVEALING,
-                              actor_id=None, what="key_attempt_settled", now=workflow.clock(), detail=why,
-                              details=details, key_attempt_at=None)
-
+# -- the Kind: the key made at the owner's first click, at most once ----------------------------
 
 # A key AWS made for an attempt has a CreateDate close to it: from a minute before (the bot's
 # and AWS's clocks differ) to a few minutes after (the call's timeouts and botocore's retries of
@@ -188,55 +225,134 @@ def unseen(keys: list[KeyMeta], *, before: set[str], recorded: set[str], attempt
             if k.key_id not in before and k.key_id not in recorded and earliest <= k.created <= latest]
 
 
-def unseen_keys(workflow: Workflow, request: Request, details: dict, keys: list[KeyMeta]) -> list[str] | None:
-    """The keys this request's attempt may have made, that nobody saw; None when that cannot be
-    told now: another request is making a key for this user this moment."""
-    recorded = set()
-    for other in workflow.store.for_user_name(request.user_name):
-        if other.id == request.id or other.kind != ACCESS_KEY:
-            continue
-        if other.state == storage.REVEALING:
-            return None
-        if other.details.get("key_id"):
-            recorded.add(other.details["key_id"])
-    return unseen(keys, before=set(details.get("keys_before") or []), recorded=recorded,
-                  attempted=dt.datetime.fromisoformat(details["key_attempted"]))
+class KeyIssuer:
+    """The access-key kind's reveal, and the settling of a key whose secret was never shown."""
+
+    def __init__(self, store: Store, iam: IamGateway, clock: Callable[[], dt.datetime]):
+        self.store, self.iam, self.clock = store, iam, clock
+
+    @property
+    def kind(self) -> Kind:
+        return Kind(
+            name=ACCESS_KEY, plan=lambda request: [], run_step=_no_steps, reveals=lambda request: True,
+            reveal=self.reveal, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)],
+            # A rotation's later steps start at its reveal: the new key's first use is looked for each check.
+            after_reveal=lambda request, now: {Due.ROTATION: now if request.details.get("replaces") else None},
+        )
+
+    def reveal(self, request: Request) -> Secret:
+        """The owner's first click (the request is claimed, `revealing`): create the key, describe it.
+
+        At most one key per request: the attempt (and the keys the user had before it) is recorded
+        before CreateAccessKey and the key id after it. A request that finds either from an earlier
+        claim lost that key's secret (the claim was released after a crash or a failed show): that
+        key is deleted and the request ends. CreateAccessKey is never resent blindly: when AWS does
+        not say whether it made a key, the key nobody saw is deleted and the call made once more.
+        """
+        store, iam, now = self.store, self.iam, self.clock()
+        details = dict(request.details)
+        if details.get("key_attempted") or details.get("key_id"):
+            if not self.lose_key(request, actor_id=request.owner_id):
+                raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name, busy=True)
+            raise NotAllowed(Why.KEY_LOST, request_id=request.id, user_name=request.user_name)
+        keys = iam.key_ids(request.user_name)
+        if len(keys) >= MAX_KEYS:
+            raise CommandError(Why.KEY_LIMIT, user_name=request.user_name, keys=tuple(k.key_id for k in keys))
+        details.update(key_attempted=_iso(now), keys_before=[k.key_id for k in keys])
+        move(store, KEY_ATTEMPT, request.id, actor_id=None, now=now, details=details, key_attempt_at=now)
+        key_id, secret = self._create_key(request, details)
+        details["key_id"] = key_id
+        # A key whose secret is never shown (the claim released) is deleted by the rotations duty.
+        move(store, KEY_CREATED, request.id, actor_id=None, now=self.clock(), detail=key_id, details=details,
+             key_attempt_at=None, due={Due.ROTATION: self.clock() + REVEAL_CLAIM_TIMEOUT})
+        try:
+            iam.describe_key(request.user_name, key_id, description(details.get("reason", "")) or f"request {request.id}")
+        except IamError as error:
+            # The key exists and its secret is about to be shown: a missing description must not lose it.
+            store.append_event(request.id, None, "key_description_failed", self.clock(), detail=error.message)
+        return Secret("access_key", secret, key_id)
 
 
-def lose_key(workflow: Workflow, request: Request, *, actor_id: str | None) -> bool:
-    """A key made for this request whose secret was never shown: delete it, end the request.
-
-    False when it cannot be told yet which key that is (see `unseen_keys`): nothing changed."""
-    iam, details = workflow.iam, dict(request.details)
-    orphans = [details["key_id"]] if details.get("key_id") else []
-    if not orphans and details.get("key_attempted"):
-        found = unseen_keys(workflow, request, details, iam.key_ids(request.user_name))
-        if found is None:
-            return False
-        orphans = found
-    for key_id in orphans:
-        iam.delete_access_key(request.user_name, key_id)
-    details["key_lost"] = True
-    detail = f"secret never shown; deleted {', '.join(orphans) or 'nothing'}"
-    # Also from reveal_expired: its DM said no key was made, and the key was; the DM says so now.
-    ended = workflow.store.transition(
-        request.id, from_states=[storage.PROVISIONED, storage.REVEALING, storage.REVEAL_EXPIRED],
-        to_state=storage.REVEAL_EXPIRED, actor_id=actor_id, what="key_lost", now=workflow.clock(), detail=detail,
-        details=details, key_attempt_at=None,
-        jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD, {"event": "key_lost", "actor": actor_id})],
-        due={Due.ROTATION: None, Due.REVEAL_EXPIRY: None},
-    )
-    if ended is None:
-        workflow.store.append_event(request.id, actor_id, "key_lost", workflow.clock(), detail=detail)
-    return True
+    def _create_key(self, request: Request, details: dict) -> tuple[str, str]:
+        """CreateAccessKey, and once more after an unanswered call whose key (if any) was deleted."""
+        for _ in range(2):
+            try:
+                return self.iam.create_access_key(request.user_name)
+            except KeyMayExist:
+                keys = self.iam.key_ids(request.user_name)
+                unseen = self.unseen_keys(request, details, keys)
+                if unseen is None:
+                    # Left recorded: the next click or the rotations duty settles it.
+                    raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name,
+                                       busy=True) from None
+                for key_id in unseen:
+                    self.iam.delete_access_key(request.user_name, key_id)
+                    self.store.append_event(request.id, None, "key_unseen_deleted", self.clock(),
+                                                detail=f"{key_id} {request.user_name}: AWS made it without saying so")
+            except IamError:
+                self._attempt_settled(request, details, "AWS refused CreateAccessKey: no key was made")
+                raise
+        self._attempt_settled(request, details, "AWS did not answer twice; what it made was deleted")
+        raise CommandError(Why.KEY_TRY_AGAIN, request_id=request.id, user_name=request.user_name)
 
 
-ACCESS_KEY_KIND = Kind(
-    name=ACCESS_KEY, plan=lambda request: [], run_step=_no_steps, reveals=lambda request: True,
-    reveal=reveal_key, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)],
-    # A rotation's later steps start at its reveal: the new key's first use is looked for each check.
-    after_reveal=lambda workflow, request, now: {Due.ROTATION: now if request.details.get("replaces") else None},
-)
+    def _attempt_settled(self, request: Request, details: dict, why: str) -> None:
+        """No key of this attempt is left in AWS: the next click is a fresh attempt, not a lost key."""
+        for name in ("key_attempted", "keys_before"):
+            details.pop(name, None)
+        move(self.store, KEY_ATTEMPT_SETTLED, request.id, actor_id=None, now=self.clock(), detail=why,
+             details=details, key_attempt_at=None)
+
+
+    def unseen_keys(self, request: Request, details: dict, keys: list[KeyMeta]) -> list[str] | None:
+        """The keys this request's attempt may have made, that nobody saw; None when that cannot be
+        told now: another request is making a key for this user this moment."""
+        recorded = set()
+        for other in self.store.for_user_name(request.user_name):
+            if other.id == request.id or other.kind != ACCESS_KEY:
+                continue
+            if other.state == storage.REVEALING:
+                return None
+            if other.details.get("key_id"):
+                recorded.add(other.details["key_id"])
+        return unseen(keys, before=set(details.get("keys_before") or []), recorded=recorded,
+                      attempted=dt.datetime.fromisoformat(details["key_attempted"]))
+
+
+    def lose_key(self, request: Request, *, actor_id: str | None) -> bool:
+        """A key made for this request whose secret was never shown: delete it, end the request.
+
+        False when it cannot be told yet which key that is (see `unseen_keys`): nothing changed."""
+        iam, details = self.iam, dict(request.details)
+        orphans = [details["key_id"]] if details.get("key_id") else []
+        if not orphans and details.get("key_attempted"):
+            found = self.unseen_keys(request, details, iam.key_ids(request.user_name))
+            if found is None:
+                return False
+            orphans = found
+        for key_id in orphans:
+            iam.delete_access_key(request.user_name, key_id)
+        details["key_lost"] = True
+        detail = f"secret never shown; deleted {', '.join(orphans) or 'nothing'}"
+        # Also from reveal_expired: its DM said no key was made, and the key was; the DM says so now.
+        ended = move(
+            self.store, KEY_LOST, request.id, actor_id=actor_id, now=self.clock(), detail=detail,
+            details=details, key_attempt_at=None,
+            jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD, {"event": "key_lost", "actor": actor_id})],
+            due={Due.ROTATION: None, Due.REVEAL_EXPIRY: None},
+        )
+        if ended is None:
+            self.store.append_event(request.id, actor_id, "key_lost", self.clock(), detail=detail)
+        return True
+
+
+def _no_steps(request: Request, step: str) -> str | None:
+    raise ValueError(f"an access-key request has no provisioning steps: {step}")
+
+
+def access_key_kind(store: Store, iam: IamGateway, clock: Callable[[], dt.datetime]) -> Kind:
+    """The access-key kind, for the Workflow's kinds."""
+    return KeyIssuer(store, iam, clock).kind
 
 
 # -- the flows -----------------------------------------------------------------------
@@ -244,26 +360,22 @@ ACCESS_KEY_KIND = Kind(
 class KeyFlow:
     """Filing key requests, rotating, and deactivating, activating and deleting keys."""
 
-    def __init__(self, workflow: Workflow, *, grace: dt.timedelta = dt.timedelta(days=7)):
+    def __init__(self, workflow: Workflow, store: Store, iam: IamGateway, *,
+                 grace: dt.timedelta = dt.timedelta(days=7)):
         self.workflow = workflow
+        self.store = store
+        self.iam = iam
         self.grace = grace
-
-    @property
-    def store(self):
-        return self.workflow.store
-
-    @property
-    def iam(self):
-        return self.workflow.iam
+        self.issuer = KeyIssuer(store, iam, workflow.now)
 
     def now(self) -> dt.datetime:
-        return self.workflow.clock()
+        return self.workflow.now()
 
     # -- who and what --------------------------------------------------------------------
 
     def target(self, user_name: str) -> KeyTarget:
         """The user (in whatever case it was typed) and the owner the bot knows of, or NO_SUCH_USER."""
-        user = self.iam.key_user(user_name)
+        user = self.iam.user(user_name, tags=True)
         if user is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
         owner_id = user.owner_id
@@ -281,7 +393,7 @@ class KeyFlow:
             return "owner"
         return None
 
-    def _check_path(self, user: KeyUser) -> None:
+    def _check_path(self, user: IamUser) -> None:
         path = self.workflow.policy.user_path
         if not user.path.startswith(path):
             raise CommandError(Why.KEY_USER_OUTSIDE_PATH, user_name=user.name, path=path)
@@ -319,15 +431,10 @@ class KeyFlow:
         details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys]}
         return self._file(user, owner, requester, details)
 
-    def _file(self, user: KeyUser, owner: Person, requester: Person, details: dict) -> Filed:
-        try:
-            request = self.store.file_request(
-                user_name=user.name, groups=(), console=False, owner_id=owner.user_id,
-                requester_id=requester.user_id, team_id=self.workflow.policy.team_id, now=self.now(),
-                kind=ACCESS_KEY, details=details,
-            )
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=user.name) from None
+    def _file(self, user: IamUser, owner: Person, requester: Person, details: dict) -> Filed:
+        request = file(self.store, user_name=user.name, groups=(), console=False, owner_id=owner.user_id,
+                       requester_id=requester.user_id, team_id=self.workflow.policy.team_id, now=self.now(),
+                       kind=ACCESS_KEY, details=details)
         return Filed(self._judged(request), owner_is_guest=owner.is_guest)
 
     def _judged(self, request):
@@ -382,9 +489,9 @@ class KeyFlow:
                    "issued_by": issuing.id if issuing else None}
         filed = self._file(target.user, owner, caller, details)
         now = self.now()
-        approved = self.store.transition(
-            filed.request.id, from_states=[storage.PENDING], to_state=storage.APPROVED, actor_id=caller.user_id,
-            what=storage.APPROVED, now=now, detail=f"rotation of {key_id} by the {role}: no second person needed",
+        approved = move(
+            self.store, APPROVE_ROTATION, filed.request.id, actor_id=caller.user_id, now=now,
+            detail=f"rotation of {key_id} by the {role}: no second person needed",
             decider_id=caller.user_id, decided_at=now,
             jobs=[NewJob(KeyOwed.ROTATION_CARD), NewJob(Owed.PROVISION)],
         )
@@ -455,7 +562,7 @@ class KeyFlow:
                     self.store.set_due(request.id, {Due.ROTATION: now + REVEAL_CLAIM_TIMEOUT})
                 elif request.kind == ACCESS_KEY and request.state != storage.REVEALED \
                         and request.details.get("key_id") and not request.details.get("key_lost"):
-                    lose_key(self.workflow, request, actor_id=None)  # released, then expired, never shown
+                    self.issuer.lose_key(request, actor_id=None)  # released, then expired, never shown
                     taken.append((request, "key_lost"))
                 else:
                     self.store.set_due(request.id, {Due.ROTATION: None})
@@ -470,7 +577,7 @@ class KeyFlow:
         settled = []
         for request in self.store.unsettled_key_attempts(limit=limit):
             try:
-                if lose_key(self.workflow, request, actor_id=None):
+                if self.issuer.lose_key(request, actor_id=None):
                     settled.append(request)
             except IamError as error:
                 log.warning("settling the key attempt of request #%s: %s", request.id, error.message)

@@ -18,9 +18,11 @@ import logging
 from dataclasses import dataclass, field
 
 import storage
-from storage import NewJob, Request
+from storage import NewJob, Request, Store
 
 from .errors import IamError
+from .iam import IamGateway
+from .lifecycle import MFA_NUDGED, MFA_ON, MFA_WATCH_STOPPED, Transition, move
 from .workflow import Due, Owed, Workflow, thread
 
 log = logging.getLogger(__name__)
@@ -37,57 +39,59 @@ class MfaPass:
     gone: list[int] = field(default_factory=list)
 
 
-def watched(workflow: Workflow, now: dt.datetime) -> list[Request]:
-    """Console users the bot made whose password was revealed longer than the grace ago, not yet
-    seen with MFA, whose check is due; an entry for anything else is cleared or moved on."""
-    grace = workflow.policy.guard.mfa_grace
-    found = []
-    for r in workflow.store.each_due(Due.MFA, now=now):
-        if r.state != storage.REVEALED or r.kind != storage.CREATE_USER or not r.console \
-                or r.revealed_at is None or r.details.get("mfa"):
-            workflow.store.set_due(r.id, {Due.MFA: None})
-        elif now < r.revealed_at + grace:  # IAM_BOT_MFA_GRACE grew since the entry was set
-            workflow.store.set_due(r.id, {Due.MFA: r.revealed_at + grace})
-        else:
-            found.append(r)
-    return found
+class MfaWatch:
+    """The MFA duty: the watched users, over the store and the gateway given."""
 
+    def __init__(self, workflow: Workflow, store: Store, iam: IamGateway):
+        self.workflow, self.store, self.iam = workflow, store, iam
 
-def check_mfa(workflow: Workflow) -> MfaPass:
-    """One ListMFADevices per watched user; a reminder for each that is due one."""
-    done = MfaPass()
-    now = workflow.clock()
-    for request in watched(workflow, now):
-        try:
-            devices = workflow.iam.mfa_devices(request.user_name)
-        except IamError as error:
-            log.warning("could not check MFA of request #%s: %s", request.id, error.message)
-            continue
-        last = request.details.get("mfa_nudged_at")
-        unchanged = lambda current, last=last: (  # noqa: E731
-            not current.details.get("mfa") and current.details.get("mfa_nudged_at") == last)
-        if devices is None:  # the user is gone (removed): nothing left to remind anyone of
-            if _mark(workflow, request, now, "mfa_watch_stopped", {"mfa": {"gone_at": now.isoformat()}}, unchanged,
-                     due=None):
-                done.gone.append(request.id)
-        elif devices:
-            if _mark(workflow, request, now, "mfa_on", {"mfa": {"on_at": now.isoformat()}}, unchanged,
-                     jobs=[thread("mfa_on")], due=None):
-                done.turned_on.append(request.id)
-        elif last is None or now - dt.datetime.fromisoformat(last) >= NUDGE_EVERY:
-            count = int(request.details.get("mfa_nudges") or 0) + 1
-            if _mark(workflow, request, now, "mfa_nudged", {"mfa_nudged_at": now.isoformat(), "mfa_nudges": count},
-                     unchanged, jobs=[NewJob(Owed.MFA_NUDGE, key=f"mfa-nudge:{request.id}:{count}")],
-                     due=now):
-                done.nudged.append(request.id)
-    return done
+    def watched(self, now: dt.datetime) -> list[Request]:
+        """Console users the bot made whose password was revealed longer than the grace ago, not yet
+        seen with MFA, whose check is due; an entry for anything else is cleared or moved on."""
+        grace = self.workflow.policy.guardrails.mfa_grace
+        found = []
+        for r in self.store.each_due(Due.MFA, now=now):
+            if r.state != storage.REVEALED or r.kind != storage.CREATE_USER or not r.console \
+                    or r.revealed_at is None or r.details.get("mfa"):
+                self.store.set_due(r.id, {Due.MFA: None})
+            elif now < r.revealed_at + grace:  # IAM_BOT_MFA_GRACE grew since the entry was set
+                self.store.set_due(r.id, {Due.MFA: r.revealed_at + grace})
+            else:
+                found.append(r)
+        return found
 
+    def check(self) -> MfaPass:
+        """One ListMFADevices per watched user; a reminder for each that is due one."""
+        done = MfaPass()
+        now = self.workflow.now()
+        for request in self.watched(now):
+            try:
+                devices = self.iam.mfa_devices(request.user_name)
+            except IamError as error:
+                log.warning("could not check MFA of request #%s: %s", request.id, error.message)
+                continue
+            last = request.details.get("mfa_nudged_at")
+            unchanged = lambda current, last=last: (  # noqa: E731
+                not current.details.get("mfa") and current.details.get("mfa_nudged_at") == last)
+            if devices is None:  # the user is gone (removed): nothing left to remind anyone of
+                if self._mark(request, now, MFA_WATCH_STOPPED, {"mfa": {"gone_at": now.isoformat()}}, unchanged,
+                              due=None):
+                    done.gone.append(request.id)
+            elif devices:
+                if self._mark(request, now, MFA_ON, {"mfa": {"on_at": now.isoformat()}}, unchanged,
+                              jobs=[thread("mfa_on")], due=None):
+                    done.turned_on.append(request.id)
+            elif last is None or now - dt.datetime.fromisoformat(last) >= NUDGE_EVERY:
+                count = int(request.details.get("mfa_nudges") or 0) + 1
+                if self._mark(request, now, MFA_NUDGED, {"mfa_nudged_at": now.isoformat(), "mfa_nudges": count},
+                              unchanged, jobs=[NewJob(Owed.MFA_NUDGE, key=f"mfa-nudge:{request.id}:{count}")],
+                              due=now):
+                    done.nudged.append(request.id)
+        return done
 
-def _mark(workflow: Workflow, request: Request, now: dt.datetime, what: str, changes: dict, guard, *,
-          jobs: list[NewJob] = (), due: dt.datetime | None) -> bool:
-    """Record what was seen, with the DM it owes and the user's next check (None: no more)."""
-    won = workflow.store.transition(
-        request.id, from_states=[storage.REVEALED], to_state=storage.REVEALED, actor_id=None, what=what, now=now,
-        details={**request.details, **changes}, guard=guard, jobs=jobs, due={Due.MFA: due},
-    )
-    return won is not None
+    def _mark(self, request: Request, now: dt.datetime, seen: Transition, changes: dict, guard, *,
+              jobs: list[NewJob] = (), due: dt.datetime | None) -> bool:
+        """Record what was seen, with the DM it owes and the user's next check (None: no more)."""
+        won = move(self.store, seen, request.id, actor_id=None, now=now, details={**request.details, **changes},
+                   guard=guard, jobs=jobs, due={Due.MFA: due})
+        return won is not None

@@ -21,15 +21,20 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict
+
 import storage
-from storage import Job, NewJob, Request
+from storage import Job, NewJob, Request, Store
 
 from .errors import CommandError, IamError, Why
-from .iam import TAG_OWNER
-from .iam_offboard import OffboardIam, UserFacts
-from .parse import EnableCommand, RemoveCommand, ResetPasswordCommand
+from .iam import TAG_OWNER, IamGateway, IamUser
+from .parse import Verb, check_user_name, one_user_name, plain, usage_of
+from .lifecycle import (
+    CANCEL_USER_REMOVED, DISABLE_FAILED, DISABLED, MFA_DEVICES_NOTED, USER_FOUND, USER_REMOVED, VOID_APPROVAL,
+    VOID_LEAVER, VOID_REVEAL, file, move,
+)
 from .rules import Person
-from .workflow import Filed, Kind, Owed, Workflow, password_reveal, thread
+from .workflow import Clock, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,77 @@ LEAVER_JOB = "leaver"
 SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
+# -- the commands ------------------------------------------------------------------------------
+
+class RemoveCommand(BaseModel):
+    """`/iam remove <user-name> [--disable-only] [--reason <words...>]`
+    Remove an IAM user and everything it holds, in the order AWS requires. A second person
+    must approve it. `--disable-only` only deletes the console password and deactivates the
+    access keys (undo it with `/iam enable`)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+    disable_only: bool = False
+    reason: str = ""
+
+
+class ResetPasswordCommand(BaseModel):
+    """`/iam reset-password <user-name>`
+    A new console password for a user who lost theirs: a second person approves, and the
+    user's owner reveals it once."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+class EnableCommand(BaseModel):
+    """`/iam enable <user-name>`
+    Undo `/iam remove --disable-only`: a new console password, approved by a second person
+    and revealed once to the owner. Access keys stay inactive until their owner activates them."""
+
+    model_config = ConfigDict(frozen=True)
+    user_name: str
+
+
+def parse_remove(args: list[str]) -> RemoveCommand:
+    """`<user-name> [--disable-only] [--reason words...]`: the reason takes the rest of the line."""
+    names: list[str] = []
+    disable_only = False
+    reason = ""
+    for index, raw in enumerate(args):
+        word = plain(raw)
+        option = word.lower()
+        if option == "--reason":
+            reason = " ".join(plain(w) for w in args[index + 1:]).strip()
+            if not reason:
+                raise CommandError(Why.REASON_MISSING, verb="remove")
+            break
+        if option == "--disable-only":
+            disable_only = True
+            continue
+        if word.startswith("--"):
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--disable-only", "--reason"))
+        names.append(word)
+    if len(names) != 1:
+        raise CommandError(Why.ONE_USER_NAME, verb="remove")
+    return RemoveCommand(user_name=check_user_name(names[0]), disable_only=disable_only, reason=reason)
+
+
+def parse_reset_password(args: list[str]) -> ResetPasswordCommand:
+    return ResetPasswordCommand(user_name=one_user_name("reset-password", args))
+
+
+def parse_enable(args: list[str]) -> EnableCommand:
+    return EnableCommand(user_name=one_user_name("enable", args))
+
+
+VERBS = (
+    Verb("remove", parse_remove, usage_of(RemoveCommand), position=80),
+    Verb("reset-password", parse_reset_password, usage_of(ResetPasswordCommand), position=90),
+    Verb("enable", parse_enable, usage_of(EnableCommand), position=100),
+)
+
+
 # -- the kinds -------------------------------------------------------------------------------
 
 def remove_plan(request: Request) -> list[str]:
@@ -59,13 +135,13 @@ def remove_plan(request: Request) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Guard:
+class Protected:
     """Who may never be removed or disabled, and where the bot's users live."""
 
     user_path: str
     protected: tuple[str, ...] = ()
 
-    def refusal(self, facts: UserFacts, bot_arn: str) -> tuple[Why, dict] | None:
+    def refusal(self, facts: IamUser, bot_arn: str) -> tuple[Why, dict] | None:
         if not facts.path.startswith(self.user_path):
             return Why.USER_OUTSIDE_PATH, dict(user_name=facts.name, path=facts.path, user_path=self.user_path)
         if facts.name.lower() in {p.lower() for p in self.protected}:
@@ -75,19 +151,20 @@ class Guard:
         return None
 
 
-def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
-    """The three kinds, bound to offboarding's IAM calls; the Workflow is given them at start-up."""
+def offboarding_kinds(store: Store, iam: IamGateway, clock: Clock, protected: Protected,
+                      passwords: PasswordGenerator) -> tuple[Kind, ...]:
+    """The three kinds, bound to the store and the gateway; the Workflow is given them at start-up."""
 
-    def run_remove_step(workflow: Workflow, request: Request, step: str) -> str | None:
+    def run_remove_step(request: Request, step: str) -> str | None:
         name = request.user_name
         if step == STEP_CHECK:
-            facts = iam.user(name)
+            facts = iam.user(name, tags=True)
             if facts is None:
                 return None  # already gone: every step will find its thing gone
             if facts.user_id != request.details.get("user_id"):
                 raise IamError(f"{name} is no longer the user this request was filed for (it was deleted and made "
                                "again since); nothing was removed. File a new request if it must go too.")
-            refused = guard.refusal(facts, iam.bot_identity())
+            refused = protected.refusal(facts, iam.bot_identity())
             if refused is not None:
                 raise IamError(f"{name} may not be removed or disabled by the bot ({refused[0].value}); "
                                "nothing was removed.")
@@ -99,17 +176,15 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
             if set(assigned) - set(known):
                 # Noted before anything is deactivated: after a crash the device is no longer
                 # listed as the user's, and only this note says it is ours to delete.
-                workflow.store.transition(
-                    request.id, from_states=[storage.APPROVED], to_state=storage.APPROVED, actor_id=None,
-                    what="mfa_devices_noted", now=workflow.clock(),
-                    details={**request.details, "mfa_serials": list(dict.fromkeys([*known, *assigned]))})
+                move(store, MFA_DEVICES_NOTED, request.id, actor_id=None, now=clock(),
+                     details={**request.details, "mfa_serials": list(dict.fromkeys([*known, *assigned]))})
             did = iam.remove_mfa_devices(name, assigned, known)
         elif step == "deactivate_keys":
-            hold_keys(workflow, iam, request, actor_id=request.decider_id)
+            hold_keys(store, iam, request, actor_id=request.decider_id, now=clock())
             did = iam.deactivate_access_keys(name)
         elif step == "delete_user":
             did = iam.delete_user(name)
-            retire_requests_of_removed_user(workflow, request)
+            retire_requests_of_removed_user(store, request, now=clock())
         else:
             did = {
                 "login_profile": iam.delete_login_profile,
@@ -121,10 +196,10 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
                 "managed_policies": iam.detach_managed_policies,
                 "groups": iam.leave_groups,
             }[step](name)
-        workflow.store.append_event(request.id, None, f"did:{step}", workflow.clock(), detail=did)
+        store.append_event(request.id, None, f"did:{step}", clock(), detail=did)
         return None
 
-    reveal_new_password = password_reveal(iam.set_or_create_password)
+    reveal_new_password = password_reveal(iam, passwords, iam.set_or_create_password)
 
     def no_steps(request: Request) -> list[str]:
         return []
@@ -132,12 +207,12 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
     def enable_plan(request: Request) -> list[str]:
         return [STEP_LIFT_KEY_HOLDS]
 
-    def run_enable_step(workflow: Workflow, request: Request, step: str) -> None:
+    def run_enable_step(request: Request, step: str) -> None:
         if step != STEP_LIFT_KEY_HOLDS:
             raise ValueError(f"no such step: {step}")
-        workflow.store.lift_disable_holds(request.user_name, request.id, workflow.clock())
+        store.lift_disable_holds(request.user_name, request.id, clock())
 
-    def not_a_step(workflow: Workflow, request: Request, step: str) -> None:
+    def not_a_step(request: Request, step: str) -> None:
         raise ValueError(f"no such step: {step}")
 
     def sign_in(request: Request) -> list[NewJob]:
@@ -152,32 +227,27 @@ def offboarding_kinds(iam: OffboardIam, guard: Guard) -> tuple[Kind, ...]:
     )
 
 
-def hold_keys(workflow: Workflow, iam: OffboardIam, request: Request, *, actor_id: str | None) -> None:
+def hold_keys(store: Store, iam: IamGateway, request: Request, *, actor_id: str | None, now: dt.datetime) -> None:
     """Before a disable deactivates a user's keys, hold every one of them (active or not) for this
     request, so that only an approver or an approved `enable` brings them back; an approver's own
     hold on one stays as it is. Written first, so a crash after AWS's change cannot lose it."""
-    now = workflow.clock()
-    workflow.store.hold_keys([storage.KeyHold(key_id, request.user_name, storage.HOLD_DISABLE, actor_id,
+    store.hold_keys([storage.KeyHold(key_id, request.user_name, storage.HOLD_DISABLE, actor_id,
                                               request.id, now) for key_id in iam.access_key_ids(request.user_name)],
                              keep_approvers=True)
 
 
-def retire_requests_of_removed_user(workflow: Workflow, removal: Request) -> None:
+def retire_requests_of_removed_user(store: Store, removal: Request, *, now: dt.datetime) -> None:
     """The user is gone: what other requests promised about it stops (and frees its name)."""
-    now = workflow.clock()
-    for other in workflow.store.for_user_name(removal.user_name):
+    for other in store.for_user_name(removal.user_name):
         if other.id == removal.id or other.kind == REMOVE:
             continue
         if other.state in (storage.PROVISIONED, storage.REVEALING):
             jobs = [thread("user_removed"), *([NewJob(Owed.DM_UPDATE)] if other.dm_ts else [])]
-            workflow.store.transition(other.id, from_states=[storage.PROVISIONED, storage.REVEALING],
-                                      to_state=storage.REMOVED, actor_id=None, what="user_removed", now=now,
-                                      detail=f"by request #{removal.id}", jobs=jobs)
+            move(store, USER_REMOVED, other.id, actor_id=None, now=now, detail=f"by request #{removal.id}",
+                 jobs=jobs)
         elif other.state == storage.PENDING:
-            workflow.store.transition(other.id, from_states=[storage.PENDING], to_state=storage.CANCELLED,
-                                      actor_id=None, what="cancelled", now=now,
-                                      detail=f"the user was removed by request #{removal.id}",
-                                      jobs=[NewJob(Owed.CARD), thread("user_removed")])
+            move(store, CANCEL_USER_REMOVED, other.id, actor_id=None, now=now,
+                 detail=f"the user was removed by request #{removal.id}", jobs=[NewJob(Owed.CARD), thread("user_removed")])
 
 
 # -- filing and the leaver ---------------------------------------------------------------------
@@ -195,29 +265,26 @@ class Leaving:
 @dataclass
 class Offboarding:
     workflow: Workflow
-    iam: OffboardIam
-    guard: Guard
+    store: Store
+    iam: IamGateway
+    protected: Protected
     disable_on_deactivation: bool = False
     kinds: tuple[Kind, ...] = field(default=())
 
-    @property
-    def store(self):
-        return self.workflow.store
-
     def _now(self) -> dt.datetime:
-        return self.workflow.clock()
+        return self.workflow.now()
 
-    def target(self, user_name: str) -> UserFacts:
+    def target(self, user_name: str) -> IamUser:
         """The user a remove, reset-password or enable is about, or a CommandError saying why not."""
-        facts = self.iam.user(user_name)
+        facts = self.iam.user(user_name, tags=True)
         if facts is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
-        refused = self.guard.refusal(facts, self.iam.bot_identity())
+        refused = self.protected.refusal(facts, self.iam.bot_identity())
         if refused is not None:
             raise CommandError(refused[0], **refused[1])
         return facts
 
-    def owner_hint(self, facts: UserFacts) -> str | None:
+    def owner_hint(self, facts: IamUser) -> str | None:
         """Whom the user is for, as AWS's tag or the store says; None if neither does (ask e-mail)."""
         tagged = facts.tags.get(TAG_OWNER, "")
         if SLACK_ID.fullmatch(tagged):
@@ -237,7 +304,7 @@ class Offboarding:
 
     def file_remove(self, command: RemoveCommand, *, requester_id: str, owner_id: str | None,
                     since: dt.datetime | None = None, reason: str | None = None, left: str | None = None,
-                    facts: UserFacts | None = None) -> Filed:
+                    facts: IamUser | None = None) -> Filed:
         """Read what the user holds and store a pending `remove` (refused if one is open already)."""
         facts = facts or self.target(command.user_name)
         mine = self._mine(REMOVE, facts.name, requester_id, since)
@@ -250,16 +317,13 @@ class Offboarding:
         }
         if left:
             details["left"] = left
-        try:
-            request = self.store.file_request(
-                user_name=facts.name, groups=(), console=False, owner_id=owner_id or "", requester_id=requester_id,
-                team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE, details=details)
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
+        request = file(self.store, user_name=facts.name, groups=(), console=False, owner_id=owner_id or "",
+                       requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE,
+                       details=details)
         return Filed(request)
 
     def file_password(self, command: ResetPasswordCommand | EnableCommand, *, requester_id: str, owner: Person,
-                      since: dt.datetime | None = None, facts: UserFacts | None = None) -> Filed:
+                      since: dt.datetime | None = None, facts: IamUser | None = None) -> Filed:
         """A pending `reset_password` or `enable`: a new console password for the owner, revealed once."""
         kind = ENABLE if isinstance(command, EnableCommand) else RESET_PASSWORD
         facts = facts or self.target(command.user_name)
@@ -274,16 +338,12 @@ class Offboarding:
         if kind == ENABLE and has_password:
             raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)
         details = {"user_id": facts.user_id, "had_password": has_password}
-        try:
-            request = self.store.file_request(
-                user_name=facts.name, groups=(), console=True, owner_id=owner.user_id, requester_id=requester_id,
-                team_id=self.workflow.policy.team_id, now=self._now(), kind=kind, details=details)
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=facts.name) from None
+        request = file(self.store, user_name=facts.name, groups=(), console=True, owner_id=owner.user_id,
+                       requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=kind,
+                       details=details)
         # The user's ARN makes the sign-in URL of the DM; nothing is provisioned for this kind.
-        request = self.store.transition(request.id, from_states=[storage.PENDING], to_state=storage.PENDING,
-                                        actor_id=None, what="user_found", now=self._now(), user_arn=facts.arn,
-                                        details={**request.details, **self._judged(request)})
+        request = move(self.store, USER_FOUND, request.id, actor_id=None, now=self._now(), user_arn=facts.arn,
+                       details={**request.details, **self._judged(request)})
         return Filed(request, owner_is_guest=owner.is_guest)
 
     def _judged(self, request: Request) -> dict:
@@ -318,7 +378,7 @@ class Offboarding:
         voided = self.void(person_id)
         filed, skipped = [], []
         for facts in self.users_of(person_id, email, email_domain):
-            refused = self.guard.refusal(facts, self.iam.bot_identity())
+            refused = self.protected.refusal(facts, self.iam.bot_identity())
             if refused is not None:
                 skipped.append((facts.name, refused[0]))
                 self.store.append_event(None, BOT_REQUESTER, "leaver_user_skipped", self._now(),
@@ -352,7 +412,7 @@ class Offboarding:
                 return request
         return None
 
-    def users_of(self, person_id: str, email: str | None, email_domain: str | None) -> list[UserFacts]:
+    def users_of(self, person_id: str, email: str | None, email_domain: str | None) -> list[IamUser]:
         """The users the store says this person owns, and the one named after their e-mail, unless
         another person's owner tag is on it. No scan of the account."""
         names = [r.user_name for r in self.store.for_owner(person_id)
@@ -361,11 +421,11 @@ class Offboarding:
             local = email.rsplit("@", 1)[0]
             if re.fullmatch(r"[\w+=,.@-]{1,64}", local, re.ASCII):
                 names.append(local)
-        found: dict[str, UserFacts] = {}
+        found: dict[str, IamUser] = {}
         for name in names:
             if name.lower() in found:
                 continue
-            facts = self.iam.user(name)
+            facts = self.iam.user(name, tags=True)
             if facts is None:
                 continue
             tagged = facts.tags.get(TAG_OWNER)
@@ -381,17 +441,14 @@ class Offboarding:
         for request in {r.id: r for r in (*self.store.for_requester(person_id),
                                            *self.store.for_owner(person_id))}.values():
             if request.state == storage.PENDING and request.kind != REMOVE:
-                done = self.store.transition(
-                    request.id, from_states=[storage.PENDING], to_state=storage.CANCELLED, actor_id=BOT_REQUESTER,
-                    what="cancelled", now=now, detail="its requester or owner left (Slack account deactivated)",
-                    jobs=[NewJob(Owed.CARD), thread("voided_leaver")])
+                done = move(self.store, VOID_LEAVER, request.id, actor_id=BOT_REQUESTER, now=now,
+                            detail="its requester or owner left (Slack account deactivated)",
+                            jobs=[NewJob(Owed.CARD), thread("voided_leaver")])
             elif (request.state == storage.PROVISIONED and request.owner_id == person_id
                   and self.workflow.kind(request).reveals(request)):
-                done = self.store.transition(
-                    request.id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
-                    actor_id=BOT_REQUESTER, what="reveal_voided", now=now,
-                    detail="its owner left (Slack account deactivated)",
-                    jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_voided")])
+                done = move(self.store, VOID_REVEAL, request.id, actor_id=BOT_REQUESTER, now=now,
+                            detail="its owner left (Slack account deactivated)",
+                            jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_voided")])
             else:
                 continue
             if done is not None:
@@ -402,10 +459,9 @@ class Offboarding:
                     isinstance(a, dict) and a.get("user_id") == person_id for a in approvals):
                 continue
             kept = [a for a in approvals if not (isinstance(a, dict) and a.get("user_id") == person_id)]
-            done = self.store.transition(
-                request.id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=BOT_REQUESTER,
-                what="approval_voided", now=now, detail=f"{person_id} left (Slack account deactivated)",
-                details={**request.details, "approvals": kept}, jobs=[NewJob(Owed.CARD), thread("approval_voided")])
+            done = move(self.store, VOID_APPROVAL, request.id, actor_id=BOT_REQUESTER, now=now,
+                        detail=f"{person_id} left (Slack account deactivated)",
+                        details={**request.details, "approvals": kept}, jobs=[NewJob(Owed.CARD), thread("approval_voided")])
             if done is not None:
                 voided.append(done)
         return voided
@@ -417,15 +473,13 @@ class Offboarding:
         name = request.user_name
         try:
             did = [self.iam.delete_login_profile(name)]
-            hold_keys(self.workflow, self.iam, request, actor_id=BOT_REQUESTER)
+            hold_keys(self.store, self.iam, request, actor_id=BOT_REQUESTER, now=self._now())
             did.append(self.iam.deactivate_access_keys(name))
             changes = {"disabled_at": self._now().isoformat()}
-            what, detail = "disabled", "; ".join(did)
+            outcome, detail = DISABLED, "; ".join(did)
         except IamError as error:
-            changes = {"disable_failed": error.message}
-            what, detail = "disable_failed", error.message
-        done = self.store.transition(
-            request.id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=BOT_REQUESTER,
-            what=what, now=self._now(), detail=detail, details={**request.details, **changes},
-            jobs=[NewJob(Owed.CARD)] if request.card_ts else [])
+            changes = {"disable_failed": error.for_approvers}
+            outcome, detail = DISABLE_FAILED, error.for_approvers
+        done = move(self.store, outcome, request.id, actor_id=BOT_REQUESTER, now=self._now(), detail=detail,
+                    details={**request.details, **changes}, jobs=[NewJob(Owed.CARD)] if request.card_ts else [])
         return done or self.store.get(request.id)

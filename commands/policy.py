@@ -21,7 +21,7 @@ WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAcc
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup",
           # Guardrails: what a group grants, on the card, and whether it is sensitive.
           "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"]
-# Offboarding (commands/iam_offboard.py): reading what a user holds and removing it, only for
+# Offboarding (commands/iam.py): reading what a user holds and removing it, only for
 # users under IAM_BOT_USER_PATH (the bot checks the path first; IAM checks it again here).
 # Deactivating and deleting access keys is allowed above already, for the key commands, and
 # listing a user's groups and MFA devices, for the guardrails.

@@ -17,14 +17,13 @@ import secrets
 import storage
 from storage import Job, NewJob, Request, Store
 
-from . import guard as guardrails
+from . import guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
-from .iam import (
-    TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, AccessKey, IamGateway, PasswordPolicy, PasswordRejected,
-    UserExists,
+from .iam import AccessKey, IamGateway, PasswordPolicy, PasswordRejected
+from .lifecycle import (
+    APPROVAL, APPROVE, CANCEL_CARD_REFUSED, CLAIM_REVEAL, DENY, EXPIRE, EXPIRE_REVEAL, FAILED_STEP, PROVISIONED_ALL,
+    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, Transition, move,
 )
-from .parse import CreateCommand
-from .passwords import generate_password
 from .rules import (
     Decision, Person, Reason, decide_approval, decide_retry, is_expired, may_see_keys, precheck_decider,
 )
@@ -63,18 +62,12 @@ def thread(event: str, actor: str | None = None) -> NewJob:
 
 
 
-STEP_CREATE_USER = "create_user"
-STEP_LOGIN_PROFILE = "login_profile"
 # A reveal claimed but neither shown nor released for this long is released by the sweep.
 REVEAL_CLAIM_TIMEOUT = dt.timedelta(minutes=2)
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def group_step(group: str) -> str:
-    return f"group:{group}"
 
 
 @dataclass(frozen=True)
@@ -94,60 +87,22 @@ class Kind:
 
     name: str
     plan: Callable[[Request], list[str]]
-    run_step: Callable[["Workflow", Request, str], str | None]  # returns the user's ARN when it learns it
+    run_step: Callable[[Request, str], str | None]  # returns the user's ARN when it learns it
     reveals: Callable[[Request], bool] = lambda request: False
-    reveal: Callable[["Workflow", Request], Secret] | None = None
+    reveal: Callable[[Request], Secret] | None = None
     after_provisioning: Callable[[Request], list[NewJob]] = lambda request: []
     # Due entries a finished reveal starts (`Due`), by duty name: what a duty watches afterwards.
-    after_reveal: Callable[["Workflow", Request, dt.datetime], dict] = lambda workflow, request, now: {}
+    after_reveal: Callable[[Request, dt.datetime], dict] = lambda request, now: {}
 
 
-def plan(request: Request) -> list[str]:
-    """The provisioning steps of a create request, in order."""
-    steps = [STEP_CREATE_USER]
-    if request.console:
-        steps.append(STEP_LOGIN_PROFILE)
-    mfa_group = guardrails.mfa_group_of(request)
-    return steps + [group_step(g) for g in request.groups] + ([group_step(mfa_group)] if mfa_group else [])
-
-
-def _run_create_step(workflow: "Workflow", request: Request, step: str) -> str | None:
-    name = request.user_name
-    if step == STEP_CREATE_USER:
-        tags = {
-            TAG_REQUEST: str(request.id),
-            TAG_REQUESTER: request.requester_id,
-            # Both approvers of a sensitive request (a tag value allows no comma).
-            TAG_APPROVER: " ".join(guardrails.approver_ids(request)),
-            TAG_OWNER: request.owner_id,
-        }
-        try:
-            return workflow.iam.create_user(name, workflow.policy.user_path, tags)
-        except UserExists:
-            found = workflow.iam.user_arn_and_tags(name)
-            if found is None or found[1].get(TAG_REQUEST) != str(request.id):
-                raise IamError(
-                    f"An IAM user named {name} already exists and was not created by request #{request.id}; "
-                    "the bot left it untouched."
-                ) from None
-            return found[0]
-    if step == STEP_LOGIN_PROFILE:
-        # A password nobody ever sees: the owner gets a fresh one at reveal time.
-        workflow.iam.create_login_profile(name, workflow.passwords(workflow.iam.password_policy()))
-        return None
-    if step.startswith("group:"):
-        workflow.iam.add_user_to_group(name, step.removeprefix("group:"))
-        return None
-    raise ValueError(f"no such step of a create request: {step}")
-
-
-def password_reveal(set_password: Callable[[str, str], None]) -> Callable[["Workflow", Request], Secret]:
+def password_reveal(iam: IamGateway, passwords: PasswordGenerator,
+                    set_password: Callable[[str, str], None]) -> Callable[[Request], Secret]:
     """A reveal that makes a fresh console password and sets it with `set_password(user, password)`:
     one IAM call, unless AWS rejects the password (the policy just changed), then one retry made
     for the policy read afresh."""
-    def reveal(workflow: "Workflow", request: Request) -> Secret:
+    def reveal(request: Request) -> Secret:
         for fresh in (False, True):
-            password = workflow.passwords(workflow.iam.password_policy(stale_ok=not fresh))
+            password = passwords(iam.password_policy(stale_ok=not fresh))
             try:
                 set_password(request.user_name, password)
             except PasswordRejected:
@@ -159,22 +114,6 @@ def password_reveal(set_password: Callable[[str, str], None]) -> Callable[["Work
     return reveal
 
 
-def reveal_password(workflow: "Workflow", request: Request) -> Secret:
-    """A fresh console password for a user the bot created: UpdateLoginProfile."""
-    return password_reveal(workflow.iam.set_password)(workflow, request)
-
-
-def watch_mfa(workflow: "Workflow", request: Request, now: dt.datetime) -> dict:
-    """A console user is watched for an MFA device from a grace after its reveal (commands/mfa.py)."""
-    return {Due.MFA: now + workflow.policy.guard.mfa_grace} if request.console else {}
-
-
-CREATE_USER_KIND = Kind(
-    name=storage.CREATE_USER, plan=plan, run_step=_run_create_step, reveals=lambda request: request.console,
-    reveal=reveal_password, after_provisioning=lambda request: [NewJob(Owed.SIGN_IN_DM)], after_reveal=watch_mfa,
-)
-
-
 @dataclass(frozen=True)
 class Policy:
     """The parts of the configuration the workflow needs."""
@@ -184,7 +123,7 @@ class Policy:
     request_ttl: dt.timedelta = dt.timedelta(hours=24)
     reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
     work_hold: dt.timedelta = dt.timedelta(seconds=60)
-    guard: guardrails.Guard = guardrails.Guard()
+    guardrails: guardrails.Guardrails = guardrails.Guardrails()
 
 
 @dataclass(frozen=True)
@@ -225,13 +164,13 @@ class KeyListing:
 
 class Workflow:
     def __init__(self, store: Store, iam: IamGateway, policy: Policy, *, clock: Clock = utc_now,
-                 passwords: PasswordGenerator = generate_password, kinds: tuple[Kind, ...] = ()):
+                 kinds: tuple[Kind, ...] = ()):
         self.store = store
         self.iam = iam
         self.policy = policy
         self.clock = clock
-        self.passwords = passwords
-        self.kinds = {kind.name: kind for kind in (CREATE_USER_KIND, *kinds)}
+        # The kinds of request it runs: each feature gives its own (bot/feature.py `Feature.kinds`).
+        self.kinds = {kind.name: kind for kind in kinds}
 
     def kind(self, request: Request) -> Kind:
         return self.kinds[request.kind]
@@ -252,54 +191,6 @@ class Workflow:
 
     def _refused(self, request_id: int | None, actor_id: str, reason: str, detail: str | None = None) -> None:
         self.store.append_event(request_id, actor_id, f"refused:{reason}", self.clock(), detail=detail)
-
-    # -- filing ---------------------------------------------------------------------------
-
-    def file(self, command: CreateCommand, *, requester: Person, owner: Person, since: dt.datetime | None = None) -> Filed:
-        """Check a create request against AWS and the store; store it as pending.
-
-        `since` is when the command was written down: a request this requester filed for the same
-        name after that is this command's own, filed before a crash, and is returned as it is.
-        """
-        if since is not None:
-            for mine in self.store.for_owner(owner.user_id):
-                if (mine.requester_id == requester.user_id and mine.user_name.lower() == command.user_name.lower()
-                        and mine.created_at >= since):
-                    return Filed(mine, owner_is_guest=owner.is_guest)
-        if owner.is_bot or owner.deleted:
-            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
-                               groups=command.groups)
-        if owner.team_id is not None and owner.team_id != self.policy.team_id:
-            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
-        existing = self.iam.find_user(command.user_name)
-        if existing is not None:
-            raise CommandError(Why.USER_EXISTS, user_name=existing)
-        missing = self.iam.missing_groups(command.groups)
-        if missing:
-            raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
-        self._one_user_per_human(owner)
-        details = guardrails.filing_details(self.iam, self.policy.guard, command.groups, command.console)
-        try:
-            request = self.store.file_request(
-                user_name=command.user_name, groups=command.groups, console=command.console,
-                owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,
-                now=self.clock(), details={**details, "owner_is_guest": owner.is_guest},
-            )
-        except storage.DuplicateRequest as duplicate:
-            raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id,
-                               user_name=command.user_name) from None
-        return Filed(request, owner_is_guest=owner.is_guest)
-
-    def _one_user_per_human(self, owner: Person) -> None:
-        for other in self.store.for_owner(owner.user_id):
-            if other.state in (storage.PENDING, storage.APPROVED):
-                raise CommandError(Why.OWNER_HAS_OPEN_REQUEST, owner_id=owner.user_id, request_id=other.id,
-                                   user_name=other.user_name)
-            # A failed request may have created the user before it stopped: ask AWS.
-            if other.state in (*storage.PROVISIONED_STATES, storage.FAILED):
-                if self.iam.find_user(other.user_name) is not None:
-                    raise CommandError(Why.OWNER_HAS_USER, owner_id=owner.user_id, request_id=other.id,
-                                       user_name=other.user_name)
 
     def new_card(self, request_id: int, poster: int) -> str | None:
         """A fresh token for the approval card the work `poster` (a job id) is about to post; an
@@ -331,10 +222,8 @@ class Workflow:
 
     def card_refused(self, request_id: int, slack_error: str) -> Request | None:
         """The approval card could not be posted: a request nobody can see must not stay live."""
-        return self.store.transition(
-            request_id, from_states=[storage.PENDING], to_state=storage.CANCELLED, actor_id=None,
-            what="cancelled", now=self.clock(), detail=f"the approval card could not be posted: {slack_error}",
-        )
+        return move(self.store, CANCEL_CARD_REFUSED, request_id, actor_id=None, now=self.clock(),
+                    detail=f"the approval card could not be posted: {slack_error}")
 
     # -- /iam keys ------------------------------------------------------------------------
 
@@ -382,7 +271,7 @@ class Workflow:
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        judged = guardrails.judge(self.iam, self.policy.guard, request)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request)
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
                 break
@@ -395,15 +284,13 @@ class Workflow:
             details["approvals_needed"] = max(guardrails.approvals_needed(request), judged.get("approvals_needed", 1))
             unchanged = lambda current, seen=seen: guardrails.recorded_approvals(current) == seen  # noqa: E731
             if counted < details["approvals_needed"]:
-                won = self.store.transition(
-                    request_id, from_states=[storage.PENDING], to_state=storage.PENDING, actor_id=person.user_id,
-                    what="approval", now=now, detail=f"{counted} of {details['approvals_needed']}",
-                    details=details, guard=unchanged, jobs=[NewJob(Owed.CARD)])
+                won = move(self.store, APPROVAL, request_id, actor_id=person.user_id, now=now,
+                           detail=f"{counted} of {details['approvals_needed']}", details=details, guard=unchanged,
+                           jobs=[NewJob(Owed.CARD)])
             else:
-                won = self.store.transition(
-                    request_id, from_states=[storage.PENDING], to_state=storage.APPROVED, actor_id=person.user_id,
-                    what=storage.APPROVED, now=now, decider_id=person.user_id, decided_at=now, details=details,
-                    guard=unchanged, jobs=[NewJob(Owed.CARD), NewJob(Owed.PROVISION)])
+                won = move(self.store, APPROVE, request_id, actor_id=person.user_id, now=now,
+                           decider_id=person.user_id, decided_at=now, details=details, guard=unchanged,
+                           jobs=[NewJob(Owed.CARD), NewJob(Owed.PROVISION)])
             if won is not None:
                 return Outcome(won, True)
             request = self.store.get(request_id)  # another click changed it first: decide on what it holds now
@@ -412,17 +299,17 @@ class Workflow:
     def judge(self, request: Request) -> dict:
         """Sensitivity and MFA notes of a request, judged now: the `details` a kind files with
         (a key request: one ListGroupsForUser, one ListAttachedGroupPolicies per group)."""
-        return guardrails.judge(self.iam, self.policy.guard, request)
+        return guardrails.judge(self.iam, self.policy.guardrails, request)
 
     def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
         reason = (reason or "").strip()
         if not reason:
             raise CommandError(Why.DENY_WITHOUT_REASON)
-        return self._decide(request_id, person, listed, storage.DENIED, detail=reason, deny_reason=reason,
+        return self._decide(request_id, person, listed, DENY, detail=reason, deny_reason=reason,
                             jobs=[NewJob(Owed.CARD), NewJob(Owed.DENIED_DM)])
 
-    def _decide(self, request_id: int, person: Person, listed: bool, to_state: str, detail: str | None = None,
-                *, jobs: list[NewJob], **changes) -> Outcome:
+    def _decide(self, request_id: int, person: Person, listed: bool, transition: Transition,
+                detail: str | None = None, *, jobs: list[NewJob], **changes) -> Outcome:
         """The one conditional write that decides a pending request, if this person may."""
         request = self.request(request_id)
         now = self.clock()
@@ -430,20 +317,16 @@ class Workflow:
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        won = self.store.transition(
-            request_id, from_states=[storage.PENDING], to_state=to_state, actor_id=person.user_id,
-            what=to_state, now=now, detail=detail, decider_id=person.user_id, decided_at=now, jobs=jobs, **changes,
-        )
+        won = move(self.store, transition, request_id, actor_id=person.user_id, now=now, detail=detail,
+                   decider_id=person.user_id, decided_at=now, jobs=jobs, **changes)
         if won is None:
             return self._refusal(self.store.get(request_id), person.user_id, Decision(False, Reason.NOT_PENDING),
                                  "decide")
         return Outcome(won, True)
 
     def expire(self, request_id: int) -> Request | None:
-        return self.store.transition(
-            request_id, from_states=[storage.PENDING], to_state=storage.EXPIRED, actor_id=None,
-            what="expired", now=self.clock(), jobs=[NewJob(Owed.CARD), thread("expired")],
-        )
+        return move(self.store, EXPIRE, request_id, actor_id=None, now=self.clock(),
+                    jobs=[NewJob(Owed.CARD), thread("expired")])
 
     def sweep(self) -> list[Request]:
         """Expire what waited too long; release reveal claims that were never finished.
@@ -471,20 +354,16 @@ class Workflow:
                     changed.append(expired)
         for request in self.store.in_states([storage.REVEALING]):
             if request.reveal_claimed_at and now - request.reveal_claimed_at > REVEAL_CLAIM_TIMEOUT:
-                self.store.transition(
-                    request.id, from_states=[storage.REVEALING], to_state=storage.PROVISIONED, actor_id=None,
-                    what="reveal_released", now=now, detail="claim never finished", reveal_claimed_at=None,
-                )
+                move(self.store, RELEASE_REVEAL, request.id, actor_id=None, now=now, detail="claim never finished",
+                     reveal_claimed_at=None)
         return changed
 
     def _reveal_expired(self, request: Request, now: dt.datetime) -> bool:
         return request.provisioned_at is not None and now >= request.provisioned_at + self.policy.reveal_ttl
 
     def _expire_reveal(self, request_id: int, now: dt.datetime) -> Request | None:
-        return self.store.transition(request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEAL_EXPIRED,
-                                     actor_id=None, what="reveal_expired", now=now,
-                                     jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_expired")],
-                                     due={Due.REVEAL_EXPIRY: None})
+        return move(self.store, EXPIRE_REVEAL, request_id, actor_id=None, now=now,
+                    jobs=[NewJob(Owed.DM_UPDATE), thread("reveal_expired")], due={Due.REVEAL_EXPIRY: None})
 
     # -- provisioning -------------------------------------------------------------------
 
@@ -494,11 +373,8 @@ class Workflow:
         decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "retry")
-        won = self.store.transition(
-            request_id, from_states=[storage.FAILED], to_state=storage.APPROVED, actor_id=person.user_id,
-            what="retried", now=self.clock(), failure=None,
-            jobs=[NewJob(Owed.CARD), thread("retried", person.user_id), NewJob(Owed.PROVISION)],
-        )
+        won = move(self.store, RETRY, request_id, actor_id=person.user_id, now=self.clock(), failure=None,
+                   jobs=[NewJob(Owed.CARD), thread("retried", person.user_id), NewJob(Owed.PROVISION)])
         if won is None:
             return Outcome(self.store.get(request_id), False, Reason.NOT_FAILED)
         return Outcome(won, True)
@@ -514,23 +390,18 @@ class Workflow:
             for step in kind.plan(request):
                 if step in request.steps_done:
                     continue
-                arn = kind.run_step(self, request, step)
+                arn = kind.run_step(request, step)
                 request = self.store.record_step(request.id, step, now=self.clock(), user_arn=arn)
         except IamError as error:
             log.warning("request #%s failed at step %s", request_id, step)
-            failed = self.store.transition(
-                request_id, from_states=[storage.APPROVED], to_state=storage.FAILED, actor_id=None,
-                what="failed", now=self.clock(), detail=f"{step}: {error.message}", failure=error.message,
-                jobs=[NewJob(Owed.CARD), thread("failed")],
-            )
+            failed = move(self.store, FAILED_STEP, request_id, actor_id=None, now=self.clock(),
+                          detail=f"{step}: {error.for_approvers}", failure=error.for_approvers,
+                          jobs=[NewJob(Owed.CARD), thread("failed")])
             return failed or self.store.get(request_id)
         now = self.clock()
-        done = self.store.transition(
-            request_id, from_states=[storage.APPROVED], to_state=storage.PROVISIONED, actor_id=None,
-            what="provisioned", now=now, provisioned_at=now,
-            jobs=[NewJob(Owed.CARD), thread("provisioned"), *kind.after_provisioning(request)],
-            due={Due.REVEAL_EXPIRY: now + self.policy.reveal_ttl} if kind.reveals(request) else None,
-        )
+        done = move(self.store, PROVISIONED_ALL, request_id, actor_id=None, now=now, provisioned_at=now,
+                    jobs=[NewJob(Owed.CARD), thread("provisioned"), *kind.after_provisioning(request)],
+                    due={Due.REVEAL_EXPIRY: now + self.policy.reveal_ttl} if kind.reveals(request) else None)
         return done or self.store.get(request_id)
 
     def sign_in_url(self, request: Request) -> str:
@@ -544,10 +415,8 @@ class Workflow:
         """
         request = self.store.get(request_id)
         token = secrets.token_hex(4)
-        won = self.store.transition(
-            request_id, from_states=[storage.PROVISIONED], to_state=storage.PROVISIONED, actor_id=None,
-            what="reveal_button_sent", now=self.clock(), details={**request.details, "reveal_button": token},
-        )
+        won = move(self.store, REVEAL_BUTTON_SENT, request_id, actor_id=None, now=self.clock(),
+                   details={**request.details, "reveal_button": token})
         return token if won else None
 
     def sign_in_not_delivered(self, request_id: int) -> None:
@@ -630,16 +499,14 @@ class Workflow:
         if request.state != storage.PROVISIONED or kind.reveal is None or not kind.reveals(request):
             self._refused(request_id, person.user_id, f"reveal_{request.state}")
             raise reveal_refusal(request, expired_here=expired_here)
-        claimed = self.store.transition(
-            request_id, from_states=[storage.PROVISIONED], to_state=storage.REVEALING, actor_id=person.user_id,
-            what="reveal_claimed", now=now, reveal_claimed_at=now,
-        )
+        claimed = move(self.store, CLAIM_REVEAL, request_id, actor_id=person.user_id, now=now,
+                       reveal_claimed_at=now)
         if claimed is None:
             current = self.store.get(request_id)
             self._refused(request_id, person.user_id, f"reveal_{current.state}")
             raise reveal_refusal(current)
         try:
-            secret = kind.reveal(self, claimed)
+            secret = kind.reveal(claimed)
             url = self.sign_in_url(claimed)
         except Exception:
             self.release_reveal(request_id, person, "making the secret failed")
@@ -649,17 +516,13 @@ class Workflow:
     def finish_reveal(self, request_id: int, person: Person) -> Request | None:
         now = self.clock()
         request = self.store.get(request_id)
-        return self.store.transition(
-            request_id, from_states=[storage.REVEALING], to_state=storage.REVEALED, actor_id=person.user_id,
-            what="revealed", now=now, revealed_at=now, jobs=[NewJob(Owed.DM_UPDATE), thread("revealed")],
-            due={Due.REVEAL_EXPIRY: None, **self.kind(request).after_reveal(self, request, now)},
-        )
+        return move(self.store, REVEALED_ONCE, request_id, actor_id=person.user_id, now=now, revealed_at=now,
+                    jobs=[NewJob(Owed.DM_UPDATE), thread("revealed")],
+                    due={Due.REVEAL_EXPIRY: None, **self.kind(request).after_reveal(request, now)})
 
     def release_reveal(self, request_id: int, person: Person, why: str) -> None:
-        self.store.transition(
-            request_id, from_states=[storage.REVEALING], to_state=storage.PROVISIONED, actor_id=person.user_id,
-            what="reveal_released", now=self.clock(), detail=why, reveal_claimed_at=None,
-        )
+        move(self.store, RELEASE_REVEAL, request_id, actor_id=person.user_id, now=self.clock(), detail=why,
+             reveal_claimed_at=None)
 
 
 def reveal_refusal(request: Request, *, expired_here: bool = False) -> NotAllowed:

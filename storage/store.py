@@ -164,7 +164,6 @@ _CHANGEABLE = {
     "revealed_at", "provisioned_at", "steps_done", "details", "key_attempt_at",
 }
 _TIME_COLUMNS = {"decided_at", "reveal_claimed_at", "revealed_at", "provisioned_at", "key_attempt_at"}
-_JSON_COLUMNS = {"steps_done", "details"}
 
 
 def marks(values: Sequence) -> str:
@@ -710,17 +709,6 @@ class Store(TrailMethods):
         jobs = [self._job(row) for row in rows]
         return sorted(jobs, key=lambda job: (job.due_at, job.id))
 
-    def claim_job(self, job_id: int, worker: str, *, now: dt.datetime, hold: dt.timedelta) -> Job | None:
-        """Claim one job, as claim_due_jobs would: None unless it is due and nobody holds it."""
-        where, params = self._claimable(now)
-        with self._write() as tx:
-            row = tx.one(
-                f"UPDATE jobs SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 "
-                f"WHERE id = ? AND {where} RETURNING *",
-                [worker, self._time_in(now + hold), job_id, *params],
-            )
-        return self._job(row) if row else None
-
     def renew_jobs(self, job_ids: Iterable[int], worker: str, *, now: dt.datetime, hold: dt.timedelta) -> int:
         """Keep holding jobs `worker` is still doing: a live worker's claim never lapses under it."""
         ids = list(job_ids)
@@ -747,14 +735,6 @@ class Store(TrailMethods):
                 "UPDATE jobs SET claimed_by = NULL, claimed_until = NULL, due_at = ?, last_error = ? "
                 "WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
                 [self._time_in(due_at), str(error)[:LAST_ERROR_LIMIT], job_id, worker],
-            ) == 1
-
-    def save_job_payload(self, job_id: int, worker: str, payload: dict) -> bool:
-        """Keep notes of progress (such as "sent") on a job that `worker` holds."""
-        with self._write() as tx:
-            return tx.count(
-                "UPDATE jobs SET payload = ? WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
-                [self._json_in(dict(payload)), job_id, worker],
             ) == 1
 
     def prune_jobs(self, *, done_before: dt.datetime, limit: int = 1000) -> int:
@@ -867,10 +847,6 @@ class Store(TrailMethods):
         with self._write() as tx:
             return tx.count("DELETE FROM leases WHERE name = ? AND holder = ?", [name, holder]) == 1
 
-    def lease_holder(self, name: str, *, now: dt.datetime) -> str | None:
-        with self._read() as tx:
-            row = tx.one("SELECT holder FROM leases WHERE name = ? AND until > ?", [name, self._time_in(now)])
-        return row["holder"] if row else None
 
 
 def utc(value: dt.datetime | None) -> dt.datetime | None:

@@ -16,7 +16,7 @@ import time
 import pytest
 import storage
 from bot import blocks
-from bot.listeners.handoff import after_ack
+from bot.router import after_ack
 from bot.work import ACKS_FIRST_SECONDS, InFlight
 from tests.support.stories import JANE, leaves, seed_jane, send, user_change
 
@@ -152,7 +152,7 @@ def test_a_part_run_after_the_ack_may_ask_only_for_what_it_gets():
         pass
 
     with pytest.raises(TypeError, match="wants_say asks for say"):
-        after_ack(wants_say)
+        after_ack(None, wants_say)
 
 
 def gone(aws, name: str) -> bool:

@@ -6,7 +6,6 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import sweep_once
 from tests.support.faults import Fault, count_calls
 from tests.support.harness import APPROVALS, Bot, together
 from tests.support.stories import thread_texts
@@ -195,10 +194,10 @@ def test_the_sweep_expires_what_nobody_decided(make_bot, slack):
     now = [dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)]
     bot = make_bot(clock=lambda: now[0], iam_bot_request_ttl="1h")
     file_jane(bot)
-    sweep_once(bot.services)
+    bot.run_duty("sweep")
     assert bot.store.get(1).state == storage.PENDING
     now[0] += dt.timedelta(minutes=61)
-    sweep_once(bot.services)
+    bot.run_duty("sweep")
     bot.settle()
     assert bot.store.get(1).state == storage.EXPIRED
     assert "Expired" in str(updates_of_card(slack)[-1]["blocks"])

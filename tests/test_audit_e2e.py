@@ -7,7 +7,6 @@ from moto.iam.models import iam_backends
 
 import storage
 from bot import blocks
-from bot.audit_work import audit_once
 from bot.shell.credential_report import ReportFiller
 from commands.audit import parse_report, summarize
 from commands.iam import IamGateway, ReportNotReady
@@ -217,7 +216,7 @@ def test_the_scheduled_audit_is_posted_once_per_period_however_many_processes_ru
     ReportFiller(bots[1].client, generated=lambda: now[0])
 
     def tick_everywhere():
-        all_at_once(bots, audit_once, 6)
+        all_at_once(bots, "scheduled_audit", 6)
 
     tick_everywhere()
     [post] = scheduled_posts(slack)
@@ -232,7 +231,7 @@ def test_the_scheduled_audit_is_posted_once_per_period_however_many_processes_ru
 
 def test_no_schedule_no_post(make_bot, slack, aws):
     bot = make_bot()
-    audit_once(bot.services)
+    bot.run_duty("scheduled_audit")
     bot.settle()
     assert scheduled_posts(slack) == [] and bot.store.jobs(kind="audit_post") == []
 

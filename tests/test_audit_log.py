@@ -6,8 +6,7 @@ import json
 import os
 import stat
 
-from bot.audit_log import FileSink, StdoutSink, stream_once
-from bot.background import DUTIES
+from bot.audit_log import AUDIT_LOG_DUTY, FileSink, StdoutSink
 
 
 def test_a_file_is_created_private_and_appended_to(tmp_path):
@@ -53,18 +52,18 @@ def test_the_duty_streams_what_the_bot_did(make_bot, tmp_path):
     bot = make_bot(iam_bot_audit_log=str(path))
     bot.slash("U0ALICE", "create jane.doe Developers")
     bot.slash("U0CAROL", "status jane.doe")
-    [duty] = [d for d in DUTIES if d.name == "audit_log"]
+    [duty] = [d for d in bot.built.duties if d.name == AUDIT_LOG_DUTY]
     assert duty.every == dt.timedelta(0)
-    stream_once(bot.services)
+    bot.run_duty(AUDIT_LOG_DUTY)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["id"] for line in lines] == [e.id for e in bot.store.events()]
     assert [line["action"] for line in lines][:1] == ["filed"]
     assert lines[0]["user_name"] == "jane.doe" and lines[0]["actor"] == "U0ALICE"
-    stream_once(bot.services)
+    bot.run_duty(AUDIT_LOG_DUTY)
     assert len(path.read_text().splitlines()) == len(lines)
 
 
-def test_without_the_setting_the_duty_does_nothing(bot, tmp_path):
+def test_without_the_setting_there_is_no_stream_duty(bot, tmp_path):
     bot.slash("U0ALICE", "create jane.doe Developers")
-    stream_once(bot.services)
-    assert bot.store.stream_position("audit_log").id == 0
+    assert AUDIT_LOG_DUTY not in [d.name for d in bot.built.duties]
+    assert bot.store.stream_position(AUDIT_LOG_DUTY).id == 0

@@ -245,7 +245,7 @@ from bot.shell.aws import start_sample_aws
 sample = start_sample_aws()
 try:
     client = sample.gateway.client
-    print(sample.gateway.find_user("SAM.SAMPLE"))
+    print(sample.gateway.user("SAM.SAMPLE").name)
     try:
         client.create_user(UserName="Sam.Sample")
     except client.exceptions.EntityAlreadyExistsException:

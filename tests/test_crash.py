@@ -179,8 +179,6 @@ def test_a_key_made_just_before_a_kill_and_never_shown_is_deleted_by_the_duties(
     """AWS made the key, the process died before it wrote the key's id down, and nobody clicks
     again: the rotations duty finds the attempt, deletes the key nobody saw, and leaves the key
     jane made herself alone."""
-    from bot.background import check_rotations_once, sweep_once
-
     served = serve("bot")
     jane = file_request(served, "U0ALICE", "create jane.doe Developers", "U0JANE")
     approve(served, jane)
@@ -210,8 +208,8 @@ def test_a_key_made_just_before_a_kill_and_never_shown_is_deleted_by_the_duties(
     # Minutes later another process holds the duties: the claim is released, then the attempt found.
     later = served.store.get(key_request.id).reveal_claimed_at + dt.timedelta(minutes=3)
     bot = make_bot(clock=lambda: later)
-    sweep_once(bot.services)
-    check_rotations_once(bot.services)
+    bot.run_duty("sweep")
+    bot.run_duty("rotations")
     bot.settle()
 
     assert keys_of(aws) == {her_own: "Active"}
@@ -220,5 +218,5 @@ def test_a_key_made_just_before_a_kill_and_never_shown_is_deleted_by_the_duties(
     assert any(e.what == "key_lost" and orphan in e.detail for e in bot.store.events(key_request.id))
     assert "could not be shown, so that key was deleted" in str(slack.message(dm.channel, dm.ts).blocks)
     assert any("was never shown, so that key was deleted" in line for line in thread_lines(slack, key_request))
-    check_rotations_once(bot.services)  # once settled, never again
+    bot.run_duty("rotations")  # once settled, never again
     assert [e.what for e in bot.store.events(key_request.id)].count("key_lost") == 1

@@ -1,9 +1,12 @@
 """Filing a request with /iam create, end to end over HTTP."""
 
+from pathlib import Path
+
 import pytest
 
 import storage
-
+from bot.router import help_message
+from tests.support.domain import full_parser
 from tests.support.harness import APPROVALS
 
 pytestmark = pytest.mark.e2e
@@ -102,6 +105,12 @@ def test_help_and_unknown_subcommands(bot):
         assert body["response_type"] == "ephemeral"
         assert "/iam create <user-name> <group>" in body["text"]
     assert "`frobnicate` is not an /iam command" in bot.slash("U0ALICE", "frobnicate").json()["text"]
+
+
+def test_the_apps_help_is_its_features_verbs_byte_for_byte(bot):
+    """The app builds `/iam`'s parser from its features; the tests' parser is the same, and so its help."""
+    assert bot.slash("U0ALICE", "help").json()["text"] == help_message(full_parser())["text"]
+    assert full_parser().usage() == (Path(__file__).parent / "support" / "help.txt").read_text(encoding="utf-8")
 
 
 def test_user_text_is_escaped_in_slack(bot, slack):

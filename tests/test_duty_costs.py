@@ -9,13 +9,13 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import DUTIES
-from commands.audit import schedule_audit
+from commands.audit import Audit
 from commands.keys import ACCESS_KEY, KeyFlow
-from commands.mfa import check_mfa
-from commands.reminders import remind_due
-from commands.workflow import Due, Policy, Workflow
+from commands.mfa import MfaWatch
+from commands.reminders import Reminders
+from commands.workflow import Due, Policy
 from storage import migrations as sqlite_migrations, open_store, postgres_migrations
+from tests.support.domain import workflow_with_create
 from tests.support.store_spy import spying
 from tests.support.stores import url  # noqa: F401 (a fixture)
 
@@ -30,8 +30,8 @@ def reveal_value(slack):
 
 
 def run_every_duty(bot):
-    for duty in DUTIES:
-        duty.run(bot.services)
+    for duty in bot.built.duties:
+        duty.run()
     bot.settle()
 
 
@@ -120,14 +120,14 @@ def assert_no_scans(store, asked):
 def test_no_duty_query_reads_a_whole_table(url):
     store = open_store(url)
     grow(store)
-    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0)
-    keys = KeyFlow(workflow)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0)
+    keys = KeyFlow(workflow, store, None)
     with spying(store) as asked:
         workflow.sweep()
         keys.check_rotations()
-        check_mfa(workflow)
-        remind_due(workflow)
-        schedule_audit(workflow, dt.timedelta(days=7))
+        MfaWatch(workflow, store, None).check()
+        Reminders(workflow, store).remind_due()
+        Audit(workflow, store, None).schedule(dt.timedelta(days=7))
         workflow.forget_done_work(dt.timedelta(days=7), batch=10, batches=1)
         for duty in (Due.REVEAL_EXPIRY, Due.MFA, Due.ROTATION):  # a pass of more than one batch
             assert len(list(store.each_due(duty, now=LATER + dt.timedelta(minutes=99), batch=10))) == 33
@@ -165,7 +165,7 @@ def test_finished_jobs_go_after_the_retention_and_their_events_stay(url):
     first, second, third = store.claim_due_jobs("w", now=T0, hold=dt.timedelta(minutes=1))
     store.finish_job(first.id, "w", now=T0)
     store.finish_job(second.id, "w", now=T0 + 20 * DAY)
-    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 31 * DAY)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0 + 31 * DAY)
 
     assert workflow.forget_done_work(dt.timedelta(days=30)) == 1
     assert [j.id for j in store.jobs(request_id=request.id)] == [second.id, third.id]  # newer, and not done
@@ -209,7 +209,7 @@ def test_an_upgraded_store_keeps_what_was_due(url, monkeypatch):
     assert store.due_at(watched.id) == {Due.MFA: T0}
     assert store.due_at(rotating.id) == {Due.ROTATION: T0}
     assert [store.due_at(r.id) for r in finished] == [{}] * len(finished)
-    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 2 * DAY)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0 + 2 * DAY)
     [expired] = workflow.sweep()
     assert (expired.id, expired.state) == (unrevealed.id, storage.REVEAL_EXPIRED)
     assert store.due_at(unrevealed.id) == {}
@@ -228,8 +228,8 @@ def test_details_are_json_objects_in_the_grown_rows(url):
 # -- /iam status reads what it shows -----------------------------------------------------
 
 def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_reads(url):
-    from bot.audit_blocks import status_message
-    from commands.audit import status
+    from bot.feature import Looks
+    from bot.features.audit import status_message
     from commands.rules import Person
 
     store = open_store(url)
@@ -238,13 +238,13 @@ def test_status_of_a_name_with_many_requests_reads_the_newest_twenty_in_three_re
                                      requester_id="U0ALICE", team_id="T0TEAM", now=T0 + n * DAY)
         store.transition(request.id, from_states=[storage.PENDING], to_state=storage.DENIED, actor_id="U0BOB",
                          what=storage.DENIED, now=T0 + n * DAY, detail="no")
-    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 30 * DAY)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0 + 30 * DAY)
     with spying(store) as asked:
-        shown = status(workflow, "SVC.deploy", Person("U0BOB", team_id="T0TEAM"), listed=True)
+        shown = Audit(workflow, store, None).status("SVC.deploy", Person("U0BOB", team_id="T0TEAM"), listed=True)
     assert len(asked.statements) == 3
     assert [t.request.id for t in shown.trails] == list(range(25, 5, -1)) and shown.older == 5
     assert [e.what for e in shown.trails[0].events] == ["filed", storage.DENIED]
-    message = status_message(shown)
+    message = status_message(shown, Looks())
     assert "and 5 older requests" in str(message["blocks"][-1])
     store.close()
 
@@ -256,7 +256,7 @@ def test_finished_work_of_a_leaver_goes_too_and_their_leaving_stays_closed(url):
     job = store.open_leaver("U0JANE", storage.NewJob("leaver", key="Ev1"), now=T0, worker="w",
                             hold=dt.timedelta(minutes=1))
     store.finish_job(job.id, "w", now=T0)
-    workflow = Workflow(store, iam=None, policy=Policy(team_id="T0TEAM"), clock=lambda: T0 + 31 * DAY)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0 + 31 * DAY)
 
     store.enqueue([storage.NewJob("card")], now=T0 + 31 * DAY)  # the newest job always stays
     assert workflow.forget_done_work(dt.timedelta(days=30)) == 1

@@ -8,11 +8,9 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import DUTIES
 from bot.cli import main
-from commands import guard
+from commands import guardrails
 from commands.iam import IamGateway
-from commands.mfa import check_mfa
 from commands.policy import allowed_operations, bot_policy, mfa_policy
 from tests.support.faults import count_calls
 from tests.support.stories import OWNER_DM, reveal_value, thread_texts
@@ -29,8 +27,7 @@ def nudges(slack):
 
 def mfa_pass(bot):
     """What the MFA duty does every hour, once."""
-    [duty] = [d for d in DUTIES if d.name == "mfa"]
-    duty.run(bot.services)
+    bot.run_duty("mfa")
     bot.settle()
 
 
@@ -86,8 +83,9 @@ def test_two_passes_at_the_same_moment_remind_once(make_bot, slack, aws):
     now = [T0]
     bot = revealed_jane(make_bot, slack, now)
     now[0] = T0 + dt.timedelta(days=1)
-    first = check_mfa(bot.services.workflow)
-    second = check_mfa(bot.services.workflow)
+    watch = bot.built.feature("mfa").domain
+    first = watch.check()
+    second = watch.check()
     bot.settle()
     assert first.nudged == [1] and second.nudged == [] and len(nudges(slack)) == 1
 
@@ -165,9 +163,9 @@ def test_a_key_request_for_a_member_of_a_sensitive_group_is_judged_from_the_user
     calls = count_calls(aws, "ListGroupsForUser")
     key = storage.Request(id=7, user_name="sam.sample", groups=(), console=False, owner_id="U0DAN",
                           requester_id="U0DAN", team_id="T0", state=storage.PENDING, created_at=T0, updated_at=T0,
-                          kind=guard.ACCESS_KEY)
-    judged = guard.judge(gateway, guard.Guard(sensitive_groups=("admins",), mfa_group="ForceMFA"), key)
-    assert judged["sensitive"] == {"Admins": guard.NAMED} and judged["approvals_needed"] == 2
+                          kind=guardrails.ACCESS_KEY)
+    judged = guardrails.judge(gateway, guardrails.Guardrails(sensitive_groups=("admins",), mfa_group="ForceMFA"), key)
+    assert judged["sensitive"] == {"Admins": guardrails.NAMED} and judged["approvals_needed"] == 2
     assert judged["mfa_session"] is True and calls == ["ListGroupsForUser"]
-    plain = guard.judge(gateway, guard.Guard(), key)
+    plain = guardrails.judge(gateway, guardrails.Guardrails(), key)
     assert plain["sensitive"] == {} and "approvals_needed" not in plain

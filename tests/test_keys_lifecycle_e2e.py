@@ -10,7 +10,7 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.background import check_rotations_once
+from bot.features import keys as key_feature
 from tests.support.faults import count_calls
 from tests.support.stories import KEY_REASON as REASON
 from tests.support.stories import OWNER_DM, ask_and_approve, keys_of, provision_jane, reveal, shown_key
@@ -168,14 +168,14 @@ def test_deactivate_activate_and_delete_with_the_buttons_and_a_line_in_the_threa
     assert [e["text"]["text"] for e in rows[0]["elements"]] == ["Rotate", "Deactivate", "Delete"]
     assert all("confirm" in e for e in rows[0]["elements"])
     value = rows[0]["elements"][1]["value"]
-    said = bot.said(bot.click("U0JANE", blocks.ACTION_KEY_DEACTIVATE, value, channel="C0GENERAL").response_url)
+    said = bot.said(bot.click("U0JANE", key_feature.ACTION_KEY_DEACTIVATE, value, channel="C0GENERAL").response_url)
     assert "is now inactive" in said and keys_of(aws) == {key_id: "Inactive"}
-    said = bot.said(bot.click("U0JANE", blocks.ACTION_KEY_ACTIVATE, value, channel="C0GENERAL").response_url)
+    said = bot.said(bot.click("U0JANE", key_feature.ACTION_KEY_ACTIVATE, value, channel="C0GENERAL").response_url)
     assert "active again" in said and keys_of(aws) == {key_id: "Active"}
     typed(bot, "U0BOB", f"deactivate-key jane.doe {key_id}")
     # Jane is an approver in this workspace's settings too; Dan is neither.
     assert "Only approvers" in typed(bot, "U0DAN", f"activate-key jane.doe {key_id}")
-    said = bot.said(bot.click("U0BOB", blocks.ACTION_KEY_DELETE, value, channel="C0GENERAL").response_url)
+    said = bot.said(bot.click("U0BOB", key_feature.ACTION_KEY_DELETE, value, channel="C0GENERAL").response_url)
     assert "is deleted" in said and keys_of(aws) == {} and key_id not in tags_of(aws)
     thread = [p["text"] for p in slack.of("chat.postMessage") if p.get("thread_ts") and key_id in p.get("text", "")]
     assert any("deactivated" in t for t in thread) and any("deleted" in t for t in thread)
@@ -229,19 +229,19 @@ def test_rotation_deactivates_the_old_key_at_first_use_then_deletes_it_a_grace_l
     now = [dt.datetime.now(dt.timezone.utc)]
     bot = make_bot(clock=lambda: now[0], iam_bot_rotation_grace="7d")
     old, new, secret = rotate(bot, slack, aws, now)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     bot.settle()
     assert keys_of(aws)[old] == "Active"  # the new key is not in use yet
     use_key(moto_url, new, secret)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     bot.settle()
     assert keys_of(aws) == {old: "Inactive", new: "Active"}
     assert any("now inactive" in t and old in t for t in owner_dms(slack))
     now[0] += dt.timedelta(days=6)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     assert old in keys_of(aws)
     now[0] += dt.timedelta(days=1, minutes=1)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     bot.settle()
     assert keys_of(aws) == {new: "Active"} and old not in tags_of(aws)
     assert any("rotation is complete" in t for t in owner_dms(slack))
@@ -254,7 +254,7 @@ def test_rotation_deactivates_after_the_grace_when_the_new_key_is_never_used(mak
     bot = make_bot(clock=lambda: now[0], iam_bot_rotation_grace="7d")
     old, new, _ = rotate(bot, slack, aws, now, who="U0JANE")
     now[0] += dt.timedelta(days=7, minutes=1)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     bot.settle()
     assert keys_of(aws) == {old: "Inactive", new: "Active"}
 
@@ -264,10 +264,10 @@ def test_a_re_activated_old_key_is_left_alone(make_bot, slack, aws):
     bot = make_bot(clock=lambda: now[0], iam_bot_rotation_grace="1d")
     old, new, _ = rotate(bot, slack, aws, now)
     now[0] += dt.timedelta(days=1, minutes=1)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     typed(bot, "U0JANE", f"activate-key jane.doe {old}")
     now[0] += dt.timedelta(days=1, minutes=1)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     bot.settle()
     assert keys_of(aws) == {old: "Active", new: "Active"}
     assert any("left it" in t and "alone" in t for t in owner_dms(slack))
@@ -279,7 +279,7 @@ def test_a_new_key_never_revealed_leaves_the_old_one_alone(make_bot, slack, aws)
     old, _ = issue_key(bot, slack, aws)
     typed(bot, "U0BOB", f"rotate-key jane.doe {old}")
     now[0] += dt.timedelta(days=30)
-    check_rotations_once(bot.services)
+    bot.run_duty("rotations")
     assert keys_of(aws) == {old: "Active"}
 
 

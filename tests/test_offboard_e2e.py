@@ -244,10 +244,10 @@ def test_who_may_not_approve_and_what_may_not_be_removed(make_bot, slack, aws, m
     # The bot's own identity: STS names the user whose key the bot uses.
     aws.create_user(UserName="iam-bot-itself", Path="/people/")
     key = aws.create_access_key(UserName="iam-bot-itself")["AccessKey"]
-    bot.services.offboarding.iam.sts = boto3.client(
+    bot.services.iam.sts = boto3.client(
         "sts", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
         aws_secret_access_key=key["SecretAccessKey"])
-    bot.services.offboarding.iam._identity.forget()
+    bot.services.iam._identity.forget()
     said = bot.said(bot.slash("U0BOB", "remove iam-bot-itself").response_url)
     assert "the AWS identity the bot itself runs as" in said
     # Nothing changed: one request, and AWS holds what it held.

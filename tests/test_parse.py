@@ -1,12 +1,20 @@
 """Parsing the text after /iam."""
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot.listeners.slash import help_message
+from bot.router import help_message
 from bot.words import say
+from commands.create import CreateCommand
 from commands.errors import CommandError
-from commands.parse import CreateCommand, HelpCommand, KeysCommand, parse, usage
+from commands.keys import KeysCommand
+from commands.parse import HelpCommand
+from tests.support.domain import full_parser
+
+PARSER = full_parser()
+parse, usage = PARSER.parse, PARSER.usage
 
 
 def test_create_with_groups():
@@ -39,7 +47,7 @@ def test_help(text):
 def test_unknown_subcommand_shows_help_with_reason():
     cmd = parse("delete jane")
     assert cmd == HelpCommand(unknown="delete")
-    shown = help_message(cmd.unknown)["text"]
+    shown = help_message(PARSER, cmd.unknown)["text"]
     assert shown.startswith("`delete` is not an /iam command.") and "/iam create <user-name>" in shown
 
 
@@ -74,6 +82,10 @@ def test_usage_comes_from_the_docstrings():
     assert "/iam create <user-name> <group>" in text and "/iam keys <user-name>" in text and "/iam help" in text
 
 
+def test_help_text_is_unchanged_byte_for_byte():
+    assert usage() == (Path(__file__).parent / "support" / "help.txt").read_text(encoding="utf-8")
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.text())
 def test_any_text_parses_or_says_why(text):
@@ -106,7 +118,7 @@ def test_any_sequence_of_plausible_words_parses_or_says_why(parts):
 ])
 def test_typed_entities_are_quoted_back_escaped_once(text, shown):
     try:
-        message = help_message(parse(text).unknown)["text"]
+        message = help_message(PARSER, parse(text).unknown)["text"]
     except CommandError as error:
         message = say(error)
     assert shown in message and "&amp;amp;" not in message and "&amp;lt;" not in message

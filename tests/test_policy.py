@@ -41,7 +41,7 @@ def test_writes_are_scoped_to_the_user_path():
 def test_offboarding_grows_the_policy_exactly_by_the_actions_it_calls():
     from commands.policy import OFFBOARD_GROUPS, OFFBOARD_MFA, OFFBOARD_USERS
 
-    called = operations_in_source(ROOT / "commands" / "iam_offboard.py")
+    called = operations_in_source(ROOT / "commands" / "iam.py")
     already = allowed_operations({"Statement": [s for s in bot_policy()["Statement"]
                                                 if not s["Sid"].startswith("Offboard")]})
     added = {a.split(":", 1)[1] for a in OFFBOARD_USERS + OFFBOARD_MFA + OFFBOARD_GROUPS}

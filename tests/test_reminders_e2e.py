@@ -5,9 +5,7 @@ import datetime as dt
 import pytest
 
 import storage
-from bot import audit_blocks, blocks
-from bot.audit_work import remind_once
-from bot.background import sweep_once
+from bot import blocks
 from tests.support.harness import APPROVALS, all_at_once
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +34,7 @@ def clocked(make_bot):
     def at(delta):
         """Move the clock to T0 + delta and let the single duties runner look, as it does every minute."""
         now[0] = T0 + delta
-        remind_once(bot.services)
+        bot.run_duty("reminders")
         bot.settle()
 
     return bot, at
@@ -61,7 +59,7 @@ def test_reminders_come_1h_after_filing_then_2h_4h_8h_later_until_expiry(clocked
         if len(reminders(slack, request)) > before:
             seen.append(delta / HOUR)
     assert seen == [1, 3, 7, 15]  # the next would be at 31 h, after the request expired at 24 h
-    sweep_once(bot.services)
+    bot.run_duty("sweep")
     at(40 * HOUR)
     assert bot.store.get(1).state == storage.EXPIRED and len(reminders(slack, request)) == 4
     first, second = reminders(slack, request)[:2]
@@ -116,7 +114,7 @@ def test_one_reminder_per_step_however_many_processes_look(make_bot, slack):
     bots = [make_bot(clock=lambda: now[0]), make_bot(clock=lambda: now[0])]
     request = file_jane(bots[0])
     now[0] = T0 + HOUR
-    all_at_once(bots, remind_once, 8)
+    all_at_once(bots, "reminders", 8)
     assert len(reminders(slack, request)) == 1
     assert [e.what for e in bots[0].store.events(1)].count("reminded") == 1
 
@@ -148,8 +146,8 @@ def test_the_cancel_button_on_the_filed_confirmation(bot, slack):
     [filed] = bot.responses(response.response_url)
     assert filed["response_type"] == "ephemeral"
     [cancel] = [e for b in filed["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert cancel["action_id"] == audit_blocks.ACTION_CANCEL and cancel["confirm"]
-    clicked = bot.click("U0ALICE", audit_blocks.ACTION_CANCEL, cancel["value"], channel="C0GENERAL")
+    assert cancel["action_id"] == blocks.ACTION_CANCEL and cancel["confirm"]
+    clicked = bot.click("U0ALICE", blocks.ACTION_CANCEL, cancel["value"], channel="C0GENERAL")
     [answer] = bot.responses(clicked.response_url)
     assert answer["replace_original"] is True and "You withdrew request #1" in answer["text"]
     assert bot.store.get(1).state == storage.CANCELLED
@@ -186,7 +184,7 @@ def test_a_stranger_cannot_tell_whether_a_request_exists_or_who_filed_it(bot, sl
 
 def test_someone_elses_cancel_button_changes_nothing(bot, slack):
     file_jane(bot)
-    clicked = bot.click("U0DAN", audit_blocks.ACTION_CANCEL, 1, channel="C0GENERAL")
+    clicked = bot.click("U0DAN", blocks.ACTION_CANCEL, 1, channel="C0GENERAL")
     assert NOT_YOURS.format(n=1) in bot.said(clicked.response_url)
     assert bot.store.get(1).state == storage.PENDING
 

@@ -14,6 +14,7 @@ import pytest
 import storage
 from bot.background import DUTIES_LEASE
 from tests.support.harness import APPROVALS
+from tests.support.stores import lease_holder
 from tests.support.process import (
     answer, approve, dms, file_request, press_reveal, reveal_value, settled, thread_lines, wait_until,
 )
@@ -77,7 +78,7 @@ def approved_and_revealed_once(servers, slack, aws_proxy, store):
 
 
 def holder_pid(store) -> int | None:
-    holder = store.lease_holder(DUTIES_LEASE, now=now())
+    holder = lease_holder(store, DUTIES_LEASE, now=now())
     return int(holder.split(":")[1]) if holder else None
 
 

@@ -81,14 +81,13 @@ def test_the_reveal_expires(make_bot, slack):
 
 
 def test_the_sweep_expires_the_reveal_and_updates_the_dm(make_bot, slack):
-    from bot.background import sweep_once
     now = [dt.datetime.now(dt.timezone.utc)]
     bot = make_bot(clock=lambda: now[0], iam_bot_reveal_ttl="2h")
     provision_jane(bot)
-    sweep_once(bot.services)
+    bot.run_duty("sweep")
     assert bot.store.get(1).state == storage.PROVISIONED
     now[0] += dt.timedelta(hours=2, seconds=1)
-    sweep_once(bot.services)
+    bot.run_duty("sweep")
     bot.settle()
     assert bot.store.get(1).state == storage.REVEAL_EXPIRED
     dm_update = [p for p in slack.of("chat.update") if p.get("channel") == OWNER_DM][-1]

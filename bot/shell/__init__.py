@@ -28,6 +28,7 @@ def main() -> None:
     from storage import open_store
 
     from ..app import Deps, create_app
+    from ..background import Duties
     from .aws import MotoMissing, start_sample_aws
     from .credential_report import ReportFiller
     from .render import Terminal
@@ -66,11 +67,11 @@ def main() -> None:
         clock = ShellClock()  # `wait 2h` moves it: reminders and expiries without waiting for real
         # moto's credential report as AWS would write it: a root row (MFA on, no keys), dated now.
         ReportFiller(aws.gateway.client, root_mfa=True, root_keys=0, generated=clock.now)
-        built = create_app(settings, Deps(store=store, iam=aws.gateway, sts=aws.sts, listener_executor=executor, clock=clock.now))
+        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor, clock=clock.now))
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
                       signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal),
-                      services=built.services, clock=clock)
+                      duties=lambda: Duties(built.services, built.duties).tick(), clock=clock)
         shell.banner(db_path)
         try:
             shell.run()

@@ -43,7 +43,6 @@ class SampleAws:
     groups: tuple[str, ...] = GROUPS
     sample_user: str = SAMPLE_USER
     sample_keys: int = 2
-    sts: object = field(default=None, repr=False)
     password_length: int = PASSWORD_POLICY["MinimumPasswordLength"]
     _mock: object = field(default=None, repr=False)
 
@@ -82,7 +81,7 @@ def start_sample_aws() -> SampleAws:
     except BaseException:
         mock.stop()
         raise
-    return SampleAws(gateway=IamGateway(client), account_id=account_id, sts=session.client("sts"), _mock=mock)
+    return SampleAws(gateway=IamGateway(client, session.client("sts")), account_id=account_id, _mock=mock)
 
 
 def seed(client, session) -> str:

@@ -105,7 +105,7 @@ class Lines:
 
 class Shell:
     def __init__(self, *, app: App, slack: SlackStandIn, screen: Screen, executor: TrackingExecutor, store: Store,
-                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines, services=None, clock=None):
+                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines, duties=None, clock=None):
         self.app = app
         self.slack = slack
         self.screen = screen
@@ -116,7 +116,7 @@ class Shell:
         self.terminal = terminal
         self.lines = lines
         self.me: Person = PEOPLE[0]
-        self.services = services  # the app's, for `wait`: its background duties run as time passes
+        self.duties = duties  # runs the app's background duties once, for `wait`: they run as time passes
         self.clock = clock
 
     # -- the loop ---------------------------------------------------------------------------
@@ -462,19 +462,17 @@ class Shell:
         process holding the duties lease would: reminders, expiries, the scheduled audit."""
         from commands.settings import parse_duration
 
-        from ..background import Duties
-
         try:
             delta = parse_duration(rest)
         except ValueError:
             raise ShellError("Wait how long? For example: wait 1h (s, m, h or d).") from None
-        if self.clock is None or self.services is None:
+        if self.clock is None or self.duties is None:
             raise ShellError("This shell has no clock to move.")
         self.clock.advance(delta)
         self.say(f"({rest.strip()} later)")
         self.terminal.hold()
         try:
-            Duties(self.services).tick()
+            self.duties()
         finally:
             self.terminal.release()
         if not self.executor.wait_idle(SETTLE_SECONDS):

@@ -1,7 +1,7 @@
 """The IAM calls of the checks before `/iam create` files a request, as the account grows.
 
-The checks run through the real `Workflow.file` against moto made AWS-like (names ignore case,
-ListUsers pages at 100 as AWS's do), in accounts of 100, 1,000 and 5,000 users. The same run
+The checks run through the real `Creation.file` (commands/create.py) against moto made AWS-like
+(names ignore case, ListUsers pages at 100 as AWS's do), in accounts of 100, 1,000 and 5,000 users. The same run
 measures the strategy the gateway used before: GetUser, then a ListUsers scan of the whole
 account when GetUser found nothing (as it does for every new name), so that a user whose name
 differed only in case would be found even where GetUser compared with case.
@@ -23,12 +23,11 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.shell.aws import forget_aws_environment
 from bot.shell.awslike import make_aws_like
-from commands.iam import IamGateway, describe, error_code
-from commands.parse import CreateCommand
+from commands.create import CreateCommand, Creation
+from commands.iam import IamGateway, IamUser
 from commands.rules import Person
 from commands.workflow import Policy, Workflow
 from storage import Store
@@ -39,19 +38,17 @@ SIZES = (100, 1000, 5000)
 
 
 class ListingGateway(IamGateway):
-    """The gateway's old `find_user`: GetUser, then a scan of every user when it finds none."""
+    """The gateway's old user look-up: GetUser, then a scan of every user when it finds none."""
 
-    def find_user(self, name: str) -> str | None:
-        try:
-            return self.client.get_user(UserName=name)["User"]["UserName"]
-        except (ClientError, BotoCoreError) as error:
-            if error_code(error) != "NoSuchEntity":
-                raise describe(error, f"look up user {name}") from None
+    def user(self, name: str, *, tags: bool = False) -> IamUser | None:
+        found = super().user(name, tags=tags)
+        if found is not None:
+            return found
         wanted = name.lower()
         for page in self.client.get_paginator("list_users").paginate():
             for user in page["Users"]:
                 if user["UserName"].lower() == wanted:
-                    return user["UserName"]
+                    return IamUser(name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], path=user["Path"])
         return None
 
 
@@ -73,9 +70,10 @@ def checks_before_filing(gateway: IamGateway, store: Store, n: int) -> Counter:
 
     gateway.client.meta.events.register("before-call.iam", count)
     try:
-        workflow = Workflow(store, gateway, Policy(team_id=TEAM))
+        policy = Policy(team_id=TEAM)
+        creation = Creation(Workflow(store, gateway, policy), store, gateway, policy)
         owner = Person(user_id=f"U0OWNER{n}", team_id=TEAM)
-        workflow.file(CreateCommand(user_name=f"new.person.{n}", groups=GROUPS), requester=Person("U0ASKER", TEAM),
+        creation.file(CreateCommand(user_name=f"new.person.{n}", groups=GROUPS), requester=Person("U0ASKER", TEAM),
                       owner=owner)
     finally:
         gateway.client.meta.events.unregister("before-call.iam", count)

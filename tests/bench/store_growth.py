@@ -43,11 +43,13 @@ from pathlib import Path
 
 import storage
 from commands.keys import ACCESS_KEY, KeyFlow, KeyOwed
-from commands.mfa import check_mfa
-from commands.reminders import remind_due
-from commands.workflow import Due, Owed, Policy, Workflow
+from commands.mfa import MfaWatch
+from commands.reminders import Reminders
+from commands.workflow import Due, Owed, Policy
 from storage import NewJob, open_store
 from storage.store import Tx
+from tests.support.domain import workflow_with_create
+from tests.support.stores import lease_holder
 
 # The history ends now: the servers' duties run on the real clock, and must find nothing due
 # (the work in flight is due hours from now), as the direct calls do.
@@ -133,7 +135,7 @@ class Grower:
     def __init__(self, store):
         self.store = store
         self.now = END - YEAR
-        self.workflow = Workflow(store, iam=None, policy=Policy(team_id=TEAM), clock=lambda: self.now)
+        self.workflow = workflow_with_create(store, None, Policy(team_id=TEAM), clock=lambda: self.now)
         self.policy = self.workflow.policy
 
     def _t(self, request, what, to_state, t, from_states=None, jobs=(), due=None, **changes):
@@ -210,7 +212,7 @@ class Grower:
                               details={**request.details, "key_attempted": at.isoformat(), "keys_before": []})
             request = self._t(request, "key_created", storage.REVEALING, at, details={**request.details,
                               "key_id": key_id}, due={Due.ROTATION: at + 2 * m})
-        after = ({Due.MFA: at + self.policy.guard.mfa_grace} if console else
+        after = ({Due.MFA: at + self.policy.guardrails.mfa_grace} if console else
                  {Due.ROTATION: at if rotation else None} if kind == ACCESS_KEY else {})
         request = self._t(request, "revealed", storage.REVEALED, at, revealed_at=at,
                           jobs=[NewJob(Owed.DM_UPDATE), NewJob(Owed.THREAD)], due={Due.REVEAL_EXPIRY: None, **after})
@@ -320,16 +322,17 @@ class NoAws:
 
 def duty_ticks(url: str) -> dict[str, Callable[[], object]]:
     store = open_store(planned_each_call(url))
-    workflow = Workflow(store, iam=NoAws(), policy=Policy(team_id=TEAM), clock=lambda: END)
-    keys = KeyFlow(workflow)
+    aws = NoAws()
+    workflow = workflow_with_create(store, aws, Policy(team_id=TEAM), clock=lambda: END)
+    keys = KeyFlow(workflow, store, aws)
     # The credential report's users: the 50 in flight the bot made, 950 made outside it (the same
     # answer from either store: what the audit costs depends on AWS's users, not on the history).
     arns = [in_flight_arn(i) for i in range(50)] + [f"arn:aws:iam::123456789012:user/outside{i}" for i in range(950)]
     return {
         "sweep (60 s)": workflow.sweep,
         "rotations (5 min)": keys.check_rotations,
-        "reminders (60 s)": lambda: remind_due(workflow),
-        "mfa (1 h)": lambda: check_mfa(workflow),
+        "reminders (60 s)": Reminders(workflow, store).remind_due,
+        "mfa (1 h)": MfaWatch(workflow, store, aws).check,
         "the audit's users_made (1,000 ARNs)": lambda: store.users_made(arns),
         "prune_jobs (1 h)": lambda: workflow.forget_done_work(JOB_RETENTION),
         "_store": store,
@@ -390,7 +393,7 @@ class Web:
         out["ack during the first duty tick, p95 ms"] = [p95(latencies)]
         out["ack during the first duty tick, max ms"] = [max(latencies)]
         deadline = time.monotonic() + 30
-        while served.store.lease_holder("duties", now=dt.datetime.now(dt.timezone.utc)) is None:
+        while lease_holder(served.store, "duties", now=dt.datetime.now(dt.timezone.utc)) is None:
             assert time.monotonic() < deadline, "no process took the duties lease"
             time.sleep(0.05)
         time.sleep(1.0)  # the first tick (every duty at once) has run: the lease holder ticks each 0.5 s

@@ -31,6 +31,14 @@ def file(store, name="jane.doe", owner="U0JANE", **kwargs):
                               requester_id="U0ALICE", team_id="T0TEAM", now=NOW, **kwargs)
 
 
+def lease_holder(store, name, *, now):
+    """Who holds the lease `name` at `now`: a test's look into the leases table (the bot only takes,
+    renews and releases leases)."""
+    with store._read() as tx:
+        row = tx.one("SELECT holder FROM leases WHERE name = ? AND until > ?", [name, store._time_in(now)])
+    return row["holder"] if row else None
+
+
 def approve(store, request_id, **kwargs):
     return store.transition(request_id, from_states=[storage.PENDING], to_state=storage.APPROVED,
                             actor_id="U0BOB", what="approved", now=NOW, **kwargs)

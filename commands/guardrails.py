@@ -37,7 +37,7 @@ NAMED = "named"  # sensitive because IAM_BOT_SENSITIVE_GROUPS names it
 
 
 @dataclass(frozen=True)
-class Guard:
+class Guardrails:
     """The guardrails' configuration."""
 
     sensitive_groups: tuple[str, ...] = ()
@@ -51,9 +51,9 @@ def admin_like(arn: str) -> str | None:
     return match["name"] if match and match["name"] in ADMIN_LIKE else None
 
 
-def why_sensitive(group: str, attached_arns, guard: Guard) -> str | None:
+def why_sensitive(group: str, attached_arns, guardrails: Guardrails) -> str | None:
     """Why a group is sensitive (`named`, or the admin-like policy's name), or None."""
-    if group.lower() in {name.lower() for name in guard.sensitive_groups}:
+    if group.lower() in {name.lower() for name in guardrails.sensitive_groups}:
         return NAMED
     for arn in attached_arns:
         name = admin_like(arn)
@@ -90,26 +90,26 @@ def mfa_group_of(request: Request) -> str | None:
     return group
 
 
-def check_group_count(groups: tuple[str, ...], console: bool, guard: Guard) -> None:
+def check_group_count(groups: tuple[str, ...], console: bool, guardrails: Guardrails) -> None:
     """With an MFA group, a console user can be asked into at most 9 more groups (IAM allows 10)."""
-    mfa = guard.mfa_group
+    mfa = guardrails.mfa_group
     if console and mfa and mfa.lower() not in (g.lower() for g in groups) and len(groups) >= MAX_GROUPS:
         raise CommandError(Why.TOO_MANY_GROUPS_WITH_MFA, count=len(groups), limit=MAX_GROUPS - 1, mfa_group=mfa)
 
 
-def filing_details(iam: IamGateway, guard: Guard, groups: tuple[str, ...], console: bool) -> dict:
+def filing_details(iam: IamGateway, guardrails: Guardrails, groups: tuple[str, ...], console: bool) -> dict:
     """What a create request's card shows and its approval needs, read at filing: two calls a group
     (and one GetGroup for the MFA group of a console user)."""
-    check_group_count(groups, console, guard)
+    check_group_count(groups, console, guardrails)
     details: dict = {}
-    if console and guard.mfa_group:
-        if iam.missing_groups((guard.mfa_group,)):
-            raise CommandError(Why.MFA_GROUP_MISSING, mfa_group=guard.mfa_group)
-        details["mfa_group"] = guard.mfa_group
+    if console and guardrails.mfa_group:
+        if iam.missing_groups((guardrails.mfa_group,)):
+            raise CommandError(Why.MFA_GROUP_MISSING, mfa_group=guardrails.mfa_group)
+        details["mfa_group"] = guardrails.mfa_group
     grants, sensitive = {}, {}
     for group in groups:
         read = iam.group_grants(group)
-        why = why_sensitive(group, (arn for _, arn in read.attached), guard)
+        why = why_sensitive(group, (arn for _, arn in read.attached), guardrails)
         grants[group] = {"attached": [list(p) for p in read.attached], "inline": list(read.inline), "sensitive": why}
         if why:
             sensitive[group] = why
@@ -129,7 +129,7 @@ def groups_at_stake(iam: IamGateway, request: Request) -> tuple[str, ...]:
     return ()
 
 
-def judge(iam: IamGateway, guard: Guard, request: Request) -> dict:
+def judge(iam: IamGateway, guardrails: Guardrails, request: Request) -> dict:
     """Sensitivity judged afresh (at filing of a key, reset or enable, and at every approval of any kind):
     one ListAttachedGroupPolicies per group at stake. Returns the `details` to merge; the number
     of approvals needed only ever goes up."""
@@ -140,13 +140,13 @@ def judge(iam: IamGateway, guard: Guard, request: Request) -> dict:
             attached = iam.group_grants(group, inline=False).attached
         except GroupGone:
             attached = ()  # provisioning says so in plain words; a name in IAM_BOT_SENSITIVE_GROUPS still counts
-        why = why_sensitive(group, (arn for _, arn in attached), guard)
+        why = why_sensitive(group, (arn for _, arn in attached), guardrails)
         if why:
             sensitive[group] = why
     judged: dict = {"sensitive": {**(request.details.get("sensitive") or {}), **sensitive}}
     needed = max(approvals_needed(request), 2 if judged["sensitive"] else 1)
     if needed > 1:
         judged["approvals_needed"] = needed
-    if request.kind == ACCESS_KEY and guard.mfa_group:
-        judged["mfa_session"] = guard.mfa_group.lower() in (g.lower() for g in groups)
+    if request.kind == ACCESS_KEY and guardrails.mfa_group:
+        judged["mfa_session"] = guardrails.mfa_group.lower() in (g.lower() for g in groups)
     return judged

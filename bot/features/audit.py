@@ -1,75 +1,35 @@
-"""What the audit half of the bot says: the "filed" confirmation with its Cancel button, reminders
-and withdrawals in a card's thread, `/iam status` and `/iam audit` (and its scheduled post).
+"""`/iam status` and `/iam audit` (and the audit posted on a schedule, IAM_BOT_AUDIT_EVERY).
+
+Both are shown only where the asker alone sees them. The scheduled audit: every minute, the
+duties runner owes this period's report as a job whose key is the period, so it is written down
+once however many processes ask; any process's Runner posts it to the approvals channel.
 
 Text from AWS goes through `bot.mrkdwn`, people's own words are shown as typed (a deny reason is a
-`plain_text` field under its trail); every list ends in "and N more" before
-Slack's limits would refuse the message.
+`plain_text` field under its trail); every list ends in "and N more" before Slack's limits would
+refuse the message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from commands.audit import STALE_DAYS, AuditSummary, Flagged, RequestTrail, Status
-from commands.reminders import reminders_sent
-from storage import Event, Request
+from commands.audit import (
+    AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
+)
+from commands.errors import CommandError
+from storage import Event, Job
 
-from .blocks import CARD_FACES, MESSAGE_TEXT, SECTION_TEXT, _button, context, section
-from .mrkdwn import approver, channel, clip, code, escape, listing, mention, typed, when
+from ..blocks import MESSAGE_TEXT, SECTION_TEXT, context, section
+from ..feature import Command, Duty, Feature, Looks
+from ..mrkdwn import clip, code, escape, listing, mention, typed, when
+from ..router import Asked
+from ..services import Services
+from ..work import TryLater
 
-ACTION_CANCEL = "iam_cancel"
 NAMED_USERS = 20  # each audit line names this many users, then "and N more"
 STATUS_REQUESTS = 20  # /iam status shows this many requests, newest first
 STATUS_EVENTS = 25  # ... and this many events of each
-
-
-def summary_of(request: Request) -> str:
-    look = CARD_FACES.get(request.kind)
-    return look.summary(request) if look else f"{escape(request.kind)} for {code(request.user_name)}"
-
-
-# -- filing and withdrawing --------------------------------------------------------------
-
-def filed_message(request: Request, approvals_channel: str, notes: str = "") -> dict:
-    """The requester's confirmation: what waits for whom, and a Cancel button to withdraw it."""
-    text = (f":hourglass_flowing_sand: Request #{request.id} filed: IAM user {code(request.user_name)} for "
-            f"{mention(request.owner_id)}, waiting for a second person to approve it in {channel(approvals_channel)}."
-            + notes)
-    cancel = _button("Cancel request", ACTION_CANCEL, str(request.id), confirm={
-        "title": {"type": "plain_text", "text": "Withdraw this request?"},
-        "text": {"type": "mrkdwn", "text": clip(f"Request #{request.id} will be cancelled; nothing will be created.",
-                                               300)},
-        "confirm": {"type": "plain_text", "text": "Withdraw"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    })
-    return {"text": clip(text, MESSAGE_TEXT), "blocks": [
-        section(text),
-        {"type": "actions", "block_id": f"withdraw_{request.id}", "elements": [cancel]},
-        context(f"Changed your mind? Cancel it here or with `/iam cancel {request.id}`."),
-    ]}
-
-
-def withdrawn_text(request: Request) -> str:
-    return (f":heavy_multiplication_x: You withdrew request #{request.id} ({summary_of(request)}). Nothing was "
-            "created; ask again with `/iam create` whenever you need to.")
-
-
-# -- lines in a card's thread (bot/notify.py THREAD_LINES) --------------------------------
-
-def reminder_line(settings, request: Request, actor) -> str | None:
-    """Re-announce a pending request to the approvers; nothing once it is decided."""
-    if request.state != "pending":
-        return None
-    who = " ".join(approver(a) for a in settings.iam_bot_approvers)
-    expires = request.created_at + settings.iam_bot_request_ttl
-    number = reminders_sent(request)
-    return (f":bell: Reminder{f' {number}' if number > 1 else ''}: request #{request.id} "
-            f"({summary_of(request)}) has waited since {when(request.created_at)}. {who}: please approve or "
-            f"deny it on the card above. It expires {when(expires)}.")
-
-
-def withdrawn_line(settings, request: Request, actor) -> str:
-    return f":heavy_multiplication_x: {mention(actor)} withdrew request #{request.id}. Nothing was created."
+CHECK_EVERY = dt.timedelta(minutes=1)
 
 
 # -- /iam status -------------------------------------------------------------------------
@@ -96,11 +56,11 @@ def _reason_of(event: Event) -> str | None:
     return event.detail if event.what == "denied" and event.detail else None
 
 
-def _trail(trail: RequestTrail) -> dict:
+def _trail(trail: RequestTrail, looks: Looks) -> dict:
     request = trail.request
     shown = [e for e in trail.events if e.what not in _QUIET and not e.what.startswith(("step:", "refused:"))]
     refused = sum(1 for e in trail.events if e.what.startswith("refused:"))
-    lines = [f"*#{request.id}* · {summary_of(request)} · *{escape(request.state)}*"]
+    lines = [f"*#{request.id}* · {looks.summary(request)} · *{escape(request.state)}*"]
     lines += [_event_line(e) for e in shown[-STATUS_EVENTS:]]
     if len(shown) > STATUS_EVENTS:
         lines.insert(1, f"• … {len(shown) - STATUS_EVENTS} earlier events")
@@ -113,14 +73,14 @@ def _trail(trail: RequestTrail) -> dict:
     return trail_section
 
 
-def status_message(status: Status) -> dict:
+def status_message(status: Status, looks: Looks) -> dict:
     name = code(status.user_name)
     if not status.trails:
         return {"text": f"No requests about {name}", "blocks": [section(
             f"The bot has no requests about {name}. If the user exists, it was made outside the bot; "
             f"see its keys with {code('/iam keys ' + status.user_name, 120)}.")]}
     head = f"*Requests about {name}*" + ("" if status.everything else " (those for you)")
-    blocks = [section(head)] + [_trail(t) for t in status.trails[:STATUS_REQUESTS]]
+    blocks = [section(head)] + [_trail(t, looks) for t in status.trails[:STATUS_REQUESTS]]
     hidden = len(status.trails) + status.older - STATUS_REQUESTS
     if hidden > 0:
         blocks.append(context(f"and {hidden} older request{'s' if hidden != 1 else ''}"))
@@ -187,3 +147,49 @@ def audit_message(summary: AuditSummary, *, scheduled: bool = False) -> dict:
     ]
     text = f"{title}: {summary.users} IAM users, {len(summary.no_mfa)} console users without MFA"
     return {"text": clip(text, MESSAGE_TEXT), "blocks": blocks}
+
+
+# -- the feature -------------------------------------------------------------------------------
+
+def feature(svc: Services) -> Feature:
+    settings = svc.settings
+    audit = Audit(svc.workflow, svc.store, svc.iam)
+
+    def show_status(asked: Asked, parsed: StatusCommand) -> None:
+        if asked.interrupted(f"/iam status {parsed.user_name}"):
+            return
+        caller = svc.asker(asked.user_id)
+        found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id))
+        asked.ephemeral_blocks(status_message(found, svc.looks))
+
+    def show_audit(asked: Asked, parsed: AuditCommand) -> None:
+        if asked.interrupted("/iam audit"):
+            return
+        caller = svc.asker(asked.user_id)
+        summary = audit.audit(caller, listed=svc.listed(asked.user_id))
+        asked.ephemeral_blocks(audit_message(summary))
+
+    def audit_once() -> None:
+        every = settings.iam_bot_audit_every
+        if every is not None and audit.schedule(every):
+            svc.runner.kick()
+
+    def post_scheduled_audit(job: Job) -> None:
+        """The period's report in the approvals channel; AWS or Slack not ready is tried again later."""
+        try:
+            summary = audit.account_summary()
+        except CommandError as error:
+            raise TryLater(f"the credential report could not be read ({error.why.value})") from None
+        svc.notifier.to_approvers("post the scheduled audit", audit_message(summary, scheduled=True))
+
+    return Feature(
+        name="audit",
+        verbs=VERBS,
+        domain=audit,
+        commands={
+            StatusCommand: Command(lambda c: f"Looking up the requests about {code(c.user_name)}…", show_status),
+            AuditCommand: Command(lambda c: "Asking AWS for the credential report…", show_audit),
+        },
+        work={AUDIT_POST: post_scheduled_audit},
+        duties=(Duty("scheduled_audit", CHECK_EVERY, audit_once),),
+    )

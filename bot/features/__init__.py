@@ -1,0 +1,13 @@
+"""The features the app is built from: one line each. Adding a kind of request is a domain module,
+an edge module here, and its line in FEATURES (the order is the order of the duties)."""
+
+from . import audit, create, keys, mfa, offboard, requests
+
+FEATURES = (
+    requests.feature,  # what every kind shares: approve, deny, retry, reveal, withdraw, remind, expire
+    create.feature,
+    keys.feature,
+    offboard.feature,
+    audit.feature,
+    mfa.feature,
+)

@@ -1,0 +1,73 @@
+"""What the guardrails (`commands.guardrails`) say in Slack, on any kind of request: how many approvals
+a sensitive request needs and has, who approved it, and why a credential needs two approvers.
+
+Plain mrkdwn lines, drawn from the request's `details` and escaped through `bot.mrkdwn`; the
+card (`bot.blocks`) and the features put them where they belong.
+"""
+
+from __future__ import annotations
+
+from commands import guardrails
+from storage import Request
+
+from .mrkdwn import code, listing, mention
+
+
+def _sensitive_groups(request: Request) -> str:
+    sensitive = request.details.get("sensitive") or {}
+    return listing(sorted(sensitive), budget=300, most=5) if sensitive else "a sensitive group"
+
+
+def approvals_line(request: Request) -> str | None:
+    """"1 of 2 approvals: @bob" on a sensitive request's card; None for a one-approver request."""
+    needed = guardrails.approvals_needed(request)
+    if needed < 2:
+        return None
+    got = [a["user_id"] for a in guardrails.approvals(request)]
+    head = f":rotating_light: *Sensitive:* {_sensitive_groups(request)}. Needs {needed} different approvers."
+    if not got:
+        return head
+    return f"{head}\n:busts_in_silhouette: *{len(got)} of {needed} approvals:* " + ", ".join(mention(u) for u in got)
+
+
+def who_decides(request: Request) -> str:
+    if guardrails.approvals_needed(request) > 1:
+        return "Needs two different approvers: neither the requester nor the owner."
+    return "Needs a second person: not the requester, not the owner."
+
+
+def mfa_session_line(request: Request) -> str | None:
+    """A key for a member of the MFA group works only with an MFA session."""
+    if not request.details.get("mfa_session"):
+        return None
+    return (f":iphone: {code(request.user_name)} is in the MFA group: this key will work only with an MFA "
+            "session (`aws sts get-session-token --serial-number <MFA device ARN> --token-code <code>`).")
+
+
+def card_notes(request: Request) -> list[str]:
+    """The guardrails' lines on any kind of card."""
+    return [text for text in (approvals_line(request), mfa_session_line(request)) if text]
+
+
+def approval_recorded(request: Request) -> str:
+    got, needed = len(guardrails.approvals(request)), guardrails.approvals_needed(request)
+    return (f"Your approval of request #{request.id} is recorded ({got} of {needed}). It is sensitive, so a "
+            "second, different approver must approve it too before anything happens.")
+
+
+def approvers_wanted(request: Request) -> str:
+    """Who must approve, for the requester's confirmation."""
+    return "two different approvers" if guardrails.approvals_needed(request) > 1 else "a second person"
+
+
+def credential_note(request: Request) -> str:
+    """Why a key, reset or enable for a member of a sensitive group needs two approvers ("" if it does not)."""
+    if guardrails.approvals_needed(request) < 2:
+        return ""
+    return (f"\n:rotating_light: {code(request.user_name)} is in {_sensitive_groups(request)}, which is sensitive: "
+            "like putting someone in it, this needs two different approvers.")
+
+
+def approved_by(request: Request) -> str:
+    ids = guardrails.approver_ids(request)
+    return " and ".join(mention(u) for u in ids) if ids else mention(request.decider_id)
