@@ -183,10 +183,20 @@ class SettingsError(Exception):
     "The environment does not describe a usable configuration"
 
 
-def load_settings(**overrides) -> Settings:
-    """Read Settings, turning pydantic's report into one line naming the variable."""
+class _GivenOnly(Settings):
+    """Settings from the values given and their defaults alone: the environment is not read."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                    file_secret_settings):
+        return (init_settings,)
+
+
+def load_settings(*, environment: bool = True, **overrides) -> Settings:
+    """Read Settings, turning pydantic's report into one line naming the variable. With
+    `environment=False` only `overrides` and the defaults count (the shell's world, the tests)."""
     try:
-        return Settings(**overrides)
+        return (Settings if environment else _GivenOnly)(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "configuration"

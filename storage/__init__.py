@@ -7,6 +7,8 @@ from .store import (
     REMOVE, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING, DuplicateRequest, Event, Job, NewJob, Request,
     RequestNotFound, Store, StoreError, StoreUnavailable,
 )
+from .postgres_store import PostgresStore
+from .sqlite_store import SQLiteStore
 from .store import HOLD_APPROVER, HOLD_DISABLE, KeyHold
 from .urls import parse_database_url
 
@@ -22,9 +24,5 @@ def open_store(database_url: str, *, pool_size: int | None = None) -> Store:
     """The store that DATABASE_URL names, migrated and ready. `pool_size` bounds PostgreSQL connections."""
     kind, target = parse_database_url(database_url)
     if kind == "sqlite":
-        from .sqlite_store import SQLiteStore
-
         return SQLiteStore(target)
-    from .postgres_store import PostgresStore
-
     return PostgresStore(target) if pool_size is None else PostgresStore(target, pool_size=pool_size)

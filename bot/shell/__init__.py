@@ -58,6 +58,7 @@ def main() -> None:
         slack.start()
         # Every value given here, so that nothing in this machine's environment changes the demo.
         settings = load_settings(
+            environment=False,
             slack_bot_token=token, slack_signing_secret=signing_secret, slack_app_token=None,
             slack_api_url=slack.api_url, iam_bot_approvals_channel=APPROVALS, iam_bot_approvers=",".join(APPROVERS),
             iam_bot_email_domain=EMAIL_DOMAIN, iam_bot_user_path="/", iam_bot_request_ttl="24h",

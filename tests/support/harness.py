@@ -111,7 +111,7 @@ class Bot:
             database_url=f"sqlite:///{tmp_path}/iam-bot.db",
         )
         values.update(overrides)
-        self.settings = load_settings(**values)
+        self.settings = load_settings(environment=False, **values)
         self.slack = slack
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.store = open_store(self.settings.database_url)

@@ -19,6 +19,9 @@ FOREIGN_ENVIRONMENT = {
     "DATABASE_URL": "postgres://nowhere", "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:9", "AWS_PROFILE": "no-such-profile",
     "AWS_ACCESS_KEY_ID": "AKIANOTFORTHESHELL00", "AWS_SECRET_ACCESS_KEY": "not-for-the-shell",
+    # Optional settings the shell leaves at their defaults: read, they would change every story (no
+    # such MFA group refuses every create; a sensitive Developers needs two approvers).
+    "IAM_BOT_MFA_GROUP": "NoSuchGroup", "IAM_BOT_SENSITIVE_GROUPS": "Developers", "IAM_BOT_RULES_FILE": "/nowhere.toml",
 }
 
 
