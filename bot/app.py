@@ -23,6 +23,7 @@ from .background import prune_jobs
 from .feature import Duty, Feature, Looks, merge
 from .features import FEATURES
 from .logs import bolt_logger, quiet_chatty_loggers
+from .metrics import SlackCalls
 from .notify import Notifier
 from .people import Approvers
 from .router import route
@@ -56,8 +57,9 @@ class Deps:
 
 
 def retry_handlers() -> list:
-    """Slack's own answers to load: wait out a 429 (Retry-After) once, and retry a dropped connection."""
-    return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=1)]
+    """Slack's own answers to load: wait out a 429 (Retry-After) once, and retry a dropped connection.
+    First, `SlackCalls`, which retries nothing: it counts every attempt for the metrics."""
+    return [SlackCalls(), ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=1)]
 
 
 def web_client(settings: Settings) -> WebClient:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable
 
 from .feature import Duty
+from .metrics import duty_ran
 from .services import Services
 from .work import ACKS_FIRST_SECONDS
 
@@ -69,10 +70,14 @@ class Duties:
                     waited = True
                     now = workflow.now()
                 self._last_run[duty.name] = now
+                late = now - (last + duty.every) if last is not None else dt.timedelta(0)
+                ok = False
                 try:
                     duty.run()
+                    ok = True
                 except Exception:
                     log.exception("the %s duty failed; it runs again in %s", duty.name, duty.every)
+                duty_ran(duty.name, duty.every, now, late, ok)
         return True
 
     def _run(self) -> None:

@@ -13,12 +13,14 @@ def build(settings: Settings, *, background: bool = True):
 
 
 def _build(settings: Settings, *, background: bool = True, in_flight=None):
-    """The Bolt app, and the health check of what it stands on: `None` when well, else why not."""
+    """The Bolt app; the health check of what it stands on (`None` when well, else why not); and
+    what `/metrics` needs, None unless IAM_BOT_METRICS_TOKEN is set."""
     from commands.iam import IamGateway, make_client, make_sts_client
     from storage import open_store
 
     from .app import Deps, create_app
     from .background import Duties
+    from .metrics import Metrics, Scraper
 
     store = open_store(settings.database_url)
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client(), make_sts_client()),
@@ -27,7 +29,9 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
     if background:
         built.services.runner.start()
         Duties(built.services, built.duties).start()
-    return built.app, lambda: store_health(store)
+    token = settings.iam_bot_metrics_token
+    metrics = Metrics(token.get_secret_value(), Scraper(store)) if token is not None else None
+    return built.app, lambda: store_health(store), metrics
 
 
 def store_health(store) -> str | None:
@@ -51,8 +55,40 @@ def private_files() -> None:
     os.umask(0o077)
 
 
+def metrics_dir(settings: Settings) -> None:
+    """With IAM_BOT_METRICS_TOKEN, every gunicorn worker counts into files in one directory
+    (prometheus_client's multiprocess mode), so that a scrape answered by any worker shows them
+    all: PROMETHEUS_MULTIPROC_DIR if set, else a private temporary directory, removed at exit.
+    Its counts are emptied at start-up (counters start from zero with the server, as Prometheus
+    expects of a restart). Called before anything imports prometheus_client, which reads the
+    variable once."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if settings.iam_bot_metrics_token is None:
+        return
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="iam-bot-metrics-"))
+        master = os.getpid()
+        # Only the process that made it removes it: gunicorn's workers inherit this handler.
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    metrics_dir(settings)
     from .server import Gunicorn, flask_app
     from .work import InFlight
 
@@ -60,8 +96,8 @@ def serve(settings: Settings) -> None:
     in_flight = InFlight()  # made before the fork: each worker process counts its own requests
 
     def web():
-        app, health = _build(settings, in_flight=in_flight)
-        return flask_app(app, health=health)
+        app, health, metrics = _build(settings, in_flight=in_flight)
+        return flask_app(app, health=health, metrics=metrics)
 
     Gunicorn(web, settings.port, in_flight=in_flight).run()
 
@@ -78,10 +114,15 @@ def settled() -> None:
 
 def socket(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    if settings.iam_bot_metrics_token is not None:
+        require(settings, "METRICS_PORT")  # one process: its own counters, no PROMETHEUS_MULTIPROC_DIR
+    from . import metrics as prometheus
     from .socket_mode import CheckedSocketModeHandler
 
     private_files()
-    app = build(settings)
+    app, _, metrics = _build(settings)
+    if metrics is not None:
+        prometheus.serve(metrics, settings.metrics_port)
     CheckedSocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Callable
 
@@ -25,6 +26,7 @@ from gunicorn.app.base import BaseApplication
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.flask.handler import to_flask_response
 
+from . import metrics as prometheus
 from . import shapes
 from .logs import gunicorn_logconfig
 from .signature import signature_of
@@ -32,19 +34,21 @@ from .signature import signature_of
 MAX_BODY_BYTES = 1_000_000
 BODY_TIMEOUT_SECONDS = 10  # for the body, once the headers are in; Slack sends it at once
 _SSL_CHECK_MAX_BYTES = 1_000
+SLACK_PATH = "/slack/events"
 
 log = logging.getLogger(__name__)
 
 Health = Callable[[], "str | None"]
 
 
-def flask_app(bolt_app: App, *, health: Health = lambda: None) -> Flask:
-    """`POST /slack/events` and `GET /healthz`. `health()` is None when all is well, else why not."""
+def flask_app(bolt_app: App, *, health: Health = lambda: None, metrics: prometheus.Metrics | None = None) -> Flask:
+    """`POST /slack/events` and `GET /healthz`. `health()` is None when all is well, else why not.
+    With `metrics` (IAM_BOT_METRICS_TOKEN set), also `GET /metrics` for bearers of its token (bot/metrics.py)."""
     web = Flask("iam-bot")
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     signature = signature_of(bolt_app)
 
-    @web.post("/slack/events")
+    @web.post(SLACK_PATH)
     def slack_events():
         body = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH
         if _is_ssl_check(body):
@@ -86,6 +90,8 @@ def flask_app(bolt_app: App, *, health: Health = lambda: None) -> Flask:
             return {"ok": True}
         return {"ok": False, "reason": str(reason)[:200]}, 503
 
+    if metrics is not None:
+        prometheus.add_route(web, metrics)
     return web
 
 
@@ -150,6 +156,7 @@ class WholeRequests:
             return
         if scope["type"] != "http":
             return
+        arrived = time.perf_counter()
         declared = _content_length(scope)
         if declared is not None and declared > self._max_body:
             await _answer(send, 413, b"request body too large")
@@ -175,6 +182,8 @@ class WholeRequests:
 
         with self._in_flight:
             await self._bridge(scope, replay, send)
+        if scope.get("path") == SLACK_PATH:
+            prometheus.ACK_SECONDS.observe(time.perf_counter() - arrived)
 
     async def _read(self, receive) -> bytes:
         chunks, size = [], 0

@@ -18,6 +18,7 @@ from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from . import shapes
+from .metrics import ACK_SECONDS
 from .words import UNREADABLE
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 class CheckedSocketModeHandler(SocketModeHandler):
     def handle(self, client, req) -> None:  # type: ignore[override]
         started = time.time()
+        try:
+            self._handle(client, req, started)
+        finally:
+            ACK_SECONDS.observe(time.time() - started)
+
+    def _handle(self, client, req, started: float) -> None:
         try:
             shapes.check_payload(req.payload)
         except shapes.Malformed as reason:

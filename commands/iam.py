@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as NeverSent
 
 from .errors import CommandError, IamError, Why
+from .metrics import count_aws_calls
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,18 @@ AWS_WORDS_LIMIT = 300
 
 
 def make_client(**kwargs):
-    """The IAM client for production: boto3's credential chain and endpoint variables."""
-    return boto3.client("iam", config=RETRY_CONFIG, **kwargs)
+    """The IAM client for production: boto3's credential chain and endpoint variables; every
+    request it sends is counted (commands/metrics.py)."""
+    client = boto3.client("iam", config=RETRY_CONFIG, **kwargs)
+    count_aws_calls(client)
+    return client
 
 
 def make_sts_client(**kwargs):
     """The STS client for production (GetCallerIdentity: who the bot is, never to be removed)."""
-    return boto3.client("sts", config=RETRY_CONFIG, **kwargs)
+    client = boto3.client("sts", config=RETRY_CONFIG, **kwargs)
+    count_aws_calls(client)
+    return client
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from storage import (
     DuplicateRequest, Request, Store,
 )
 
+from . import metrics
 from .errors import CommandError, Why
 
 
@@ -86,14 +87,22 @@ DISABLE_FAILED = Transition("disable_failed", (PENDING,), PENDING, "disabling a 
 
 TRANSITIONS = tuple(value for value in dict(globals()).values() if isinstance(value, Transition))
 
+# The transitions Prometheus counts (commands/metrics.py), by the request's kind.
+COUNTED = {
+    APPROVE: metrics.REQUESTS_APPROVED, APPROVE_ROTATION: metrics.REQUESTS_APPROVED,
+    DENY: metrics.REQUESTS_DENIED, EXPIRE: metrics.REQUESTS_EXPIRED, FAILED_STEP: metrics.REQUESTS_FAILED,
+}
+
 
 def file(store: Store, **fields) -> Request:
     """A new request, stored pending (`fields` are the store's `file_request`'s); REQUEST_OPEN when
     one for the same user and kind is open already."""
     try:
-        return store.file_request(**fields)
+        filed = store.file_request(**fields)
     except DuplicateRequest as duplicate:
         raise CommandError(Why.REQUEST_OPEN, request_id=duplicate.existing_id, user_name=fields["user_name"]) from None
+    metrics.REQUESTS_FILED.labels(filed.kind).inc()
+    return filed
 
 
 def move(store: Store, transition: Transition, request_id: int, *, actor_id: str | None, now: dt.datetime,
@@ -101,5 +110,9 @@ def move(store: Store, transition: Transition, request_id: int, *, actor_id: str
     """Make `transition` happen to the request, if it is in one of its `from_states`: the request
     as it is now, or None when another click, thread or process got there first. `changes` are
     the store's (`detail`, `jobs`, `guard`, `due` and the columns it changes)."""
-    return store.transition(request_id, from_states=list(transition.from_states), to_state=transition.to_state,
-                            actor_id=actor_id, what=transition.event, now=now, **changes)
+    moved = store.transition(request_id, from_states=list(transition.from_states), to_state=transition.to_state,
+                             actor_id=actor_id, what=transition.event, now=now, **changes)
+    counter = COUNTED.get(transition)
+    if counter is not None and moved is not None:
+        counter.labels(moved.kind).inc()
+    return moved

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Not in repr: a postgresql:// URL may carry a password.
     database_url: str = Field(default="sqlite:///iam-bot.db", repr=False)
     port: int = Field(default=3000, ge=1, le=65535)
+    # GET /metrics (bot/metrics.py) for bearers of this token only; None: no /metrics at all.
+    iam_bot_metrics_token: SecretStr | None = None
+    # Where `iam-bot socket` serves /metrics (it has no web port of its own).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("iam_bot_approvers", mode="before")
     @classmethod
@@ -149,6 +153,21 @@ class Settings(BaseSettings):
     @classmethod
     def _audit_log(cls, value):
         return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("iam_bot_metrics_token", mode="before")
+    @classmethod
+    def _metrics_token(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str) and not re.fullmatch(r"[\x21-\x7e]{16,}", value.strip()):
+            # It guards a port that faces the internet.
+            raise ValueError("use at least 16 printable characters without spaces")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("iam_bot_user_path")
     @classmethod

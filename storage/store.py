@@ -143,6 +143,16 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class Gauges:
+    """The store's side of the metrics: pending requests by kind, jobs due and not done, and
+    the due time of the oldest of those (None when there is none)."""
+
+    pending: dict[str, int]
+    jobs_due: int
+    oldest_due_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class Job:
     id: int
     kind: str
@@ -747,6 +757,19 @@ class Store(TrailMethods):
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE done_at IS NOT NULL AND done_at < ? "
                 "AND id < (SELECT MAX(id) FROM jobs) ORDER BY done_at LIMIT ?)",
                 [self._time_in(done_before), int(limit)])
+
+    def gauges(self, *, now: dt.datetime) -> Gauges:
+        """What the metrics show of the store (bot/metrics.py, at each scrape), from indexes alone:
+        pending requests by kind (the state index: as many rows as are pending), and the jobs due
+        and not done with the oldest one's due time (the partial index `jobs_due`: as many rows
+        as are waiting)."""
+        with self._read() as tx:
+            pending = tx.rows("SELECT kind, COUNT(*) AS n FROM requests WHERE state = ? GROUP BY kind", [PENDING])
+            waiting = tx.one("SELECT COUNT(*) AS n, MIN(due_at) AS oldest FROM jobs "
+                             "WHERE done_at IS NULL AND due_at <= ?", [self._time_in(now)])
+        return Gauges(pending={row["kind"]: int(row["n"]) for row in pending},
+                      jobs_due=int(waiting["n"]) if waiting else 0,
+                      oldest_due_at=self._time_out(waiting["oldest"]) if waiting else None)
 
     def jobs(self, *, request_id: int | None = None, kind: str | None = None, done: bool | None = None) -> list[Job]:
         where, params = ["1 = 1"], []

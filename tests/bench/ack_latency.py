@@ -58,6 +58,7 @@ from tests.support.ports import free_port
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "bench-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-bench"
+METRICS_TOKEN = "bench-metrics-token-0123456789"
 APPROVALS = "C0APPROVALS"
 GROUP = "Developers"
 CONCURRENCIES = (1, 20)
@@ -506,7 +507,9 @@ def main() -> int:
                 clean_env(**common, IAM_BOT_APPROVALS_CHANNEL=APPROVALS, IAM_BOT_APPROVERS="U0BOB",
                           IAM_BOT_EMAIL_DOMAIN="example.com", DATABASE_URL=f"sqlite:///{tmp_path}/bench.db",
                           PORT=str(iam_port), AWS_ENDPOINT_URL_IAM=moto_url, AWS_ACCESS_KEY_ID="testing",
-                          AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"),
+                          AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                          # Metrics on, as in production: every ack is counted into the multiprocess files.
+                          IAM_BOT_METRICS_TOKEN=METRICS_TOKEN),
                 cwd=tmp_path, log_path=tmp_path / "iam-bot.log", port=iam_port)
             servers.append(iam_bot)
             noop = start_server(
