@@ -7,12 +7,23 @@ import sys
 
 from commands.settings import Settings, SettingsError, load_settings, require
 
-def build(settings: Settings, *, background: bool = True):
+def build(settings: Settings, *, background: bool = True, rules=None):
     """The production app: the store DATABASE_URL names, IAM through boto3's credential chain."""
-    return _build(settings, background=background)[0]
+    return _build(settings, background=background, rules=rules)[0]
 
 
-def _build(settings: Settings, *, background: bool = True, in_flight=None):
+def read_rules(settings: Settings):
+    """The approval rules start-up runs on (IAM_BOT_RULES_FILE, else the environment); an unusable
+    file is a SettingsError of one line naming the file, the key and what is wrong."""
+    from commands.ruleset import RulesError, rules_from_settings
+
+    try:
+        return rules_from_settings(settings)
+    except RulesError as error:
+        raise SettingsError(f"{settings.iam_bot_rules_file}: {error}") from None
+
+
+def _build(settings: Settings, *, background: bool = True, in_flight=None, rules=None):
     """The Bolt app, and the health check of what it stands on: `None` when well, else why not."""
     from commands.iam import IamGateway, make_client, make_sts_client
     from storage import open_store
@@ -22,7 +33,7 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
 
     store = open_store(settings.database_url)
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client(), make_sts_client()),
-                                      in_flight=in_flight))
+                                      in_flight=in_flight, rules=rules or read_rules(settings)))
     settled()  # before the background threads hold anything of their own
     if background:
         built.services.runner.start()
@@ -53,6 +64,7 @@ def private_files() -> None:
 
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    rules = read_rules(settings)  # before the server starts: a bad file stops it with one line
     from .server import Gunicorn, flask_app
     from .work import InFlight
 
@@ -60,7 +72,7 @@ def serve(settings: Settings) -> None:
     in_flight = InFlight()  # made before the fork: each worker process counts its own requests
 
     def web():
-        app, health = _build(settings, in_flight=in_flight)
+        app, health = _build(settings, in_flight=in_flight, rules=rules)
         return flask_app(app, health=health)
 
     Gunicorn(web, settings.port, in_flight=in_flight).run()
@@ -78,10 +90,11 @@ def settled() -> None:
 
 def socket(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    rules = read_rules(settings)
     from .socket_mode import CheckedSocketModeHandler
 
     private_files()
-    app = build(settings)
+    app = build(settings, rules=rules)
     CheckedSocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
 

@@ -43,6 +43,7 @@ class Why(enum.Enum):
     REQUEST_OPEN = "request_open"
     TOO_MANY_GROUPS_WITH_MFA = "too_many_groups_with_mfa"
     MFA_GROUP_MISSING = "mfa_group_missing"
+    DENIED_BY_RULE = "denied_by_rule"  # a [[deny]] of the rules file names a group at stake
     # Requests after filing
     NO_SUCH_REQUEST = "no_such_request"
     DENY_WITHOUT_REASON = "deny_without_reason"

@@ -334,6 +334,7 @@ class Offboarding:
             raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=facts.name, groups=())
         if owner.team_id is not None and owner.team_id != self.workflow.policy.team_id:
             raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        self.workflow.refuse_denied(lambda: self.iam.groups_for_user(facts.name) or ())
         has_password = self.iam.has_login_profile(facts.name)
         if kind == ENABLE and has_password:
             raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)

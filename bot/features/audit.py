@@ -159,7 +159,7 @@ def feature(svc: Services) -> Feature:
         if asked.interrupted(f"/iam status {parsed.user_name}"):
             return
         caller = svc.asker(asked.user_id)
-        found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id))
+        found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id, parsed.user_name))
         asked.ephemeral_blocks(status_message(found, svc.looks))
 
     def show_audit(asked: Asked, parsed: AuditCommand) -> None:
