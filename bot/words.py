@@ -64,6 +64,7 @@ _SAY = {
     Why.USER_EXISTS: lambda f: (
         f"An IAM user named {code(f['user_name'])} already exists (IAM user names ignore case). "
         f"Pick another name, or see its keys with {code('/iam keys ' + f['user_name'], 120)}."),
+    Why.WHO_APPROVES_WHICH: lambda f: "Name one or more IAM groups, for example `/iam who-approves Admins Developers`.",
     Why.DENIED_BY_RULE: lambda f: (
         f"Nobody gets {code(f['group'])} through this bot: {escape(f['reason'])} (rule {escape(f['rule'])})"),
     Why.NO_SUCH_GROUP: lambda f: (

@@ -19,11 +19,55 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from .errors import NotAllowed, Why
+from pydantic import BaseModel, ConfigDict
+
+from .errors import CommandError, NotAllowed, Why
+from .guardrails import MAX_GROUPS, Guardrails, why_sensitive
+from .iam import GroupGone, IamGateway
+from .parse import Verb, check_group_name, plain, usage_of
 from .ruleset import (
-    Membership, Progress, Rules, Ruling, Threshold, denial, deny_reason, env_rules, is_account_approver,
-    is_approver_for_user, may_approve, may_deny, progress, thresholds,
+    GroupPreview, Membership, Progress, Rules, Ruling, Threshold, denial, deny_reason, env_rules,
+    is_account_approver, is_approver_for_user, may_approve, may_deny, preview, progress, thresholds,
 )
+
+
+# -- /iam who-approves ---------------------------------------------------------------------------
+
+class WhoApprovesCommand(BaseModel):
+    """`/iam who-approves <group> [<group> ...]`
+    Who may approve each group and how many approvals it needs, the longest membership, whether
+    a deny rule refuses it, and whether you could approve it yourself (auto-approve or break glass).
+    Only you see the answer."""
+
+    model_config = ConfigDict(frozen=True)
+    groups: tuple[str, ...]
+
+
+def parse_who_approves(args: list[str]) -> WhoApprovesCommand:
+    if not args:
+        raise CommandError(Why.WHO_APPROVES_WHICH)
+    groups = tuple(check_group_name(plain(arg)) for arg in args)
+    if len(groups) > MAX_GROUPS:
+        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=MAX_GROUPS)
+    seen = set()
+    for group in groups:
+        if group.lower() in seen:
+            raise CommandError(Why.GROUP_TWICE, group=group)
+        seen.add(group.lower())
+    return WhoApprovesCommand(groups=groups)
+
+
+VERBS = (Verb("who-approves", parse_who_approves, usage_of(WhoApprovesCommand), position=125),)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """`/iam who-approves`: each group as the rules see it for the person asking, and which of them
+    AWS does not know (the rules still say what would apply)."""
+
+    groups: tuple[GroupPreview, ...]
+    missing: tuple[str, ...]
+    rules_file: str | None
 
 
 def nobody(person: str, user_group: str) -> bool:
@@ -87,6 +131,21 @@ class Approvals:
     def may_deny(self, person_id: str, at_stake: tuple[Threshold, ...], requester: str | None,
                  owner: str | None) -> Ruling:
         return may_deny(person_id, at_stake, self.membership, requester, owner)
+
+    def who_approves(self, iam: IamGateway, guardrails: Guardrails, groups: Iterable[str], person_id: str) -> Preview:
+        """What each group asks of this person: one ListAttachedGroupPolicies a group (a group
+        sensitive by its grants needs at least two)."""
+        groups, sensitive, missing = tuple(groups), [], []
+        for group in groups:
+            try:
+                attached = iam.group_grants(group, inline=False).attached
+            except GroupGone:
+                missing.append(group)
+                attached = ()
+            if why_sensitive(group, (arn for _, arn in attached), guardrails):
+                sensitive.append(group)
+        return Preview(preview(self.rules, groups, person_id, self.membership, sensitive), tuple(missing),
+                       self.rules.source)
 
     def shares(self, done: Progress) -> dict:
         """The `details` a card draws its per-group lines from; {} without a file."""

@@ -28,6 +28,7 @@ class Why(enum.Enum):
     CANCEL_WHICH = "cancel_which"
     AUDIT_TAKES_NOTHING = "audit_takes_nothing"
     REASON_MISSING = "reason_missing"
+    WHO_APPROVES_WHICH = "who_approves_which"
     # Filing a request
     REQUESTER_UNKNOWN = "requester_unknown"
     REQUESTER_NOT_HERE = "requester_not_here"
