@@ -8,6 +8,7 @@ import pytest
 import storage
 from bot import blocks
 from bot.cli import main as cli_main
+from bot.rules_cli import check
 from bot.shell.aws import add_aws_managed_policies
 from tests.support.harness import APPROVALS
 
@@ -254,3 +255,29 @@ def test_without_a_file_iam_bot_approvers_is_still_required(monkeypatch, capsys)
     monkeypatch.delenv("IAM_BOT_RULES_FILE", raising=False)
     assert cli_main(["serve"]) == 2
     assert capsys.readouterr().err == "iam-bot: IAM_BOT_APPROVERS is required but not set\n"
+
+
+# -- iam-bot rules check --slack -------------------------------------------------------------
+
+def test_rules_check_slack_asks_once_for_the_groups_and_once_a_user(slack, rules_file, capsys):
+    slack.usergroups.update(USER_GROUPS)
+    env = {"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url}
+    assert check(rules_file, env, slack=True) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Rules from {rules_file}: valid." and out[-1] == "Slack knows every user group and user the rules name (3)."
+    assert len(slack.of("usergroups.list")) == 1 and [p["user"] for p in slack.of("users.info")] == ["U0BOB"]
+
+
+def test_rules_check_slack_names_each_id_slack_does_not_know(slack, tmp_path, capsys):
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES.replace('"U0BOB"', '"U0NOBODY", "U0GONE"').replace("S0DEVLEADS", "S0NOSUCH"))
+    env = {"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url}
+    assert check(str(path), env, slack=True) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"iam-bot: {path}: S0SECURITY: no such user group in this workspace",
+        f"iam-bot: {path}: S0NOSUCH: no such user group in this workspace",
+        f"iam-bot: {path}: U0NOBODY: no such user in this workspace",
+        f"iam-bot: {path}: U0GONE: deactivated in Slack",
+    ]
+    assert check(str(path), {}, slack=True) == 2
+    assert capsys.readouterr().err.endswith("iam-bot: SLACK_BOT_TOKEN is required for --slack but not set\n")
