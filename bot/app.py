@@ -11,9 +11,11 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from commands.approvals import Approvals
 from commands.guardrails import Guardrails
 from commands.iam import IamGateway
 from commands.passwords import generate_password
+from commands.ruleset import Rules, rules_from_settings
 from commands.settings import Settings
 from commands.workflow import Clock, PasswordGenerator, Policy, Workflow, utc_now
 from storage import Store
@@ -25,7 +27,7 @@ from .features import FEATURES
 from .logs import bolt_logger, quiet_chatty_loggers
 from .metrics import SlackCalls
 from .notify import Notifier
-from .people import Approvers
+from .people import UserGroups
 from .router import route
 from .services import Services
 from .signature import SlackSignature, attach
@@ -52,6 +54,7 @@ class Deps:
     listener_executor: Executor | None = None  # None: a pool of LISTENER_THREADS
     work_threads: int = 8
     in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
+    rules: Rules | None = None  # None: read at start-up (IAM_BOT_RULES_FILE, else the environment)
 
 
 
@@ -91,6 +94,8 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
     # The one auth.test: it names our workspace, and Bolt's authorization reuses it for every request.
     auth = client.auth_test()
     team_id = auth["team_id"]
+    rules = deps.rules or rules_from_settings(settings)  # RulesError: one line naming the key
+    user_groups = UserGroups(deps.clock)
     workflow = Workflow(
         deps.store, deps.iam,
         Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
@@ -99,12 +104,13 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
                guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,
                                      mfa_group=settings.iam_bot_mfa_group, mfa_grace=settings.iam_bot_mfa_grace)),
         clock=deps.clock,
+        approvals=Approvals(rules, lambda person, group: user_groups.member(client, person, group)),
     )
     looks = Looks()  # the features' looks, merged below
     work: dict = {}  # the features' work, merged below
     pool = deps.listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener")
     svc = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings, looks),
-                   approvers=Approvers(settings.iam_bot_approvers, deps.clock),
+                   user_groups=user_groups,
                    runner=Runner(workflow, work, threads=deps.work_threads, in_flight=deps.in_flight),
                    client=client, team_id=team_id, listeners=pool, store=deps.store, iam=deps.iam, clock=deps.clock,
                    passwords=deps.passwords)

@@ -7,12 +7,23 @@ import sys
 
 from commands.settings import Settings, SettingsError, load_settings, require
 
-def build(settings: Settings, *, background: bool = True):
+def build(settings: Settings, *, background: bool = True, rules=None):
     """The production app: the store DATABASE_URL names, IAM through boto3's credential chain."""
-    return _build(settings, background=background)[0]
+    return _build(settings, background=background, rules=rules)[0]
 
 
-def _build(settings: Settings, *, background: bool = True, in_flight=None):
+def read_rules(settings: Settings):
+    """The approval rules start-up runs on (IAM_BOT_RULES_FILE, else the environment); an unusable
+    file is a SettingsError of one line naming the file, the key and what is wrong."""
+    from commands.ruleset import RulesError, rules_from_settings
+
+    try:
+        return rules_from_settings(settings)
+    except RulesError as error:
+        raise SettingsError(f"{settings.iam_bot_rules_file}: {error}") from None
+
+
+def _build(settings: Settings, *, background: bool = True, in_flight=None, rules=None):
     """The Bolt app; the health check of what it stands on (`None` when well, else why not); and
     what `/metrics` needs, None unless IAM_BOT_METRICS_TOKEN is set."""
     from commands.iam import IamGateway, make_client, make_sts_client
@@ -24,7 +35,7 @@ def _build(settings: Settings, *, background: bool = True, in_flight=None):
 
     store = open_store(settings.database_url)
     built = create_app(settings, Deps(store=store, iam=IamGateway(make_client(), make_sts_client()),
-                                      in_flight=in_flight))
+                                      in_flight=in_flight, rules=rules or read_rules(settings)))
     settled()  # before the background threads hold anything of their own
     if background:
         built.services.runner.start()
@@ -88,6 +99,7 @@ def metrics_dir(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    rules = read_rules(settings)  # before the server starts: a bad file stops it with one line
     metrics_dir(settings)
     from .server import Gunicorn, flask_app
     from .work import InFlight
@@ -96,7 +108,7 @@ def serve(settings: Settings) -> None:
     in_flight = InFlight()  # made before the fork: each worker process counts its own requests
 
     def web():
-        app, health, metrics = _build(settings, in_flight=in_flight)
+        app, health, metrics = _build(settings, in_flight=in_flight, rules=rules)
         return flask_app(app, health=health, metrics=metrics)
 
     Gunicorn(web, settings.port, in_flight=in_flight).run()
@@ -116,11 +128,12 @@ def socket(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     if settings.iam_bot_metrics_token is not None:
         require(settings, "METRICS_PORT")  # one process: its own counters, no PROMETHEUS_MULTIPROC_DIR
+    rules = read_rules(settings)
     from . import metrics as prometheus
     from .socket_mode import CheckedSocketModeHandler
 
     private_files()
-    app, _, metrics = _build(settings)
+    app, _, metrics = _build(settings, rules=rules)
     if metrics is not None:
         prometheus.serve(metrics, settings.metrics_port)
     CheckedSocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()

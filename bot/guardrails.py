@@ -1,5 +1,7 @@
 """What the guardrails (`commands.guardrails`) say in Slack, on any kind of request: how many approvals
-a sensitive request needs and has, who approved it, and why a credential needs two approvers.
+a sensitive request needs and has, who approved it, and why a credential needs two approvers; with
+a rules file (docs/rules.md), who approves each group and how many are still needed
+("1 of 2 from @security"), from the request's `shares`.
 
 Plain mrkdwn lines, drawn from the request's `details` and escaped through `bot.mrkdwn`; the
 card (`bot.blocks`) and the features put them where they belong.
@@ -10,7 +12,7 @@ from __future__ import annotations
 from commands import guardrails
 from storage import Request
 
-from .mrkdwn import code, listing, mention
+from .mrkdwn import approver, code, listing, mention
 
 
 def _sensitive_groups(request: Request) -> str:
@@ -25,9 +27,47 @@ def approvals_line(request: Request) -> str | None:
         return None
     got = [a["user_id"] for a in guardrails.approvals(request)]
     head = f":rotating_light: *Sensitive:* {_sensitive_groups(request)}. Needs {needed} different approvers."
+    if _shares(request) and not request.details.get("sensitive"):
+        head = f":busts_in_silhouette: Needs {needed} different approvers."
     if not got:
         return head
     return f"{head}\n:busts_in_silhouette: *{len(got)} of {needed} approvals:* " + ", ".join(mention(u) for u in got)
+
+
+def _shares(request: Request) -> list[dict]:
+    """The per-group shares as recorded, less any approval voided since (its approver left Slack)."""
+    live = {a["user_id"] for a in guardrails.approvals(request)}
+    return [{**share, "counted": [u for u in share["counted"] if u in live]}
+            for share in request.details.get("shares") or []]
+
+
+def _share(share: dict) -> str:
+    """"`Admins`: 1 of 2 from @security": one group's threshold and how far it is."""
+    got, needed = min(len(share["counted"]), share["approvals"]), share["approvals"]
+    where = code(share["group"]) if share.get("group") else "the defaults"
+    who = ", ".join(approver(a) for a in share["approvers"])
+    return f"{where}: {got} of {needed} from {who}"
+
+
+def shares_line(request: Request) -> str | None:
+    """Per group, with a rules file: who approves and how many they have, on the card."""
+    shares = _shares(request)
+    if not shares:
+        return None
+    lines = [(":white_check_mark: " if len(s["counted"]) >= s["approvals"] else ":hourglass_flowing_sand: ") + _share(s)
+             for s in shares]
+    return "*Approvals, by the rules:*\n" + "\n".join(lines)
+
+
+def waiting_shares(request: Request) -> list[dict]:
+    """The groups still short of their approvals, with a rules file ([] without one)."""
+    return [s for s in _shares(request) if len(s["counted"]) < s["approvals"]]
+
+
+def waiting_for(request: Request) -> str:
+    """" It waits for `Admins`: 1 of 2 from @security." ("" without a rules file or once all are met)."""
+    waiting = waiting_shares(request)
+    return f" It waits for {'; '.join(_share(s) for s in waiting)}." if waiting else ""
 
 
 def who_decides(request: Request) -> str:
@@ -46,11 +86,13 @@ def mfa_session_line(request: Request) -> str | None:
 
 def card_notes(request: Request) -> list[str]:
     """The guardrails' lines on any kind of card."""
-    return [text for text in (approvals_line(request), mfa_session_line(request)) if text]
+    return [text for text in (approvals_line(request), shares_line(request), mfa_session_line(request)) if text]
 
 
 def approval_recorded(request: Request) -> str:
     got, needed = len(guardrails.approvals(request)), guardrails.approvals_needed(request)
+    if _shares(request):
+        return f"Your approval of request #{request.id} is recorded ({got} of {needed}).{waiting_for(request)}"
     return (f"Your approval of request #{request.id} is recorded ({got} of {needed}). It is sensitive, so a "
             "second, different approver must approve it too before anything happens.")
 

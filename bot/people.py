@@ -73,30 +73,21 @@ def _person(method: str, ask: Callable[[], dict], *, nobody: tuple[str, ...]) ->
         raise
 
 
-class Approvers:
-    """Who IAM_BOT_APPROVERS names: user ids directly, and members of its user groups (S...)."""
+class UserGroups:
+    """Who is in a Slack user group (S...), as the approval rules ask: usergroups.users.list, kept
+    MEMBERSHIP_TTL per group."""
 
-    def __init__(self, approvers: tuple[str, ...], clock: Callable[[], dt.datetime]):
-        self.user_ids = frozenset(a for a in approvers if not a.startswith("S"))
-        self.groups = tuple(a for a in approvers if a.startswith("S"))
+    def __init__(self, clock: Callable[[], dt.datetime]):
         self._clock = clock
         self._members: dict[str, tuple[frozenset[str], dt.datetime]] = {}
         self._lock = threading.Lock()
 
-    def is_listed(self, client: WebClient, user_id: str) -> bool:
-        """Named now? Raises SlackBusy when a user group could not be read and did not decide it."""
-        if user_id in self.user_ids:
-            return True
-        unknown = False
-        for group in self.groups:
-            members = self._group(client, group)
-            if members is None:
-                unknown = True
-            elif user_id in members:
-                return True
-        if unknown:
+    def member(self, client: WebClient, user_id: str, group: str) -> bool:
+        """In it now? SlackBusy when the group could not be read: never "no" for "could not check"."""
+        members = self._group(client, group)
+        if members is None:
             raise SlackBusy("usergroups.users.list")
-        return False
+        return user_id in members
 
     def _group(self, client: WebClient, group: str) -> frozenset[str] | None:
         now = self._clock()

@@ -20,7 +20,7 @@ from storage import Store
 
 from .feature import Looks
 from .notify import Notifier
-from .people import Approvers, lookup_person
+from .people import UserGroups, lookup_person
 from .work import Runner
 
 
@@ -29,7 +29,7 @@ class Services:
     settings: Settings
     workflow: Workflow
     notifier: Notifier
-    approvers: Approvers
+    user_groups: UserGroups  # Slack's user groups, as the approval rules ask (workflow.approvals)
     runner: Runner
     client: WebClient  # the bot's own token: for work done away from any request
     team_id: str
@@ -60,10 +60,11 @@ class Services:
             raise CommandError(Why.REQUESTER_NOT_HERE)
         return person
 
-    def listed(self, user_id: str) -> bool:
-        """Does IAM_BOT_APPROVERS name them now (directly or through a user group)?"""
-        return self.approvers.is_listed(self.client, user_id)
-
-    def decider(self, user_id: str) -> tuple[Person, bool]:
-        """Who is asking, and whether they are one of the approvers: what every decision is judged on."""
-        return self.asker(user_id), self.listed(user_id)
+    def listed(self, user_id: str, about: str | None = None) -> bool:
+        """Is this person an approver, by the rules (docs/rules.md)? For an action about the IAM user
+        `about`: one of the defaults' approvers or of a group the user is in now; without `about`
+        (account-wide): one of the defaults'. SlackBusy when a user group could not be read."""
+        approvals = self.workflow.approvals
+        if about is None:
+            return approvals.for_account(user_id).allowed
+        return approvals.for_user(user_id, lambda: self.iam.groups_for_user(about) or ()).allowed

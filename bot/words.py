@@ -64,6 +64,9 @@ _SAY = {
     Why.USER_EXISTS: lambda f: (
         f"An IAM user named {code(f['user_name'])} already exists (IAM user names ignore case). "
         f"Pick another name, or see its keys with {code('/iam keys ' + f['user_name'], 120)}."),
+    Why.WHO_APPROVES_WHICH: lambda f: "Name one or more IAM groups, for example `/iam who-approves Admins Developers`.",
+    Why.DENIED_BY_RULE: lambda f: (
+        f"Nobody gets {code(f['group'])} through this bot: {escape(f['reason'])} (rule {escape(f['rule'])})"),
     Why.NO_SUCH_GROUP: lambda f: (
         f"No IAM group named {listing(f['missing'], budget=600)}. "
         f"Groups in this account: {listing(f['known'], budget=1500, most=30) if f['known'] else 'none'}."),
@@ -224,18 +227,21 @@ _PERSON_WORDS = {
     Reason.REQUESTER: "you asked for it, and a second person must decide",
     Reason.OWNER: "the account is for you, and a second person must decide",
     Reason.ALREADY_APPROVED: "you already approved it, and this sensitive request needs a second, different approver",
+    Reason.NOT_NEEDED: "the groups you approve for have their approvals already",
 }
+# With a rules file, the approvers are the file's, not IAM_BOT_APPROVERS.
+_RULES_WORDS = {**_PERSON_WORDS, Reason.NOT_APPROVER: "the rules do not name you among its approvers"}
 
 
-def refusal(reason: Reason, request_id: int, state: str, *, verb: str = "decide") -> str:
-    """Why a click on a request's card changed nothing."""
+def refusal(reason: Reason, request_id: int, state: str, *, verb: str = "decide", rules_file: bool = False) -> str:
+    """Why a click on a request's card changed nothing (`rules_file`: the approvers are a rules file's)."""
     if reason is Reason.EXPIRED or state == "expired":
         return f"Request #{request_id} has expired; ask for it again with /iam create."
     if reason is Reason.NOT_PENDING:
         return f"Request #{request_id} is already {escape(state)}; nothing changed."
     if reason is Reason.NOT_FAILED:
         return f"Request #{request_id} is {escape(state)}, not failed; nothing to retry."
-    return f"You cannot {verb} request #{request_id}: {_PERSON_WORDS[reason]}."
+    return f"You cannot {verb} request #{request_id}: {(_RULES_WORDS if rules_file else _PERSON_WORDS)[reason]}."
 
 
 SLACK_BUSY = ("Slack is busy right now, so the bot could not check who may approve. Nothing changed; "

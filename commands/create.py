@@ -174,6 +174,7 @@ class Creation:
                 if (mine.requester_id == requester.user_id and mine.user_name.lower() == command.user_name.lower()
                         and mine.created_at >= since):
                     return Filed(mine, owner_is_guest=owner.is_guest)
+        self.workflow.refuse_denied(lambda: command.groups)  # a [[deny]] group: refused before anything else
         if owner.is_bot or owner.deleted:
             raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
                                groups=command.groups)
@@ -187,6 +188,7 @@ class Creation:
             raise CommandError(Why.NO_SUCH_GROUP, missing=tuple(missing), known=tuple(self.iam.list_groups()))
         self._one_user_per_human(owner)
         details = guardrails.filing_details(self.iam, self.policy.guardrails, command.groups, command.console)
+        details.update(self.workflow.filing_shares(None, command.groups, details["sensitive"]))
         request = file(
             self.store, user_name=command.user_name, groups=command.groups, console=command.console,
             owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,

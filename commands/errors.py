@@ -28,6 +28,7 @@ class Why(enum.Enum):
     CANCEL_WHICH = "cancel_which"
     AUDIT_TAKES_NOTHING = "audit_takes_nothing"
     REASON_MISSING = "reason_missing"
+    WHO_APPROVES_WHICH = "who_approves_which"
     # Filing a request
     REQUESTER_UNKNOWN = "requester_unknown"
     REQUESTER_NOT_HERE = "requester_not_here"
@@ -43,6 +44,7 @@ class Why(enum.Enum):
     REQUEST_OPEN = "request_open"
     TOO_MANY_GROUPS_WITH_MFA = "too_many_groups_with_mfa"
     MFA_GROUP_MISSING = "mfa_group_missing"
+    DENIED_BY_RULE = "denied_by_rule"  # a [[deny]] of the rules file names a group at stake
     # Requests after filing
     NO_SUCH_REQUEST = "no_such_request"
     DENY_WITHOUT_REASON = "deny_without_reason"

@@ -129,11 +129,11 @@ def groups_at_stake(iam: IamGateway, request: Request) -> tuple[str, ...]:
     return ()
 
 
-def judge(iam: IamGateway, guardrails: Guardrails, request: Request) -> dict:
+def judge(iam: IamGateway, guardrails: Guardrails, request: Request, groups: tuple[str, ...] | None = None) -> dict:
     """Sensitivity judged afresh (at filing of a key, reset or enable, and at every approval of any kind):
-    one ListAttachedGroupPolicies per group at stake. Returns the `details` to merge; the number
-    of approvals needed only ever goes up."""
-    groups = groups_at_stake(iam, request)
+    one ListAttachedGroupPolicies per group at stake (`groups`, when the caller read them already).
+    Returns the `details` to merge; the number of approvals needed only ever goes up."""
+    groups = groups_at_stake(iam, request) if groups is None else groups
     sensitive = {}
     for group in groups:
         try:

@@ -422,6 +422,7 @@ class KeyFlow:
         user = target.user
         owner = self._check_owner(owner, user.name)
         self._check_path(user)
+        self.workflow.refuse_denied(lambda: self.iam.groups_for_user(user.name) or ())
         keys = self.iam.access_keys(user.name) or []
         if len(keys) >= MAX_KEYS:
             # Only those who may list the keys (`/iam keys`) are told which they are.

@@ -317,6 +317,7 @@ class Offboarding:
         }
         if left:
             details["left"] = left
+        details.update(self.workflow.filing_shares(None, (), {}))  # a removal: the defaults approve
         request = file(self.store, user_name=facts.name, groups=(), console=False, owner_id=owner_id or "",
                        requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE,
                        details=details)
@@ -334,6 +335,7 @@ class Offboarding:
             raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=facts.name, groups=())
         if owner.team_id is not None and owner.team_id != self.workflow.policy.team_id:
             raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        self.workflow.refuse_denied(lambda: self.iam.groups_for_user(facts.name) or ())
         has_password = self.iam.has_login_profile(facts.name)
         if kind == ENABLE and has_password:
             raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)

@@ -34,6 +34,7 @@ class Reason(enum.Enum):
     REQUESTER = "requester"
     OWNER = "owner"
     ALREADY_APPROVED = "already_approved"  # a sensitive request needs a second, different approver
+    NOT_NEEDED = "not_needed"  # an approver only of groups that have their approvals (rules file)
 
 
 @dataclass(frozen=True)

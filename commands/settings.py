@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated, Literal
 
@@ -53,6 +53,7 @@ def comma_list(value, pattern: re.Pattern | None = None, what: str = "") -> tupl
 
 SLACK_ID = re.compile(r"[UWS][A-Z0-9]+")
 SLACK_ID_WORDS = "a Slack user id (U...) or user group id (S...)"
+APPROVERS_MISSING = "IAM_BOT_APPROVERS is required but not set"
 
 
 class Settings(BaseSettings):
@@ -63,7 +64,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     iam_bot_approvals_channel: str
-    iam_bot_approvers: Annotated[tuple[str, ...], NoDecode]
+    # Required without a rules file; with one, the file's [defaults] approve (docs/rules.md).
+    iam_bot_approvers: Annotated[tuple[str, ...], NoDecode] = ()
     iam_bot_email_domain: str | None = None
     iam_bot_user_path: str = "/"
     iam_bot_request_ttl: dt.timedelta = dt.timedelta(hours=24)
@@ -100,9 +102,20 @@ class Settings(BaseSettings):
     @classmethod
     def _split_approvers(cls, value):
         ids = comma_list(value, SLACK_ID, SLACK_ID_WORDS)
-        if not ids:
+        if not ids and value not in ((), ""):  # unset or empty: allowed with a rules file (below)
             raise ValueError(f"name at least one {SLACK_ID_WORDS}")
         return ids
+
+    @model_validator(mode="after")
+    def _someone_approves(self):
+        if not self.iam_bot_approvers and not self.iam_bot_rules_file:
+            raise ValueError(APPROVERS_MISSING)
+        return self
+
+    @field_validator("iam_bot_rules_file", mode="before")
+    @classmethod
+    def _rules_file(cls, value):
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("iam_bot_protected_users", mode="before")
     @classmethod
@@ -218,6 +231,8 @@ def load_settings(*, environment: bool = True, **overrides) -> Settings:
         return (Settings if environment else _GivenOnly)(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
+        if not first["loc"] and APPROVERS_MISSING in first["msg"]:
+            raise SettingsError(APPROVERS_MISSING) from None
         name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
         if first["type"] == "missing":
             raise SettingsError(f"{name} is required but not set") from None

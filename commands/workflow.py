@@ -18,15 +18,17 @@ import storage
 from storage import Job, NewJob, Request, Store
 
 from . import guardrails
+from .approvals import Approvals, rules_met
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, PasswordPolicy, PasswordRejected
 from .lifecycle import (
     APPROVAL, APPROVE, CANCEL_CARD_REFUSED, CLAIM_REVEAL, DENY, EXPIRE, EXPIRE_REVEAL, FAILED_STEP, PROVISIONED_ALL,
-    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, Transition, move,
+    RELEASE_REVEAL, REVEAL_BUTTON_SENT, REVEALED_ONCE, RETRY, move,
 )
 from .rules import (
     Decision, Person, Reason, decide_approval, decide_retry, is_expired, may_see_keys, precheck_decider,
 )
+from .ruleset import Threshold, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +166,13 @@ class KeyListing:
 
 class Workflow:
     def __init__(self, store: Store, iam: IamGateway, policy: Policy, *, clock: Clock = utc_now,
-                 kinds: tuple[Kind, ...] = ()):
+                 kinds: tuple[Kind, ...] = (), approvals: Approvals = Approvals()):
         self.store = store
         self.iam = iam
         self.policy = policy
         self.clock = clock
+        # The approval rules and how to ask Slack who is in a user group (commands/approvals.py).
+        self.approvals = approvals
         # The kinds of request it runs: each feature gives its own (bot/feature.py `Feature.kinds`).
         self.kinds = {kind.name: kind for kind in kinds}
 
@@ -258,37 +262,49 @@ class Workflow:
         self._refused(request.id, user_id, decision.reason.value, detail=what)
         return Outcome(expired or self.store.get(request.id), False, decision.reason, expired_here=expired is not None)
 
-    def approve(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
-        """An approval: the decision, or for a sensitive request the first of two.
+    def approve(self, request_id: int, person: Person) -> Outcome:
+        """An approval: the decision, or one of the several the rules ask for.
 
-        Sensitivity is judged again now (the groups' attached policies are read afresh). Each
-        write is conditional on the approvals it read, so under any number of concurrent clicks
-        no approval is lost or counted twice, and only the last one needed decides.
+        The rules are applied now: the groups at stake are read afresh (a key's user's groups as
+        they are), with their sensitivity; a deny rule naming one refuses; the person counts only
+        for a group still short of its approvals (docs/rules.md). Each write is conditional on the
+        approvals it read, so under any number of concurrent clicks no approval is lost or counted
+        twice, and only the last one needed decides.
         """
         request = self.request(request_id)
         now = self.clock()
-        decision = decide_approval(request, person, listed=listed, team_id=self.policy.team_id,
+        decision = decide_approval(request, person, listed=True, team_id=self.policy.team_id,
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        judged = guardrails.judge(self.iam, self.policy.guardrails, request)
+        groups = guardrails.groups_at_stake(self.iam, request)
+        self._refuse_denied(request, person.user_id, groups)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
+        at_stake = self._thresholds(request, groups, judged["sensitive"])
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
                 break
-            if person.user_id in (a["user_id"] for a in guardrails.approvals(request)):
-                return self._refusal(request, person.user_id, Decision(False, Reason.ALREADY_APPROVED), "decide")
+            before = [a["user_id"] for a in guardrails.approvals(request)]
+            ruling = self.approvals.may_approve(person.user_id, at_stake, before, request.requester_id,
+                                                request.owner_id)
+            if not ruling.allowed:
+                return self._refusal(request, person.user_id, Decision(False, self._why_not(ruling, person, at_stake, request)),
+                                     "decide")
+            done = self.approvals.progress(at_stake, [*before, person.user_id], request.requester_id, request.owner_id)
+            mine = rules_met(done, person.user_id)
             seen = guardrails.recorded_approvals(request)
-            mine = {"user_id": person.user_id, "at": now.isoformat()}
-            counted = len(guardrails.approvals(request)) + 1
-            details = {**request.details, **judged, "approvals": [*seen, mine]}
-            details["approvals_needed"] = max(guardrails.approvals_needed(request), judged.get("approvals_needed", 1))
+            entry = {"user_id": person.user_id, "at": now.isoformat(), "rule": mine}
+            counted = len(before) + 1
+            details = {**request.details, **judged, **self.approvals.shares(done), "approvals": [*seen, entry]}
+            details["approvals_needed"] = max(guardrails.approvals_needed(request), judged.get("approvals_needed", 1),
+                                              *(t.approvals for t in at_stake))
             unchanged = lambda current, seen=seen: guardrails.recorded_approvals(current) == seen  # noqa: E731
-            if counted < details["approvals_needed"]:
+            if not done.met or counted < details["approvals_needed"]:
                 won = move(self.store, APPROVAL, request_id, actor_id=person.user_id, now=now,
-                           detail=f"{counted} of {details['approvals_needed']}", details=details, guard=unchanged,
-                           jobs=[NewJob(Owed.CARD)])
+                           detail=f"{counted} of {details['approvals_needed']}; {mine}", details=details,
+                           guard=unchanged, jobs=[NewJob(Owed.CARD)])
             else:
-                won = move(self.store, APPROVE, request_id, actor_id=person.user_id, now=now,
+                won = move(self.store, APPROVE, request_id, actor_id=person.user_id, now=now, detail=rules_met(done),
                            decider_id=person.user_id, decided_at=now, details=details, guard=unchanged,
                            jobs=[NewJob(Owed.CARD), NewJob(Owed.PROVISION)])
             if won is not None:
@@ -296,29 +312,77 @@ class Workflow:
             request = self.store.get(request_id)  # another click changed it first: decide on what it holds now
         return self._refusal(request, person.user_id, Decision(False, Reason.NOT_PENDING), "decide")
 
+    def _thresholds(self, request: Request, groups: tuple[str, ...], sensitive) -> tuple[Threshold, ...]:
+        """What each group at stake asks for; a group found sensitive before stays at stake (its
+        approvals never go down), so does the floor of two."""
+        return self.approvals.thresholds((*groups, *sensitive), sensitive)
+
+    def _why_not(self, ruling, person: Person, at_stake: tuple[Threshold, ...], request: Request) -> Reason:
+        if ruling.why is Verdict.ALREADY_APPROVED:
+            return Reason.ALREADY_APPROVED
+        if ruling.why is Verdict.REQUESTER:
+            return Reason.REQUESTER
+        if ruling.why is Verdict.OWNER:
+            return Reason.OWNER
+        if self.approvals.may_deny(person.user_id, at_stake, request.requester_id, request.owner_id).allowed:
+            return Reason.NOT_NEEDED  # an approver of groups that have their approvals already
+        return Reason.NOT_APPROVER
+
+    def _refuse_denied(self, request: Request, person_id: str, groups: tuple[str, ...]) -> None:
+        """A deny rule names a group at stake (the file may have changed since filing): refused, recorded."""
+        try:
+            self.approvals.refuse_denied(lambda: groups)
+        except NotAllowed as refused:
+            self._refused(request.id, person_id, Why.DENIED_BY_RULE.value, detail=refused.facts["rule"])
+            raise
+
     def judge(self, request: Request) -> dict:
         """Sensitivity and MFA notes of a request, judged now: the `details` a kind files with
-        (a key request: one ListGroupsForUser, one ListAttachedGroupPolicies per group)."""
-        return guardrails.judge(self.iam, self.policy.guardrails, request)
+        (a key request: one ListGroupsForUser, one ListAttachedGroupPolicies per group), and with
+        a rules file who approves each group at stake."""
+        groups = guardrails.groups_at_stake(self.iam, request)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
+        return {**judged, **self.filing_shares(request, groups, judged["sensitive"])}
 
-    def deny(self, request_id: int, person: Person, *, listed: bool, reason: str) -> Outcome:
+    def filing_shares(self, request: Request | None, groups: tuple[str, ...], sensitive) -> dict:
+        """Who approves each group at stake, for the card from the start ({} without a rules file)."""
+        if not self.approvals.per_group:
+            return {}
+        at_stake = self.approvals.thresholds((*groups, *sensitive), sensitive)
+        return self.approvals.shares(self.approvals.progress(at_stake, (), None, None))
+
+    def refuse_denied(self, groups) -> None:
+        """At filing, before anything is stored: a deny rule naming one of `groups` (a callable,
+        asked only when the rules have deny rules) refuses with its reason."""
+        self.approvals.refuse_denied(groups)
+
+    def _at_stake_for_decision(self, request: Request) -> tuple[Threshold, ...]:
+        """The thresholds who may deny or retry is judged by: the defaults alone unless some group
+        has approvers of its own (then the groups at stake are read)."""
+        if not self.approvals.groups_matter:
+            return self.approvals.thresholds(())
+        groups = guardrails.groups_at_stake(self.iam, request)
+        sensitive = request.details.get("sensitive") or {}
+        return self.approvals.thresholds((*groups, *sensitive), sensitive)
+
+    def deny(self, request_id: int, person: Person, *, reason: str) -> Outcome:
         reason = (reason or "").strip()
         if not reason:
             raise CommandError(Why.DENY_WITHOUT_REASON)
-        return self._decide(request_id, person, listed, DENY, detail=reason, deny_reason=reason,
-                            jobs=[NewJob(Owed.CARD), NewJob(Owed.DENIED_DM)])
-
-    def _decide(self, request_id: int, person: Person, listed: bool, transition: Transition,
-                detail: str | None = None, *, jobs: list[NewJob], **changes) -> Outcome:
-        """The one conditional write that decides a pending request, if this person may."""
         request = self.request(request_id)
         now = self.clock()
-        decision = decide_approval(request, person, listed=listed, team_id=self.policy.team_id,
+        decision = decide_approval(request, person, listed=True, team_id=self.policy.team_id,
                                    now=now, request_ttl=self.policy.request_ttl)
+        if decision.allowed:
+            ruling = self.approvals.may_deny(person.user_id, self._at_stake_for_decision(request),
+                                             request.requester_id, request.owner_id)
+            decision = Decision(ruling.allowed, Reason.ALLOWED if ruling.allowed else Reason.NOT_APPROVER)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        won = move(self.store, transition, request_id, actor_id=person.user_id, now=now, detail=detail,
-                   decider_id=person.user_id, decided_at=now, jobs=jobs, **changes)
+        details = {**request.details, "deny_rule": ruling.rule}
+        won = move(self.store, DENY, request_id, actor_id=person.user_id, now=now, detail=reason,
+                   decider_id=person.user_id, decided_at=now, deny_reason=reason, details=details,
+                   jobs=[NewJob(Owed.CARD), NewJob(Owed.DENIED_DM)])
         if won is None:
             return self._refusal(self.store.get(request_id), person.user_id, Decision(False, Reason.NOT_PENDING),
                                  "decide")
@@ -367,9 +431,12 @@ class Workflow:
 
     # -- provisioning -------------------------------------------------------------------
 
-    def retry(self, request_id: int, person: Person, *, listed: bool) -> Outcome:
-        """An approver sends a failed request back to provisioning, from its failed step."""
+    def retry(self, request_id: int, person: Person) -> Outcome:
+        """An approver sends a failed request back to provisioning, from its failed step: one of the
+        defaults' approvers, or of a group at stake (docs/rules.md)."""
         request = self.request(request_id)
+        listed = request.state == storage.FAILED and self.approvals.for_user(
+            person.user_id, lambda: [t.group for t in self._at_stake_for_decision(request) if t.group]).allowed
         decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "retry")

@@ -17,7 +17,7 @@ from commands.audit import (
     AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
 )
 from commands.errors import CommandError
-from storage import Event, Job
+from storage import Event, Job, Request
 
 from ..blocks import MESSAGE_TEXT, SECTION_TEXT, context, section
 from ..feature import Command, Duty, Feature, Looks
@@ -45,11 +45,23 @@ _EVENT_WORDS = {
 _QUIET = {"reveal_button_sent", "reveal_claimed", "reveal_released"}
 
 
-def _event_line(event: Event) -> str:
+def _event_line(event: Event, request: Request | None = None) -> str:
     words = _EVENT_WORDS.get(event.what, escape(event.what.replace("_", " ")))
     who = mention(event.actor_id) if event.actor_id else "the bot"
     said = " (their reason below, as typed)" if _reason_of(event) else ""
-    return f"• {when(event.at)} · {who} {words}{said}"
+    return f"• {when(event.at)} · {who} {words}{_rule_of(event, request)}{said}"
+
+
+def _rule_of(event: Event, request: Request | None) -> str:
+    """The approval rule a decision was taken by (docs/rules.md), for a request judged by a rules
+    file (its `shares`); the event log holds it either way."""
+    if request is None or not request.details.get("shares"):
+        return ""
+    if event.what in ("approval", "approved") and event.detail:
+        return f" ({escape(event.detail)})"
+    if event.what == "denied" and request is not None and request.details.get("deny_rule"):
+        return f" (as an approver by {escape(request.details['deny_rule'])})"
+    return ""
 
 
 def _reason_of(event: Event) -> str | None:
@@ -61,7 +73,7 @@ def _trail(trail: RequestTrail, looks: Looks) -> dict:
     shown = [e for e in trail.events if e.what not in _QUIET and not e.what.startswith(("step:", "refused:"))]
     refused = sum(1 for e in trail.events if e.what.startswith("refused:"))
     lines = [f"*#{request.id}* · {looks.summary(request)} · *{escape(request.state)}*"]
-    lines += [_event_line(e) for e in shown[-STATUS_EVENTS:]]
+    lines += [_event_line(e, request) for e in shown[-STATUS_EVENTS:]]
     if len(shown) > STATUS_EVENTS:
         lines.insert(1, f"• … {len(shown) - STATUS_EVENTS} earlier events")
     if refused:
@@ -159,7 +171,7 @@ def feature(svc: Services) -> Feature:
         if asked.interrupted(f"/iam status {parsed.user_name}"):
             return
         caller = svc.asker(asked.user_id)
-        found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id))
+        found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id, parsed.user_name))
         asked.ephemeral_blocks(status_message(found, svc.looks))
 
     def show_audit(asked: Asked, parsed: AuditCommand) -> None:

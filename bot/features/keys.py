@@ -293,14 +293,14 @@ def feature(svc: Services) -> Feature:
         caller = svc.asker(asked.user_id)
         if asked.interrupted(f"/iam keys {parsed.user_name}"):  # keys are shown only where the asker alone sees them
             return
-        listing_ = workflow.list_keys(parsed.user_name, caller, listed=svc.listed(asked.user_id))
+        listing_ = workflow.list_keys(parsed.user_name, caller, listed=svc.listed(asked.user_id, parsed.user_name))
         asked.ephemeral_blocks(keys_message(listing_))
 
     def file_key_request(asked: Asked, parsed: CreateKeyCommand) -> None:
         """`/iam create-key`: the checks, the card, and what the asker is told."""
         requester = svc.requester(asked.user_id)
-        listed = svc.listed(asked.user_id)
         target = keys.target(parsed.user_name)
+        listed = svc.listed(asked.user_id, target.user.name)
         filed = keys.file(parsed, requester=requester, owner=key_owner(target), target=target, listed=listed)
         request = filed.request
         if not announce(asked, filed):
@@ -314,8 +314,9 @@ def feature(svc: Services) -> Feature:
 
     def act_on_key(user_id: str, parsed) -> str:
         """A typed key command or a button: what happened, in words for the asker."""
-        person, listed = svc.decider(user_id)
+        person = svc.asker(user_id)
         target = keys.target(parsed.user_name)
+        listed = svc.listed(user_id, target.user.name)
         name, key = code(target.user.name), code(parsed.key_id)
         if isinstance(parsed, RotateKeyCommand):
             request = keys.rotate(target, parsed.key_id, person, listed=listed, owner=key_owner(target))

@@ -27,7 +27,7 @@ from ..mrkdwn import approver, channel, code, duration, escape, mention, when
 from ..replies import answering, ephemeral
 from ..router import Asked, later
 from ..services import Services
-from ..guardrails import approval_recorded
+from ..guardrails import approval_recorded, waiting_for, waiting_shares
 from ..words import refusal
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,13 @@ def withdrawn_text(request: Request, looks: Looks) -> str:
             "created; ask again with `/iam create` whenever you need to.")
 
 
-def reminder_line(settings, request: Request, looks: Looks) -> str | None:
-    """Re-announce a pending request to the approvers; nothing once it is decided."""
+def reminder_line(settings, request: Request, looks: Looks, defaults: tuple[str, ...] = ()) -> str | None:
+    """Re-announce a pending request to its approvers (with a rules file, those of the groups still
+    waiting; else the defaults, IAM_BOT_APPROVERS); nothing once it is decided."""
     if request.state != "pending":
         return None
-    who = " ".join(approver(a) for a in settings.iam_bot_approvers)
+    waiting = [a for share in waiting_shares(request) for a in share["approvers"]]
+    who = " ".join(approver(a) for a in dict.fromkeys(waiting or defaults or settings.iam_bot_approvers))
     expires = request.created_at + settings.iam_bot_request_ttl
     number = reminders_sent(request)
     return (f":bell: Reminder{f' {number}' if number > 1 else ''}: request #{request.id} "
@@ -111,6 +113,7 @@ THREAD_LINES = {
 def feature(svc: Services) -> Feature:
     workflow, runner = svc.workflow, svc.runner
     reminders = Reminders(workflow, svc.store)
+    rules_file = workflow.approvals.per_group
 
     def card_click(action, user_id: str) -> int:
         """The request a card's button names; its token must be the live card's."""
@@ -123,11 +126,11 @@ def feature(svc: Services) -> Feature:
         reply = ephemeral(respond)
         with answering(reply, "approve"):
             request_id = card_click(action, body["user"]["id"])
-            person, listed = svc.decider(body["user"]["id"])
-            outcome = workflow.approve(request_id, person, listed=listed)
+            outcome = workflow.approve(request_id, svc.asker(body["user"]["id"]))
             runner.kick()  # the card update and provisioning it owes, or the expiry it noticed
             if not outcome.changed:
-                reply(refusal(outcome.reason, request_id, outcome.request.state))
+                reply(refusal(outcome.reason, request_id, outcome.request.state, rules_file=rules_file)
+                      + (waiting_for(outcome.request) if outcome.request.state == "pending" else ""))
             elif outcome.request.state == "pending":  # the first approval of a sensitive request
                 reply(approval_recorded(outcome.request))
 
@@ -143,7 +146,7 @@ def feature(svc: Services) -> Feature:
             outcome = workflow.precheck(request_id, body["user"]["id"])
             if outcome.reason is not Reason.ALLOWED:
                 runner.kick()
-                reply(refusal(outcome.reason, request_id, outcome.request.state))
+                reply(refusal(outcome.reason, request_id, outcome.request.state, rules_file=rules_file))
                 return
             client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(outcome.request))
 
@@ -164,21 +167,19 @@ def feature(svc: Services) -> Feature:
 
         with answering(reply, "deny"):
             request_id = request_id_of(view.get("private_metadata"))
-            person, listed = svc.decider(user_id)
-            outcome = workflow.deny(request_id, person, listed=listed, reason=reason[:MAX_REASON])
+            outcome = workflow.deny(request_id, svc.asker(user_id), reason=reason[:MAX_REASON])
             runner.kick()
             if not outcome.changed:
-                reply(refusal(outcome.reason, request_id, outcome.request.state))
+                reply(refusal(outcome.reason, request_id, outcome.request.state, rules_file=rules_file))
 
     def retry(body, action, respond):
         reply = ephemeral(respond)
         with answering(reply, "retry"):
             request_id = request_id_of(action.get("value"))
-            person, listed = svc.decider(body["user"]["id"])
-            outcome = workflow.retry(request_id, person, listed=listed)
+            outcome = workflow.retry(request_id, svc.asker(body["user"]["id"]))
             runner.kick()
             if not outcome.changed:
-                reply(refusal(outcome.reason, request_id, outcome.request.state, verb="retry"))
+                reply(refusal(outcome.reason, request_id, outcome.request.state, verb="retry", rules_file=rules_file))
 
     def reveal(body, action, respond):
         reply = ephemeral(respond)
@@ -243,6 +244,7 @@ def feature(svc: Services) -> Feature:
         duties=(Duty("sweep", SWEEP_EVERY, sweep), Duty("reminders", REMIND_EVERY, remind)),
         looks=Looks(thread_lines={
             **THREAD_LINES,
-            "reminder": lambda settings, request, actor: reminder_line(settings, request, svc.looks),
+            "reminder": lambda settings, request, actor: reminder_line(settings, request, svc.looks,
+                                                                       workflow.approvals.rules.defaults.approvers),
         }),
     )

@@ -21,14 +21,18 @@ import shutil
 import sys
 import tempfile
 
+# The sample world's approval rules (docs/rules.md): per-group approvers, a deny, auto-approve and break-glass.
+RULES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules.toml")
+
 
 def main() -> None:
     """Build the sample world, run the shell until quit or end of input, then tear it all down."""
-    from commands.settings import load_settings
+    from commands.settings import SettingsError, load_settings
     from storage import open_store
 
     from ..app import Deps, create_app
     from ..background import Duties
+    from ..cli import read_rules
     from .aws import MotoMissing, start_sample_aws
     from .credential_report import ReportFiller
     from .render import Terminal
@@ -63,12 +67,19 @@ def main() -> None:
             slack_api_url=slack.api_url, iam_bot_approvals_channel=APPROVALS, iam_bot_approvers=",".join(APPROVERS),
             iam_bot_email_domain=EMAIL_DOMAIN, iam_bot_user_path="/", iam_bot_request_ttl="24h",
             iam_bot_reveal_ttl="24h", database_url=f"sqlite:///{db_path}", port=3000,
+            iam_bot_rules_file=RULES_FILE,
         )
+        try:
+            rules = read_rules(settings)
+        except SettingsError as error:
+            print(f"iam-bot: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         executor = TrackingExecutor()
         clock = ShellClock()  # `wait 2h` moves it: reminders and expiries without waiting for real
         # moto's credential report as AWS would write it: a root row (MFA on, no keys), dated now.
         ReportFiller(aws.gateway.client, root_mfa=True, root_keys=0, generated=clock.now)
-        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor, clock=clock.now))
+        built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor, clock=clock.now,
+                                          rules=rules))
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
                       signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal),
