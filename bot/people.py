@@ -52,19 +52,26 @@ def person_from_user(user: dict) -> Person:
 
 def lookup_person(client: WebClient, user_id: str) -> Person | None:
     """The person, None if Slack does not know them; SlackBusy if Slack could not say."""
-    return _person("users.info", lambda: client.users_info(user=user_id),
-                   nobody=("user_not_found", "user_not_visible"))
+    user = slack_user(client, user_id)
+    return person_from_user(user) if user is not None else None
+
+
+def slack_user(client: WebClient, user_id: str) -> dict | None:
+    """Slack's own record of a person (users.info), None if Slack does not know them; SlackBusy if
+    Slack could not say."""
+    return _user("users.info", lambda: client.users_info(user=user_id), nobody=("user_not_found", "user_not_visible"))
 
 
 def person_by_email(client: WebClient, email: str) -> Person | None:
     """The person Slack knows by this e-mail, None if nobody; SlackBusy if Slack could not say."""
-    return _person("users.lookupByEmail", lambda: client.users_lookupByEmail(email=email),
-                   nobody=("users_not_found", "user_not_found"))
+    user = _user("users.lookupByEmail", lambda: client.users_lookupByEmail(email=email),
+                 nobody=("users_not_found", "user_not_found"))
+    return person_from_user(user) if user is not None else None
 
 
-def _person(method: str, ask: Callable[[], dict], *, nobody: tuple[str, ...]) -> Person | None:
+def _user(method: str, ask: Callable[[], dict], *, nobody: tuple[str, ...]) -> dict | None:
     try:
-        return person_from_user(ask()["user"])
+        return ask()["user"]
     except (SlackApiError, SlackClientError, OSError) as error:
         if isinstance(error, SlackApiError) and error.response.get("error") in nobody:
             return None

@@ -19,7 +19,7 @@ from storage import NewJob, Request, Store
 from . import guardrails
 from .errors import CommandError, IamError, Why
 from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway, UserExists
-from .lifecycle import file
+from .lifecycle import check_owner, file
 from .parse import MAILTO, Verb, check_group_name, check_user_name, plain, usage_of
 from .passwords import generate_password
 from .rules import Person
@@ -175,11 +175,7 @@ class Creation:
                         and mine.created_at >= since):
                     return Filed(mine, owner_is_guest=owner.is_guest)
         self.workflow.refuse_denied(lambda: command.groups)  # a [[deny]] group: refused before anything else
-        if owner.is_bot or owner.deleted:
-            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
-                               groups=command.groups)
-        if owner.team_id is not None and owner.team_id != self.policy.team_id:
-            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        check_owner(owner, team_id=self.policy.team_id, user_name=command.user_name, groups=command.groups)
         existing = self.iam.user(command.user_name)
         if existing is not None:
             raise CommandError(Why.USER_EXISTS, user_name=existing.name)

@@ -263,6 +263,13 @@ class IamGateway:
         return IamUser(name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], path=user.get("Path") or "/",
                        tags=read)
 
+    def existing_user(self, name: str) -> IamUser:
+        """The user a command is about, with its tags, or a CommandError saying there is none."""
+        user = self.user(name, tags=True)
+        if user is None:
+            raise CommandError(Why.NO_SUCH_USER, user_name=name)
+        return user
+
     def bot_identity(self) -> str:
         """The ARN the bot acts as (an IAM user's, or an assumed role's)."""
         return self._identity.get()

@@ -30,7 +30,7 @@ from storage import NewJob, Request, Store
 
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
-from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, file, move
+from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, check_owner, file, move
 from .parse import Verb, check_key_id, check_user_name, one_user_name, plain, usage_of
 from .rules import Person
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
@@ -375,11 +375,8 @@ class KeyFlow:
 
     def target(self, user_name: str) -> KeyTarget:
         """The user (in whatever case it was typed) and the owner the bot knows of, or NO_SUCH_USER."""
-        user = self.iam.user(user_name, tags=True)
-        if user is None:
-            raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
-        owner_id = user.owner_id
-        return KeyTarget(user, owner_id)
+        user = self.iam.existing_user(user_name)
+        return KeyTarget(user, user.owner_id)
 
     def role(self, caller: Person, *, listed: bool, target: KeyTarget, owner_id: str | None) -> str | None:
         """"approver", "owner" or None: who may act on this user's keys."""
@@ -401,10 +398,7 @@ class KeyFlow:
     def _check_owner(self, owner: Person | None, user_name: str) -> Person:
         if owner is None:
             raise CommandError(Why.KEY_OWNER_UNKNOWN, user_name=user_name)
-        if owner.is_bot or owner.deleted:
-            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=user_name, groups=())
-        if owner.team_id is not None and owner.team_id != self.workflow.policy.team_id:
-            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        check_owner(owner, team_id=self.workflow.policy.team_id, user_name=user_name)
         return owner
 
     def issued_by(self, key_id: str) -> Request | None:

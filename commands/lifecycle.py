@@ -21,6 +21,7 @@ from storage import (
 
 from . import metrics
 from .errors import CommandError, Why
+from .rules import Person
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ COUNTED = {
     APPROVE: metrics.REQUESTS_APPROVED, APPROVE_ROTATION: metrics.REQUESTS_APPROVED,
     DENY: metrics.REQUESTS_DENIED, EXPIRE: metrics.REQUESTS_EXPIRED, FAILED_STEP: metrics.REQUESTS_FAILED,
 }
+
+
+def check_owner(owner: Person, *, team_id: str, user_name: str, groups: tuple[str, ...] = ()) -> None:
+    """The person an IAM user is for must be a live human of this workspace: the one check every
+    kind that names an owner makes at filing."""
+    if owner.is_bot or owner.deleted:
+        raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=user_name, groups=groups)
+    if owner.team_id is not None and owner.team_id != team_id:
+        raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
 
 
 def file(store: Store, **fields) -> Request:

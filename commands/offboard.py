@@ -31,7 +31,7 @@ from .iam import TAG_OWNER, IamGateway, IamUser
 from .parse import Verb, check_user_name, one_user_name, plain, usage_of
 from .lifecycle import (
     CANCEL_USER_REMOVED, DISABLE_FAILED, DISABLED, MFA_DEVICES_NOTED, USER_FOUND, USER_REMOVED, VOID_APPROVAL,
-    VOID_LEAVER, VOID_REVEAL, file, move,
+    VOID_LEAVER, VOID_REVEAL, check_owner, file, move,
 )
 from .rules import Person
 from .workflow import Clock, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
@@ -276,9 +276,7 @@ class Offboarding:
 
     def target(self, user_name: str) -> IamUser:
         """The user a remove, reset-password or enable is about, or a CommandError saying why not."""
-        facts = self.iam.user(user_name, tags=True)
-        if facts is None:
-            raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
+        facts = self.iam.existing_user(user_name)
         refused = self.protected.refusal(facts, self.iam.bot_identity())
         if refused is not None:
             raise CommandError(refused[0], **refused[1])
@@ -331,10 +329,7 @@ class Offboarding:
         mine = self._mine(kind, facts.name, requester_id, since)
         if mine is not None:
             return Filed(mine, owner_is_guest=owner.is_guest)
-        if owner.is_bot or owner.deleted:
-            raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=facts.name, groups=())
-        if owner.team_id is not None and owner.team_id != self.workflow.policy.team_id:
-            raise CommandError(Why.OWNER_OTHER_WORKSPACE, owner_id=owner.user_id)
+        check_owner(owner, team_id=self.workflow.policy.team_id, user_name=facts.name)
         self.workflow.refuse_denied(lambda: self.iam.groups_for_user(facts.name) or ())
         has_password = self.iam.has_login_profile(facts.name)
         if kind == ENABLE and has_password:

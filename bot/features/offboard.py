@@ -34,7 +34,7 @@ from ..blocks import CardFace, context, field, section, their_words
 from ..guardrails import approvers_wanted, credential_note
 from ..feature import Command, Feature, Looks
 from ..mrkdwn import channel, clip, code, escape, listing, mention, when
-from ..people import SlackBusy, owner_of, resolve_owner
+from ..people import SlackBusy, owner_of, resolve_owner, slack_user
 from ..router import Asked
 from ..services import Services
 from ..work import TryLater
@@ -334,15 +334,12 @@ def feature(svc: Services) -> Feature:
         """Slack's own word first (users.info): only a person deactivated now, in this workspace, counts."""
         person_id = job.payload["user_id"]
         try:
-            answer = svc.client.users_info(user=person_id)
-        except SlackApiError as error:
-            if error.response.get("error") in ("user_not_found", "user_not_visible"):
-                log.info("Slack does not know the person a user_change named; nothing to do")
-                return
-            raise TryLater(f"Slack answered {error.response.get('error')} to users.info") from None
-        except (SlackClientError, OSError) as error:
-            raise TryLater(f"could not reach Slack for users.info: {type(error).__name__}") from None
-        user = answer["user"]
+            user = slack_user(svc.client, person_id)
+        except SlackBusy:
+            raise TryLater("Slack could not answer users.info") from None
+        if user is None:
+            log.info("Slack does not know the person a user_change named; nothing to do")
+            return
         if not user.get("deleted") or user.get("team_id") not in (None, svc.team_id):
             log.info("a user_change said a person left, but Slack says they are active here; nothing to do")
             return

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from commands.settings import parse_duration
 from storage import Store
 
 from . import payloads
@@ -460,8 +461,6 @@ class Shell:
     def wait(self, rest: str) -> None:
         """Let time pass (the bot's clock only), then run its background duties once, as the
         process holding the duties lease would: reminders, expiries, the scheduled audit."""
-        from commands.settings import parse_duration
-
         try:
             delta = parse_duration(rest)
         except ValueError:
