@@ -23,6 +23,7 @@ from .lifecycle import file
 from .parse import MAILTO, Verb, check_group_name, check_user_name, plain, usage_of
 from .passwords import generate_password
 from .rules import Person
+from .ruleset import membership_limit
 from .workflow import Due, Filed, Kind, Owed, PasswordGenerator, Policy, Workflow, password_reveal
 
 MAX_GROUPS = 10
@@ -175,6 +176,9 @@ class Creation:
                         and mine.created_at >= since):
                     return Filed(mine, owner_is_guest=owner.is_guest)
         self.workflow.refuse_denied(lambda: command.groups)  # a [[deny]] group: refused before anything else
+        standing = membership_limit(self.workflow.approvals.rules, command.groups, None)
+        if not standing.allowed:  # a `standing = false` group: only `/iam add ... --for` may grant it
+            raise CommandError(Why.GROUP_NOT_STANDING_ON_CREATE, group=standing.group, user_name=command.user_name)
         if owner.is_bot or owner.deleted:
             raise CommandError(Why.OWNER_INACTIVE, owner_id=owner.user_id, user_name=command.user_name,
                                groups=command.groups)

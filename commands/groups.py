@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 import storage
-from storage import GROUP_ADD, Grant, NewJob, Request, Store
+from storage import GROUP_ADD, GROUP_EXTEND, Grant, NewJob, Request, Store
 
 from . import guardrails
 from .approvals import Approvals
@@ -59,8 +59,9 @@ USER_REMOVED = "user_removed"  # the user was removed: the removal took the memb
 class GroupOwed:
     """Durable work the groups feature owes people (payloads hold no secret)."""
 
-    DM = "group_dm"      # the owner hears: granted, the warning before the end, ended
+    DM = "group_dm"      # the owner hears: granted, the warning before the end, extended, ended
     NOTE = "group_note"  # a line in the add's thread: a grant ended, a removal failing
+    CARD = "group_card"  # an extension's approval card (filed by a button, not by a command)
 
 
 # -- the commands --------------------------------------------------------------------------------
@@ -152,6 +153,9 @@ def duration_of(request: Request) -> dt.timedelta | None:
     return dt.timedelta(seconds=seconds) if seconds else None
 
 
+STEP_EXTEND = "extend"
+
+
 def group_step(group: str) -> str:
     return f"group:{group}"
 
@@ -184,6 +188,8 @@ class Groups:
         self.retry = retry
         self.kind = Kind(name=GROUP_ADD, plan=self._plan, run_step=self._run_step,
                          after_provisioning=lambda request: [NewJob(GroupOwed.DM, {"event": "granted"})])
+        self.extend_kind = Kind(name=GROUP_EXTEND, plan=lambda request: [STEP_EXTEND], run_step=self._extend_step,
+                                after_provisioning=lambda request: [NewJob(GroupOwed.DM, {"event": "extended"})])
 
     def now(self) -> dt.datetime:
         return self.workflow.now()
@@ -337,6 +343,57 @@ class Groups:
             later = [g.ends_at - self.warning for g in self.store.grants_of(request.id) if g.live and not g.warned]
             self.store.set_due(request.id, {Due.GRANT_WARNING: min(later) if later else None})
         return sent
+
+    # -- Extend: a further duration, approved like an add --------------------------------------
+
+    def extend(self, grant_id: int, person: Person) -> Request:
+        """The owner's Extend: an extension request (kind `group_extend`) for the grant's own duration
+        again (at most the group's max_duration), one open at a time per grant; its card is owed."""
+        grant, add = self._grant(grant_id)
+        if person.user_id != add.owner_id:
+            self._refused(add.id, person.user_id, "extend_not_owner")
+            raise NotAllowed(Why.GRANT_NOT_YOURS, group=grant.group, user_name=grant.user_name)
+        for other in self.store.for_user_name(grant.user_name):
+            if other.kind == GROUP_EXTEND and other.state in (storage.PENDING, storage.APPROVED) \
+                    and other.details.get("grant_id") == grant.id:
+                raise CommandError(Why.EXTENSION_OPEN, group=grant.group, user_name=grant.user_name,
+                                   request_id=other.id)
+        self.workflow.refuse_denied(lambda: (grant.group,))
+        length = duration_of(add) or (grant.ends_at - grant.started_at)
+        ruling = membership_limit(self.approvals.rules, (grant.group,), length)
+        if not ruling.allowed and ruling.why is Verdict.TOO_LONG:
+            length = ruling.limit
+        details = guardrails.filing_details(self.iam, self.policy.guardrails, (grant.group,), False)
+        details.update(self.workflow.filing_shares(None, (grant.group,), details["sensitive"]))
+        details.update(reason=f"extension of request #{add.id}: {add.details.get('reason') or ''}".strip(),
+                       user_arn=add.details.get("user_arn"), grant_id=grant.id, extends=add.id,
+                       from_end=grant.ends_at.isoformat(), duration_seconds=int(length.total_seconds()))
+        return file(self.store, user_name=grant.user_name, groups=(grant.group,), console=False,
+                    owner_id=add.owner_id, requester_id=person.user_id, team_id=self.policy.team_id, now=self.now(),
+                    kind=GROUP_EXTEND, details=details, jobs=[NewJob(GroupOwed.CARD)])
+
+    def _extend_step(self, request: Request, step: str) -> str | None:
+        """Move the grant's end from the end it had when the extension was asked for: once, even
+        if the step runs again after a crash."""
+        grant = self.store.grant(request.details["grant_id"])
+        from_end = dt.datetime.fromisoformat(request.details["from_end"])
+        new_end = from_end + dt.timedelta(seconds=request.details["duration_seconds"])
+        if grant is not None and grant.live and grant.ends_at == new_end:
+            return None
+        if grant is None or not grant.live or grant.ends_at != from_end:
+            raise IamError(f"The membership of {request.groups[0]} ended (or changed) before the extension was "
+                           "approved; nothing was changed. Ask for it again with /iam add.")
+        self.store.revise_grant(grant.id, now=self.now(), actor_id=None, what="grant_extended",
+                                detail=f"{grant.group}: until {new_end.isoformat()}", ends_at=new_end, warned=False)
+        self._move_due(grant.request_id)
+        return None
+
+    def _move_due(self, request_id: int) -> None:
+        """The add's due entries from its live grants (after one of them moved)."""
+        live = [g for g in self.store.grants_of(request_id) if g.live]
+        warnings = [g.ends_at - self.warning for g in live if not g.warned and g.ends_at - self.warning > g.started_at]
+        self.store.set_due(request_id, {Due.GRANT_END: self._next_end(request_id),
+                                        Due.GRANT_WARNING: min(warnings) if warnings else None})
 
     # -- ending a grant early: I'm done, /iam drop, Stop retrying -----------------------------
 

@@ -8,7 +8,7 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.features.groups import ACTION_GRANT_DONE, ACTION_STOP_RETRYING
+from bot.features.groups import ACTION_GRANT_DONE, ACTION_GRANT_EXTEND, ACTION_STOP_RETRYING
 from tests.support.faults import Fault
 from tests.support.harness import APPROVALS
 from tests.support.stories import dms_to_jane, provision_jane, thread_texts
@@ -247,3 +247,51 @@ def test_an_approver_stops_the_retries(clocked, aws, slack):
     assert bot.store.grant(grant.id).stopped
     at(dt.timedelta(minutes=90))
     assert bot.store.grant(grant.id).attempts == 3 and bot.store.due_at(2) == {}
+
+
+def test_extend_approved_moves_the_end_from_the_current_end(clocked, aws, slack):
+    bot, at = clocked
+    add(bot, "jane.doe Admins --for 1h --reason incident")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    [grant] = bot.store.grants_of(2)
+    at(dt.timedelta(minutes=55))  # the warning, with Extend
+    warning = [p for p in dms_to_jane(slack) if "ends" in p.get("text", "")][-1]
+    assert [e["text"]["text"] for b in warning["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        "Extend", "I'm done"]
+    bot.click("U0DAN", ACTION_GRANT_EXTEND, grant.id)  # only the owner
+    assert bot.store.in_states([storage.PENDING]) == []
+    bot.click("U0JANE", ACTION_GRANT_EXTEND, grant.id)
+    extension = bot.store.get(3)
+    assert extension.kind == storage.GROUP_EXTEND and extension.state == storage.PENDING and extension.card_ts
+    bot.click("U0JANE", ACTION_GRANT_EXTEND, grant.id)  # one open extension per grant
+    assert len(bot.store.in_states([storage.PENDING])) == 1
+    bot.click("U0JANE", blocks.ACTION_APPROVE, 3)  # the owner asked: a second person decides
+    assert bot.store.get(3).state == storage.PENDING
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
+    assert bot.store.get(3).state == storage.PROVISIONED
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=2)
+    assert any("now ends" in t for t in texts(dms_to_jane(slack)))
+    at(dt.timedelta(minutes=60))
+    assert "Admins" in groups_of(aws)
+    at(dt.timedelta(minutes=120))
+    assert "Admins" not in groups_of(aws)
+
+
+def test_extend_denied_leaves_the_end(clocked, aws):
+    bot, at = clocked
+    add(bot, "jane.doe Admins --for 1h --reason incident")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    [grant] = bot.store.grants_of(2)
+    bot.click("U0JANE", ACTION_GRANT_EXTEND, grant.id)
+    bot.click("U0BOB", blocks.ACTION_DENY, 3)
+    bot.submit_deny("U0BOB", 3, "not today")
+    assert bot.store.get(3).state == storage.DENIED
+    at(dt.timedelta(minutes=60))
+    assert "Admins" not in groups_of(aws)
+
+
+def test_create_refuses_a_time_bound_only_group(clocked):
+    bot, _ = clocked
+    response = bot.slash("U0ALICE", "create dan Admins")
+    said = bot.said(response.response_url)
+    assert "create the user without it, then" in said and "/iam add dan Admins --for" in said

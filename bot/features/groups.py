@@ -17,7 +17,8 @@ from commands.groups import (
     DONE, DROPPED, KEPT, REMOVED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups, duration_of,
 )
 from commands.offboard import Protected
-from storage import GROUP_ADD, Grant, Job, Request
+from commands.workflow import Filed
+from storage import GROUP_ADD, GROUP_EXTEND, Grant, Job, Request
 
 from ..blocks import CONFIRM_TEXT, FIELD_TEXT, CardFace, button, context, field, groups_of, message, section
 from ..feature import Command, Duty, Feature, Looks
@@ -31,6 +32,7 @@ from .create import group_line
 from .requests import announce, request_id_of
 
 ACTION_GRANT_DONE = "grant_done"
+ACTION_GRANT_EXTEND = "grant_extend"
 ACTION_STOP_RETRYING = "grant_stop_retrying"
 
 
@@ -86,10 +88,35 @@ CARD = CardFace(title="Group membership requested", summary=_summary, fields=_fi
                 checks=_checks, details=_details)
 
 
+def _extension_summary(request: Request) -> str:
+    return (f"{listing(request.groups, budget=300)} for {code(request.user_name)}: "
+            f"{duration(duration_of(request))} more (request #{request.details.get('extends')})")
+
+
+def _extension_confirm(request: Request) -> str:
+    return clip(f"{code(request.user_name)} keeps {listing(request.groups, budget=300)} "
+                f"{duration(duration_of(request))} longer.", CONFIRM_TEXT)
+
+
+def _extension_checks(filed) -> str:
+    request = filed.request
+    return (f"Checks passed: :white_check_mark: asked for by the owner, {mention(request.owner_id)}; "
+            f":white_check_mark: the membership is live until {when(dt.datetime.fromisoformat(request.details['from_end']))}")
+
+
+EXTENSION_CARD = CardFace(title="Longer group membership requested", summary=_extension_summary, fields=_fields,
+                          confirm=_extension_confirm, checks=_extension_checks, details=_details)
+
+
 # -- words ---------------------------------------------------------------------------------------
 
 def provisioned_line(settings, request: Request, actor) -> str:
     return f":white_check_mark: Added {code(request.user_name)} to {listing(request.groups, budget=1500)} {_for(request)}."
+
+
+def extended_line(settings, request: Request, actor) -> str:
+    return (f":white_check_mark: {code(request.user_name)} keeps {listing(request.groups, budget=1500)} "
+            f"{duration(duration_of(request))} longer.")
 
 
 def _kept_words(kept_by: str | None) -> str:
@@ -146,9 +173,16 @@ def warning_dm(request: Request, grant: Grant) -> dict:
     return {"text": clip(text, 3000), "blocks": [
         section(text),
         {"type": "actions", "block_id": f"grant_{grant.id}", "elements": [
+            button("Extend", ACTION_GRANT_EXTEND, str(grant.id)),
             button("I'm done", ACTION_GRANT_DONE, str(grant.id)),
         ]},
     ]}
+
+
+def extended_dm(request: Request, grant: Grant | None) -> dict:
+    until = f" now ends {when(grant.ends_at)}" if grant is not None else " was extended"
+    return message(f":white_check_mark: {code(request.user_name)}'s membership of {listing(request.groups, budget=300)}"
+                   f"{until} (request #{request.id}, approved by {approved_by(request)}).")
 
 
 def ended_dm(request: Request, payload: dict) -> dict:
@@ -206,6 +240,22 @@ def feature(svc: Services) -> Feature:
             reply(f":lock: Your membership of {code(ended.grant.group)} ended"
                   + (f"; {kept}." if kept else ": the bot removed it. Thank you."))
 
+    def grant_extend(body, action, respond):
+        reply = ephemeral(respond)
+        with answering(reply, "Extend"):
+            request = groups.extend(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+            runner.kick()
+            reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting for "
+                  f"approval in {channel(settings.iam_bot_approvals_channel)}.")
+
+    def extension_card(job: Job) -> None:
+        request = workflow.request(job.request_id)
+        refused = notifier.post_card(Filed(request), job)
+        if refused is not None:
+            notifier.dm(request.requester_id, message(
+                f":x: Request #{request.id} was cancelled: Slack refused its approval card (`{escape(refused)}`). "
+                "Tell whoever runs the bot."))
+
     def stop_retrying(body, action, respond):
         reply = ephemeral(respond)
         with answering(reply, "Stop retrying"):
@@ -221,6 +271,8 @@ def feature(svc: Services) -> Feature:
         event = job.payload.get("event")
         if event == "granted":
             notifier.dm(request.owner_id, granted_dm(request, groups.grants_of(request.id)))
+        elif event == "extended":
+            notifier.dm(request.owner_id, extended_dm(request, svc.store.grant(request.details["grant_id"])))
         elif event == "warning":
             grant = svc.store.grant(job.payload["grant_id"])
             if grant is not None and grant.live:
@@ -245,7 +297,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="groups",
-        kinds=(groups.kind,),
+        kinds=(groups.kind, groups.extend_kind),
         verbs=VERBS,
         domain=groups,
         commands={
@@ -253,8 +305,11 @@ def feature(svc: Services) -> Feature:
                                           f"{listing(c.groups, budget=300)}…", file_add),
             DropCommand: Command(lambda c: f"Ending {code(c.user_name)}'s membership of {code(c.group)}…", drop),
         },
-        actions={ACTION_GRANT_DONE: grant_done, ACTION_STOP_RETRYING: stop_retrying},
-        work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note},
+        actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
+                 ACTION_STOP_RETRYING: stop_retrying},
+        work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card},
         duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke),),
-        looks=Looks(card_faces={GROUP_ADD: CARD}, thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line}),
+        looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
+                    thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
+                                  f"{GROUP_EXTEND}:provisioned": extended_line}),
     )
