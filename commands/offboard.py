@@ -34,7 +34,7 @@ from .lifecycle import (
     VOID_LEAVER, VOID_REVEAL, file, move,
 )
 from .rules import Person
-from .workflow import Clock, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
+from .workflow import Clock, Due, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,12 @@ def hold_keys(store: Store, iam: IamGateway, request: Request, *, actor_id: str 
 
 
 def retire_requests_of_removed_user(store: Store, removal: Request, *, now: dt.datetime) -> None:
-    """The user is gone: what other requests promised about it stops (and frees its name)."""
+    """The user is gone: what other requests promised about it stops (and frees its name). Its live
+    grants (`/iam add --for`) end with the removal, which took the memberships: no revocation."""
+    for grant in store.live_grants(removal.user_name):
+        store.end_grant(grant.id, now=now, reason="user_removed", actor_id=None, what="grant_ended",
+                        detail=f"{grant.group}: user_removed (by request #{removal.id})",
+                        due={Due.GRANT_END: None, Due.GRANT_WARNING: None})
     for other in store.for_user_name(removal.user_name):
         if other.id == removal.id or other.kind == REMOVE:
             continue

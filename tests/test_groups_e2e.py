@@ -295,3 +295,27 @@ def test_create_refuses_a_time_bound_only_group(clocked):
     response = bot.slash("U0ALICE", "create dan Admins")
     said = bot.said(response.response_url)
     assert "create the user without it, then" in said and "/iam add dan Admins --for" in said
+
+
+def test_status_lists_live_grants_with_their_ends(clocked):
+    bot, _ = clocked
+    add(bot, "jane.doe Admins --for 1h --reason incident")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    response = bot.slash("U0BOB", "status jane.doe")
+    said = str(bot.responses(response.response_url))
+    assert "Time-bound memberships" in said and "`Admins` until" in said and "request #2" in said
+
+
+def test_removing_the_user_ends_its_grants_and_voids_open_adds(clocked, aws):
+    bot, at = clocked
+    add(bot, "jane.doe Admins --for 1h --reason incident")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    add(bot, "jane.doe Ops --for 1h --reason later")  # #3, open
+    bot.slash("U0ALICE", "remove jane.doe --reason left")  # #4
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 4)
+    assert bot.store.get(4).state == storage.PROVISIONED
+    [grant] = bot.store.grants_of(2)
+    assert grant.end_reason == "user_removed" and bot.store.due_at(2) == {}
+    assert bot.store.get(3).state == storage.CANCELLED
+    at(dt.timedelta(hours=2))  # nothing left for the revoker
+    assert bot.store.grants_of(2)[0].attempts == 0
