@@ -35,7 +35,10 @@ def approvals_line(request: Request) -> str | None:
 
 
 def _shares(request: Request) -> list[dict]:
-    return list(request.details.get("shares") or [])
+    """The per-group shares as recorded, less any approval voided since (its approver left Slack)."""
+    live = {a["user_id"] for a in guardrails.approvals(request)}
+    return [{**share, "counted": [u for u in share["counted"] if u in live]}
+            for share in request.details.get("shares") or []]
 
 
 def _share(share: dict) -> str:
@@ -56,9 +59,14 @@ def shares_line(request: Request) -> str | None:
     return "*Approvals, by the rules:*\n" + "\n".join(lines)
 
 
+def waiting_shares(request: Request) -> list[dict]:
+    """The groups still short of their approvals, with a rules file ([] without one)."""
+    return [s for s in _shares(request) if len(s["counted"]) < s["approvals"]]
+
+
 def waiting_for(request: Request) -> str:
     """" It waits for `Admins`: 1 of 2 from @security." ("" without a rules file or once all are met)."""
-    waiting = [s for s in _shares(request) if len(s["counted"]) < s["approvals"]]
+    waiting = waiting_shares(request)
     return f" It waits for {'; '.join(_share(s) for s in waiting)}." if waiting else ""
 
 

@@ -1,8 +1,10 @@
-"""`iam-bot rules check [FILE]`: validate an approval rules file and print the rules per group.
+"""`iam-bot rules check [FILE] [--slack]`: validate an approval rules file and print the rules per group.
 
 Without FILE it checks what start-up would read: IAM_BOT_RULES_FILE, or without it the
 environment's rules (IAM_BOT_APPROVERS, IAM_BOT_SENSITIVE_GROUPS). Exit 0 with the effective
 rules, or 2 with one line naming the key and what is wrong: run it in CI before a rollout.
+With `--slack` it also asks Slack (SLACK_BOT_TOKEN, SLACK_API_URL) whether every user group and
+user the rules name exists: one usergroups.list for the groups, one users.info a user.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from commands.ruleset import (SENSITIVE_FLOOR, Rule, Rules, RulesError, format_d
                               thresholds)
 from commands.settings import SLACK_ID, SLACK_ID_WORDS, comma_list
 
+DEFAULT_API_URL = "https://slack.com/api/"
 
-def check(path: str | None, env: Mapping[str, str]) -> int:
-    """Print the effective rules (exit 0) or the one thing wrong (exit 2, on stderr)."""
+
+def check(path: str | None, env: Mapping[str, str], slack: bool = False) -> int:
+    """Print the effective rules (exit 0) or the one thing wrong (exit 2, on stderr); with `slack`,
+    each id Slack does not know is a line on stderr too (exit 2)."""
     path = path or env.get("IAM_BOT_RULES_FILE", "").strip() or None
     try:
         sensitive = comma_list(env.get("IAM_BOT_SENSITIVE_GROUPS", ""), GROUP_NAME, "an IAM group name")
@@ -40,6 +45,57 @@ def check(path: str | None, env: Mapping[str, str]) -> int:
         return _fail(f"{path}: {error}")
     for line in describe(rules):
         print(line)
+    return check_slack(rules, env) if slack else 0
+
+
+def named_ids(rules: Rules) -> list[str]:
+    """Every user and user group id the rules name, once each, in the order they appear."""
+    ids = list(rules.defaults.approvers)
+    for rule in rules.groups:
+        ids += rule.approvers if rule.own_approvers else ()
+        ids += rule.auto_approve.requesters if rule.auto_approve else ()
+    ids += rules.break_glass.requesters if rules.break_glass else ()
+    return list(dict.fromkeys(ids))
+
+
+def check_slack(rules: Rules, env: Mapping[str, str]) -> int:
+    """Does Slack know each id? One usergroups.list, one users.info a user id."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    token = env.get("SLACK_BOT_TOKEN", "").strip()
+    if not token:
+        return _fail("SLACK_BOT_TOKEN is required for --slack but not set")
+    client = WebClient(token=token, base_url=env.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL, timeout=10)
+    ids = named_ids(rules)
+    unknown: list[str] = []
+    try:
+        if any(ref.startswith("S") for ref in ids):
+            known = {group["id"] for group in client.usergroups_list()["usergroups"]}
+            unknown += [f"{ref}: no such user group in this workspace" for ref in ids
+                        if ref.startswith("S") and ref not in known]
+        for ref in ids:
+            if ref.startswith("S"):
+                continue
+            try:
+                user = client.users_info(user=ref)["user"]
+            except SlackApiError as error:
+                if error.response.get("error") not in ("user_not_found", "user_not_visible"):
+                    raise
+                unknown.append(f"{ref}: no such user in this workspace")
+                continue
+            if user.get("deleted"):
+                unknown.append(f"{ref}: deactivated in Slack")
+    except SlackApiError as error:
+        return _fail(f"Slack refused to say ({error.response.get('error')}); nothing was checked")
+    except (SlackClientError, OSError) as error:
+        return _fail(f"Slack could not be reached ({type(error).__name__}); nothing was checked")
+    where = rules.source or "IAM_BOT_APPROVERS"
+    for line in unknown:
+        print(f"iam-bot: {where}: {line}", file=sys.stderr)
+    if unknown:
+        return 2
+    print(f"Slack knows every user group and user the rules name ({len(ids)}).")
     return 0
 
 
@@ -98,5 +154,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="iam-bot rules", description="Check the approval rules file.")
     parser.add_argument("action", choices=["check"], help="check: validate and print the rules per group")
     parser.add_argument("file", nargs="?", help="the rules file (default: IAM_BOT_RULES_FILE, else the environment)")
+    parser.add_argument("--slack", action="store_true",
+                        help="also ask Slack whether each user group and user named exists (SLACK_BOT_TOKEN, SLACK_API_URL)")
     args = parser.parse_args(argv)
-    return check(args.file, os.environ)
+    return check(args.file, os.environ, slack=args.slack)

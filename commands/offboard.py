@@ -322,6 +322,7 @@ class Offboarding:
         }
         if left:
             details["left"] = left
+        details.update(self.workflow.filing_shares(None, (), {}))  # a removal: the defaults approve
         request = file(self.store, user_name=facts.name, groups=(), console=False, owner_id=owner_id or "",
                        requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=REMOVE,
                        details=details)

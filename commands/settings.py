@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_approvers(cls, value):
         ids = comma_list(value, SLACK_ID, SLACK_ID_WORDS)
-        if not ids and value != ():  # () when unset: allowed with a rules file (below)
+        if not ids and value not in ((), ""):  # unset or empty: allowed with a rules file (below)
             raise ValueError(f"name at least one {SLACK_ID_WORDS}")
         return ids
 

@@ -3,6 +3,8 @@ the person asking, in words only they see."""
 
 from __future__ import annotations
 
+import os
+
 from commands.approvals import VERBS, Preview, WhoApprovesCommand
 from commands.ruleset import GroupPreview, Verdict, format_duration
 
@@ -51,7 +53,7 @@ def group_lines(preview: GroupPreview, missing: bool) -> str:
 
 
 def who_approves_text(preview: Preview) -> str:
-    source = f"the rules file {code(preview.rules_file)}" if preview.rules_file else \
+    source = f"the rules file {code(os.path.basename(preview.rules_file))}" if preview.rules_file else \
         "the environment (IAM_BOT_APPROVERS; no rules file)"
     missing = {group.lower() for group in preview.missing}
     lines = [f"*Who approves {listing([g.threshold.group for g in preview.groups], budget=300)}*, by {source}. "

@@ -203,6 +203,7 @@ def feature(svc: Services) -> Feature:
 
     def file_request(asked: Asked, parsed: CreateCommand) -> None:
         requester = svc.requester(asked.user_id)
+        svc.workflow.refuse_denied(lambda: parsed.groups)  # a [[deny]] group: said before anyone is looked up
         owner = resolve_owner(svc.client, parsed.user_name, parsed.groups, parsed.owner_id,
                               settings.iam_bot_email_domain)
         filed = creation.file(parsed, requester=requester, owner=owner, since=asked.job.created_at)

@@ -27,7 +27,7 @@ from ..mrkdwn import approver, channel, code, duration, escape, mention, when
 from ..replies import answering, ephemeral
 from ..router import Asked, later
 from ..services import Services
-from ..guardrails import approval_recorded, waiting_for
+from ..guardrails import approval_recorded, waiting_for, waiting_shares
 from ..words import refusal
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,7 @@ def reminder_line(settings, request: Request, looks: Looks, defaults: tuple[str,
     waiting; else the defaults, IAM_BOT_APPROVERS); nothing once it is decided."""
     if request.state != "pending":
         return None
-    waiting = [a for share in request.details.get("shares") or [] if len(share["counted"]) < share["approvals"]
-               for a in share["approvers"]]
+    waiting = [a for share in waiting_shares(request) for a in share["approvers"]]
     who = " ".join(approver(a) for a in dict.fromkeys(waiting or defaults or settings.iam_bot_approvers))
     expires = request.created_at + settings.iam_bot_request_ttl
     number = reminders_sent(request)

@@ -450,6 +450,10 @@ class SlackStandIn:
         members = self.usergroups.get(params.get("usergroup"))
         return _ok(users=list(members)) if members is not None else _error("no_such_subteam")
 
+    def _api_usergroups_list(self, params: dict) -> dict:
+        return _ok(usergroups=[{"id": group, "team_id": self.team_id, "user_count": len(members)}
+                               for group, members in self.usergroups.items()])
+
     def _api_conversations_open(self, params: dict) -> dict:
         if params.get("channel"):
             channel = params["channel"]
