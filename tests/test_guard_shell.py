@@ -1,5 +1,6 @@
 """`iam-bot shell` shows the guardrails: a sensitive group on the card, two approvals, the
-alternatives to a user without a console."""
+alternatives to a user without a console. (The sample rules allow `Admins` only for a while, so
+jane is made in Developers and then asks for Admins with `/iam add --for`.)"""
 
 import pytest
 
@@ -8,7 +9,12 @@ from tests.support.shell import after, message, run_shell, turns
 pytestmark = pytest.mark.slow
 
 STORY = """\
-/iam create jane.doe Admins
+/iam create jane.doe Developers
+as bob
+click Approve
+y
+as alice
+/iam add jane.doe Admins --for 2h --reason incident 42
 as bob
 click Approve
 y
@@ -36,18 +42,18 @@ def test_the_banner_names_the_sensitive_group_and_the_user_without_mfa(said):
 
 
 def test_the_card_shows_what_admins_grants_and_that_it_needs_two_approvers(said):
-    [shown] = after(said, "alice> /iam create jane.doe Admins")
-    card = message(shown, "#iam-approvals · message 1")
+    [shown] = after(said, "alice> /iam add jane.doe Admins --for 2h --reason incident 42")
+    card = message(shown, "#iam-approvals · message")
     assert "• `Admins` 🚨 sensitive (`AdministratorAccess` attached): policies `AdministratorAccess`" in card
     assert "Needs two different approvers" in card
 
 
 def test_two_approvers_one_after_the_other(said):
-    first, again = after(said, "bob> click Approve")
+    _create, first, again = after(said, "bob> click Approve")
     assert "recorded (1 of 2)" in first and "1 of 2 approvals: @bob" in first
     assert "you already approved it" in again
     [second] = after(said, "carol> click Approve")
-    assert "Approved by @bob and @carol" in second and "Created `arn:aws:iam::" in second
+    assert "Approved by @bob and @carol" in second and "Added `jane.doe` to `Admins` for 2 hours" in second
 
 
 def test_a_user_without_a_console_is_told_the_alternatives(said):
