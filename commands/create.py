@@ -20,7 +20,7 @@ from . import guardrails
 from .errors import CommandError, IamError, Why
 from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway, UserExists
 from .lifecycle import file
-from .parse import MAILTO, Verb, check_group_name, check_user_name, plain, usage_of
+from .parse import MAILTO, Verb, check_groups, check_user_name, plain, usage_of
 from .passwords import generate_password
 from .rules import Person
 from .ruleset import membership_limit
@@ -78,15 +78,8 @@ def parse_create(args: list[str]) -> CreateCommand:
     user_name, groups = check_user_name(names[0]), names[1:]
     if not groups:
         raise CommandError(Why.GROUP_MISSING, user_name=user_name)
-    if len(groups) > MAX_GROUPS:
-        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=MAX_GROUPS)
-    seen: set[str] = set()
-    for group in groups:
-        check_group_name(group)
-        if group.lower() in seen:
-            raise CommandError(Why.GROUP_TWICE, group=group)
-        seen.add(group.lower())
-    return CreateCommand(user_name=user_name, groups=tuple(groups), owner_id=owner_id, console=console)
+    return CreateCommand(user_name=user_name, groups=check_groups(groups, MAX_GROUPS), owner_id=owner_id,
+                         console=console)
 
 
 VERBS = (Verb("create", parse_create, usage_of(CreateCommand), position=10),)

@@ -37,7 +37,7 @@ from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
 from .lifecycle import file
 from .offboard import Protected
-from .parse import Verb, check_group_name, check_user_name, plain, usage_of
+from .parse import Verb, check_group_name, check_groups, check_user_name, plain, usage_of
 from .rules import Person
 from .ruleset import Verdict, format_duration, membership_limit
 from .workflow import Due, Filed, Kind, Policy, Workflow
@@ -121,18 +121,11 @@ def parse_add(args: list[str]) -> AddCommand:
     user_name, groups = check_user_name(names[0]), names[1:]
     if not groups:
         raise CommandError(Why.ADD_WHICH)
-    if len(groups) > MAX_GROUPS:
-        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=MAX_GROUPS)
-    seen: set[str] = set()
-    for group in groups:
-        check_group_name(group)
-        if group.lower() in seen:
-            raise CommandError(Why.GROUP_TWICE, group=group)
-        seen.add(group.lower())
+    groups = check_groups(groups, MAX_GROUPS)
     text = " ".join(reason or []).strip()
     if not text:
         raise CommandError(Why.REASON_MISSING, verb=f"add {user_name} {groups[0]}")
-    return AddCommand(user_name=user_name, groups=tuple(groups), duration=duration, reason=text[:500])
+    return AddCommand(user_name=user_name, groups=groups, duration=duration, reason=text[:500])
 
 
 def parse_drop(args: list[str]) -> DropCommand:
@@ -330,17 +323,19 @@ class Groups:
     # -- the warning before the end -----------------------------------------------------------
 
     def warn_due(self) -> int:
-        """The owner's DM (Extend, I'm done) IAM_BOT_GRANT_WARNING before a grant ends, once."""
+        """The owner's DM (Extend, I'm done) IAM_BOT_GRANT_WARNING before a grant ends, once; none for
+        a grant whose end has come already (the DM that it ended says enough)."""
         now, sent = self.now(), 0
         for request in self.store.each_due(Due.GRANT_WARNING, now=now):
             for grant in self.store.grants_of(request.id):
-                if grant.live and not grant.warned and now >= grant.ends_at - self.warning:
+                if grant.live and not grant.warned and grant.ends_at - self.warning <= now < grant.ends_at:
                     warned = self.store.revise_grant(
                         grant.id, now=now, actor_id=None, what="grant_warned", detail=grant.group, warned=True,
                         jobs=[NewJob(GroupOwed.DM, {"event": "warning", "group": grant.group,
                                                     "grant_id": grant.id})])
                     sent += warned is not None
-            later = [g.ends_at - self.warning for g in self.store.grants_of(request.id) if g.live and not g.warned]
+            later = [g.ends_at - self.warning for g in self.store.grants_of(request.id)
+                     if g.live and not g.warned and g.ends_at > now]
             self.store.set_due(request.id, {Due.GRANT_WARNING: min(later) if later else None})
         return sent
 

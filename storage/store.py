@@ -568,45 +568,36 @@ class Store(TrailMethods):
                   detail: str | None = None, jobs: Iterable[NewJob] = (),
                   due: dict[str, dt.datetime | None] | None = None) -> Grant | None:
         """End a live grant, with its event and jobs, in one transaction; None if it had ended."""
-        with self._write() as tx:
-            row = tx.one("UPDATE grants SET ended_at = ?, end_reason = ?, next_try_at = NULL "
-                         "WHERE id = ? AND ended_at IS NULL RETURNING *", [self._time_in(now), reason, grant_id])
-            if row is None:
-                return None
-            self._insert_event(tx, row["request_id"], actor_id, what, detail, now)
-            self._insert_jobs(tx, jobs, now=now, request_id=row["request_id"])
-            self._set_due(tx, row["request_id"], due)
-        return self._grant(row)
+        return self._change_grant("ended_at = ?, end_reason = ?, next_try_at = NULL", [self._time_in(now), reason],
+                                  "", [], grant_id, now=now, actor_id=actor_id, what=what, detail=detail, jobs=jobs,
+                                  due=due)
 
     def grant_attempt_failed(self, grant: Grant, *, now: dt.datetime, next_try_at: dt.datetime, detail: str,
                              tell: Iterable[NewJob] = ()) -> Grant | None:
         """A failed RemoveUserFromGroup: one more attempt than `grant` had, the next try, its event and
         `tell` (the approvals channel's note, given once); None if another pass counted it first."""
         tell = list(tell)
-        with self._write() as tx:
-            row = tx.one("UPDATE grants SET attempts = attempts + 1, next_try_at = ?, told = (told OR ?) "
-                         "WHERE id = ? AND ended_at IS NULL AND attempts = ? RETURNING *",
-                         [self._time_in(next_try_at), bool(tell), grant.id, grant.attempts])
-            if row is None:
-                return None
-            self._insert_event(tx, row["request_id"], None, "revoke_failed", detail, now)
-            self._insert_jobs(tx, tell, now=now, request_id=row["request_id"])
-        return self._grant(row)
+        return self._change_grant("attempts = attempts + 1, next_try_at = ?, told = (told OR ?)",
+                                  [self._time_in(next_try_at), bool(tell)], " AND attempts = ?", [grant.attempts],
+                                  grant.id, now=now, actor_id=None, what="revoke_failed", detail=detail, jobs=tell)
 
     def revise_grant(self, grant_id: int, *, now: dt.datetime, actor_id: str | None, what: str,
                      detail: str | None = None, ends_at: dt.datetime | None = None, stopped: bool | None = None,
                      warned: bool | None = None, jobs: Iterable[NewJob] = (),
                      due: dict[str, dt.datetime | None] | None = None) -> Grant | None:
         """Change a live grant (a new end, retries stopped, the warning sent), with its event."""
-        sets, params = [], []
-        for column, value in (("ends_at", self._time_in(ends_at) if ends_at else None), ("stopped", stopped),
-                              ("warned", warned)):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                params.append(value)
+        changes = {column: value for column, value in (("ends_at", self._time_in(ends_at) if ends_at else None),
+                                                       ("stopped", stopped), ("warned", warned)) if value is not None}
+        return self._change_grant(", ".join(f"{column} = ?" for column in changes), list(changes.values()), "", [],
+                                  grant_id, now=now, actor_id=actor_id, what=what, detail=detail, jobs=jobs, due=due)
+
+    def _change_grant(self, sets: str, params: list, condition: str, condition_params: list, grant_id: int, *,
+                      now: dt.datetime, actor_id: str | None, what: str, detail: str | None,
+                      jobs: Iterable[NewJob] = (), due: dict[str, dt.datetime | None] | None = None) -> Grant | None:
+        """One conditional write to a live grant, with its event, jobs and due entries; None if it lost."""
         with self._write() as tx:
-            row = tx.one(f"UPDATE grants SET {', '.join(sets)} WHERE id = ? AND ended_at IS NULL RETURNING *",
-                         [*params, grant_id])
+            row = tx.one(f"UPDATE grants SET {sets} WHERE id = ? AND ended_at IS NULL{condition} RETURNING *",
+                         [*params, grant_id, *condition_params])
             if row is None:
                 return None
             self._insert_event(tx, row["request_id"], actor_id, what, detail, now)

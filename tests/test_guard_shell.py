@@ -1,6 +1,9 @@
 """`iam-bot shell` shows the guardrails: a sensitive group on the card, two approvals, the
-alternatives to a user without a console. (The sample rules allow `Admins` only for a while, so
-jane is made in Developers and then asks for Admins with `/iam add --for`.)"""
+alternatives to a user without a console. The sample rules allow `Admins` only for a while, so
+jane is made in Developers and then gets Admins with issue 20's story: `/iam add jane.doe Admins
+--for 2h --reason incident 42`, two approvals, `wait 2h`, and jane's DMs: what she has until
+when, and that it ended (the warning with Extend and I'm done comes ten minutes before the end to a
+clock that passes that moment: tests/test_groups_e2e.py)."""
 
 import pytest
 
@@ -23,6 +26,8 @@ y
 as carol
 click Approve
 y
+as jane
+wait 2h
 as alice
 /iam create ci.bot Developers @carol --no-console
 """
@@ -54,6 +59,18 @@ def test_two_approvers_one_after_the_other(said):
     assert "you already approved it" in again
     [second] = after(said, "carol> click Approve")
     assert "Approved by @bob and @carol" in second and "Added `jane.doe` to `Admins` for 2 hours" in second
+
+
+def test_the_add_is_approved_and_jane_is_told_until_when(said):
+    [approved] = after(said, "carol> click Approve")
+    assert "DM from iam-bot to jane" in approved and "is now in these groups" in approved
+    assert "`Admins` until" in approved
+
+
+def test_two_hours_later_the_membership_ends_and_jane_is_told(said):
+    [later] = after(said, "jane> wait 2h")
+    assert "membership of `Admins` ended: its time was up, and the bot removed it" in later
+    assert "DM from iam-bot to jane" in later and "membership of `Admins` ended (request #2)" in later
 
 
 def test_a_user_without_a_console_is_told_the_alternatives(said):

@@ -20,7 +20,7 @@ from commands.offboard import Protected
 from commands.workflow import Filed
 from storage import GROUP_ADD, GROUP_EXTEND, Grant, Job, Request
 
-from ..blocks import CONFIRM_TEXT, FIELD_TEXT, CardFace, button, context, field, groups_of, message, section
+from ..blocks import CONFIRM_TEXT, FIELD_TEXT, CardFace, button, field, groups_of, message, section
 from ..feature import Command, Duty, Feature, Looks
 from ..guardrails import approved_by
 from ..mrkdwn import channel, clip, code, duration, escape, listing, mention, when
