@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from commands.errors import CommandError, Why
 from commands.rules import Reason
+from commands.ruleset import format_duration
 
-from .mrkdwn import code, escape, listing, mention
+from .mrkdwn import code, escape, listing, mention, when
 
 EXAMPLE_CREATE = "`/iam create jane.doe Developers`"
 
@@ -205,6 +206,45 @@ _SAY = {
     Why.AUDIT_NOT_ALLOWED: lambda f: "Only approvers can run `/iam audit`.",
     Why.REPORT_NOT_READY: lambda f: (
         "AWS is still generating the credential report; nothing is wrong. Try `/iam audit` again in a minute."),
+    Why.ADD_WHICH: lambda f: (
+        "Name the user and at least one group, with a reason, for example "
+        "`/iam add jane.doe Admins --for 2h --reason incident 42`; to end a time-bound membership now, "
+        "`/iam drop jane.doe Admins`."),
+    Why.BAD_DURATION: lambda f: (
+        f"{code(f['word'] or '--for', 40)} is not a duration: use a number and m, h, d or w, for example "
+        "`--for 30m`, `--for 4h`, `--for 2d` or `--for 1w`."),
+    Why.GRANT_TOO_SHORT: lambda f: (
+        f"The shortest time-bound membership is {escape(f['minimum'])} (IAM_BOT_GRANT_MIN): ask for at least that."),
+    Why.GRANT_TOO_LONG: lambda f: (
+        f"The rules allow {code(f['group'])} for at most {escape(f['limit'])}: ask for that or less, and ask again "
+        "with Extend when it runs out."),
+    Why.GROUP_NOT_STANDING: lambda f: (
+        f"The rules allow {code(f['group'])} only for a while: add `--for` with a duration"
+        + (f" of at most {escape(format_duration(f['limit']))}" if f.get('limit') else "")
+        + ", for example `--for 2h`."),
+    Why.GROUP_NOT_STANDING_ON_CREATE: lambda f: (
+        f"The rules allow {code(f['group'])} only for a while, never as a standing membership: create the user "
+        f"without it, then {code('/iam add ' + f['user_name'] + ' ' + f['group'] + ' --for 2h --reason ...', 200)}."),
+    Why.ALREADY_IN_GROUP: lambda f: (
+        f"{code(f['user_name'])} is already in {code(f['group'])}"
+        + (f" until {when(f['grant'].ends_at)} (request #{f['grant'].request_id}): use *Extend* in the DM its owner "
+           "gets before the end to keep it longer." if f.get('grant') else ": nothing to add.")),
+    Why.GROUP_LIMIT: lambda f: (
+        f"IAM allows a user in at most {f['limit']} groups, and {code(f['user_name'])} is in {len(f['groups'])} "
+        f"({listing(f['groups'], budget=800) if f['groups'] else 'none'}): adding {f['asked']} more would pass it. "
+        "Drop one first."),
+    Why.NO_LIVE_GRANT: lambda f: (
+        f"{code(f['user_name'] or 'The user')} has no time-bound membership of {code(f['group'] or 'that group')} "
+        "the bot could end now."),
+    Why.GRANT_NOT_YOURS: lambda f: (
+        f"Only the person {code(f['user_name'])} is for, or an approver, can end its membership of "
+        f"{code(f['group'])}. Nothing changed."),
+    Why.EXTENSION_OPEN: lambda f: (
+        f"An extension of {code(f['group'])} for {code(f['user_name'])} is already waiting (request "
+        f"#{f['request_id']})."),
+    Why.DROP_MFA_GROUP: lambda f: (
+        f"{code(f['group'])} is the MFA group (IAM_BOT_MFA_GROUP): it is how MFA is enforced, so the bot never "
+        "drops it."),
 }
 
 

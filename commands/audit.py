@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 import storage
-from storage import Event, Request, Store
+from storage import GROUP_ADD, Event, Grant, Request, Store
 
 from .errors import CommandError, NotAllowed, Why
 from .iam import IamGateway
@@ -93,6 +93,7 @@ class Status:
     trails: tuple[RequestTrail, ...]  # newest request first
     everything: bool  # False: only the requests for the caller (an owner who is not an approver)
     older: int = 0  # requests about the name older than those in `trails`, not read
+    grants: tuple[Grant, ...] = ()  # live time-bound memberships (`/iam add --for`), soonest end first
 
 
 # -- the credential report ---------------------------------------------------------------
@@ -261,7 +262,12 @@ class Audit:
             older = self.store.count_about_user(user_name, owner_id=owner_id) - len(requests)
         events = self.store.events_of(r.id for r in requests)
         trails = tuple(RequestTrail(r, tuple(events[r.id])) for r in reversed(requests))
-        return Status(user_name=user_name, trails=trails, everything=approver, older=older)
+        grants = ()
+        if any(r.kind == GROUP_ADD for r in requests):  # a fourth read only for a user with adds
+            shown = {r.id for r in requests}
+            grants = tuple(sorted((g for g in self.store.live_grants(user_name) if approver or g.request_id in shown),
+                                  key=lambda g: g.ends_at))
+        return Status(user_name=user_name, trails=trails, everything=approver, older=older, grants=grants)
 
     def account_summary(self) -> AuditSummary:
         """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""

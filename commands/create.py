@@ -20,9 +20,10 @@ from . import guardrails
 from .errors import CommandError, IamError, Why
 from .iam import TAG_APPROVER, TAG_OWNER, TAG_REQUEST, TAG_REQUESTER, IamGateway, UserExists
 from .lifecycle import check_owner, file
-from .parse import MAILTO, Verb, check_group_name, check_user_name, plain, usage_of
+from .parse import MAILTO, Verb, check_groups, check_user_name, plain, usage_of
 from .passwords import generate_password
 from .rules import Person
+from .ruleset import membership_limit
 from .workflow import Due, Filed, Kind, Owed, PasswordGenerator, Policy, Workflow, password_reveal
 
 MAX_GROUPS = 10
@@ -77,15 +78,8 @@ def parse_create(args: list[str]) -> CreateCommand:
     user_name, groups = check_user_name(names[0]), names[1:]
     if not groups:
         raise CommandError(Why.GROUP_MISSING, user_name=user_name)
-    if len(groups) > MAX_GROUPS:
-        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=MAX_GROUPS)
-    seen: set[str] = set()
-    for group in groups:
-        check_group_name(group)
-        if group.lower() in seen:
-            raise CommandError(Why.GROUP_TWICE, group=group)
-        seen.add(group.lower())
-    return CreateCommand(user_name=user_name, groups=tuple(groups), owner_id=owner_id, console=console)
+    return CreateCommand(user_name=user_name, groups=check_groups(groups, MAX_GROUPS), owner_id=owner_id,
+                         console=console)
 
 
 VERBS = (Verb("create", parse_create, usage_of(CreateCommand), position=10),)
@@ -175,6 +169,9 @@ class Creation:
                         and mine.created_at >= since):
                     return Filed(mine, owner_is_guest=owner.is_guest)
         self.workflow.refuse_denied(lambda: command.groups)  # a [[deny]] group: refused before anything else
+        standing = membership_limit(self.workflow.approvals.rules, command.groups, None)
+        if not standing.allowed:  # a `standing = false` group: only `/iam add ... --for` may grant it
+            raise CommandError(Why.GROUP_NOT_STANDING_ON_CREATE, group=standing.group, user_name=command.user_name)
         check_owner(owner, team_id=self.policy.team_id, user_name=command.user_name, groups=command.groups)
         existing = self.iam.user(command.user_name)
         if existing is not None:

@@ -88,6 +88,19 @@ class Why(enum.Enum):
     USER_IS_THE_BOT = "user_is_the_bot"
     USER_NO_OWNER = "user_no_owner"
     ALREADY_ENABLED = "already_enabled"
+    # Group membership: /iam add, drop, Extend, I'm done
+    ADD_WHICH = "add_which"
+    BAD_DURATION = "bad_duration"
+    GRANT_TOO_SHORT = "grant_too_short"
+    GRANT_TOO_LONG = "grant_too_long"
+    GROUP_NOT_STANDING = "group_not_standing"
+    GROUP_NOT_STANDING_ON_CREATE = "group_not_standing_on_create"
+    ALREADY_IN_GROUP = "already_in_group"
+    GROUP_LIMIT = "group_limit"
+    NO_LIVE_GRANT = "no_live_grant"
+    GRANT_NOT_YOURS = "grant_not_yours"
+    EXTENSION_OPEN = "extension_open"
+    DROP_MFA_GROUP = "drop_mfa_group"
     # AWS
     AWS_FAILED = "aws_failed"
 

@@ -376,6 +376,16 @@ class IamGateway:
                 raise IamError(f"Could not add {name} to group {group}: the group no longer exists in AWS.") from None
             raise aws_error(error, f"add {name} to group {group}") from None
 
+    def remove_user_from_group(self, name: str, group: str) -> None:
+        """Take the user out of the group; a user who is not in it (or is gone) is done already,
+        so a call repeated after a crash removes nothing twice."""
+        try:
+            self.client.remove_user_from_group(UserName=name, GroupName=group)
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return
+            raise aws_error(error, f"remove {name} from group {group}") from None
+
     # -- sign-in details and the reveal -------------------------------------------------
 
     def password_policy(self, *, stale_ok: bool = False) -> PasswordPolicy:

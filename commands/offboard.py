@@ -34,7 +34,7 @@ from .lifecycle import (
     VOID_LEAVER, VOID_REVEAL, check_owner, file, move,
 )
 from .rules import Person
-from .workflow import Clock, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
+from .workflow import Clock, Due, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,13 @@ class Protected:
             return Why.USER_IS_THE_BOT, dict(user_name=facts.name)
         return None
 
+    def check(self, facts: IamUser, bot_arn: str) -> IamUser:
+        """The user, or the CommandError that says why the bot leaves it alone."""
+        refused = self.refusal(facts, bot_arn)
+        if refused is not None:
+            raise CommandError(refused[0], **refused[1])
+        return facts
+
 
 def offboarding_kinds(store: Store, iam: IamGateway, clock: Clock, protected: Protected,
                       passwords: PasswordGenerator) -> tuple[Kind, ...]:
@@ -237,7 +244,12 @@ def hold_keys(store: Store, iam: IamGateway, request: Request, *, actor_id: str 
 
 
 def retire_requests_of_removed_user(store: Store, removal: Request, *, now: dt.datetime) -> None:
-    """The user is gone: what other requests promised about it stops (and frees its name)."""
+    """The user is gone: what other requests promised about it stops (and frees its name). Its live
+    grants (`/iam add --for`) end with the removal, which took the memberships: no revocation."""
+    for grant in store.live_grants(removal.user_name):
+        store.end_grant(grant.id, now=now, reason="user_removed", actor_id=None, what="grant_ended",
+                        detail=f"{grant.group}: user_removed (by request #{removal.id})",
+                        due={Due.GRANT_END: None, Due.GRANT_WARNING: None})
     for other in store.for_user_name(removal.user_name):
         if other.id == removal.id or other.kind == REMOVE:
             continue
@@ -276,11 +288,7 @@ class Offboarding:
 
     def target(self, user_name: str) -> IamUser:
         """The user a remove, reset-password or enable is about, or a CommandError saying why not."""
-        facts = self.iam.existing_user(user_name)
-        refused = self.protected.refusal(facts, self.iam.bot_identity())
-        if refused is not None:
-            raise CommandError(refused[0], **refused[1])
-        return facts
+        return self.protected.check(self.iam.existing_user(user_name), self.iam.bot_identity())
 
     def owner_hint(self, facts: IamUser) -> str | None:
         """Whom the user is for, as AWS's tag or the store says; None if neither does (ask e-mail)."""

@@ -100,6 +100,19 @@ def check_group_name(name: str) -> str:
     return name
 
 
+def check_groups(groups: list[str], limit: int) -> tuple[str, ...]:
+    """Groups as typed for a command that takes several: at most `limit`, each a valid name, none twice."""
+    if len(groups) > limit:
+        raise CommandError(Why.TOO_MANY_GROUPS, count=len(groups), limit=limit)
+    seen: set[str] = set()
+    for group in groups:
+        check_group_name(group)
+        if group.lower() in seen:
+            raise CommandError(Why.GROUP_TWICE, group=group)
+        seen.add(group.lower())
+    return tuple(groups)
+
+
 def check_key_id(key_id: str) -> str:
     if not ACCESS_KEY_ID.fullmatch(key_id):
         raise CommandError(Why.BAD_KEY_ID, key_id=key_id)

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     iam_bot_sensitive_groups: Annotated[tuple[str, ...], NoDecode] = ()
     iam_bot_mfa_group: str | None = None
     iam_bot_mfa_grace: dt.timedelta = dt.timedelta(hours=24)
+    # Time-bound group membership (`/iam add --for`): the shortest grant, the warning before its
+    # end, how often the revoker looks for ended grants, and its first retry after a failure.
+    iam_bot_grant_min: dt.timedelta = dt.timedelta(minutes=15)
+    iam_bot_grant_warning: dt.timedelta = dt.timedelta(minutes=10)
+    iam_bot_revoke_every: dt.timedelta = dt.timedelta(seconds=30)
+    iam_bot_revoke_retry: dt.timedelta = dt.timedelta(minutes=1)
     # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
     iam_bot_rules_file: str | None = None
     # The live audit stream (bot/audit_log.py): `stdout` or a file path; None: no stream.
@@ -149,7 +155,8 @@ class Settings(BaseSettings):
         return value.strip()
 
     @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_rotation_grace",
-                     "iam_bot_mfa_grace",
+                     "iam_bot_mfa_grace", "iam_bot_grant_min", "iam_bot_grant_warning", "iam_bot_revoke_every",
+                     "iam_bot_revoke_retry",
                      mode="before")
     @classmethod
     def _duration(cls, value):

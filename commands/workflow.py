@@ -57,6 +57,8 @@ class Due:
     REVEAL_EXPIRY = "reveal_expiry"  # the sweep: a reveal not claimed within IAM_BOT_REVEAL_TTL expires
     MFA = "mfa"                      # commands/mfa.py: a console user's MFA device, checked and nudged
     ROTATION = "rotation"            # commands/keys.py: a rotation's later steps, a key never shown
+    GRANT_END = "grant_end"          # commands/groups.py: a grant's end (and the revoker's retries)
+    GRANT_WARNING = "grant_warning"  # commands/groups.py: the owner's warning before a grant ends
 
 
 def thread(event: str, actor: str | None = None) -> NewJob:

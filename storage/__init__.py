@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .store import (
-    APPROVED, CANCELLED, CREATE_USER, DENIED, EXPIRED, FAILED, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES,
-    REMOVE, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING, DuplicateRequest, Event, Job, NewJob, Request,
+    APPROVED, CANCELLED, CREATE_USER, DENIED, EXPIRED, FAILED, GROUP_ADD, GROUP_EXTEND, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES,
+    REMOVE, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING, DuplicateRequest, Event, Grant, Job, NewJob, Request,
     RequestNotFound, Store, StoreError, StoreUnavailable,
 )
 from .postgres_store import PostgresStore
@@ -13,8 +13,8 @@ from .store import HOLD_APPROVER, HOLD_DISABLE, KeyHold
 from .urls import parse_database_url
 
 __all__ = [
-    "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "LIVE_STATES", "PENDING", "PROVISIONED",
-    "PROVISIONED_STATES", "REMOVE", "REMOVED", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "DuplicateRequest", "Event",
+    "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "GROUP_ADD", "GROUP_EXTEND", "LIVE_STATES", "PENDING", "PROVISIONED",
+    "PROVISIONED_STATES", "REMOVE", "REMOVED", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "DuplicateRequest", "Event", "Grant",
     "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "StoreUnavailable", "open_store",
     "parse_database_url", "HOLD_APPROVER", "HOLD_DISABLE", "KeyHold",
 ]

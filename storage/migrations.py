@@ -207,3 +207,38 @@ def m008_audit_stream(db: Database) -> None:
         " last_id INTEGER NOT NULL,"
         " at TEXT NOT NULL)"
     )
+
+
+@migrations()
+def m009_grants(db: Database) -> None:
+    # Group membership asked for with `/iam add` (issue 20): two adds of one user may be open at
+    # once (each approved one is a grant of its own), so the one-live-request rule skips them.
+    db.execute("DROP INDEX IF EXISTS requests_one_live_per_user_and_kind")
+    db.execute(
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests(user_name_key, kind) "
+        "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
+        "AND kind NOT IN ('group_add', 'group_extend')"
+    )
+    # A grant: one group of one approved add, from AddUserToGroup until it ends (ended_at), with
+    # the revoker's attempts at RemoveUserFromGroup. Read by request (the due entry) and, while
+    # live, by user and group (does another grant still need the membership?).
+    db.execute(
+        "CREATE TABLE grants ("
+        " id INTEGER PRIMARY KEY,"
+        " request_id INTEGER NOT NULL REFERENCES requests(id),"
+        " user_name TEXT NOT NULL,"
+        " user_key TEXT NOT NULL,"
+        " group_name TEXT NOT NULL,"
+        " group_key TEXT NOT NULL,"
+        " started_at TEXT NOT NULL,"
+        " ends_at TEXT NOT NULL,"
+        " ended_at TEXT,"
+        " end_reason TEXT,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_try_at TEXT,"
+        " told INTEGER NOT NULL DEFAULT 0,"
+        " stopped INTEGER NOT NULL DEFAULT 0,"
+        " warned INTEGER NOT NULL DEFAULT 0,"
+        " UNIQUE (request_id, group_key))"
+    )
+    db.execute("CREATE INDEX grants_live ON grants(user_key, group_key) WHERE ended_at IS NULL")

@@ -44,6 +44,9 @@ DUE_BATCH = 200
 CREATE_USER = "create_user"
 # A `remove` request is done once provisioned: it no longer holds its user name (see migrations 003).
 REMOVE = "remove"
+# `/iam add` and an extension of its grant: several may be open for one user (see migrations 009).
+GROUP_ADD = "group_add"
+GROUP_EXTEND = "group_extend"
 LAST_ERROR_LIMIT = 500
 # Why a key is held inactive (see `KeyHold`).
 HOLD_APPROVER = "approver"  # an approver deactivated it
@@ -129,6 +132,32 @@ class KeyHold:
     actor_id: str | None
     request_id: int | None  # the disabling request, or the request that issued the key
     at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One group of one approved `/iam add`: from AddUserToGroup (`started_at`) until `ends_at`;
+    `ended_at` once it ended (`end_reason`: removed, kept, done, dropped, user_removed); the
+    revoker's failed attempts at RemoveUserFromGroup, when it tries next, whether the approvals
+    channel was told, and whether an approver stopped the retries."""
+
+    id: int
+    request_id: int
+    user_name: str
+    group: str
+    started_at: dt.datetime
+    ends_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    end_reason: str | None = None
+    attempts: int = 0
+    next_try_at: dt.datetime | None = None
+    told: bool = False
+    stopped: bool = False
+    warned: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
 
 
 @dataclass(frozen=True)
@@ -510,6 +539,88 @@ class Store(TrailMethods):
                 tx.count("INSERT INTO duties_due (duty, request_id, due_at) VALUES (?, ?, ?) "
                          "ON CONFLICT (duty, request_id) DO UPDATE SET due_at = excluded.due_at",
                          [duty, request_id, self._time_in(when)])
+
+    # -- grants (`/iam add --for`) -------------------------------------------------------
+
+    def start_grant(self, request_id: int, user_name: str, group: str, *, started_at: dt.datetime,
+                    ends_at: dt.datetime, due: dict[str, dt.datetime | None] | None = None) -> Grant:
+        """Write a grant down once its membership is in place (again after a crash: the first stays)."""
+        with self._write() as tx:
+            tx.count(
+                "INSERT INTO grants (request_id, user_name, user_key, group_name, group_key, started_at, ends_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, group_key) DO NOTHING",
+                [request_id, user_name, user_name.lower(), group, group.lower(), self._time_in(started_at),
+                 self._time_in(ends_at)])
+            row = tx.one("SELECT * FROM grants WHERE request_id = ? AND group_key = ?", [request_id, group.lower()])
+            self._set_due(tx, request_id, due)
+        return self._grant(row)
+
+    def grant(self, grant_id: int) -> Grant | None:
+        with self._read() as tx:
+            row = tx.one("SELECT * FROM grants WHERE id = ?", [grant_id])
+        return self._grant(row) if row else None
+
+    def grants_of(self, request_id: int) -> list[Grant]:
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM grants WHERE request_id = ? ORDER BY id", [request_id])
+        return [self._grant(row) for row in rows]
+
+    def live_grants(self, user_name: str, group: str | None = None) -> list[Grant]:
+        """The user's grants not yet ended (of one group, or of all), from the partial index."""
+        where, params = "user_key = ? AND ended_at IS NULL", [user_name.lower()]
+        if group is not None:
+            where, params = where + " AND group_key = ?", [*params, group.lower()]
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT * FROM grants WHERE {where} ORDER BY id", params)
+        return [self._grant(row) for row in rows]
+
+    def end_grant(self, grant_id: int, *, now: dt.datetime, reason: str, actor_id: str | None, what: str,
+                  detail: str | None = None, jobs: Iterable[NewJob] = (),
+                  due: dict[str, dt.datetime | None] | None = None) -> Grant | None:
+        """End a live grant, with its event and jobs, in one transaction; None if it had ended."""
+        return self._change_grant("ended_at = ?, end_reason = ?, next_try_at = NULL", [self._time_in(now), reason],
+                                  "", [], grant_id, now=now, actor_id=actor_id, what=what, detail=detail, jobs=jobs,
+                                  due=due)
+
+    def grant_attempt_failed(self, grant: Grant, *, now: dt.datetime, next_try_at: dt.datetime, detail: str,
+                             tell: Iterable[NewJob] = ()) -> Grant | None:
+        """A failed RemoveUserFromGroup: one more attempt than `grant` had, the next try, its event and
+        `tell` (the approvals channel's note, given once); None if another pass counted it first."""
+        tell = list(tell)
+        return self._change_grant("attempts = attempts + 1, next_try_at = ?, told = (told OR ?)",
+                                  [self._time_in(next_try_at), bool(tell)], " AND attempts = ?", [grant.attempts],
+                                  grant.id, now=now, actor_id=None, what="revoke_failed", detail=detail, jobs=tell)
+
+    def revise_grant(self, grant_id: int, *, now: dt.datetime, actor_id: str | None, what: str,
+                     detail: str | None = None, ends_at: dt.datetime | None = None, stopped: bool | None = None,
+                     warned: bool | None = None, jobs: Iterable[NewJob] = (),
+                     due: dict[str, dt.datetime | None] | None = None) -> Grant | None:
+        """Change a live grant (a new end, retries stopped, the warning sent), with its event."""
+        changes = {column: value for column, value in (("ends_at", self._time_in(ends_at) if ends_at else None),
+                                                       ("stopped", stopped), ("warned", warned)) if value is not None}
+        return self._change_grant(", ".join(f"{column} = ?" for column in changes), list(changes.values()), "", [],
+                                  grant_id, now=now, actor_id=actor_id, what=what, detail=detail, jobs=jobs, due=due)
+
+    def _change_grant(self, sets: str, params: list, condition: str, condition_params: list, grant_id: int, *,
+                      now: dt.datetime, actor_id: str | None, what: str, detail: str | None,
+                      jobs: Iterable[NewJob] = (), due: dict[str, dt.datetime | None] | None = None) -> Grant | None:
+        """One conditional write to a live grant, with its event, jobs and due entries; None if it lost."""
+        with self._write() as tx:
+            row = tx.one(f"UPDATE grants SET {sets} WHERE id = ? AND ended_at IS NULL{condition} RETURNING *",
+                         [*params, grant_id, *condition_params])
+            if row is None:
+                return None
+            self._insert_event(tx, row["request_id"], actor_id, what, detail, now)
+            self._insert_jobs(tx, jobs, now=now, request_id=row["request_id"])
+            self._set_due(tx, row["request_id"], due)
+        return self._grant(row)
+
+    def _grant(self, row: dict) -> Grant:
+        time = self._time_out
+        return Grant(id=row["id"], request_id=row["request_id"], user_name=row["user_name"], group=row["group_name"],
+                     started_at=time(row["started_at"]), ends_at=time(row["ends_at"]), ended_at=time(row["ended_at"]),
+                     end_reason=row["end_reason"], attempts=row["attempts"], next_try_at=time(row["next_try_at"]),
+                     told=bool(row["told"]), stopped=bool(row["stopped"]), warned=bool(row["warned"]))
 
     def record_step(self, request_id: int, step: str, *, now: dt.datetime, detail: str | None = None,
                     user_arn: str | None = None, jobs: Iterable[NewJob] = ()) -> Request:

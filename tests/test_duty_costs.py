@@ -9,9 +9,12 @@ import pytest
 
 import storage
 from bot import blocks
+from commands.approvals import Approvals
 from commands.audit import Audit
+from commands.groups import Groups
 from commands.keys import ACCESS_KEY, KeyFlow
 from commands.mfa import MfaWatch
+from commands.offboard import Protected
 from commands.reminders import Reminders
 from commands.workflow import Due, Policy
 from storage import migrations as sqlite_migrations, open_store, postgres_migrations
@@ -102,7 +105,7 @@ def whole_table_scans(store, sql: str, params: list) -> list[str]:
     if store.FOR_UPDATE:
         with store._read() as tx:
             plan = [row["QUERY PLAN"] for row in tx.rows(f"EXPLAIN {sql}", params)]
-        return [line for line in plan if re.search(r"Seq Scan on (requests|events|jobs|duties_due)\b", line)]
+        return [line for line in plan if re.search(r"Seq Scan on (requests|events|jobs|duties_due|grants)\b", line)]
     with store._read() as tx:
         plan = [row["detail"] for row in tx.rows(f"EXPLAIN QUERY PLAN {sql}", params)]
     return [line for line in plan if line.startswith("SCAN ") and not line.startswith("SCAN CONSTANT")
@@ -133,6 +136,51 @@ def test_no_duty_query_reads_a_whole_table(url):
             assert len(list(store.each_due(duty, now=LATER + dt.timedelta(minutes=99), batch=10))) == 33
         workflow.claim_due("worker", 10)
     assert_no_scans(store, asked)
+    store.close()
+
+
+class Removals:
+    """The IAM gateway as the revoker uses it: every removal done."""
+
+    def __init__(self):
+        self.removed = []
+
+    def remove_user_from_group(self, name, group):
+        self.removed.append((name, group))
+
+
+def grow_grants(store, count=HISTORY, live=30):
+    """A grant per past request, all ended, and `live` grants of requests 1.. that end at T0 (due)."""
+    at = store._time_in(T0 - 30 * DAY)
+    with store._write() as tx:
+        for n in range(1, count + 1):
+            ended = n > live
+            tx.count("INSERT INTO grants (request_id, user_name, user_key, group_name, group_key, started_at, "
+                     "ends_at, ended_at, end_reason) VALUES (?, ?, ?, 'Admins', 'admins', ?, ?, ?, ?)",
+                     [n, f"user{n}", f"user{n}", at, at if ended else store._time_in(T0),
+                      at if ended else None, "removed" if ended else None])
+            if not ended:
+                tx.count("INSERT INTO duties_due (duty, request_id, due_at) VALUES (?, ?, ?)",
+                         [Due.GRANT_END, n, store._time_in(T0)])
+        if store.FOR_UPDATE:
+            tx.count("ANALYZE")
+
+
+def test_the_revoker_reads_only_due_grants(url):
+    store = open_store(url)
+    grow(store)
+    grow_grants(store)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0)
+    iam = Removals()
+    groups = Groups(workflow, store, iam, workflow.policy, Approvals(), protected=Protected("/"))
+    with spying(store) as asked:
+        ended = groups.revoke_due()
+        groups.warn_due()
+        store.live_grants("user9", "Admins")
+        store.grant(1)
+    assert len(ended) == 30 and len(iam.removed) == 30
+    assert_no_scans(store, asked)
+    assert list(store.each_due(Due.GRANT_END, now=T0 + 365 * DAY)) == []  # nothing left due
     store.close()
 
 

@@ -1,5 +1,9 @@
 """`iam-bot shell` shows the guardrails: a sensitive group on the card, two approvals, the
-alternatives to a user without a console."""
+alternatives to a user without a console. The sample rules allow `Admins` only for a while, so
+jane is made in Developers and then gets Admins with issue 20's story: `/iam add jane.doe Admins
+--for 2h --reason incident 42`, two approvals, `wait 2h`, and jane's DMs: what she has until
+when, and that it ended (the warning with Extend and I'm done comes ten minutes before the end to a
+clock that passes that moment: tests/test_groups_e2e.py)."""
 
 import pytest
 
@@ -8,7 +12,12 @@ from tests.support.shell import after, message, run_shell, turns
 pytestmark = pytest.mark.slow
 
 STORY = """\
-/iam create jane.doe Admins
+/iam create jane.doe Developers
+as bob
+click Approve
+y
+as alice
+/iam add jane.doe Admins --for 2h --reason incident 42
 as bob
 click Approve
 y
@@ -17,6 +26,8 @@ y
 as carol
 click Approve
 y
+as jane
+wait 2h
 as alice
 /iam create ci.bot Developers @carol --no-console
 """
@@ -36,18 +47,30 @@ def test_the_banner_names_the_sensitive_group_and_the_user_without_mfa(said):
 
 
 def test_the_card_shows_what_admins_grants_and_that_it_needs_two_approvers(said):
-    [shown] = after(said, "alice> /iam create jane.doe Admins")
-    card = message(shown, "#iam-approvals · message 1")
+    [shown] = after(said, "alice> /iam add jane.doe Admins --for 2h --reason incident 42")
+    card = message(shown, "#iam-approvals · message")
     assert "• `Admins` 🚨 sensitive (`AdministratorAccess` attached): policies `AdministratorAccess`" in card
     assert "Needs two different approvers" in card
 
 
 def test_two_approvers_one_after_the_other(said):
-    first, again = after(said, "bob> click Approve")
+    _create, first, again = after(said, "bob> click Approve")
     assert "recorded (1 of 2)" in first and "1 of 2 approvals: @bob" in first
     assert "you already approved it" in again
     [second] = after(said, "carol> click Approve")
-    assert "Approved by @bob and @carol" in second and "Created `arn:aws:iam::" in second
+    assert "Approved by @bob and @carol" in second and "Added `jane.doe` to `Admins` for 2 hours" in second
+
+
+def test_the_add_is_approved_and_jane_is_told_until_when(said):
+    [approved] = after(said, "carol> click Approve")
+    assert "DM from iam-bot to jane" in approved and "is now in these groups" in approved
+    assert "`Admins` until" in approved
+
+
+def test_two_hours_later_the_membership_ends_and_jane_is_told(said):
+    [later] = after(said, "jane> wait 2h")
+    assert "membership of `Admins` ended: its time was up, and the bot removed it" in later
+    assert "DM from iam-bot to jane" in later and "membership of `Admins` ended (request #2)" in later
 
 
 def test_a_user_without_a_console_is_told_the_alternatives(said):

@@ -1,13 +1,14 @@
 """The features the app is built from: one line each. Adding a kind of request is a domain module,
 an edge module here, and its line in FEATURES (the order is the order of the duties)."""
 
-from . import approvals, audit, create, keys, mfa, offboard, requests
+from . import approvals, audit, create, groups, keys, mfa, offboard, requests
 
 FEATURES = (
     requests.feature,  # what every kind shares: approve, deny, retry, reveal, withdraw, remind, expire
     create.feature,
     keys.feature,
     offboard.feature,
+    groups.feature,  # /iam add and drop: group membership, time-bound grants and their revoker
     audit.feature,
     approvals.feature,  # /iam who-approves: the approval rules as they apply to the asker
     mfa.feature,

@@ -92,7 +92,11 @@ def status_message(status: Status, looks: Looks) -> dict:
             f"The bot has no requests about {name}. If the user exists, it was made outside the bot; "
             f"see its keys with {code('/iam keys ' + status.user_name, 120)}.")]}
     head = f"*Requests about {name}*" + ("" if status.everything else " (those for you)")
-    blocks = [section(head)] + [_trail(t, looks) for t in status.trails[:STATUS_REQUESTS]]
+    blocks = [section(head)]
+    if status.grants:
+        blocks.append(section("*Time-bound memberships*\n" + "\n".join(
+            f"• {code(g.group)} until {when(g.ends_at)} (request #{g.request_id})" for g in status.grants[:20])))
+    blocks += [_trail(t, looks) for t in status.trails[:STATUS_REQUESTS]]
     hidden = len(status.trails) + status.older - STATUS_REQUESTS
     if hidden > 0:
         blocks.append(context(f"and {hidden} older request{'s' if hidden != 1 else ''}"))

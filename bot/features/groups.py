@@ -1,0 +1,315 @@
+"""`/iam add` and `/iam drop`: group membership for an existing user, for good or for a while.
+
+Its card (the user, its owner, the groups with what they grant as a create shows them, the
+duration, the reason; who may approve is the shared card's), the owner's DMs (what they have and
+until when; the warning before the end with **Extend** and **I'm done**; the end and why), the
+lines in the add's thread, **Stop retrying** for a removal AWS keeps refusing, and the revoker duty.
+
+The domain's side is `commands/groups.py` (`Groups`); approval and provisioning (AddUserToGroup
+per group) are the shared lifecycle's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from commands.groups import (
+    DONE, DROPPED, KEPT, REMOVED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups, duration_of,
+)
+from commands.offboard import Protected
+from commands.workflow import Filed
+from storage import GROUP_ADD, GROUP_EXTEND, Grant, Job, Request
+
+from ..blocks import CONFIRM_TEXT, FIELD_TEXT, CardFace, button, field, groups_of, message, section
+from ..feature import Command, Duty, Feature, Looks
+from ..guardrails import approved_by
+from ..mrkdwn import channel, clip, code, duration, escape, listing, mention, when
+from ..people import owner_of
+from ..replies import answering, ephemeral
+from ..router import Asked
+from ..services import Services
+from .create import group_line
+from .requests import announce, request_id_of
+
+ACTION_GRANT_DONE = "grant_done"
+ACTION_GRANT_EXTEND = "grant_extend"
+ACTION_STOP_RETRYING = "grant_stop_retrying"
+
+
+# -- the card ------------------------------------------------------------------------------------
+
+def _for(request: Request) -> str:
+    length = duration_of(request)
+    return f"for {duration(length)}" if length else "for good (a standing membership)"
+
+
+def _fields(request: Request) -> list[dict]:
+    return [
+        field("User name", code(request.user_name)),
+        field("Groups", groups_of(request, FIELD_TEXT - 20)),
+        field("Owner", mention(request.owner_id)),
+        field("Requested by", mention(request.requester_id)),
+        field("Duration", duration(duration_of(request)) if duration_of(request) else "standing (no end)"),
+        field("Request", f"#{request.id}"),
+    ]
+
+
+def _summary(request: Request) -> str:
+    return f"{listing(request.groups, budget=300)} for {code(request.user_name)} {_for(request)}"
+
+
+def _confirm(request: Request) -> str:
+    head = f"The bot will add {code(request.user_name)} to "
+    tail = f" {_for(request)}."
+    return clip(head + groups_of(request, CONFIRM_TEXT - len(head) - len(tail) - 1) + tail, CONFIRM_TEXT)
+
+
+def _checks(filed) -> str:
+    request = filed.request
+    checks = (
+        f"{code(request.user_name)} exists in AWS, where the bot manages users",
+        f"the groups exist and {code(request.user_name)} is in none of them",
+        f"owner {mention(request.owner_id)} is an active {'guest' if filed.owner_is_guest else 'member'} "
+        "of this workspace",
+    )
+    return "Checks passed: " + "; ".join(f":white_check_mark: {c}" for c in checks)
+
+
+def _details(request: Request) -> list[dict]:
+    blocks = [section(f"*Reason:* {escape(request.details.get('reason') or '')}")]
+    grants = request.details.get("grants")
+    if grants is not None:
+        blocks.append(section("*What the groups grant*"))
+        blocks.extend(section(group_line(group, grants.get(group) or {})) for group in request.groups)
+    return blocks
+
+
+CARD = CardFace(title="Group membership requested", summary=_summary, fields=_fields, confirm=_confirm,
+                checks=_checks, details=_details)
+
+
+def _extension_summary(request: Request) -> str:
+    return (f"{listing(request.groups, budget=300)} for {code(request.user_name)}: "
+            f"{duration(duration_of(request))} more (request #{request.details.get('extends')})")
+
+
+def _extension_confirm(request: Request) -> str:
+    return clip(f"{code(request.user_name)} keeps {listing(request.groups, budget=300)} "
+                f"{duration(duration_of(request))} longer.", CONFIRM_TEXT)
+
+
+def _extension_checks(filed) -> str:
+    request = filed.request
+    return (f"Checks passed: :white_check_mark: asked for by the owner, {mention(request.owner_id)}; "
+            f":white_check_mark: the membership is live until {when(dt.datetime.fromisoformat(request.details['from_end']))}")
+
+
+EXTENSION_CARD = CardFace(title="Longer group membership requested", summary=_extension_summary, fields=_fields,
+                          confirm=_extension_confirm, checks=_extension_checks, details=_details)
+
+
+# -- words ---------------------------------------------------------------------------------------
+
+def provisioned_line(settings, request: Request, actor) -> str:
+    return f":white_check_mark: Added {code(request.user_name)} to {listing(request.groups, budget=1500)} {_for(request)}."
+
+
+def extended_line(settings, request: Request, actor) -> str:
+    return (f":white_check_mark: {code(request.user_name)} keeps {listing(request.groups, budget=1500)} "
+            f"{duration(duration_of(request))} longer.")
+
+
+def _kept_words(kept_by: str | None) -> str:
+    if not kept_by:
+        return ""
+    what, _, rest = kept_by.partition(":")
+    if what == "grant":
+        request_id, _, until = rest.partition(":")
+        return (f"the membership stays, because request #{escape(request_id)} grants it until "
+                f"{when(dt.datetime.fromisoformat(until))}")
+    return f"the membership stays, because the user holds it for good (request #{escape(rest)})"
+
+
+_ENDED = {
+    REMOVED: "its time was up, and the bot removed it",
+    KEPT: "its time was up",
+    DONE: "its owner said they are done",
+    DROPPED: "it was dropped",
+    USER_REMOVED: "the user was removed",
+}
+
+
+def ended_words(payload: dict) -> str:
+    why = _ENDED.get(payload.get("reason"), escape(payload.get("reason")))
+    if payload.get("actor") and payload.get("reason") in (DONE, DROPPED):
+        why += f" by {mention(payload['actor'])}"
+    kept = _kept_words(payload.get("kept_by"))
+    return why + (f"; {kept}" if kept else "")
+
+
+def note_text(request: Request, payload: dict) -> str:
+    group = code(payload.get("group"))
+    if payload.get("event") == "revoke_failing":
+        return (f":warning: The bot could not remove {code(request.user_name)} from {group} "
+                f"({payload.get('attempts')} attempts): {escape(payload.get('aws'))} It keeps trying, backing off up "
+                "to 15 minutes, until it is done or an approver presses *Stop retrying*.")
+    return f":hourglass: {code(request.user_name)}'s membership of {group} ended: {ended_words(payload)}."
+
+
+def granted_dm(request: Request, grants: list[Grant]) -> dict:
+    ends = {g.group.lower(): g.ends_at for g in grants}
+    lines = [f"• {code(group)}" + (f" until {when(ends[group.lower()])}" if group.lower() in ends else " for good")
+             for group in request.groups]
+    text = (f":white_check_mark: {code(request.user_name)} is now in these groups (request #{request.id}, approved "
+            f"by {approved_by(request)}):\n" + "\n".join(lines))
+    if grants:
+        text += "\nThe bot takes the user out of each group at its end; you get a reminder before it."
+    return message(text)
+
+
+def warning_dm(request: Request, grant: Grant) -> dict:
+    text = (f":hourglass_flowing_sand: {code(request.user_name)}'s membership of {code(grant.group)} ends "
+            f"{when(grant.ends_at)} (request #{request.id}). Done already? Say so and the bot removes it now.")
+    return {"text": clip(text, 3000), "blocks": [
+        section(text),
+        {"type": "actions", "block_id": f"grant_{grant.id}", "elements": [
+            button("Extend", ACTION_GRANT_EXTEND, str(grant.id)),
+            button("I'm done", ACTION_GRANT_DONE, str(grant.id)),
+        ]},
+    ]}
+
+
+def extended_dm(request: Request, grant: Grant | None) -> dict:
+    until = f" now ends {when(grant.ends_at)}" if grant is not None else " was extended"
+    return message(f":white_check_mark: {code(request.user_name)}'s membership of {listing(request.groups, budget=300)}"
+                   f"{until} (request #{request.id}, approved by {approved_by(request)}).")
+
+
+def ended_dm(request: Request, payload: dict) -> dict:
+    return message(f":lock: {code(request.user_name)}'s membership of {code(payload.get('group'))} ended "
+                   f"(request #{request.id}): {ended_words(payload)}.")
+
+
+def failing_note(request: Request, payload: dict) -> dict:
+    text = note_text(request, payload)
+    return {"text": clip(text, 3000), "blocks": [
+        section(text),
+        {"type": "actions", "block_id": f"stop_{payload['grant_id']}", "elements": [
+            button("Stop retrying", ACTION_STOP_RETRYING, str(payload["grant_id"])),
+        ]},
+    ]}
+
+
+# -- the feature ---------------------------------------------------------------------------------
+
+def feature(svc: Services) -> Feature:
+    settings, workflow, notifier, runner = svc.settings, svc.workflow, svc.notifier, svc.runner
+    groups = Groups(workflow, svc.store, svc.iam, workflow.policy, workflow.approvals,
+                    protected=Protected(settings.iam_bot_user_path, settings.iam_bot_protected_users),
+                    grant_min=settings.iam_bot_grant_min, warning=settings.iam_bot_grant_warning,
+                    retry=settings.iam_bot_revoke_retry)
+
+    def file_add(asked: Asked, parsed: AddCommand) -> None:
+        requester = svc.requester(asked.user_id)
+        groups.check_duration(parsed.groups, parsed.duration)  # before AWS is asked anything
+        user = groups.target(parsed.user_name)
+        owner = owner_of(svc.client, user.name, user.owner_id, settings.iam_bot_email_domain)
+        filed = groups.file(parsed, requester=requester, owner=owner, user=user)
+        request = filed.request
+        if not announce(asked, filed):
+            return
+        asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_summary(request)}, owner "
+                    f"{mention(request.owner_id)}, waiting for approval in "
+                    f"{channel(settings.iam_bot_approvals_channel)}.")
+
+    def drop(asked: Asked, parsed: DropCommand) -> None:
+        person = svc.asker(asked.user_id)
+        listed = svc.listed(asked.user_id, parsed.user_name)
+        ended = groups.drop(parsed, person, listed=listed)
+        runner.kick()
+        kept = _kept_words(ended.kept_by)
+        asked.reply(f":lock: {code(ended.grant.user_name)}'s membership of {code(ended.grant.group)} ended"
+                    + (f"; {kept}." if kept else ": the bot removed it."))
+
+    def grant_done(body, action, respond):
+        reply = ephemeral(respond)
+        with answering(reply, "I'm done"):
+            ended = groups.done(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+            runner.kick()
+            kept = _kept_words(ended.kept_by)
+            reply(f":lock: Your membership of {code(ended.grant.group)} ended"
+                  + (f"; {kept}." if kept else ": the bot removed it. Thank you."))
+
+    def grant_extend(body, action, respond):
+        reply = ephemeral(respond)
+        with answering(reply, "Extend"):
+            request = groups.extend(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+            runner.kick()
+            reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting for "
+                  f"approval in {channel(settings.iam_bot_approvals_channel)}.")
+
+    def extension_card(job: Job) -> None:
+        request = workflow.request(job.request_id)
+        refused = notifier.post_card(Filed(request), job)
+        if refused is not None:
+            notifier.dm(request.requester_id, message(
+                f":x: Request #{request.id} was cancelled: Slack refused its approval card (`{escape(refused)}`). "
+                "Tell whoever runs the bot."))
+
+    def stop_retrying(body, action, respond):
+        reply = ephemeral(respond)
+        with answering(reply, "Stop retrying"):
+            grant = svc.store.grant(request_id_of(action.get("value")))
+            user_id = body["user"]["id"]
+            listed = grant is not None and svc.listed(user_id, grant.user_name)
+            stopped = groups.stop_retrying(grant.id if grant else 0, svc.asker(user_id), listed=listed)
+            reply(f"The bot stopped trying to remove {code(stopped.user_name)} from {code(stopped.group)}. "
+                  "Remove it in AWS yourself.")
+
+    def group_dm(job: Job) -> None:
+        request = workflow.request(job.request_id)
+        event = job.payload.get("event")
+        if event == "granted":
+            notifier.dm(request.owner_id, granted_dm(request, groups.grants_of(request.id)))
+        elif event == "extended":
+            notifier.dm(request.owner_id, extended_dm(request, svc.store.grant(request.details["grant_id"])))
+        elif event == "warning":
+            grant = svc.store.grant(job.payload["grant_id"])
+            if grant is not None and grant.live:
+                notifier.dm(request.owner_id, warning_dm(request, grant))
+        else:
+            notifier.dm(request.owner_id, ended_dm(request, job.payload))
+
+    def group_note(job: Job) -> None:
+        request = workflow.request(job.request_id)
+        if job.payload.get("event") == "revoke_failing":
+            notifier.to_approvers(f"tell of request #{request.id}'s failing removal", failing_note(request, job.payload),
+                                  request=request)
+        else:
+            notifier.to_approvers(f"post in the thread of request #{request.id}",
+                                  message(note_text(request, job.payload)), request=request)
+
+    def revoke() -> None:
+        """The warnings due, then the grants whose end (or next try) has come."""
+        groups.warn_due()
+        groups.revoke_due()
+        runner.kick()
+
+    return Feature(
+        name="groups",
+        kinds=(groups.kind, groups.extend_kind),
+        verbs=VERBS,
+        domain=groups,
+        commands={
+            AddCommand: Command(lambda c: f"Checking your request to add {code(c.user_name)} to "
+                                          f"{listing(c.groups, budget=300)}…", file_add),
+            DropCommand: Command(lambda c: f"Ending {code(c.user_name)}'s membership of {code(c.group)}…", drop),
+        },
+        actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
+                 ACTION_STOP_RETRYING: stop_retrying},
+        work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card},
+        duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke),),
+        looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
+                    thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
+                                  f"{GROUP_EXTEND}:provisioned": extended_line}),
+    )
