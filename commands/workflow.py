@@ -277,13 +277,13 @@ class Workflow:
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        groups = guardrails.groups_at_stake(self.iam, request)
-        self._refuse_denied(request, person.user_id, groups)
-        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
-        at_stake = self._thresholds(request, groups, judged["sensitive"])
+        judged: dict | None = None
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
                 break
+            # Judged on the request as it is now, after every lost write too: the approval that won
+            # may have seen the user in more groups, or a group turn sensitive.
+            judged, at_stake = self._judge_now(request, person.user_id, judged)
             before = [a["user_id"] for a in guardrails.approvals(request)]
             ruling = self.approvals.may_approve(person.user_id, at_stake, before, request.requester_id,
                                                 request.owner_id)
@@ -311,6 +311,25 @@ class Workflow:
                 return Outcome(won, True)
             request = self.store.get(request_id)  # another click changed it first: decide on what it holds now
         return self._refusal(request, person.user_id, Decision(False, Reason.NOT_PENDING), "decide")
+
+    def _judge_now(self, request: Request, person_id: str, earlier: dict | None) -> tuple[dict, tuple[Threshold, ...]]:
+        """The groups at stake read afresh (a deny rule naming one refuses), their sensitivity and
+        thresholds. What is recorded never goes down: a group found sensitive stays so (`judge`
+        keeps the request's). After a lost write (`earlier`: this click's judgement before it), what
+        this click found sensitive stays so too, and every group the approval that won judged stays
+        at stake (its shares), whatever this read of the user's groups says."""
+        groups = guardrails.groups_at_stake(self.iam, request)
+        self._refuse_denied(request, person_id, groups)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
+        if earlier is None:
+            return judged, self._thresholds(request, groups, judged["sensitive"])
+        judged["sensitive"] = {**(earlier.get("sensitive") or {}), **judged["sensitive"]}
+        needed = max(judged.get("approvals_needed", 1), earlier.get("approvals_needed", 1),
+                     2 if judged["sensitive"] else 1)
+        if needed > 1:
+            judged["approvals_needed"] = needed
+        theirs = tuple(share["group"] for share in request.details.get("shares") or () if share.get("group"))
+        return judged, self._thresholds(request, (*groups, *theirs), judged["sensitive"])
 
     def _thresholds(self, request: Request, groups: tuple[str, ...], sensitive) -> tuple[Threshold, ...]:
         """What each group at stake asks for; a group found sensitive before stays at stake (its

@@ -7,9 +7,12 @@ import pytest
 
 import storage
 from bot import blocks
+from commands import workflow
+from commands.rules import Person
 from bot.cli import main as cli_main
 from bot.rules_cli import check
 from bot.shell.aws import add_aws_managed_policies
+from tests.support.fake_slack import TEAM
 from tests.support.harness import APPROVALS
 
 pytestmark = pytest.mark.e2e
@@ -215,6 +218,76 @@ def test_an_approver_of_a_users_group_sees_its_keys_and_status_and_only_the_defa
     assert "has no access keys" in said(bot, bot.slash("U0DAN", "keys jane.doe"))  # a dev lead, for a developer
     assert "Only approvers" in said(bot, bot.slash("U0DAN", "keys sam"))  # not for anyone else
     assert "Only approvers can run `/iam audit`." in said(bot, bot.slash("U0DAN", "audit"))
+
+
+# -- concurrent approvals: each judged on the request as the one before left it -------------------
+
+def slip_in_at_first_write(monkeypatch, bot, clicker, meanwhile):
+    """Another approval lands between `clicker`'s read of the request and its (conditional) write:
+    `meanwhile()` runs just before `clicker`'s first write, which then loses and tries again."""
+    real, hit = workflow.move, []
+
+    def racing(store, transition, request_id, **kw):
+        if not hit and kw.get("actor_id") == clicker:
+            hit.append(transition)
+            meanwhile(request_id)
+        return real(store, transition, request_id, **kw)
+
+    monkeypatch.setattr(workflow, "move", racing)
+    return hit
+
+
+def test_an_approval_that_lost_a_race_is_judged_by_the_groups_the_winner_saw(bot, slack, aws, monkeypatch):
+    existing_user(aws, "jane.doe", "Developers", password=False)
+    bot.slash("U0ALICE", "create-key jane.doe --reason deploys")
+
+    def meanwhile(request_id):  # jane joins Admins, and bob (security) approves first
+        aws.add_user_to_group(UserName="jane.doe", GroupName="Admins")
+        assert bot.services.workflow.approve(request_id, Person("U0BOB", TEAM)).changed
+
+    hit = slip_in_at_first_write(monkeypatch, bot, "U0DAN", meanwhile)
+    bot.click("U0DAN", blocks.ACTION_APPROVE, 1)  # a dev lead: counts for Developers, not for Admins
+    request = bot.store.get(1)
+    assert hit and request.state == storage.PENDING  # Admins still waits for a second from security
+    assert [a["user_id"] for a in request.details["approvals"]] == ["U0BOB", "U0DAN"]
+    shares = {s["group"]: (s["approvals"], s["counted"]) for s in request.details["shares"]}
+    assert shares == {"Developers": (1, ["U0DAN"]), "Admins": (2, ["U0BOB"])}
+    assert "`Admins`: 1 of 2 from <!subteam^S0SECURITY>" in last_card(slack)
+
+
+def test_an_approval_that_lost_a_race_keeps_the_sensitivity_the_winner_recorded(bot, slack, aws, monkeypatch):
+    bot.slash("U0ALICE", "create jane.doe Admins Developers")
+
+    def meanwhile(request_id):  # Developers turns admin-like, and bob (security) approves first
+        aws.attach_group_policy(GroupName="Developers", PolicyArn=ADMIN)
+        assert bot.services.workflow.approve(request_id, Person("U0BOB", TEAM)).changed
+        aws.detach_group_policy(GroupName="Developers", PolicyArn=ADMIN)  # and back: recorded, it stays
+
+    hit = slip_in_at_first_write(monkeypatch, bot, "U0DAN", meanwhile)
+    bot.click("U0DAN", blocks.ACTION_APPROVE, 1)
+    request = bot.store.get(1)
+    assert hit and request.state == storage.PENDING
+    assert request.details["sensitive"] == {"Developers": "AdministratorAccess"}
+    shares = {s["group"]: (s["approvals"], s["counted"]) for s in request.details["shares"]}
+    assert shares == {"Admins": (2, ["U0BOB"]), "Developers": (2, ["U0DAN"])}
+
+
+def test_without_a_file_an_approval_that_lost_a_race_counts_where_the_winner_raised_the_bar(
+        make_bot, slack, aws, monkeypatch):
+    add_aws_managed_policies("123456789012", ("AdministratorAccess",))
+    bot = make_bot()
+    bot.slash("U0ALICE", "create jane.doe Developers")
+
+    def meanwhile(request_id):  # Developers turns admin-like and bob approves first: 1 of 2 now
+        aws.attach_group_policy(GroupName="Developers", PolicyArn=ADMIN)
+        assert bot.services.workflow.approve(request_id, Person("U0BOB", TEAM)).changed
+
+    hit = slip_in_at_first_write(monkeypatch, bot, "U0CAROL", meanwhile)
+    carol = bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)  # the second of two: counts, not refused
+    assert hit and "cannot approve" not in said(bot, carol)
+    request = bot.store.get(1)
+    assert request.state == storage.PROVISIONED
+    assert [a["user_id"] for a in request.details["approvals"]] == ["U0BOB", "U0CAROL"]
 
 
 # -- /iam who-approves ------------------------------------------------------------------------
