@@ -171,6 +171,14 @@ def _matches(pattern: str, group: str) -> bool:
     return fnmatch.fnmatchcase(group.lower(), pattern.lower())
 
 
+def _covers(earlier: str, later: str) -> bool:
+    """Does every group `later` (a name or a glob) matches match `earlier` too? Then a `[[group]]`
+    named `later` after one named `earlier` never applies (the first match wins). Sure, not
+    complete: the wildcards of `later` must fall within a `*` of `earlier`."""
+    parts = ["[^*?]" if c == "?" else ".*" if c == "*" else re.escape(c) for c in earlier.lower()]
+    return re.fullmatch("".join(parts), later.lower(), re.DOTALL) is not None
+
+
 def _any_matches(patterns: Iterable[str], group: str) -> bool:
     return any(_matches(pattern, group) for pattern in patterns)
 
@@ -220,6 +228,10 @@ def parse_rules(data: dict, *, sensitive_groups: Iterable[str] = (), source: str
         if entry.name.lower() in seen:
             raise RulesError(f"{where}.name: {entry.name} is already named by {seen[entry.name.lower()]}")
         seen[entry.name.lower()] = where
+        shadow = next((i for i, earlier in enumerate(groups) if _covers(earlier.pattern, entry.name)), None)
+        if shadow is not None:
+            raise RulesError(f"{where}.name: {entry.name} is already matched by group[{shadow}] "
+                             f"({groups[shadow].pattern})")
         rule = _group_rule(entry, defaults)
         _check_reachable(where, rule)
         _check_auto_approve(where, rule, sensitive_groups)

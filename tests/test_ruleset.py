@@ -65,10 +65,10 @@ def test_the_issue_file_reads_as_written():
 
 def test_a_group_matches_by_name_or_glob_in_any_case_and_the_first_entry_wins():
     data = copy.deepcopy(ISSUE)
-    data["group"] = [{"name": "Prod-*", "approvers": ["S0SECURITY"]}, {"name": "Prod-Web", "approvers": ["U0DAN"]},
+    data["group"] = [{"name": "Prod-Web", "approvers": ["U0DAN"]}, {"name": "Prod-*", "approvers": ["S0SECURITY"]},
                      *data["group"]]
     rules = parse_rules(data)
-    assert rule_for(rules, "prod-web").name == "group Prod-*"
+    assert rule_for(rules, "prod-web").name == "group Prod-Web"
     assert rule_for(rules, "PROD-DB").name == "group Prod-*"
     assert rule_for(rules, "admins").name == "group Admins"
     assert rule_for(rules, "Production").name == "defaults"
@@ -331,6 +331,12 @@ def mutate(change):
      "group[0].name: 'Adm ins' is not an IAM group name or a glob such as \"Prod-*\""),
     (lambda d: d["group"].append({"name": "admins"}), "group[2].name: admins is already named by group[0]"),
     (lambda d: d["group"][0].update(approvers=["U0SAM"]), "group[0].approvals: 2 needed but only 1 approver is named"),
+    # an entry an earlier glob already matches would never apply
+    (lambda d: d["group"].insert(0, {"name": "Adm*"}), "group[1].name: Admins is already matched by group[0] (Adm*)"),
+    (lambda d: d["group"].extend([{"name": "Prod-*"}, {"name": "prod-db-*"}]),
+     "group[3].name: prod-db-* is already matched by group[2] (Prod-*)"),
+    (lambda d: d["group"].extend([{"name": "Prod-?"}, {"name": "Prod-?-web"}, {"name": "*"}, {"name": "Dev"}]),
+     "group[5].name: Dev is already matched by group[4] (*)"),
     (lambda d: d["group"][1].update(approvals=2),
      "group[1].auto_approve: not allowed on a group that needs 2 approvals"),
     (lambda d: d["defaults"].update(approvals=2),  # ReadOnly inherits the defaults' two
@@ -342,6 +348,15 @@ def test_each_mistake_is_one_line_naming_the_key(change, line):
     with pytest.raises(RulesError) as raised:
         parse_rules(mutate(change))
     assert str(raised.value) == line
+
+
+@pytest.mark.parametrize("earlier, later", [
+    ("Prod-?", "Prod-*"), ("Prod-?", "Prod-AB"), ("Prod-a*", "Prod-*"), ("*-web", "Prod-*"), ("Prod", "Prod-*"),
+])
+def test_an_entry_an_earlier_one_only_partly_covers_is_allowed(earlier, later):
+    data = copy.deepcopy(ISSUE)
+    data["group"] += [{"name": earlier}, {"name": later}]
+    assert [rule.pattern for rule in parse_rules(data).groups][-2:] == [earlier, later]
 
 
 def test_auto_approve_on_a_group_named_sensitive_is_refused():
