@@ -67,6 +67,10 @@ _SAY = {
     Why.WHO_APPROVES_WHICH: lambda f: "Name one or more IAM groups, for example `/iam who-approves Admins Developers`.",
     Why.DENIED_BY_RULE: lambda f: (
         f"Nobody gets {code(f['group'])} through this bot: {escape(f['reason'])} (rule {escape(f['rule'])})"),
+    Why.RETRY_NEEDS_NEW_REQUEST: lambda f: (
+        f"Request #{f['request_id']} cannot be retried: {code(f['group']) if f['group'] else 'it'} needs "
+        f"{f['approvals']} approvals now and it had {f['have']} (the group has become sensitive or the rules "
+        "changed since it was approved). File a new request, to be approved afresh."),
     Why.NO_SUCH_GROUP: lambda f: (
         f"No IAM group named {listing(f['missing'], budget=600)}. "
         f"Groups in this account: {listing(f['known'], budget=1500, most=30) if f['known'] else 'none'}."),

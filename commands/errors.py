@@ -48,6 +48,7 @@ class Why(enum.Enum):
     # Requests after filing
     NO_SUCH_REQUEST = "no_such_request"
     DENY_WITHOUT_REASON = "deny_without_reason"
+    RETRY_NEEDS_NEW_REQUEST = "retry_needs_new_request"  # its approvals no longer meet the rules (a group turned sensitive)
     NOT_REQUESTER = "not_requester"
     NOT_CANCELLABLE = "not_cancellable"
     STATUS_NOT_ALLOWED = "status_not_allowed"

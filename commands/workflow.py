@@ -459,11 +459,30 @@ class Workflow:
         decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "retry")
+        self._judge_retry(request, person.user_id)
         won = move(self.store, RETRY, request_id, actor_id=person.user_id, now=self.clock(), failure=None,
                    jobs=[NewJob(Owed.CARD), thread("retried", person.user_id), NewJob(Owed.PROVISION)])
         if won is None:
             return Outcome(self.store.get(request_id), False, Reason.NOT_FAILED)
         return Outcome(won, True)
+
+    def _judge_retry(self, request: Request, person_id: str) -> None:
+        """What was approved must still be allowed before provisioning resumes: a deny rule naming a
+        group at stake now refuses with its reason; approvals that no longer meet the thresholds (a
+        group turned sensitive since) refuse too, a new request being needed. Recorded either way."""
+        groups = guardrails.groups_at_stake(self.iam, request)
+        self._refuse_denied(request, person_id, groups)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
+        at_stake = self._thresholds(request, groups, judged["sensitive"])
+        done = self.approvals.progress(at_stake, guardrails.approver_ids(request), request.requester_id,
+                                       request.owner_id)
+        if done.met:
+            return
+        short = done.waiting[0]
+        self._refused(request.id, person_id, Why.RETRY_NEEDS_NEW_REQUEST.value,
+                      detail=f"{short.threshold.rule}: {short.have} of {short.threshold.approvals}")
+        raise NotAllowed(Why.RETRY_NEEDS_NEW_REQUEST, request_id=request.id, group=short.threshold.group,
+                         approvals=short.threshold.approvals, have=short.have)
 
     def provision(self, request_id: int) -> Request:
         """Run the provisioning steps not yet recorded; ends provisioned or failed."""

@@ -13,6 +13,7 @@ from bot.cli import main as cli_main
 from bot.rules_cli import check
 from bot.shell.aws import add_aws_managed_policies
 from tests.support.fake_slack import TEAM
+from tests.support.faults import Fault
 from tests.support.harness import APPROVALS
 
 pytestmark = pytest.mark.e2e
@@ -218,6 +219,41 @@ def test_an_approver_of_a_users_group_sees_its_keys_and_status_and_only_the_defa
     assert "has no access keys" in said(bot, bot.slash("U0DAN", "keys jane.doe"))  # a dev lead, for a developer
     assert "Only approvers" in said(bot, bot.slash("U0DAN", "keys sam"))  # not for anyone else
     assert "Only approvers can run `/iam audit`." in said(bot, bot.slash("U0DAN", "audit"))
+
+
+# -- Retry: what was approved must still be allowed ---------------------------------------------
+
+def failed_create(bot, aws):
+    """jane.doe's create for Developers, approved by a dev lead, stopped at adding her to the group."""
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    fault = Fault(bot.client, "AddUserToGroup", "AccessDenied", status=403)
+    bot.click("U0DAN", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.FAILED
+    fault.remove()
+
+
+def test_retry_is_refused_when_a_group_turned_sensitive_since_the_approval(bot, slack, aws):
+    failed_create(bot, aws)
+    aws.attach_group_policy(GroupName="Developers", PolicyArn=ADMIN)
+    refused = said(bot, bot.click("U0DAN", blocks.ACTION_RETRY, 1))
+    assert "Request #1 cannot be retried: `Developers` needs 2 approvals now and it had 1" in refused
+    assert "File a new request" in refused
+    assert bot.store.get(1).state == storage.FAILED
+    assert bot.store.events(1)[-1].what == "refused:retry_needs_new_request"
+    assert "jane.doe" not in str(aws.get_group(GroupName="Developers")["Users"])
+
+
+def test_retry_is_refused_when_a_deny_rule_names_a_group_since(bot, slack, aws, make_bot, tmp_path):
+    failed_create(bot, aws)
+    stricter = tmp_path / "stricter.toml"  # a replica restarted on a file that denies Developers
+    stricter.write_text(RULES.replace('groups = ["BillingAdmins"]', 'groups = ["BillingAdmins", "Developers"]'))
+    replica = make_bot(iam_bot_rules_file=str(stricter), iam_bot_approvers="")
+    refused = said(replica, replica.click("U0DAN", blocks.ACTION_RETRY, 1))
+    assert "Nobody gets `Developers` through this bot: Ask in #security; not through chat. (rule deny[0])" in refused
+    assert bot.store.get(1).state == storage.FAILED
+    assert bot.store.events(1)[-1].what == "refused:denied_by_rule"
+    bot.click("U0DAN", blocks.ACTION_RETRY, 1)  # a replica on the old file still retries it
+    assert bot.store.get(1).state == storage.PROVISIONED
 
 
 # -- concurrent approvals: each judged on the request as the one before left it -------------------
