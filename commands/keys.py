@@ -479,6 +479,7 @@ class KeyFlow:
                                     owner_id=owner.user_id if owner else None)
         self._check_hold("rotate", target, key, caller, role)
         owner = self._check_owner(owner, target.user.name)
+        self.workflow.refuse_denied(lambda: self.iam.groups_for_user(target.user.name) or ())  # as create-key
         if len(keys) >= MAX_KEYS:
             inactive = [k.key_id for k in keys if k.status == INACTIVE]
             raise CommandError(Why.ROTATE_TWO_KEYS, user_name=target.user.name, key_id=key_id,

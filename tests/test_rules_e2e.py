@@ -173,6 +173,16 @@ def test_a_deny_is_checked_again_at_approval(bot, slack, aws):
     assert bot.store.events(1)[-1].what == "refused:denied_by_rule" and bot.store.events(1)[-1].detail == "deny[0]"
 
 
+def test_a_rotation_is_refused_for_a_member_of_a_denied_group_like_a_new_key(bot, slack, aws):
+    existing_user(aws, "jane.doe", "Developers", password=False)
+    key_id = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    aws.add_user_to_group(UserName="jane.doe", GroupName="BillingAdmins")
+    refused = said(bot, bot.slash("U0BOB", f"rotate-key jane.doe {key_id}"))
+    assert "Nobody gets `BillingAdmins` through this bot: Ask in #security; not through chat. (rule deny[0])" in refused
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+    assert [k["AccessKeyId"] for k in aws.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]] == [key_id]
+
+
 # -- credentials for an existing user: the groups it is in now ---------------------------------
 
 def test_a_key_for_an_admin_needs_two_from_security(bot, slack, aws):
