@@ -617,7 +617,8 @@ def may_break_glass(rules: Rules, group: str, requester: str, membership: Member
         return _refused(Verdict.NOT_LISTED, BREAK_GLASS, group)
     if not _any_matches(glass.groups, group):
         return _refused(Verdict.NOT_COVERED, BREAK_GLASS, group)
-    return _allowed(BREAK_GLASS, group, glass.max_duration)
+    group_limit = rule_for(rules, group).max_duration  # as auto-approve: never past the group's own limit
+    return _allowed(BREAK_GLASS, group, min(glass.max_duration, group_limit or glass.max_duration))
 
 
 def break_glass(rules: Rules, groups: Iterable[str], requester: str, membership: Membership,
@@ -627,19 +628,22 @@ def break_glass(rules: Rules, groups: Iterable[str], requester: str, membership:
     groups = tuple(groups)
     membership = _remembered(membership)
     ruling = _refused(Verdict.NO_RULE, BREAK_GLASS)
+    tightest = None  # the ruling with the shortest limit: every group's, break_glass's and its own, holds
     for group in groups:
         ruling = may_break_glass(rules, group, requester, membership)
         if not ruling.allowed:
             return ruling
-    if not groups:
+        if tightest is None or ruling.limit < tightest.limit:
+            tightest = ruling
+    if tightest is None:
         return ruling
     if duration is None:
-        return _refused(Verdict.NOT_TIME_BOUND, BREAK_GLASS, groups[0], ruling.limit)
-    if duration > ruling.limit:
-        return _refused(Verdict.TOO_LONG, BREAK_GLASS, groups[0], ruling.limit)
+        return _refused(Verdict.NOT_TIME_BOUND, BREAK_GLASS, tightest.group, tightest.limit)
+    if duration > tightest.limit:
+        return _refused(Verdict.TOO_LONG, BREAK_GLASS, tightest.group, tightest.limit)
     if not (reason or "").strip():
         return _refused(Verdict.NO_REASON, BREAK_GLASS, groups[0])
-    return _allowed(BREAK_GLASS, groups[0] if len(groups) == 1 else None, ruling.limit)
+    return _allowed(BREAK_GLASS, groups[0] if len(groups) == 1 else None, tightest.limit)
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,23 @@ def test_break_glass_refuses_outside_its_limits(change, why):
     assert (ruling.allowed, ruling.why, ruling.rule) == (False, why, "break_glass")
 
 
+def test_break_glass_never_goes_past_the_groups_own_max_duration():
+    data = copy.deepcopy(ISSUE)
+    data["break_glass"].update(max_duration="8h", groups=["Admins", "Ops"])  # Admins: at most 4h
+    data["group"].append({"name": "Ops", "max_duration": "2h"})
+    rules = parse_rules(data)
+    assert glass(rules=rules, duration=4 * HOUR).limit == 4 * HOUR
+    too_long = glass(rules=rules, duration=5 * HOUR)
+    assert (too_long.allowed, too_long.why, too_long.group, too_long.limit) == (False, Verdict.TOO_LONG, "Admins", 4 * HOUR)
+    both = glass(rules=rules, groups=("Admins", "Ops"), duration=3 * HOUR)  # the shortest of them all
+    assert (both.allowed, both.why, both.group, both.limit) == (False, Verdict.TOO_LONG, "Ops", 2 * HOUR)
+    assert glass(rules=rules, groups=("Admins", "Ops"), duration=2 * HOUR).limit == 2 * HOUR
+    [admins] = preview(rules, ("Admins",), "U0OLLY", member)
+    assert admins.break_glass.limit == 4 * HOUR
+    data["group"][0].pop("max_duration")  # no limit of its own: break_glass's
+    assert glass(rules=parse_rules(data), duration=8 * HOUR).limit == 8 * HOUR
+
+
 def test_no_break_glass_section_means_nobody_breaks_glass():
     data = copy.deepcopy(ISSUE)
     del data["break_glass"]
