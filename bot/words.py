@@ -157,6 +157,11 @@ _SAY = {
     Why.KEY_ACTIVATE_APPROVER_ONLY: lambda f: (
         f"An approver deactivated {code(f['key_id'])}, so only an approver can "
         f"{'rotate it' if f.get('verb') == 'rotate' else 'activate it again'}: ask an approver. Nothing changed."),
+    Why.KEY_APPROVER_OF_EVERY_GROUP: lambda f: (
+        f"Only one of the defaults' approvers, or an approver of every group {code(f['user_name'])} is in, can "
+        + ("rotate its access keys" if f.get("verb") == "rotate"
+           else f"activate {code(f['key_id'])} again after an approver deactivated it")
+        + ": ask one of them. Nothing changed."),
     Why.KEY_HELD_DISABLED: lambda f: (
         f"{code(f['key_id'])} was deactivated when {code(f['user_name'])} was disabled"
         + (f" (request #{f['request_id']})" if f.get("request_id") else "")

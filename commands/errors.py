@@ -78,6 +78,7 @@ class Why(enum.Enum):
     NO_SUCH_KEY = "no_such_key"
     KEY_NOT_ALLOWED = "key_not_allowed"
     KEY_ACTIVATE_APPROVER_ONLY = "key_activate_approver_only"
+    KEY_APPROVER_OF_EVERY_GROUP = "key_approver_of_every_group"  # rotate / undo a hold: a defaults' or whole approver
     KEY_HELD_DISABLED = "key_held_disabled"
     KEY_DELETE_ACTIVE = "key_delete_active"
     KEY_ALREADY = "key_already"

@@ -183,6 +183,31 @@ def test_a_rotation_is_refused_for_a_member_of_a_denied_group_like_a_new_key(bot
     assert [k["AccessKeyId"] for k in aws.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]] == [key_id]
 
 
+def test_only_an_approver_of_every_group_of_the_user_rotates_or_undoes_an_approvers_hold(bot, slack, aws):
+    existing_user(aws, "jane.doe", "Admins", "Developers", password=False)
+    old = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    held = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    # dan approves Developers, not Admins: he may still see and deactivate the keys
+    assert "is now inactive" in said(bot, bot.slash("U0DAN", f"deactivate-key jane.doe {held}"))
+    refused = said(bot, bot.slash("U0DAN", f"activate-key jane.doe {held}"))
+    assert ("Only one of the defaults' approvers, or an approver of every group `jane.doe` is in, can activate "
+            f"`{held}` again after an approver deactivated it") in refused
+    refused = said(bot, bot.slash("U0DAN", f"rotate-key jane.doe {old}"))
+    assert "or an approver of every group `jane.doe` is in, can rotate its access keys" in refused
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+    assert [e.what for e in bot.store.events(None)][-2:] == ["refused:activate_key", "refused:rotate_key"]
+    # carol approves both groups, bob is among the defaults
+    assert "is active again" in said(bot, bot.slash("U0CAROL", f"activate-key jane.doe {held}"))
+    bot.slash("U0BOB", f"deactivate-key jane.doe {held}")
+    assert "is active again" in said(bot, bot.slash("U0BOB", f"activate-key jane.doe {held}"))
+    aws.delete_access_key(UserName="jane.doe", AccessKeyId=held)  # room for the rotation's new key
+    assert "Rotation of" in said(bot, bot.slash("U0CAROL", f"rotate-key jane.doe {old}"))
+
+    existing_user(aws, "carol", "Developers", password=False)  # all of its groups are dan's
+    key = aws.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"]
+    assert "Rotation of" in said(bot, bot.slash("U0DAN", f"rotate-key carol {key}"))
+
+
 # -- credentials for an existing user: the groups it is in now ---------------------------------
 
 def test_a_key_for_an_admin_needs_two_from_security(bot, slack, aws):
