@@ -385,9 +385,24 @@ def named_sensitive(rules: Rules, group: str) -> bool:
 
 
 def is_approver(person: str, approvers: Iterable[str], membership: Membership) -> bool:
-    """Named directly, or a member of a named user group (S...): the only question asked of Slack."""
+    """Named directly, or a member of a named user group (S...): the only question asked of Slack.
+    Every group is asked until one says yes: a group that could not be read (`membership` raised)
+    decides nothing, and its error is raised only when no other group said yes."""
     refs = tuple(approvers)
-    return person in refs or any(ref.startswith("S") and membership(person, ref) for ref in refs)
+    if person in refs:
+        return True
+    unreadable = None
+    for ref in refs:
+        if not ref.startswith("S"):
+            continue
+        try:
+            if membership(person, ref):
+                return True
+        except Exception as error:  # Slack could not say (e.g. SlackBusy): maybe a later group can
+            unreadable = unreadable or error
+    if unreadable is not None:
+        raise unreadable
+    return False
 
 
 def _remembered(membership: Membership) -> Membership:

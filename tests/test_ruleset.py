@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from commands.ruleset import (
-    Verdict, auto_approve, break_glass, denial, deny_reason, env_rules, format_duration, is_account_approver,
+    Verdict, auto_approve, break_glass, denial, deny_reason, env_rules, format_duration, is_account_approver, is_approver,
     is_approver_for_user, load_rules, may_approve, may_deny, membership_limit, parse_rules, preview, progress,
     rule_for, rules_from_settings, RulesError, thresholds,
 )
@@ -176,6 +176,22 @@ def test_without_a_file_approval_is_exactly_as_before(groups, named, by_grants, 
 
 
 # --- Deny ---
+
+class Busy(Exception):
+    "Slack could not say"
+
+
+def test_a_user_group_slack_cannot_read_decides_nothing_when_another_says_yes():
+    def membership(person, group):
+        if group == "S0BUSY":
+            raise Busy(group)
+        return member(person, group)
+    assert is_approver("U0SAM", ("S0BUSY", "S0SECURITY"), membership)
+    assert is_approver("U0BOB", ("S0BUSY", "U0BOB"), membership)
+    with pytest.raises(Busy):
+        is_approver("U0DAN", ("S0BUSY", "S0SECURITY"), membership)  # no yes: never "no" for "could not check"
+    assert not is_approver("U0DAN", ("S0SECURITY", "U0BOB"), membership)
+
 
 def test_deny_names_its_rule_and_reason_for_a_name_or_a_glob_in_any_case():
     rules = issue_rules()
