@@ -105,6 +105,10 @@ class Approvals:
             return ruling
         return is_approver_for_user(self.rules, person_id, groups(), self.membership)
 
+    def among(self, person_id: str, approvers: Iterable[str]) -> bool:
+        """Named among these user ids and user groups (directly or as a member)."""
+        return is_approver(person_id, approvers, self.membership)
+
     def for_every_group(self, person_id: str, groups: Callable[[], Iterable[str]]) -> bool:
         """Could this person alone approve a new credential for a user in `groups` (rotate its key,
         undo an approver's hold)? One of the defaults' approvers, or an approver of every one of the

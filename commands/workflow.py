@@ -277,6 +277,8 @@ class Workflow:
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
+        if not self._could_approve(request, person.user_id):  # before IAM is read for a stranger's click
+            return self._refusal(request, person.user_id, Decision(False, Reason.NOT_APPROVER), "decide")
         judged: dict | None = None
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
@@ -311,6 +313,17 @@ class Workflow:
                 return Outcome(won, True)
             request = self.store.get(request_id)  # another click changed it first: decide on what it holds now
         return self._refusal(request, person.user_id, Decision(False, Reason.NOT_PENDING), "decide")
+
+    def _could_approve(self, request: Request, person_id: str) -> bool:
+        """By what the request holds, before IAM is read: is this person among the defaults' approvers,
+        those of its groups (and of those found sensitive), or those its card shows (its shares)?
+        A stranger's click is refused without reading IAM; who is named here is still judged on
+        the groups read afresh."""
+        sensitive = request.details.get("sensitive") or {}
+        named = [ref for t in self.approvals.thresholds((*request.groups, *sensitive), sensitive) for ref in t.approvers]
+        named += [ref for share in request.details.get("shares") or () for ref in share.get("approvers") or ()]
+        named += self.approvals.rules.defaults.approvers
+        return self.approvals.among(person_id, dict.fromkeys(named))
 
     def _judge_now(self, request: Request, person_id: str, earlier: dict | None) -> tuple[dict, tuple[Threshold, ...]]:
         """The groups at stake read afresh (a deny rule naming one refuses), their sensitivity and

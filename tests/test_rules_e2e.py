@@ -13,7 +13,7 @@ from bot.cli import main as cli_main
 from bot.rules_cli import check
 from bot.shell.aws import add_aws_managed_policies
 from tests.support.fake_slack import TEAM
-from tests.support.faults import Fault
+from tests.support.faults import Fault, record_calls
 from tests.support.harness import APPROVALS
 
 pytestmark = pytest.mark.e2e
@@ -289,6 +289,30 @@ def test_retry_is_refused_when_a_deny_rule_names_a_group_since(bot, slack, aws, 
     assert bot.store.events(1)[-1].what == "refused:denied_by_rule"
     bot.click("U0DAN", blocks.ACTION_RETRY, 1)  # a replica on the old file still retries it
     assert bot.store.get(1).state == storage.PROVISIONED
+
+
+# -- a stranger's click ------------------------------------------------------------------------
+
+def test_a_strangers_approve_click_is_refused_without_reading_iam(bot, slack, aws):
+    existing_user(aws, "jane.doe", "Admins", password=False)
+    bot.slash("U0ALICE", "create-key jane.doe --reason deploys")
+    calls = record_calls(bot.client)
+    dan = bot.click("U0DAN", blocks.ACTION_APPROVE, 1)  # a dev lead; jane is in Admins alone
+    assert "the rules do not name you among its approvers" in said(bot, dan)
+    assert calls == []
+    assert bot.store.events(1)[-1].what == "refused:not_approver"
+    bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)  # security: judged on the groups read afresh
+    assert calls[:2] == ["ListGroupsForUser", "ListAttachedGroupPolicies"]
+
+
+def test_without_a_file_a_strangers_approve_click_is_refused_without_reading_iam(make_bot, slack, aws):
+    bot = make_bot()
+    existing_user(aws, "jane.doe", "Developers", password=False)
+    bot.slash("U0ALICE", "create-key jane.doe --reason deploys")
+    calls = record_calls(bot.client)
+    dan = bot.click("U0DAN", blocks.ACTION_APPROVE, 1)
+    assert "you are not one of the approvers named in IAM_BOT_APPROVERS" in said(bot, dan)
+    assert calls == [] and bot.store.get(1).state == storage.PENDING
 
 
 # -- concurrent approvals: each judged on the request as the one before left it -------------------
