@@ -68,6 +68,10 @@ _SAY = {
     Why.WHO_APPROVES_WHICH: lambda f: "Name one or more IAM groups, for example `/iam who-approves Admins Developers`.",
     Why.DENIED_BY_RULE: lambda f: (
         f"Nobody gets {code(f['group'])} through this bot: {escape(f['reason'])} (rule {escape(f['rule'])})"),
+    Why.RETRY_NEEDS_NEW_REQUEST: lambda f: (
+        f"Request #{f['request_id']} cannot be retried: {code(f['group']) if f['group'] else 'it'} needs "
+        f"{f['approvals']} approvals now and it had {f['have']} (the group has become sensitive or the rules "
+        "changed since it was approved). File a new request, to be approved afresh."),
     Why.NO_SUCH_GROUP: lambda f: (
         f"No IAM group named {listing(f['missing'], budget=600)}. "
         f"Groups in this account: {listing(f['known'], budget=1500, most=30) if f['known'] else 'none'}."),
@@ -154,6 +158,11 @@ _SAY = {
     Why.KEY_ACTIVATE_APPROVER_ONLY: lambda f: (
         f"An approver deactivated {code(f['key_id'])}, so only an approver can "
         f"{'rotate it' if f.get('verb') == 'rotate' else 'activate it again'}: ask an approver. Nothing changed."),
+    Why.KEY_APPROVER_OF_EVERY_GROUP: lambda f: (
+        f"Only one of the defaults' approvers, or an approver of every group {code(f['user_name'])} is in, can "
+        + ("rotate its access keys" if f.get("verb") == "rotate"
+           else f"activate {code(f['key_id'])} again after an approver deactivated it")
+        + ": ask one of them. Nothing changed."),
     Why.KEY_HELD_DISABLED: lambda f: (
         f"{code(f['key_id'])} was deactivated when {code(f['user_name'])} was disabled"
         + (f" (request #{f['request_id']})" if f.get("request_id") else "")

@@ -27,7 +27,7 @@ from .iam import GroupGone, IamGateway
 from .parse import Verb, check_group_name, plain, usage_of
 from .ruleset import (
     GroupPreview, Membership, Progress, Rules, Ruling, Threshold, denial, deny_reason, env_rules,
-    is_account_approver, is_approver_for_user, may_approve, may_deny, preview, progress, thresholds,
+    is_account_approver, is_approver, is_approver_for_user, may_approve, may_deny, preview, progress, thresholds,
 )
 
 
@@ -104,6 +104,22 @@ class Approvals:
         if ruling.allowed or not self.groups_matter:
             return ruling
         return is_approver_for_user(self.rules, person_id, groups(), self.membership)
+
+    def among(self, person_id: str, approvers: Iterable[str]) -> bool:
+        """Named among these user ids and user groups (directly or as a member)."""
+        return is_approver(person_id, approvers, self.membership)
+
+    def for_every_group(self, person_id: str, groups: Callable[[], Iterable[str]]) -> bool:
+        """Could this person alone approve a new credential for a user in `groups` (rotate its key,
+        undo an approver's hold)? One of the defaults' approvers, or an approver of every one of the
+        groups (its own approvers, or the defaults' where it names none). `groups` is asked only
+        when it can matter: without groups of their own approvers, that is the defaults."""
+        if self.for_account(person_id).allowed:
+            return True
+        if not self.groups_matter:
+            return False
+        at_stake = self.thresholds(groups())
+        return all(is_approver(person_id, t.approvers, self.membership) for t in at_stake)
 
     # -- a request ---------------------------------------------------------------------------
 

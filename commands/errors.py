@@ -48,6 +48,7 @@ class Why(enum.Enum):
     # Requests after filing
     NO_SUCH_REQUEST = "no_such_request"
     DENY_WITHOUT_REASON = "deny_without_reason"
+    RETRY_NEEDS_NEW_REQUEST = "retry_needs_new_request"  # its approvals no longer meet the rules (a group turned sensitive)
     NOT_REQUESTER = "not_requester"
     NOT_CANCELLABLE = "not_cancellable"
     STATUS_NOT_ALLOWED = "status_not_allowed"
@@ -77,6 +78,7 @@ class Why(enum.Enum):
     NO_SUCH_KEY = "no_such_key"
     KEY_NOT_ALLOWED = "key_not_allowed"
     KEY_ACTIVATE_APPROVER_ONLY = "key_activate_approver_only"
+    KEY_APPROVER_OF_EVERY_GROUP = "key_approver_of_every_group"  # rotate / undo a hold: a defaults' or whole approver
     KEY_HELD_DISABLED = "key_held_disabled"
     KEY_DELETE_ACTIVE = "key_delete_active"
     KEY_ALREADY = "key_already"

@@ -469,10 +469,16 @@ class KeyFlow:
     def rotate(self, target: KeyTarget, key_id: str, caller: Person, *, listed: bool,
                owner: Person | None) -> Request:
         """File a rotation, approved already: the owner reveals a new key; the old one follows later."""
-        role, keys, key = self._key("rotate", target, key_id, caller, listed=listed,
-                                    owner_id=owner.user_id if owner else None)
+        owner_id = owner.user_id if owner else None
+        role, keys, key = self._key("rotate", target, key_id, caller, listed=listed, owner_id=owner_id)
+        if role == "approver" and not self._approves_every_group(caller, target):
+            # an approver of some of the user's groups only: as its owner, if they are, else refused
+            role = self.role(caller, listed=False, target=target, owner_id=owner_id)
+            if role is None:
+                self._refuse_partial("rotate", target, key, caller)
         self._check_hold("rotate", target, key, caller, role)
         owner = self._check_owner(owner, target.user.name)
+        self.workflow.refuse_denied(lambda: self.iam.groups_for_user(target.user.name) or ())  # as create-key
         if len(keys) >= MAX_KEYS:
             inactive = [k.key_id for k in keys if k.status == INACTIVE]
             raise CommandError(Why.ROTATE_TWO_KEYS, user_name=target.user.name, key_id=key_id,
@@ -527,8 +533,22 @@ class KeyFlow:
                                      jobs=jobs)
         return KeyDone(action, name, key_id, issued_by)
 
+    def _approves_every_group(self, caller: Person, target: KeyTarget) -> bool:
+        """Who may rotate a key or undo an approver's hold as an approver: those who could approve a
+        create-key for this user alone (the defaults', or an approver of each of its groups)."""
+        return self.workflow.approvals.for_every_group(
+            caller.user_id, lambda: self.iam.groups_for_user(target.user.name) or ())
+
+    def _refuse_partial(self, verb: str, target: KeyTarget, key: KeyMeta, caller: Person) -> None:
+        name = target.user.name
+        self.store.append_event(None, caller.user_id, f"refused:{verb}_key", self.now(),
+                                detail=f"{key.key_id} {name}: an approver of only some of its groups")
+        raise NotAllowed(Why.KEY_APPROVER_OF_EVERY_GROUP, key_id=key.key_id, user_name=name, verb=verb)
+
     def _check_hold(self, verb: str, target: KeyTarget, key: KeyMeta, caller: Person, role: str) -> None:
-        hold = self.store.key_hold(key.key_id) if key.status == INACTIVE and role != "approver" else None
+        hold = self.store.key_hold(key.key_id) if key.status == INACTIVE else None
+        if hold is not None and role == "approver" and not self._approves_every_group(caller, target):
+            self._refuse_partial(verb, target, key, caller)
         why = hold_refusal(hold, role=role, status=key.status)
         if why is None:
             return

@@ -171,6 +171,14 @@ def _matches(pattern: str, group: str) -> bool:
     return fnmatch.fnmatchcase(group.lower(), pattern.lower())
 
 
+def _covers(earlier: str, later: str) -> bool:
+    """Does every group `later` (a name or a glob) matches match `earlier` too? Then a `[[group]]`
+    named `later` after one named `earlier` never applies (the first match wins). Sure, not
+    complete: the wildcards of `later` must fall within a `*` of `earlier`."""
+    parts = ["[^*?]" if c == "?" else ".*" if c == "*" else re.escape(c) for c in earlier.lower()]
+    return re.fullmatch("".join(parts), later.lower(), re.DOTALL) is not None
+
+
 def _any_matches(patterns: Iterable[str], group: str) -> bool:
     return any(_matches(pattern, group) for pattern in patterns)
 
@@ -220,6 +228,10 @@ def parse_rules(data: dict, *, sensitive_groups: Iterable[str] = (), source: str
         if entry.name.lower() in seen:
             raise RulesError(f"{where}.name: {entry.name} is already named by {seen[entry.name.lower()]}")
         seen[entry.name.lower()] = where
+        shadow = next((i for i, earlier in enumerate(groups) if _covers(earlier.pattern, entry.name)), None)
+        if shadow is not None:
+            raise RulesError(f"{where}.name: {entry.name} is already matched by group[{shadow}] "
+                             f"({groups[shadow].pattern})")
         rule = _group_rule(entry, defaults)
         _check_reachable(where, rule)
         _check_auto_approve(where, rule, sensitive_groups)
@@ -373,9 +385,24 @@ def named_sensitive(rules: Rules, group: str) -> bool:
 
 
 def is_approver(person: str, approvers: Iterable[str], membership: Membership) -> bool:
-    """Named directly, or a member of a named user group (S...): the only question asked of Slack."""
+    """Named directly, or a member of a named user group (S...): the only question asked of Slack.
+    Every group is asked until one says yes: a group that could not be read (`membership` raised)
+    decides nothing, and its error is raised only when no other group said yes."""
     refs = tuple(approvers)
-    return person in refs or any(ref.startswith("S") and membership(person, ref) for ref in refs)
+    if person in refs:
+        return True
+    unreadable = None
+    for ref in refs:
+        if not ref.startswith("S"):
+            continue
+        try:
+            if membership(person, ref):
+                return True
+        except Exception as error:  # Slack could not say (e.g. SlackBusy): maybe a later group can
+            unreadable = unreadable or error
+    if unreadable is not None:
+        raise unreadable
+    return False
 
 
 def _remembered(membership: Membership) -> Membership:
@@ -605,7 +632,8 @@ def may_break_glass(rules: Rules, group: str, requester: str, membership: Member
         return _refused(Verdict.NOT_LISTED, BREAK_GLASS, group)
     if not _any_matches(glass.groups, group):
         return _refused(Verdict.NOT_COVERED, BREAK_GLASS, group)
-    return _allowed(BREAK_GLASS, group, glass.max_duration)
+    group_limit = rule_for(rules, group).max_duration  # as auto-approve: never past the group's own limit
+    return _allowed(BREAK_GLASS, group, min(glass.max_duration, group_limit or glass.max_duration))
 
 
 def break_glass(rules: Rules, groups: Iterable[str], requester: str, membership: Membership,
@@ -615,19 +643,22 @@ def break_glass(rules: Rules, groups: Iterable[str], requester: str, membership:
     groups = tuple(groups)
     membership = _remembered(membership)
     ruling = _refused(Verdict.NO_RULE, BREAK_GLASS)
+    tightest = None  # the ruling with the shortest limit: every group's, break_glass's and its own, holds
     for group in groups:
         ruling = may_break_glass(rules, group, requester, membership)
         if not ruling.allowed:
             return ruling
-    if not groups:
+        if tightest is None or ruling.limit < tightest.limit:
+            tightest = ruling
+    if tightest is None:
         return ruling
     if duration is None:
-        return _refused(Verdict.NOT_TIME_BOUND, BREAK_GLASS, groups[0], ruling.limit)
-    if duration > ruling.limit:
-        return _refused(Verdict.TOO_LONG, BREAK_GLASS, groups[0], ruling.limit)
+        return _refused(Verdict.NOT_TIME_BOUND, BREAK_GLASS, tightest.group, tightest.limit)
+    if duration > tightest.limit:
+        return _refused(Verdict.TOO_LONG, BREAK_GLASS, tightest.group, tightest.limit)
     if not (reason or "").strip():
         return _refused(Verdict.NO_REASON, BREAK_GLASS, groups[0])
-    return _allowed(BREAK_GLASS, groups[0] if len(groups) == 1 else None, ruling.limit)
+    return _allowed(BREAK_GLASS, groups[0] if len(groups) == 1 else None, tightest.limit)
 
 
 @dataclass(frozen=True)

@@ -279,13 +279,15 @@ class Workflow:
                                    now=now, request_ttl=self.policy.request_ttl)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "decide")
-        groups = guardrails.groups_at_stake(self.iam, request)
-        self._refuse_denied(request, person.user_id, groups)
-        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
-        at_stake = self._thresholds(request, groups, judged["sensitive"])
+        if not self._could_approve(request, person.user_id):  # before IAM is read for a stranger's click
+            return self._refusal(request, person.user_id, Decision(False, Reason.NOT_APPROVER), "decide")
+        judged: dict | None = None
         for _ in range(10):  # a lost write means another approval landed first; there are only so many
             if request.state != storage.PENDING:
                 break
+            # Judged on the request as it is now, after every lost write too: the approval that won
+            # may have seen the user in more groups, or a group turn sensitive.
+            judged, at_stake = self._judge_now(request, person.user_id, judged)
             before = [a["user_id"] for a in guardrails.approvals(request)]
             ruling = self.approvals.may_approve(person.user_id, at_stake, before, request.requester_id,
                                                 request.owner_id)
@@ -313,6 +315,36 @@ class Workflow:
                 return Outcome(won, True)
             request = self.store.get(request_id)  # another click changed it first: decide on what it holds now
         return self._refusal(request, person.user_id, Decision(False, Reason.NOT_PENDING), "decide")
+
+    def _could_approve(self, request: Request, person_id: str) -> bool:
+        """By what the request holds, before IAM is read: is this person among the defaults' approvers,
+        those of its groups (and of those found sensitive), or those its card shows (its shares)?
+        A stranger's click is refused without reading IAM; who is named here is still judged on
+        the groups read afresh."""
+        sensitive = request.details.get("sensitive") or {}
+        named = [ref for t in self.approvals.thresholds((*request.groups, *sensitive), sensitive) for ref in t.approvers]
+        named += [ref for share in request.details.get("shares") or () for ref in share.get("approvers") or ()]
+        named += self.approvals.rules.defaults.approvers
+        return self.approvals.among(person_id, dict.fromkeys(named))
+
+    def _judge_now(self, request: Request, person_id: str, earlier: dict | None) -> tuple[dict, tuple[Threshold, ...]]:
+        """The groups at stake read afresh (a deny rule naming one refuses), their sensitivity and
+        thresholds. What is recorded never goes down: a group found sensitive stays so (`judge`
+        keeps the request's). After a lost write (`earlier`: this click's judgement before it), what
+        this click found sensitive stays so too, and every group the approval that won judged stays
+        at stake (its shares), whatever this read of the user's groups says."""
+        groups = guardrails.groups_at_stake(self.iam, request)
+        self._refuse_denied(request, person_id, groups)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
+        if earlier is None:
+            return judged, self._thresholds(request, groups, judged["sensitive"])
+        judged["sensitive"] = {**(earlier.get("sensitive") or {}), **judged["sensitive"]}
+        needed = max(judged.get("approvals_needed", 1), earlier.get("approvals_needed", 1),
+                     2 if judged["sensitive"] else 1)
+        if needed > 1:
+            judged["approvals_needed"] = needed
+        theirs = tuple(share["group"] for share in request.details.get("shares") or () if share.get("group"))
+        return judged, self._thresholds(request, (*groups, *theirs), judged["sensitive"])
 
     def _thresholds(self, request: Request, groups: tuple[str, ...], sensitive) -> tuple[Threshold, ...]:
         """What each group at stake asks for; a group found sensitive before stays at stake (its
@@ -442,11 +474,30 @@ class Workflow:
         decision = decide_retry(request, person, listed=listed, team_id=self.policy.team_id)
         if not decision.allowed:
             return self._refusal(request, person.user_id, decision, "retry")
+        self._judge_retry(request, person.user_id)
         won = move(self.store, RETRY, request_id, actor_id=person.user_id, now=self.clock(), failure=None,
                    jobs=[NewJob(Owed.CARD), thread("retried", person.user_id), NewJob(Owed.PROVISION)])
         if won is None:
             return Outcome(self.store.get(request_id), False, Reason.NOT_FAILED)
         return Outcome(won, True)
+
+    def _judge_retry(self, request: Request, person_id: str) -> None:
+        """What was approved must still be allowed before provisioning resumes: a deny rule naming a
+        group at stake now refuses with its reason; approvals that no longer meet the thresholds (a
+        group turned sensitive since) refuse too, a new request being needed. Recorded either way."""
+        groups = guardrails.groups_at_stake(self.iam, request)
+        self._refuse_denied(request, person_id, groups)
+        judged = guardrails.judge(self.iam, self.policy.guardrails, request, groups=groups)
+        at_stake = self._thresholds(request, groups, judged["sensitive"])
+        done = self.approvals.progress(at_stake, guardrails.approver_ids(request), request.requester_id,
+                                       request.owner_id)
+        if done.met:
+            return
+        short = done.waiting[0]
+        self._refused(request.id, person_id, Why.RETRY_NEEDS_NEW_REQUEST.value,
+                      detail=f"{short.threshold.rule}: {short.have} of {short.threshold.approvals}")
+        raise NotAllowed(Why.RETRY_NEEDS_NEW_REQUEST, request_id=request.id, group=short.threshold.group,
+                         approvals=short.threshold.approvals, have=short.have)
 
     def provision(self, request_id: int) -> Request:
         """Run the provisioning steps not yet recorded; ends provisioned or failed."""

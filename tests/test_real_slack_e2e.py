@@ -61,6 +61,22 @@ def test_a_rate_limited_user_group_is_busy_not_a_refusal(bot, slack, aws):
     assert bot.store.get(1).state == storage.PROVISIONED
 
 
+def test_a_rate_limited_user_group_does_not_hide_an_approver_another_group_names(make_bot, slack, aws, monkeypatch):
+    """Without a rules file, exactly as the approver list always was: every user group is asked;
+    one Slack cannot read now decides nothing when another says yes, and is busy only otherwise."""
+    bot = make_bot(iam_bot_approvers="U0BOB,S0BUSY,S0ADMINS")  # carol is in S0ADMINS
+    slack.usergroups["S0BUSY"] = ["U0BOB"]
+    answer = slack._api_usergroups_users_list
+    monkeypatch.setattr(slack, "_api_usergroups_users_list", lambda params: (
+        {"ok": False, "error": "ratelimited"} if params.get("usergroup") == "S0BUSY" else answer(params)))
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    dan = bot.click("U0DAN", blocks.ACTION_APPROVE, 1)  # in no group Slack could read: busy, not refused
+    assert "Slack is busy" in bot.said(dan.response_url)
+    carol = bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)
+    assert "Slack is busy" not in bot.said(carol.response_url)
+    assert bot.store.get(1).state == storage.PROVISIONED
+
+
 def test_user_group_membership_is_kept_a_minute_at_most(make_bot, slack, aws):
     now = [dt.datetime.now(dt.timezone.utc)]
     bot = make_bot(clock=lambda: now[0])

@@ -79,6 +79,8 @@ def test_the_shells_sample_file_is_valid():
     (GOOD.replace("[break_glass]", "[break-glass]"), "break-glass: unknown key (did you mean break_glass?)"),
     (GOOD.replace('max_duration = "30d"', 'max_duration = "30d"\napprovals = 2'),
      "group[1].auto_approve: not allowed on a group that needs 2 approvals"),
+    (GOOD + '[[group]]\nname = "Prod-Admins"\napprovers = ["S0SECURITY"]\napprovals = 2\n',
+     "group[3].name: Prod-Admins is already matched by group[2] (Prod-*)"),
 ])
 def test_each_bad_file_gets_one_line_naming_the_key_and_exit_2(tmp_path, text, line):
     path = tmp_path / "rules.toml"

@@ -7,9 +7,13 @@ import pytest
 
 import storage
 from bot import blocks
+from commands import workflow
+from commands.rules import Person
 from bot.cli import main as cli_main
 from bot.rules_cli import check
 from bot.shell.aws import add_aws_managed_policies
+from tests.support.fake_slack import TEAM
+from tests.support.faults import Fault, record_calls
 from tests.support.harness import APPROVALS
 
 pytestmark = pytest.mark.e2e
@@ -169,6 +173,41 @@ def test_a_deny_is_checked_again_at_approval(bot, slack, aws):
     assert bot.store.events(1)[-1].what == "refused:denied_by_rule" and bot.store.events(1)[-1].detail == "deny[0]"
 
 
+def test_a_rotation_is_refused_for_a_member_of_a_denied_group_like_a_new_key(bot, slack, aws):
+    existing_user(aws, "jane.doe", "Developers", password=False)
+    key_id = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    aws.add_user_to_group(UserName="jane.doe", GroupName="BillingAdmins")
+    refused = said(bot, bot.slash("U0BOB", f"rotate-key jane.doe {key_id}"))
+    assert "Nobody gets `BillingAdmins` through this bot: Ask in #security; not through chat. (rule deny[0])" in refused
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+    assert [k["AccessKeyId"] for k in aws.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]] == [key_id]
+
+
+def test_only_an_approver_of_every_group_of_the_user_rotates_or_undoes_an_approvers_hold(bot, slack, aws):
+    existing_user(aws, "jane.doe", "Admins", "Developers", password=False)
+    old = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    held = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    # dan approves Developers, not Admins: he may still see and deactivate the keys
+    assert "is now inactive" in said(bot, bot.slash("U0DAN", f"deactivate-key jane.doe {held}"))
+    refused = said(bot, bot.slash("U0DAN", f"activate-key jane.doe {held}"))
+    assert ("Only one of the defaults' approvers, or an approver of every group `jane.doe` is in, can activate "
+            f"`{held}` again after an approver deactivated it") in refused
+    refused = said(bot, bot.slash("U0DAN", f"rotate-key jane.doe {old}"))
+    assert "or an approver of every group `jane.doe` is in, can rotate its access keys" in refused
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+    assert [e.what for e in bot.store.events(None)][-2:] == ["refused:activate_key", "refused:rotate_key"]
+    # carol approves both groups, bob is among the defaults
+    assert "is active again" in said(bot, bot.slash("U0CAROL", f"activate-key jane.doe {held}"))
+    bot.slash("U0BOB", f"deactivate-key jane.doe {held}")
+    assert "is active again" in said(bot, bot.slash("U0BOB", f"activate-key jane.doe {held}"))
+    aws.delete_access_key(UserName="jane.doe", AccessKeyId=held)  # room for the rotation's new key
+    assert "Rotation of" in said(bot, bot.slash("U0CAROL", f"rotate-key jane.doe {old}"))
+
+    existing_user(aws, "carol", "Developers", password=False)  # all of its groups are dan's
+    key = aws.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"]
+    assert "Rotation of" in said(bot, bot.slash("U0DAN", f"rotate-key carol {key}"))
+
+
 # -- credentials for an existing user: the groups it is in now ---------------------------------
 
 def test_a_key_for_an_admin_needs_two_from_security(bot, slack, aws):
@@ -215,6 +254,135 @@ def test_an_approver_of_a_users_group_sees_its_keys_and_status_and_only_the_defa
     assert "has no access keys" in said(bot, bot.slash("U0DAN", "keys jane.doe"))  # a dev lead, for a developer
     assert "Only approvers" in said(bot, bot.slash("U0DAN", "keys sam"))  # not for anyone else
     assert "Only approvers can run `/iam audit`." in said(bot, bot.slash("U0DAN", "audit"))
+
+
+# -- Retry: what was approved must still be allowed ---------------------------------------------
+
+def failed_create(bot, aws):
+    """jane.doe's create for Developers, approved by a dev lead, stopped at adding her to the group."""
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    fault = Fault(bot.client, "AddUserToGroup", "AccessDenied", status=403)
+    bot.click("U0DAN", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.FAILED
+    fault.remove()
+
+
+def test_retry_is_refused_when_a_group_turned_sensitive_since_the_approval(bot, slack, aws):
+    failed_create(bot, aws)
+    aws.attach_group_policy(GroupName="Developers", PolicyArn=ADMIN)
+    refused = said(bot, bot.click("U0DAN", blocks.ACTION_RETRY, 1))
+    assert "Request #1 cannot be retried: `Developers` needs 2 approvals now and it had 1" in refused
+    assert "File a new request" in refused
+    assert bot.store.get(1).state == storage.FAILED
+    assert bot.store.events(1)[-1].what == "refused:retry_needs_new_request"
+    assert "jane.doe" not in str(aws.get_group(GroupName="Developers")["Users"])
+
+
+def test_retry_is_refused_when_a_deny_rule_names_a_group_since(bot, slack, aws, make_bot, tmp_path):
+    failed_create(bot, aws)
+    stricter = tmp_path / "stricter.toml"  # a replica restarted on a file that denies Developers
+    stricter.write_text(RULES.replace('groups = ["BillingAdmins"]', 'groups = ["BillingAdmins", "Developers"]'))
+    replica = make_bot(iam_bot_rules_file=str(stricter), iam_bot_approvers="")
+    refused = said(replica, replica.click("U0DAN", blocks.ACTION_RETRY, 1))
+    assert "Nobody gets `Developers` through this bot: Ask in #security; not through chat. (rule deny[0])" in refused
+    assert bot.store.get(1).state == storage.FAILED
+    assert bot.store.events(1)[-1].what == "refused:denied_by_rule"
+    bot.click("U0DAN", blocks.ACTION_RETRY, 1)  # a replica on the old file still retries it
+    assert bot.store.get(1).state == storage.PROVISIONED
+
+
+# -- a stranger's click ------------------------------------------------------------------------
+
+def test_a_strangers_approve_click_is_refused_without_reading_iam(bot, slack, aws):
+    existing_user(aws, "jane.doe", "Admins", password=False)
+    bot.slash("U0ALICE", "create-key jane.doe --reason deploys")
+    calls = record_calls(bot.client)
+    dan = bot.click("U0DAN", blocks.ACTION_APPROVE, 1)  # a dev lead; jane is in Admins alone
+    assert "the rules do not name you among its approvers" in said(bot, dan)
+    assert calls == []
+    assert bot.store.events(1)[-1].what == "refused:not_approver"
+    bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)  # security: judged on the groups read afresh
+    assert calls[:2] == ["ListGroupsForUser", "ListAttachedGroupPolicies"]
+
+
+def test_without_a_file_a_strangers_approve_click_is_refused_without_reading_iam(make_bot, slack, aws):
+    bot = make_bot()
+    existing_user(aws, "jane.doe", "Developers", password=False)
+    bot.slash("U0ALICE", "create-key jane.doe --reason deploys")
+    calls = record_calls(bot.client)
+    dan = bot.click("U0DAN", blocks.ACTION_APPROVE, 1)
+    assert "you are not one of the approvers named in IAM_BOT_APPROVERS" in said(bot, dan)
+    assert calls == [] and bot.store.get(1).state == storage.PENDING
+
+
+# -- concurrent approvals: each judged on the request as the one before left it -------------------
+
+def slip_in_at_first_write(monkeypatch, bot, clicker, meanwhile):
+    """Another approval lands between `clicker`'s read of the request and its (conditional) write:
+    `meanwhile()` runs just before `clicker`'s first write, which then loses and tries again."""
+    real, hit = workflow.move, []
+
+    def racing(store, transition, request_id, **kw):
+        if not hit and kw.get("actor_id") == clicker:
+            hit.append(transition)
+            meanwhile(request_id)
+        return real(store, transition, request_id, **kw)
+
+    monkeypatch.setattr(workflow, "move", racing)
+    return hit
+
+
+def test_an_approval_that_lost_a_race_is_judged_by_the_groups_the_winner_saw(bot, slack, aws, monkeypatch):
+    existing_user(aws, "jane.doe", "Developers", password=False)
+    bot.slash("U0ALICE", "create-key jane.doe --reason deploys")
+
+    def meanwhile(request_id):  # jane joins Admins, and bob (security) approves first
+        aws.add_user_to_group(UserName="jane.doe", GroupName="Admins")
+        assert bot.services.workflow.approve(request_id, Person("U0BOB", TEAM)).changed
+
+    hit = slip_in_at_first_write(monkeypatch, bot, "U0DAN", meanwhile)
+    bot.click("U0DAN", blocks.ACTION_APPROVE, 1)  # a dev lead: counts for Developers, not for Admins
+    request = bot.store.get(1)
+    assert hit and request.state == storage.PENDING  # Admins still waits for a second from security
+    assert [a["user_id"] for a in request.details["approvals"]] == ["U0BOB", "U0DAN"]
+    shares = {s["group"]: (s["approvals"], s["counted"]) for s in request.details["shares"]}
+    assert shares == {"Developers": (1, ["U0DAN"]), "Admins": (2, ["U0BOB"])}
+    assert "`Admins`: 1 of 2 from <!subteam^S0SECURITY>" in last_card(slack)
+
+
+def test_an_approval_that_lost_a_race_keeps_the_sensitivity_the_winner_recorded(bot, slack, aws, monkeypatch):
+    bot.slash("U0ALICE", "create jane.doe Admins Developers")
+
+    def meanwhile(request_id):  # Developers turns admin-like, and bob (security) approves first
+        aws.attach_group_policy(GroupName="Developers", PolicyArn=ADMIN)
+        assert bot.services.workflow.approve(request_id, Person("U0BOB", TEAM)).changed
+        aws.detach_group_policy(GroupName="Developers", PolicyArn=ADMIN)  # and back: recorded, it stays
+
+    hit = slip_in_at_first_write(monkeypatch, bot, "U0DAN", meanwhile)
+    bot.click("U0DAN", blocks.ACTION_APPROVE, 1)
+    request = bot.store.get(1)
+    assert hit and request.state == storage.PENDING
+    assert request.details["sensitive"] == {"Developers": "AdministratorAccess"}
+    shares = {s["group"]: (s["approvals"], s["counted"]) for s in request.details["shares"]}
+    assert shares == {"Admins": (2, ["U0BOB"]), "Developers": (2, ["U0DAN"])}
+
+
+def test_without_a_file_an_approval_that_lost_a_race_counts_where_the_winner_raised_the_bar(
+        make_bot, slack, aws, monkeypatch):
+    add_aws_managed_policies("123456789012", ("AdministratorAccess",))
+    bot = make_bot()
+    bot.slash("U0ALICE", "create jane.doe Developers")
+
+    def meanwhile(request_id):  # Developers turns admin-like and bob approves first: 1 of 2 now
+        aws.attach_group_policy(GroupName="Developers", PolicyArn=ADMIN)
+        assert bot.services.workflow.approve(request_id, Person("U0BOB", TEAM)).changed
+
+    hit = slip_in_at_first_write(monkeypatch, bot, "U0CAROL", meanwhile)
+    carol = bot.click("U0CAROL", blocks.ACTION_APPROVE, 1)  # the second of two: counts, not refused
+    assert hit and "cannot approve" not in said(bot, carol)
+    request = bot.store.get(1)
+    assert request.state == storage.PROVISIONED
+    assert [a["user_id"] for a in request.details["approvals"]] == ["U0BOB", "U0CAROL"]
 
 
 # -- /iam who-approves ------------------------------------------------------------------------

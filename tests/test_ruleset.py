@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from commands.ruleset import (
-    Verdict, auto_approve, break_glass, denial, deny_reason, env_rules, format_duration, is_account_approver,
+    Verdict, auto_approve, break_glass, denial, deny_reason, env_rules, format_duration, is_account_approver, is_approver,
     is_approver_for_user, load_rules, may_approve, may_deny, membership_limit, parse_rules, preview, progress,
     rule_for, rules_from_settings, RulesError, thresholds,
 )
@@ -65,10 +65,10 @@ def test_the_issue_file_reads_as_written():
 
 def test_a_group_matches_by_name_or_glob_in_any_case_and_the_first_entry_wins():
     data = copy.deepcopy(ISSUE)
-    data["group"] = [{"name": "Prod-*", "approvers": ["S0SECURITY"]}, {"name": "Prod-Web", "approvers": ["U0DAN"]},
+    data["group"] = [{"name": "Prod-Web", "approvers": ["U0DAN"]}, {"name": "Prod-*", "approvers": ["S0SECURITY"]},
                      *data["group"]]
     rules = parse_rules(data)
-    assert rule_for(rules, "prod-web").name == "group Prod-*"
+    assert rule_for(rules, "prod-web").name == "group Prod-Web"
     assert rule_for(rules, "PROD-DB").name == "group Prod-*"
     assert rule_for(rules, "admins").name == "group Admins"
     assert rule_for(rules, "Production").name == "defaults"
@@ -177,6 +177,22 @@ def test_without_a_file_approval_is_exactly_as_before(groups, named, by_grants, 
 
 # --- Deny ---
 
+class Busy(Exception):
+    "Slack could not say"
+
+
+def test_a_user_group_slack_cannot_read_decides_nothing_when_another_says_yes():
+    def membership(person, group):
+        if group == "S0BUSY":
+            raise Busy(group)
+        return member(person, group)
+    assert is_approver("U0SAM", ("S0BUSY", "S0SECURITY"), membership)
+    assert is_approver("U0BOB", ("S0BUSY", "U0BOB"), membership)
+    with pytest.raises(Busy):
+        is_approver("U0DAN", ("S0BUSY", "S0SECURITY"), membership)  # no yes: never "no" for "could not check"
+    assert not is_approver("U0DAN", ("S0SECURITY", "U0BOB"), membership)
+
+
 def test_deny_names_its_rule_and_reason_for_a_name_or_a_glob_in_any_case():
     rules = issue_rules()
     ruling = deny_reason(rules, ("ReadOnly", "organizationadmins-eu"))
@@ -274,6 +290,23 @@ def test_break_glass_refuses_outside_its_limits(change, why):
     assert (ruling.allowed, ruling.why, ruling.rule) == (False, why, "break_glass")
 
 
+def test_break_glass_never_goes_past_the_groups_own_max_duration():
+    data = copy.deepcopy(ISSUE)
+    data["break_glass"].update(max_duration="8h", groups=["Admins", "Ops"])  # Admins: at most 4h
+    data["group"].append({"name": "Ops", "max_duration": "2h"})
+    rules = parse_rules(data)
+    assert glass(rules=rules, duration=4 * HOUR).limit == 4 * HOUR
+    too_long = glass(rules=rules, duration=5 * HOUR)
+    assert (too_long.allowed, too_long.why, too_long.group, too_long.limit) == (False, Verdict.TOO_LONG, "Admins", 4 * HOUR)
+    both = glass(rules=rules, groups=("Admins", "Ops"), duration=3 * HOUR)  # the shortest of them all
+    assert (both.allowed, both.why, both.group, both.limit) == (False, Verdict.TOO_LONG, "Ops", 2 * HOUR)
+    assert glass(rules=rules, groups=("Admins", "Ops"), duration=2 * HOUR).limit == 2 * HOUR
+    [admins] = preview(rules, ("Admins",), "U0OLLY", member)
+    assert admins.break_glass.limit == 4 * HOUR
+    data["group"][0].pop("max_duration")  # no limit of its own: break_glass's
+    assert glass(rules=parse_rules(data), duration=8 * HOUR).limit == 8 * HOUR
+
+
 def test_no_break_glass_section_means_nobody_breaks_glass():
     data = copy.deepcopy(ISSUE)
     del data["break_glass"]
@@ -331,6 +364,12 @@ def mutate(change):
      "group[0].name: 'Adm ins' is not an IAM group name or a glob such as \"Prod-*\""),
     (lambda d: d["group"].append({"name": "admins"}), "group[2].name: admins is already named by group[0]"),
     (lambda d: d["group"][0].update(approvers=["U0SAM"]), "group[0].approvals: 2 needed but only 1 approver is named"),
+    # an entry an earlier glob already matches would never apply
+    (lambda d: d["group"].insert(0, {"name": "Adm*"}), "group[1].name: Admins is already matched by group[0] (Adm*)"),
+    (lambda d: d["group"].extend([{"name": "Prod-*"}, {"name": "prod-db-*"}]),
+     "group[3].name: prod-db-* is already matched by group[2] (Prod-*)"),
+    (lambda d: d["group"].extend([{"name": "Prod-?"}, {"name": "Prod-?-web"}, {"name": "*"}, {"name": "Dev"}]),
+     "group[5].name: Dev is already matched by group[4] (*)"),
     (lambda d: d["group"][1].update(approvals=2),
      "group[1].auto_approve: not allowed on a group that needs 2 approvals"),
     (lambda d: d["defaults"].update(approvals=2),  # ReadOnly inherits the defaults' two
@@ -342,6 +381,15 @@ def test_each_mistake_is_one_line_naming_the_key(change, line):
     with pytest.raises(RulesError) as raised:
         parse_rules(mutate(change))
     assert str(raised.value) == line
+
+
+@pytest.mark.parametrize("earlier, later", [
+    ("Prod-?", "Prod-*"), ("Prod-?", "Prod-AB"), ("Prod-a*", "Prod-*"), ("*-web", "Prod-*"), ("Prod", "Prod-*"),
+])
+def test_an_entry_an_earlier_one_only_partly_covers_is_allowed(earlier, later):
+    data = copy.deepcopy(ISSUE)
+    data["group"] += [{"name": earlier}, {"name": later}]
+    assert [rule.pattern for rule in parse_rules(data).groups][-2:] == [earlier, later]
 
 
 def test_auto_approve_on_a_group_named_sensitive_is_refused():
