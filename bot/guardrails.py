@@ -14,6 +14,11 @@ from storage import Request
 
 from .mrkdwn import approver, code, listing, mention
 
+# The per-group lines stay whole within Slack's 3000-character section, beside the card's other
+# lines: each group names at most APPROVERS_SHOWN approvers, and the lines stop at SHARES_TEXT.
+APPROVERS_SHOWN = 5
+SHARES_TEXT = 1500
+
 
 def _sensitive_groups(request: Request) -> str:
     sensitive = request.details.get("sensitive") or {}
@@ -45,8 +50,22 @@ def _share(share: dict) -> str:
     """"`Admins`: 1 of 2 from @security": one group's threshold and how far it is."""
     got, needed = min(len(share["counted"]), share["approvals"]), share["approvals"]
     where = code(share["group"]) if share.get("group") else "the defaults"
-    who = ", ".join(approver(a) for a in share["approvers"])
+    who = listing(share["approvers"], budget=300, show=approver, most=APPROVERS_SHOWN)
     return f"{where}: {got} of {needed} from {who}"
+
+
+def _within(lines: list[str], budget: int, separator: str) -> str:
+    """Whole lines while they fit in `budget` characters, then "and N more groups"."""
+    shown: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        rest = len(lines) - index - 1
+        tail = len(f"{separator}and {rest} more groups") if rest else 0
+        if used + len(line) + len(separator) + tail > budget:
+            return separator.join([*shown, f"and {len(lines) - index} more groups"])
+        shown.append(line)
+        used += len(line) + len(separator)
+    return separator.join(shown)
 
 
 def shares_line(request: Request) -> str | None:
@@ -56,7 +75,7 @@ def shares_line(request: Request) -> str | None:
         return None
     lines = [(":white_check_mark: " if len(s["counted"]) >= s["approvals"] else ":hourglass_flowing_sand: ") + _share(s)
              for s in shares]
-    return "*Approvals, by the rules:*\n" + "\n".join(lines)
+    return "*Approvals, by the rules:*\n" + _within(lines, SHARES_TEXT, "\n")
 
 
 def waiting_shares(request: Request) -> list[dict]:
@@ -67,7 +86,7 @@ def waiting_shares(request: Request) -> list[dict]:
 def waiting_for(request: Request) -> str:
     """" It waits for `Admins`: 1 of 2 from @security." ("" without a rules file or once all are met)."""
     waiting = waiting_shares(request)
-    return f" It waits for {'; '.join(_share(s) for s in waiting)}." if waiting else ""
+    return f" It waits for {_within([_share(s) for s in waiting], SHARES_TEXT, '; ')}." if waiting else ""
 
 
 def who_decides(request: Request) -> str:

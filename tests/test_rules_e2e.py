@@ -449,3 +449,22 @@ def test_rules_check_slack_names_each_id_slack_does_not_know(slack, tmp_path, ca
     ]
     assert check(str(path), {}, slack=True) == 2
     assert capsys.readouterr().err.endswith("iam-bot: SLACK_BOT_TOKEN is required for --slack but not set\n")
+
+
+def test_ten_groups_with_long_approver_lists_keep_whole_lines_on_the_card(make_bot, slack, aws, tmp_path):
+    groups = [f"Team-{n}-with-a-rather-long-group-name" for n in range(10)]
+    approvers = [f"S0{n:02d}APPROVERSOFALONGNAME" for n in range(8)]
+    path = tmp_path / "rules.toml"
+    path.write_text('[defaults]\napprovers = ["U0BOB"]\n' + "".join(
+        f'[[group]]\nname = "{g}"\napprovers = {approvers!r}\n'.replace("'", '"') for g in groups))
+    for group in groups:
+        aws.create_group(GroupName=group)
+    bot = make_bot(iam_bot_rules_file=str(path), iam_bot_approvers="")
+    filed = bot.slash("U0ALICE", "create jane.doe " + " ".join(groups))
+    assert "Request #1" in said(bot, filed)
+    card = " ".join(b["text"]["text"] for b in cards(slack)[-1]["blocks"] if b.get("text", {}).get("type") == "mrkdwn")
+    rules_part = card[card.index("*Approvals, by the rules:*"):]
+    assert "and 3 more" in rules_part  # five approvers a group, then "and N more"
+    assert "more groups" in rules_part  # the lines stop before Slack's limit, whole
+    assert rules_part.count("<!subteam^") == rules_part.count(">")  # no mention cut in half
+    assert "…" not in rules_part
