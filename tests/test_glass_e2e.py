@@ -81,6 +81,8 @@ def test_auto_approve_within_its_limits_is_in_at_once(clocked, aws, slack):
     assert approved and approved[0].detail == "group ReadOnly* auto_approve" and approved[0].actor_id is None
     assert buttons_on(slack, request) == [ACTION_REVOKE_NOW]
     assert "Approved by the rule" in card_of(bot, slack, 2)
+    status = bot.slash("U0BOB", "status jane.doe")
+    assert "the bot approved (group ReadOnly* auto_approve)" in str(bot.responses(status.response_url))
     assert any("now in these groups" in p.get("text", "") for p in dms_to_jane(slack))
     [grant] = bot.store.grants_of(2)
     assert grant.ends_at == T0 + dt.timedelta(hours=4)
