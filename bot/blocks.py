@@ -142,7 +142,7 @@ def outcome_line(request: Request) -> str:
         if request.decider_id:  # withdrawn by its requester (commands/reminders.py withdraw)
             return f":heavy_multiplication_x: Withdrawn by {mention(request.decider_id)} {when(request.decided_at)}."
         return ":heavy_multiplication_x: Cancelled."
-    if request.decider_id:
+    if request.decider_id or request.details.get("approved_by_rule"):
         outcome = f":white_check_mark: Approved by {approved_by(request)} {when(request.decided_at)}"
         return outcome + {"failed": " · provisioning failed, see the thread",
                           "approved": " · provisioning…"}.get(state, "")

@@ -130,5 +130,8 @@ def credential_note(request: Request) -> str:
 
 
 def approved_by(request: Request) -> str:
+    rule = request.details.get("approved_by_rule")  # auto-approve or break-glass, at filing (commands/groups.py)
+    if rule:
+        return f"the rule {code(rule)}"
     ids = guardrails.approver_ids(request)
     return " and ".join(mention(u) for u in ids) if ids else mention(request.decider_id)

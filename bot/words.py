@@ -6,9 +6,11 @@ only place they become mrkdwn, escaped once through `bot.mrkdwn`.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from commands.errors import CommandError, Why
 from commands.rules import Reason
-from commands.ruleset import format_duration
+from commands.ruleset import Verdict, format_duration
 
 from .mrkdwn import code, escape, listing, mention, when
 
@@ -251,10 +253,39 @@ _SAY = {
     Why.EXTENSION_OPEN: lambda f: (
         f"An extension of {code(f['group'])} for {code(f['user_name'])} is already waiting (request "
         f"#{f['request_id']})."),
+    Why.BREAK_GLASS_REFUSED: lambda f: _glass_refused(f),
+    Why.NOT_SELF_APPROVED: lambda f: (
+        f"Request #{f['request_id']} was not approved by a rule at filing"
+        + (f" or is {escape(f['state'])} now" if f.get('state') else "") + ": nothing to review or revoke here."),
+    Why.REVIEW_NOT_YOURS: lambda f: (
+        f"You asked for request #{f['request_id']} yourself: a second person must review it. Nothing changed."
+        if f.get('own') else
+        f"Only an approver can review or revoke request #{f['request_id']}. Nothing changed."),
+    Why.ALREADY_REVIEWED: lambda f: f"Request #{f['request_id']} was reviewed already.",
     Why.DROP_MFA_GROUP: lambda f: (
         f"{code(f['group'])} is the MFA group (IAM_BOT_MFA_GROUP): it is how MFA is enforced, so the bot never "
         "drops it."),
 }
+
+
+_GLASS = {
+    Verdict.NO_RULE: "the rules have no `[break_glass]`",
+    Verdict.NOT_LISTED: "you are not among the people the rules let break glass",
+    Verdict.NOT_COVERED: "break-glass does not cover {group}",
+    Verdict.NOT_TIME_BOUND: "break-glass is only for a while: add `--for` with a duration",
+    Verdict.TOO_LONG: "break-glass lasts at most {limit}",
+    Verdict.NO_REASON: "say why with `--reason`",
+    Verdict.OWNER: "break-glass is only for your own IAM user, and {user} is not yours",
+}
+
+
+def _glass_refused(f: dict) -> str:
+    ruling = f["ruling"]
+    limit = ruling.limit if isinstance(ruling.limit, dt.timedelta) else None
+    why = _GLASS.get(ruling.why, escape(ruling.why.value)).format(
+        group=code(ruling.group or ""), limit=escape(format_duration(limit)) if limit else "", user=code(f["user_name"]))
+    return (f"You cannot break glass: {why} (rule {escape(ruling.rule)}). Ask for approval instead: the same "
+            "command without `--break-glass`. Nothing changed.")
 
 
 def _is_key(facts: dict) -> bool:

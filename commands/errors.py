@@ -103,6 +103,11 @@ class Why(enum.Enum):
     GRANT_NOT_YOURS = "grant_not_yours"
     EXTENSION_OPEN = "extension_open"
     DROP_MFA_GROUP = "drop_mfa_group"
+    # Auto-approve and break-glass: approved by a rule at filing, reviewed after
+    BREAK_GLASS_REFUSED = "break_glass_refused"
+    NOT_SELF_APPROVED = "not_self_approved"
+    REVIEW_NOT_YOURS = "review_not_yours"
+    ALREADY_REVIEWED = "already_reviewed"
     # AWS
     AWS_FAILED = "aws_failed"
 

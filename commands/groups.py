@@ -15,6 +15,12 @@ with AWS's words; an approver may stop the retries. RemoveUserFromGroup of a use
 the group is NoSuchEntity, treated as done: a crash between the call and its record neither
 removes twice nor forgets.
 
+An add `--for` that a group's `auto_approve` allows, or a `--break-glass` add the `[break_glass]`
+rule allows (docs/rules.md), is approved by that rule at filing (`APPROVED_BY_RULE`, the event
+naming the rule) and provisioned at once; its card has no Approve or Deny, only Revoke now
+(and, for break-glass, Reviewed: a second person must press one within `review_within`, then
+reminders follow every REVIEW_REMIND_EVERY from the `Due.GLASS_REVIEW` entry).
+
 Several adds for one user may be open at once (the store's one-live-request rule skips them):
 each approved one is a grant of its own. Once the user is in the group, a new add is refused
 (with "use Extend" when a live grant holds it).
@@ -35,12 +41,14 @@ from . import guardrails
 from .approvals import Approvals
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
-from .lifecycle import file
+from .lifecycle import APPROVED_BY_RULE, REVIEW_REMINDED, REVIEWED, REVOKED_NOW, file, move
 from .offboard import Protected
 from .parse import Verb, check_group_name, check_groups, check_user_name, plain, usage_of
 from .rules import Person
-from .ruleset import Verdict, format_duration, membership_limit
-from .workflow import Due, Filed, Kind, Policy, Workflow
+from .ruleset import (
+    BREAK_GLASS, Ruling, Verdict, auto_approve, break_glass, format_duration, membership_limit, rule_for,
+)
+from .workflow import Due, Filed, Kind, Owed, Policy, Workflow, thread
 
 MAX_GROUPS = guardrails.MAX_GROUPS  # IAM's limit of groups a user is in
 REVOKE_RETRY_CAP = dt.timedelta(minutes=15)
@@ -54,6 +62,9 @@ KEPT = "kept"                  # ended, membership kept: another grant or a stan
 DONE = "done"                  # its owner pressed I'm done
 DROPPED = "dropped"            # `/iam drop` by its owner or an approver
 USER_REMOVED = "user_removed"  # the user was removed: the removal took the membership
+REVOKED = "revoked"            # an approver pressed Revoke now on a self-approved membership
+
+REVIEW_REMIND_EVERY = dt.timedelta(hours=1)  # a break-glass review overdue: a reminder this often
 
 
 class GroupOwed:
@@ -62,19 +73,22 @@ class GroupOwed:
     DM = "group_dm"      # the owner hears: granted, the warning before the end, extended, ended
     NOTE = "group_note"  # a line in the add's thread: a grant ended, a removal failing
     CARD = "group_card"  # an extension's approval card (filed by a button, not by a command)
+    RULE_CARD = "group_rule_card"  # the card of an add a rule approved at filing (auto-approve, break-glass)
 
 
 # -- the commands --------------------------------------------------------------------------------
 
 class AddCommand(BaseModel):
-    """`/iam add <user-name> <group> [<group> ...] [--for <duration>] --reason <words...>`
+    """`/iam add <user-name> <group> [<group> ...] [--for <duration>] [--break-glass] --reason <words...>`
     Ask for an existing IAM user to join groups, for good or for a while (`--for 30m`, `4h`, `2d`,
-    `1w`): the bot takes the user out of the group when the time is up. Approved like a create."""
+    `1w`): the bot takes the user out of the group when the time is up. Approved like a create, or
+    at once when a rule allows it (auto-approve; `--break-glass` for the on-call, reviewed after)."""
 
     model_config = ConfigDict(frozen=True)
     user_name: str
     groups: tuple[str, ...]
     duration: dt.timedelta | None = None
+    break_glass: bool = False
     reason: str
 
 
@@ -98,6 +112,7 @@ def parse_add(args: list[str]) -> AddCommand:
     words = [plain(arg) for arg in args]
     names: list[str] = []
     duration = None
+    glass = False
     reason: list[str] | None = None
     index = 0
     while index < len(words):
@@ -111,8 +126,10 @@ def parse_add(args: list[str]) -> AddCommand:
                 raise CommandError(Why.BAD_DURATION, word="")
             index += 1
             duration = parse_grant_duration(words[index])
+        elif word.lower() == "--break-glass":
+            glass = True
         elif word.startswith("--"):
-            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--for", "--reason"))
+            raise CommandError(Why.UNKNOWN_OPTION, word=word, options=("--for", "--break-glass", "--reason"))
         else:
             names.append(word)
         index += 1
@@ -125,7 +142,7 @@ def parse_add(args: list[str]) -> AddCommand:
     text = " ".join(reason or []).strip()
     if not text:
         raise CommandError(Why.REASON_MISSING, verb=f"add {user_name} {groups[0]}")
-    return AddCommand(user_name=user_name, groups=groups, duration=duration, reason=text[:500])
+    return AddCommand(user_name=user_name, groups=groups, duration=duration, break_glass=glass, reason=text[:500])
 
 
 def parse_drop(args: list[str]) -> DropCommand:
@@ -139,6 +156,15 @@ VERBS = (
     Verb("add", parse_add, usage_of(AddCommand), position=75),
     Verb("drop", parse_drop, usage_of(DropCommand), position=76),
 )
+
+
+def approved_by_rule(request: Request) -> str | None:
+    """The rule that approved this add at filing ("group ReadOnly auto_approve", "break_glass"), if one did."""
+    return request.details.get("approved_by_rule")
+
+
+def is_break_glass(request: Request) -> bool:
+    return approved_by_rule(request) == BREAK_GLASS
 
 
 def duration_of(request: Request) -> dt.timedelta | None:
@@ -160,6 +186,10 @@ class Ended:
     grant: Grant
     reason: str
     kept_by: str | None = None  # "grant #12 until ..." / "standing" when the membership stayed
+
+
+def _reviewed(request: Request) -> bool:
+    return bool(request.details.get("reviewed_by"))
 
 
 # -- the domain object ---------------------------------------------------------------------------
@@ -226,10 +256,116 @@ class Groups:
         details.update(self.workflow.filing_shares(None, command.groups, details["sensitive"]))
         details.update(reason=command.reason, user_arn=user.arn, user_id=user.user_id,
                        duration_seconds=int(command.duration.total_seconds()) if command.duration else None)
+        rule = self._self_approval(command, requester, owner, details)
         request = file(self.store, user_name=user.name, groups=command.groups, console=False,
                        owner_id=owner.user_id, requester_id=requester.user_id, team_id=self.policy.team_id,
                        now=self.now(), kind=GROUP_ADD, details=details)
+        if rule is not None:
+            request = self._approve_by_rule(request, rule)
         return Filed(request, owner_is_guest=owner.is_guest)
+
+    # -- approved by a rule at filing: auto-approve, break-glass (docs/rules.md) ----------------
+
+    def _self_approval(self, command: AddCommand, requester: Person, owner: Person, details: dict) -> str | None:
+        """The rule that approves this add at once, or None (approvers decide). `--break-glass` by
+        anyone the rule does not allow is refused with its reason."""
+        rules, membership = self.approvals.rules, self.approvals.membership
+        if command.break_glass:
+            ruling = break_glass(rules, command.groups, requester.user_id, membership, command.duration,
+                                 command.reason)
+            if ruling.allowed and requester.user_id != owner.user_id:
+                ruling = Ruling(False, Verdict.OWNER, BREAK_GLASS, command.groups[0])
+            if not ruling.allowed:
+                self.store.append_event(None, requester.user_id, f"refused:break_glass:{ruling.why.value}", self.now())
+                raise NotAllowed(Why.BREAK_GLASS_REFUSED, ruling=ruling, user_name=command.user_name,
+                                 requesters=tuple(rules.break_glass.requesters) if rules.break_glass else ())
+            review = rules.break_glass.review_within
+            details.update(break_glass_review_by=(self.now() + review).isoformat())
+            return ruling.rule
+        if command.duration is None:
+            return None
+        since = self.now() - dt.timedelta(days=1)
+        earlier = self.store.requested_since(requester.user_id, since, kind=GROUP_ADD)
+        names = []
+        for group in command.groups:
+            name = f"{rule_for(rules, group).name} auto_approve"
+            count = sum(1 for r in earlier if name in (approved_by_rule(r) or "").split(", "))
+            ruling = auto_approve(rules, group, requester.user_id, membership, command.duration, count,
+                                  group in details.get("sensitive", {}))
+            if not ruling.allowed:
+                return None
+            names.append(ruling.rule)
+        return ", ".join(dict.fromkeys(names)) or None
+
+    def _approve_by_rule(self, request: Request, rule: str) -> Request:
+        """Approved at filing by the rule itself: its card (no Approve, no Deny) and provisioning are owed;
+        a break-glass membership's review is due."""
+        now = self.now()
+        due = None
+        if rule == BREAK_GLASS:
+            due = {Due.GLASS_REVIEW: dt.datetime.fromisoformat(request.details["break_glass_review_by"])}
+        details = {**request.details, "approved_by_rule": rule}
+        won = move(self.store, APPROVED_BY_RULE, request.id, actor_id=None, now=now, detail=rule,
+                   decided_at=now, details=details, due=due,
+                   jobs=[NewJob(GroupOwed.RULE_CARD), NewJob(Owed.PROVISION)])
+        return won or self.store.get(request.id)
+
+    def review(self, request_id: int, person: Person, *, listed: bool) -> Request:
+        """Reviewed: a second person (an approver, not the requester) has seen the break-glass membership."""
+        request = self._self_approved(request_id, person, listed=listed, review=True)
+        now = self.now()
+        details = {**request.details, "reviewed_by": person.user_id, "reviewed_at": now.isoformat()}
+        won = move(self.store, REVIEWED, request.id, actor_id=person.user_id, now=now, detail=BREAK_GLASS,
+                   details=details, due={Due.GLASS_REVIEW: None}, guard=lambda current: not _reviewed(current),
+                   jobs=[NewJob(Owed.CARD), thread("reviewed", person.user_id)])
+        if won is None:
+            raise CommandError(Why.ALREADY_REVIEWED, request_id=request.id)
+        return won
+
+    def revoke_now(self, request_id: int, person: Person, *, listed: bool) -> list[Ended]:
+        """Revoke now: an approver ends every live grant of a self-approved add at once (for break-glass,
+        a second person's Revoke now is also its review)."""
+        request = self._self_approved(request_id, person, listed=listed, review=False)
+        ended = [self._end_now(grant, person, REVOKED) for grant in self.store.grants_of(request.id) if grant.live]
+        now = self.now()
+        details = {**self.store.get(request.id).details, "revoked_by": person.user_id, "revoked_at": now.isoformat()}
+        due = None
+        if is_break_glass(request) and person.user_id != request.requester_id and not _reviewed(request):
+            details.update(reviewed_by=person.user_id, reviewed_at=now.isoformat())
+            due = {Due.GLASS_REVIEW: None}
+        move(self.store, REVOKED_NOW, request.id, actor_id=person.user_id, now=now, detail=approved_by_rule(request),
+             details=details, due=due, guard=lambda current: not current.details.get("revoked_by"),
+             jobs=[NewJob(Owed.CARD), thread("revoked", person.user_id)])
+        return ended
+
+    def _self_approved(self, request_id: int, person: Person, *, listed: bool, review: bool) -> Request:
+        request = self.store.get(request_id)
+        if request.kind != GROUP_ADD or not approved_by_rule(request) or (review and not is_break_glass(request)):
+            raise CommandError(Why.NOT_SELF_APPROVED, request_id=request_id)
+        if not listed or (review and person.user_id == request.requester_id):
+            self._refused(request.id, person.user_id, "review" if review else "revoke_now")
+            raise NotAllowed(Why.REVIEW_NOT_YOURS, request_id=request.id, requester_id=request.requester_id,
+                             own=person.user_id == request.requester_id)
+        if request.state != storage.PROVISIONED:
+            raise CommandError(Why.NOT_SELF_APPROVED, request_id=request_id, state=request.state)
+        if review and _reviewed(request):
+            raise CommandError(Why.ALREADY_REVIEWED, request_id=request.id)
+        if not review and request.details.get("revoked_by"):
+            raise CommandError(Why.NO_LIVE_GRANT, user_name=request.user_name, group=", ".join(request.groups))
+        return request
+
+    def review_due(self) -> int:
+        """A break-glass membership nobody reviewed within review_within: a reminder in its card's thread,
+        then again every REVIEW_REMIND_EVERY until someone presses Reviewed or Revoke now."""
+        now, sent = self.now(), 0
+        for request in self.store.each_due(Due.GLASS_REVIEW, now=now):
+            if _reviewed(request) or request.state != storage.PROVISIONED:
+                self.store.set_due(request.id, {Due.GLASS_REVIEW: None})
+                continue
+            won = move(self.store, REVIEW_REMINDED, request.id, actor_id=None, now=now, detail=BREAK_GLASS,
+                       due={Due.GLASS_REVIEW: now + REVIEW_REMIND_EVERY}, jobs=[thread("review_overdue")])
+            sent += won is not None
+        return sent
 
     # -- the kind: AddUserToGroup per group, and a grant once the membership is in place ----
 

@@ -86,6 +86,16 @@ DISABLED = Transition("disabled", (PENDING,), PENDING,
                       "IAM_BOT_ON_SLACK_DEACTIVATION=disable: a leaver's user disabled at once")
 DISABLE_FAILED = Transition("disable_failed", (PENDING,), PENDING, "disabling a leaver's user at once failed")
 
+# -- self-approval: auto-approve and break-glass (commands/groups.py; docs/rules.md) ---------
+APPROVED_BY_RULE = Transition("approved", (PENDING,), APPROVED,
+                              "a rule approves it at filing (auto_approve, or break_glass by its requester)")
+REVIEWED = Transition("reviewed", (PROVISIONED,), PROVISIONED,
+                      "a second person reviewed a break-glass membership (Reviewed)")
+REVOKED_NOW = Transition("revoked", (PROVISIONED,), PROVISIONED,
+                         "an approver ended a self-approved membership at once (Revoke now)")
+REVIEW_REMINDED = Transition("review_reminded", (PROVISIONED,), PROVISIONED,
+                             "a break-glass membership still waits for its review: a reminder in its thread")
+
 TRANSITIONS = tuple(value for value in dict(globals()).values() if isinstance(value, Transition))
 
 # The transitions Prometheus counts (commands/metrics.py), by the request's kind.

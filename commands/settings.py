@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     iam_bot_grant_warning: dt.timedelta = dt.timedelta(minutes=10)
     iam_bot_revoke_every: dt.timedelta = dt.timedelta(seconds=30)
     iam_bot_revoke_retry: dt.timedelta = dt.timedelta(minutes=1)
+    # Break-glass (docs/rules.md): its loud card also goes to this channel; None: the approvals channel only.
+    iam_bot_security_channel: str | None = None
     # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
     iam_bot_rules_file: str | None = None
     # The live audit stream (bot/audit_log.py): `stdout` or a file path; None: no stream.
@@ -151,6 +153,15 @@ class Settings(BaseSettings):
     @classmethod
     def _channel_id(cls, value: str):
         if not re.fullmatch(r"[CGD][A-Z0-9]+", value.strip()):
+            raise ValueError("use the channel id (C...), not its name")
+        return value.strip()
+
+    @field_validator("iam_bot_security_channel")
+    @classmethod
+    def _security_channel(cls, value: str | None):
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"[CG][A-Z0-9]+", value.strip()):
             raise ValueError("use the channel id (C...), not its name")
         return value.strip()
 

@@ -59,6 +59,7 @@ class Due:
     ROTATION = "rotation"            # commands/keys.py: a rotation's later steps, a key never shown
     GRANT_END = "grant_end"          # commands/groups.py: a grant's end (and the revoker's retries)
     GRANT_WARNING = "grant_warning"  # commands/groups.py: the owner's warning before a grant ends
+    GLASS_REVIEW = "glass_review"    # commands/groups.py: a break-glass membership's review, then reminders
 
 
 def thread(event: str, actor: str | None = None) -> NewJob:

@@ -459,6 +459,14 @@ class Store(TrailMethods):
             rows = tx.rows(f"SELECT * FROM requests WHERE {where} ORDER BY id DESC{limit}", params)
         return [self._request(row) for row in reversed(rows)]
 
+    def requested_since(self, requester_id: str, since: dt.datetime, *, kind: str) -> list[Request]:
+        """This person's requests of this kind filed since `since` (the index requests_requester_id:
+        as many rows as they asked for)."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM requests WHERE requester_id = ? AND kind = ? AND created_at >= ? ORDER BY id",
+                           [requester_id, kind, self._time_in(since)])
+        return [self._request(row) for row in rows]
+
     def count_about_user(self, user_name: str, *, owner_id: str | None = None) -> int:
         where, params = self._about(user_name, owner_id)
         with self._read() as tx:

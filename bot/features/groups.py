@@ -14,13 +14,16 @@ from __future__ import annotations
 import datetime as dt
 
 from commands.groups import (
-    DONE, DROPPED, KEPT, REMOVED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups, duration_of,
+    DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups,
+    approved_by_rule, duration_of, is_break_glass,
 )
 from commands.offboard import Protected
 from commands.workflow import Filed
-from storage import GROUP_ADD, GROUP_EXTEND, Grant, Job, Request
+from storage import GROUP_ADD, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
 
-from ..blocks import CONFIRM_TEXT, FIELD_TEXT, CardFace, button, field, groups_of, message, section
+from ..blocks import (
+    CONFIRM_TEXT, FIELD_TEXT, CardFace, button, confirmation, decided_card, field, groups_of, message, section,
+)
 from ..feature import Command, Duty, Feature, Looks
 from ..guardrails import approved_by
 from ..mrkdwn import channel, clip, code, duration, escape, listing, mention, when
@@ -34,6 +37,8 @@ from .requests import announce, request_id_of
 ACTION_GRANT_DONE = "grant_done"
 ACTION_GRANT_EXTEND = "grant_extend"
 ACTION_STOP_RETRYING = "grant_stop_retrying"
+ACTION_REVIEWED = "glass_reviewed"
+ACTION_REVOKE_NOW = "grant_revoke_now"
 
 
 # -- the card ------------------------------------------------------------------------------------
@@ -75,8 +80,46 @@ def _checks(filed) -> str:
     return "Checks passed: " + "; ".join(f":white_check_mark: {c}" for c in checks)
 
 
+def _review_by(request: Request) -> dt.datetime:
+    return dt.datetime.fromisoformat(request.details["break_glass_review_by"])
+
+
+def _glass_section(request: Request) -> dict:
+    """The loud part of a break-glass card: who, what, why, until when, and the review."""
+    length = duration_of(request)
+    until = request.decided_at + length if request.decided_at and length else None
+    text = (f":rotating_light: *BREAK-GLASS*: {mention(request.requester_id)} let themselves into "
+            f"{listing(request.groups, budget=300)} as {code(request.user_name)}"
+            + (f" until {when(until)}" if until else "") + f".\n*Why:* {escape(request.details.get('reason') or '')}")
+    reviewer = request.details.get("reviewed_by")
+    if reviewer:
+        text += f"\n:white_check_mark: Reviewed by {mention(reviewer)}."
+    else:
+        text += f"\nA second person must press *Reviewed* or *Revoke now* by {when(_review_by(request))}."
+    return section(text)
+
+
+def _self_approved_blocks(request: Request) -> list[dict]:
+    """An add approved by a rule at filing: no Approve or Deny; Reviewed (break-glass, until someone
+    reviews it) and Revoke now for approvers while it is in place."""
+    blocks = [_glass_section(request)] if is_break_glass(request) else []
+    revoker = request.details.get("revoked_by")
+    if revoker:
+        blocks.append(section(f":lock: Revoked by {mention(revoker)}."))
+    elif request.state == PROVISIONED:
+        value = str(request.id)
+        buttons = [button("Reviewed", ACTION_REVIEWED, value, "primary")] \
+            if is_break_glass(request) and not request.details.get("reviewed_by") else []
+        buttons.append(button("Revoke now", ACTION_REVOKE_NOW, value, "danger", confirm=confirmation(
+            "Revoke now?", f"The bot takes {code(request.user_name)} out of {listing(request.groups, budget=300)} now.",
+            "Revoke now")))
+        blocks.append({"type": "actions", "block_id": f"self_approved_{request.id}", "elements": buttons})
+    return blocks
+
+
 def _details(request: Request) -> list[dict]:
-    blocks = [section(f"*Reason:* {escape(request.details.get('reason') or '')}")]
+    blocks = _self_approved_blocks(request) if approved_by_rule(request) else []
+    blocks.append(section(f"*Reason:* {escape(request.details.get('reason') or '')}"))
     grants = request.details.get("grants")
     if grants is not None:
         blocks.append(section("*What the groups grant*"))
@@ -119,6 +162,29 @@ def extended_line(settings, request: Request, actor) -> str:
             f"{duration(duration_of(request))} longer.")
 
 
+def self_approved_reply(request: Request, settings) -> str:
+    rule = approved_by_rule(request)
+    text = (f":white_check_mark: Request #{request.id}: {_summary(request)}, approved by the rule {code(rule)}; "
+            "the bot adds it now. The approvals channel sees it")
+    if is_break_glass(request):
+        return (f":rotating_light: You broke glass: {text}, and a second person must review it by "
+                f"{when(_review_by(request))}.")
+    return text + "."
+
+
+def reviewed_line(settings, request: Request, actor) -> str:
+    return f":white_check_mark: {mention(actor)} reviewed this break-glass membership."
+
+
+def revoked_line(settings, request: Request, actor) -> str:
+    return f":lock: {mention(actor)} revoked it: {code(request.user_name)} is out of {listing(request.groups, budget=1500)}."
+
+
+def review_overdue_line(settings, request: Request, actor) -> str:
+    return (f":rotating_light: Break-glass by {mention(request.requester_id)} is not reviewed yet (it was due "
+            f"{when(_review_by(request))}). An approver other than them: press *Reviewed* or *Revoke now* on the card.")
+
+
 def _kept_words(kept_by: str | None) -> str:
     if not kept_by:
         return ""
@@ -132,6 +198,7 @@ def _kept_words(kept_by: str | None) -> str:
 
 _ENDED = {
     REMOVED: "its time was up, and the bot removed it",
+    REVOKED: "it was revoked",
     KEPT: "its time was up",
     DONE: "its owner said they are done",
     DROPPED: "it was dropped",
@@ -141,7 +208,7 @@ _ENDED = {
 
 def ended_words(payload: dict) -> str:
     why = _ENDED.get(payload.get("reason"), escape(payload.get("reason")))
-    if payload.get("actor") and payload.get("reason") in (DONE, DROPPED):
+    if payload.get("actor") and payload.get("reason") in (DONE, DROPPED, REVOKED):
         why += f" by {mention(payload['actor'])}"
     kept = _kept_words(payload.get("kept_by"))
     return why + (f"; {kept}" if kept else "")
@@ -216,6 +283,10 @@ def feature(svc: Services) -> Feature:
         owner = owner_of(svc.client, user.name, user.owner_id, settings.iam_bot_email_domain)
         filed = groups.file(parsed, requester=requester, owner=owner, user=user)
         request = filed.request
+        if approved_by_rule(request):
+            runner.kick()
+            asked.reply(self_approved_reply(request, settings))
+            return
         if not announce(asked, filed):
             return
         asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_summary(request)}, owner "
@@ -266,6 +337,42 @@ def feature(svc: Services) -> Feature:
             reply(f"The bot stopped trying to remove {code(stopped.user_name)} from {code(stopped.group)}. "
                   "Remove it in AWS yourself.")
 
+    def rule_card(job: Job) -> None:
+        """The card of an add a rule approved at filing, once; a break-glass card also in the security channel."""
+        request = workflow.request(job.request_id)
+        if request.card_ts:
+            return
+        card = decided_card(request, CARD)
+        posted, refused = notifier.attempt(f"post the card of request #{request.id}", svc.client.chat_postMessage,
+                                           channel=settings.iam_bot_approvals_channel, unfurl_links=False,
+                                           unfurl_media=False, **card)
+        if posted is not None:
+            workflow.card_posted(request.id, posted["channel"], posted["ts"])
+        if is_break_glass(request) and settings.iam_bot_security_channel:
+            notifier.attempt(f"tell the security channel of request #{request.id}", svc.client.chat_postMessage,
+                             channel=settings.iam_bot_security_channel, unfurl_links=False, unfurl_media=False,
+                             **card)
+
+    def on_self_approved(label: str, act, words):
+        """A button on the card of an add a rule approved: `act(request_id, person, listed=...)`, then
+        `words(request, result)` to the person who pressed it."""
+        def press(body, action, respond):
+            reply = ephemeral(respond)
+            with answering(reply, label):
+                user_id, request_id = body["user"]["id"], request_id_of(action.get("value"))
+                request = workflow.request(request_id)
+                result = act(request_id, svc.asker(user_id), listed=svc.listed(user_id, request.user_name))
+                runner.kick()
+                reply(words(request, result))
+        return press
+
+    reviewed = on_self_approved("Reviewed", groups.review, lambda request, done: (
+        f":white_check_mark: You reviewed request #{request.id}: {_summary(request)}."))
+    revoke_now = on_self_approved("Revoke now", groups.revoke_now, lambda request, ended: (
+        f":lock: Request #{request.id} revoked: {code(request.user_name)} is out of "
+        f"{listing([e.grant.group for e in ended] or list(request.groups), budget=300)}"
+        + "".join(f"; {_kept_words(e.kept_by)}" for e in ended if e.kept_by) + "."))
+
     def group_dm(job: Job) -> None:
         request = workflow.request(job.request_id)
         event = job.payload.get("event")
@@ -293,6 +400,7 @@ def feature(svc: Services) -> Feature:
         """The warnings due, then the grants whose end (or next try) has come."""
         groups.warn_due()
         groups.revoke_due()
+        groups.review_due()
         runner.kick()
 
     return Feature(
@@ -306,10 +414,13 @@ def feature(svc: Services) -> Feature:
             DropCommand: Command(lambda c: f"Ending {code(c.user_name)}'s membership of {code(c.group)}…", drop),
         },
         actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
-                 ACTION_STOP_RETRYING: stop_retrying},
-        work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card},
+                 ACTION_STOP_RETRYING: stop_retrying, ACTION_REVIEWED: reviewed, ACTION_REVOKE_NOW: revoke_now},
+        work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card,
+              GroupOwed.RULE_CARD: rule_card},
         duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke),),
         looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
                     thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
+                                  f"{GROUP_ADD}:reviewed": reviewed_line, f"{GROUP_ADD}:revoked": revoked_line,
+                                  f"{GROUP_ADD}:review_overdue": review_overdue_line,
                                   f"{GROUP_EXTEND}:provisioned": extended_line}),
     )
