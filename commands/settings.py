@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     iam_bot_grant_warning: dt.timedelta = dt.timedelta(minutes=10)
     iam_bot_revoke_every: dt.timedelta = dt.timedelta(seconds=30)
     iam_bot_revoke_retry: dt.timedelta = dt.timedelta(minutes=1)
+    # How often the reconciler compares the groups' members in AWS with the grants in the store.
+    iam_bot_reconcile_every: dt.timedelta = dt.timedelta(hours=1)
     # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
     iam_bot_rules_file: str | None = None
     # The live audit stream (bot/audit_log.py): `stdout` or a file path; None: no stream.
@@ -156,7 +158,7 @@ class Settings(BaseSettings):
 
     @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_rotation_grace",
                      "iam_bot_mfa_grace", "iam_bot_grant_min", "iam_bot_grant_warning", "iam_bot_revoke_every",
-                     "iam_bot_revoke_retry",
+                     "iam_bot_revoke_retry", "iam_bot_reconcile_every",
                      mode="before")
     @classmethod
     def _duration(cls, value):
