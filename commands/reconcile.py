@@ -84,11 +84,14 @@ class Reconciler:
     def reconcile(self) -> Reconciled:
         now = self.domain.now()
         done = Reconciled()
+        groups = self.groups_to_check(now)
+        if not groups:
+            return done  # no AWS call at all
         try:
             bot_arn: str | None = self.iam.bot_identity()
         except IamError:
             bot_arn = None  # who the bot is is unknown: nobody is removed, everyone is reported
-        for group in self.groups_to_check(now):
+        for group in groups:
             try:
                 self._group(group, now, bot_arn, done)
             except IamError as error:
