@@ -416,12 +416,25 @@ class Groups:
         for other in self.store.live_grants(grant.user_name, grant.group):
             if other.id != grant.id and other.ends_at > now:
                 return f"grant:{other.request_id}:{other.ends_at.isoformat()}"
-        for request in self.store.for_user_name(grant.user_name):
+        standing = self.standing_of(grant.user_name, grant.group)
+        return f"standing:{standing}" if standing is not None else None
+
+    def standing_of(self, user_name: str, group: str) -> int | None:
+        """The request by which the bot made or found `user_name` a standing member of `group`
+        (a create, or an add without `--for`), or None."""
+        for request in self.store.for_user_name(user_name):
             standing = (request.kind == storage.CREATE_USER and request.state in storage.PROVISIONED_STATES) or \
                 (request.kind == GROUP_ADD and request.state == storage.PROVISIONED and duration_of(request) is None)
-            if standing and grant.group.lower() in (g.lower() for g in request.groups):
-                return f"standing:{request.id}"
+            if standing and group.lower() in (g.lower() for g in request.groups):
+                return request.id
         return None
+
+    def revoke_now(self, grant: Grant) -> Ended | None:
+        """The revoker's work on one grant whose end has come, now (the reconciler found it still in
+        AWS), and the add's due entry moved after it."""
+        ended = self._revoke(grant, self.now())
+        self._move_due(grant.request_id)
+        return ended
 
     def _revoke(self, grant: Grant, now: dt.datetime) -> Ended | None:
         kept_by = self.still_needed(grant, now)

@@ -550,6 +550,24 @@ class IamGateway:
         return GroupGrants(group=group, attached=tuple((p["PolicyName"], p["PolicyArn"]) for p in attached),
                            inline=tuple(names))
 
+    def group_members(self, group: str, *, page: int = 100) -> list[IamUser] | None:
+        """The group's members (name, id, ARN, path): one GetGroup per `page` members; None if there
+        is no such group."""
+        members, marker = [], None
+        try:
+            while True:
+                asked = {"GroupName": group, "MaxItems": page, **({"Marker": marker} if marker else {})}
+                answer = self.client.get_group(**asked)
+                members += [IamUser(name=u["UserName"], user_id=u["UserId"], arn=u["Arn"], path=u.get("Path") or "/")
+                            for u in answer["Users"]]
+                marker = answer.get("Marker") if answer.get("IsTruncated") else None
+                if not marker:
+                    return members
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return None
+            raise aws_error(error, f"list the members of group {group}") from None
+
     def groups_for_user(self, name: str) -> list[str] | None:
         """The groups a user is in (at most 10: one call), or None if there is no such user."""
         try:

@@ -94,6 +94,7 @@ class GroupTable(_Table):
     standing: bool = True
     max_duration: Duration | None = None
     auto_approve: AutoApproveTable | None = None
+    enforce: bool = False
 
 
 class DenyTable(_Table):
@@ -136,6 +137,7 @@ class Rule:
     standing: bool = True          # False: only time-bound membership
     max_duration: dt.timedelta | None = None
     auto_approve: AutoApprove | None = None
+    enforce: bool = False          # True: the reconciler removes a member added outside the bot
 
     def matches(self, group: str) -> bool:
         return self.pattern is not None and _matches(self.pattern, group)
@@ -250,7 +252,7 @@ def _group_rule(entry: GroupTable, defaults: Rule) -> Rule:
         approvers=tuple(entry.approvers) if entry.approvers else defaults.approvers,
         approvals=entry.approvals if entry.approvals is not None else defaults.approvals,
         own_approvers=bool(entry.approvers), standing=entry.standing, max_duration=entry.max_duration,
-        auto_approve=auto and AutoApprove(tuple(auto.requesters), auto.max_duration, auto.per_requester_per_day))
+        enforce=entry.enforce, auto_approve=auto and AutoApprove(tuple(auto.requesters), auto.max_duration, auto.per_requester_per_day))
 
 
 def _check_reachable(where: str, rule: Rule) -> None:

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     iam_bot_revoke_retry: dt.timedelta = dt.timedelta(minutes=1)
     # Break-glass (docs/rules.md): its loud card also goes to this channel; None: the approvals channel only.
     iam_bot_security_channel: str | None = None
+    # How often the reconciler compares the groups' members in AWS with the grants in the store.
+    iam_bot_reconcile_every: dt.timedelta = dt.timedelta(hours=1)
     # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
     iam_bot_rules_file: str | None = None
     # The live audit stream (bot/audit_log.py): `stdout` or a file path; None: no stream.
@@ -167,7 +169,7 @@ class Settings(BaseSettings):
 
     @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_rotation_grace",
                      "iam_bot_mfa_grace", "iam_bot_grant_min", "iam_bot_grant_warning", "iam_bot_revoke_every",
-                     "iam_bot_revoke_retry",
+                     "iam_bot_revoke_retry", "iam_bot_reconcile_every",
                      mode="before")
     @classmethod
     def _duration(cls, value):

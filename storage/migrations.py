@@ -242,3 +242,19 @@ def m009_grants(db: Database) -> None:
         " UNIQUE (request_id, group_key))"
     )
     db.execute("CREATE INDEX grants_live ON grants(user_key, group_key) WHERE ended_at IS NULL")
+
+
+@migrations()
+def m010_reconciler(db: Database) -> None:
+    # The reconciler (issue 20) reads, each pass, the groups with a grant live or ended in the last
+    # day, and a group's grants of that day; and remembers which member added outside the bot it
+    # has reported, so that each is reported once.
+    db.execute("CREATE INDEX grants_ended ON grants(ended_at) WHERE ended_at IS NOT NULL")
+    db.execute("CREATE INDEX grants_by_group ON grants(group_key, ended_at)")
+    db.execute(
+        "CREATE TABLE outside_members ("
+        " group_key TEXT NOT NULL,"
+        " user_key TEXT NOT NULL,"
+        " reported_at TEXT NOT NULL,"
+        " PRIMARY KEY (group_key, user_key))"
+    )

@@ -223,6 +223,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         """,
         "CREATE INDEX grants_live ON grants (user_key, group_key) WHERE ended_at IS NULL",
     ]),
+    # The reconciler: the groups with a grant live or ended in the last day, a group's grants of
+    # that day, and the members added outside the bot it has reported (each once).
+    ("0009_reconciler", [
+        "CREATE INDEX grants_ended ON grants (ended_at) WHERE ended_at IS NOT NULL",
+        "CREATE INDEX grants_by_group ON grants (group_key, ended_at)",
+        """
+        CREATE TABLE outside_members (
+            group_key TEXT NOT NULL,
+            user_key TEXT NOT NULL,
+            reported_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (group_key, user_key)
+        )
+        """,
+    ]),
 ]
 
 

@@ -582,6 +582,51 @@ class Store(TrailMethods):
             rows = tx.rows(f"SELECT * FROM grants WHERE {where} ORDER BY id", params)
         return [self._grant(row) for row in rows]
 
+    def grant_groups_since(self, since: dt.datetime) -> list[str]:
+        """The groups (as the grants name them) with a grant live now or ended since `since`: from
+        the live grants' partial index and the ended grants' index on `ended_at`."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT DISTINCT group_name FROM grants WHERE ended_at IS NULL", [])
+            rows += tx.rows("SELECT DISTINCT group_name FROM grants WHERE ended_at >= ?", [self._time_in(since)])
+        seen: dict[str, str] = {}
+        for row in rows:
+            seen.setdefault(row["group_name"].lower(), row["group_name"])
+        return sorted(seen.values())
+
+    def group_grants_since(self, group: str, since: dt.datetime) -> list[Grant]:
+        """A group's grants live now or ended since `since`, oldest first."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT * FROM grants WHERE group_key = ? AND ended_at IS NULL ORDER BY id",
+                           [group.lower()])
+            rows += tx.rows("SELECT * FROM grants WHERE group_key = ? AND ended_at >= ? ORDER BY id",
+                            [group.lower(), self._time_in(since)])
+        return sorted((self._grant(row) for row in rows), key=lambda grant: grant.id)
+
+    def report_outside_member(self, group: str, user_name: str, *, now: dt.datetime, detail: str,
+                              jobs: Iterable[NewJob] = ()) -> bool:
+        """Note a member of `group` added outside the bot, with its event and jobs, once: False if it
+        was noted before (and not forgotten since)."""
+        with self._write() as tx:
+            row = tx.one("INSERT INTO outside_members (group_key, user_key, reported_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (group_key, user_key) DO NOTHING RETURNING user_key",
+                         [group.lower(), user_name.lower(), self._time_in(now)])
+            if row is None:
+                return False
+            self._insert_event(tx, None, None, "outside_member", detail, now)
+            self._insert_jobs(tx, jobs, now=now, request_id=None)
+        return True
+
+    def forget_outside_members(self, group: str, present: Iterable[str]) -> int:
+        """Forget the reported members of `group` who are no longer in it (if one comes back, it is
+        reported again)."""
+        present = {name.lower() for name in present}
+        with self._write() as tx:
+            rows = tx.rows("SELECT user_key FROM outside_members WHERE group_key = ?", [group.lower()])
+            gone = [row["user_key"] for row in rows if row["user_key"] not in present]
+            for user_key in gone:
+                tx.count("DELETE FROM outside_members WHERE group_key = ? AND user_key = ?", [group.lower(), user_key])
+        return len(gone)
+
     def end_grant(self, grant_id: int, *, now: dt.datetime, reason: str, actor_id: str | None, what: str,
                   detail: str | None = None, jobs: Iterable[NewJob] = (),
                   due: dict[str, dt.datetime | None] | None = None) -> Grant | None:

@@ -14,7 +14,9 @@ from commands.audit import Audit
 from commands.groups import Groups
 from commands.keys import ACCESS_KEY, KeyFlow
 from commands.mfa import MfaWatch
+from commands.iam import IamUser
 from commands.offboard import Protected
+from commands.reconcile import Reconciler
 from commands.reminders import Reminders
 from commands.workflow import Due, Policy
 from storage import migrations as sqlite_migrations, open_store, postgres_migrations
@@ -96,8 +98,8 @@ def grow(store, count=HISTORY):
             tx.count("ANALYZE")
 
 
-# Partial indexes that hold only live rows (open jobs): reading one whole reads no history.
-LIVE_ONLY = ("USING INDEX jobs_open", "USING INDEX jobs_due")
+# Partial indexes that hold only live rows (open jobs, live grants): reading one whole reads no history.
+LIVE_ONLY = ("USING INDEX jobs_open", "USING INDEX jobs_due", "USING INDEX grants_live")
 
 
 def whole_table_scans(store, sql: str, params: list) -> list[str]:
@@ -181,6 +183,38 @@ def test_the_revoker_reads_only_due_grants(url):
     assert len(ended) == 30 and len(iam.removed) == 30
     assert_no_scans(store, asked)
     assert list(store.each_due(Due.GRANT_END, now=T0 + 365 * DAY)) == []  # nothing left due
+    store.close()
+
+
+class Members:
+    """The IAM gateway as the reconciler uses it: Admins holds the live grants' users and one more."""
+
+    def __init__(self, live=30):
+        self.members = [IamUser(f"user{n}", f"AIDA{n}", f"arn:aws:iam::1:user/user{n}", "/")
+                        for n in (*range(1, live + 1), 99999)]
+        self.removed = []
+
+    def bot_identity(self):
+        return "arn:aws:iam::1:user/iam-bot"
+
+    def group_members(self, group):
+        return self.members if group.lower() == "admins" else []
+
+    def remove_user_from_group(self, name, group):
+        self.removed.append((name, group))
+
+
+def test_the_reconciler_reads_only_the_days_grants(url):
+    store = open_store(url)
+    grow(store)
+    grow_grants(store)
+    workflow = workflow_with_create(store, None, Policy(team_id="T0TEAM"), clock=lambda: T0 - dt.timedelta(minutes=1))
+    iam = Members()
+    groups = Groups(workflow, store, iam, workflow.policy, Approvals(), protected=Protected("/"))
+    with spying(store) as asked:
+        done = Reconciler(groups, store, iam, Protected("/")).reconcile()
+    assert done.groups == ["Admins"] and done.removed == [] and done.reported == []  # a standing group
+    assert_no_scans(store, asked)
     store.close()
 
 

@@ -32,6 +32,7 @@ from ..replies import answering, ephemeral
 from ..router import Asked
 from ..services import Services
 from .create import group_line
+from .reconcile import parts as reconciler_parts
 from .requests import announce, request_id_of
 
 ACTION_GRANT_DONE = "grant_done"
@@ -403,6 +404,8 @@ def feature(svc: Services) -> Feature:
         groups.review_due()
         runner.kick()
 
+    reconciler, reconciler_work = reconciler_parts(svc, groups)
+
     return Feature(
         name="groups",
         kinds=(groups.kind, groups.extend_kind),
@@ -416,8 +419,8 @@ def feature(svc: Services) -> Feature:
         actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
                  ACTION_STOP_RETRYING: stop_retrying, ACTION_REVIEWED: reviewed, ACTION_REVOKE_NOW: revoke_now},
         work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card,
-              GroupOwed.RULE_CARD: rule_card},
-        duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke),),
+              GroupOwed.RULE_CARD: rule_card, **reconciler_work},
+        duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke), reconciler),
         looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
                     thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
                                   f"{GROUP_ADD}:reviewed": reviewed_line, f"{GROUP_ADD}:revoked": revoked_line,
