@@ -429,7 +429,7 @@ class Groups:
                 return request.id
         return None
 
-    def revoke_now(self, grant: Grant) -> Ended | None:
+    def revoke_ended(self, grant: Grant) -> Ended | None:
         """The revoker's work on one grant whose end has come, now (the reconciler found it still in
         AWS), and the add's due entry moved after it."""
         ended = self._revoke(grant, self.now())

@@ -122,7 +122,7 @@ class Reconciler:
                     if grant.stopped:
                         self._report(group, member, now, done, event=STOPPED, request_id=grant.request_id,
                                      kept=None, removed=False, aws=None)
-                    elif self.domain.revoke_now(grant) is not None:
+                    elif self.domain.revoke_ended(grant) is not None:
                         done.removed.append((member.name, group))
                 continue
             if self.domain.standing_of(member.name, group) is not None:
