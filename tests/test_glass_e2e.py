@@ -11,13 +11,11 @@ import storage
 from bot import blocks
 from bot.features.groups import ACTION_REVIEWED, ACTION_REVOKE_NOW
 from tests.support.harness import APPROVALS
-from tests.support.stories import card_text, dms_to_jane, provision_jane, thread_texts
-from tests.test_groups_e2e import RULES as GROUP_RULES
-from tests.test_groups_e2e import add, groups_of
+from tests.support.stories import card_text, dms_to_jane, thread_texts
+from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, groups_of
 
 pytestmark = pytest.mark.e2e
 
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 SECURITY = "C0GENERAL"
 
 RULES = GROUP_RULES + """
@@ -37,21 +35,8 @@ review_within = "24h"
 @pytest.fixture
 def clocked(make_bot, aws, tmp_path):
     """A bot whose clock the test moves, with jane.doe made (request #1, Developers)."""
-    for group in ("Admins", "ReadOnly1", "ReadOnly2", "ReadOnly3"):
-        aws.create_group(GroupName=group)
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
-    now = [T0]
-    bot = make_bot(clock=lambda: now[0], iam_bot_rules_file=str(rules), iam_bot_grant_min="1m",
-                   iam_bot_grant_warning="5m", iam_bot_revoke_retry="1m", iam_bot_security_channel=SECURITY)
-    provision_jane(bot)
-
-    def at(delta: dt.timedelta) -> None:
-        now[0] = T0 + delta
-        bot.run_duty("revoker")
-        bot.settle()
-
-    return bot, at
+    return clocked_bot(make_bot, aws, tmp_path, RULES, ("Admins", "ReadOnly1", "ReadOnly2", "ReadOnly3"),
+                       iam_bot_security_channel=SECURITY)
 
 
 def card_of(bot, slack, request_id):

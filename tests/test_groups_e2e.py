@@ -12,55 +12,20 @@ from bot.features.groups import ACTION_GRANT_DONE, ACTION_GRANT_EXTEND, ACTION_S
 from tests.support.faults import Fault
 from tests.support.harness import APPROVALS
 from tests.support.stories import dms_to_jane, provision_jane, thread_texts
+from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, groups_of
 
 pytestmark = pytest.mark.e2e
 
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 
-RULES = """
-[defaults]
-approvers = ["U0BOB", "U0CAROL"]
-
-[[group]]
-name = "Admins"
-standing = false
-max_duration = "4h"
-
-[[deny]]
-groups = ["BillingAdmins"]
-reason = "Ask in #security; not through chat."
-"""
+RULES = GROUP_RULES
 
 
 @pytest.fixture
 def clocked(make_bot, aws, tmp_path):
     """A bot whose clock the test moves, with jane.doe made (request #1, Developers) and an Admins group."""
-    for group in ("Admins", "BillingAdmins", "Ops"):
-        aws.create_group(GroupName=group)
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
-    now = [T0]
-    bot = make_bot(clock=lambda: now[0], iam_bot_rules_file=str(rules), iam_bot_grant_min="1m",
-                   iam_bot_grant_warning="5m", iam_bot_revoke_retry="1m")
-    provision_jane(bot)
-
-    def at(delta: dt.timedelta) -> None:
-        """Move the clock to T0 + delta and run the revoker once, as the duties runner does."""
-        now[0] = T0 + delta
-        bot.run_duty("revoker")
-        bot.settle()
-
-    return bot, at
+    return clocked_bot(make_bot, aws, tmp_path, RULES, ("Admins", "BillingAdmins", "Ops"))
 
 
-def groups_of(aws, user="jane.doe"):
-    return {g["GroupName"] for g in aws.list_groups_for_user(UserName=user)["Groups"]}
-
-
-def add(bot, text, user="U0ALICE"):
-    """What the asker reads: the ack (a typing mistake) and the answer after it."""
-    response = bot.slash(user, f"add {text}")
-    return response.json().get("text", "") + bot.said(response.response_url)
 
 
 def newest_id(bot):

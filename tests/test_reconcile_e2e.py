@@ -8,11 +8,11 @@ import pytest
 from bot import blocks
 from commands.iam import IamGateway
 from tests.support.harness import APPROVALS
-from tests.support.stories import provision_jane, thread_texts
+from tests.support.stories import thread_texts
+from tests.support.grants import T0, clocked_bot, groups_of
 
 pytestmark = pytest.mark.e2e
 
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 
 RULES = """
 [defaults]
@@ -33,25 +33,8 @@ max_duration = "4h"
 
 @pytest.fixture
 def clocked(make_bot, aws, tmp_path):
-    for group in ("Admins", "Prod-Db", "Ops"):
-        aws.create_group(GroupName=group)
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
-    now = [T0]
-    bot = make_bot(clock=lambda: now[0], iam_bot_rules_file=str(rules), iam_bot_grant_min="1m",
-                   iam_bot_grant_warning="5m", iam_bot_revoke_retry="1m")
-    provision_jane(bot)
+    return clocked_bot(make_bot, aws, tmp_path, RULES, ("Admins", "Prod-Db", "Ops"), duty="reconciler")
 
-    def at(delta: dt.timedelta, duty: str = "reconciler") -> None:
-        now[0] = T0 + delta
-        bot.run_duty(duty)
-        bot.settle()
-
-    return bot, at
-
-
-def groups_of(aws, user="jane.doe"):
-    return {g["GroupName"] for g in aws.list_groups_for_user(UserName=user)["Groups"]}
 
 
 def channel_texts(slack):
