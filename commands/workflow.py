@@ -328,6 +328,22 @@ class Workflow:
         named += self.approvals.rules.defaults.approvers
         return self.approvals.among(person_id, dict.fromkeys(named))
 
+    def awaits(self, request: Request, person_id: str) -> int | None:
+        """How many approvals a pending request still needs, when this person's approval would count
+        now; None when it would not (not pending, theirs, not an approver of a group still short).
+        By what the request holds, without reading IAM (the App Home's list): Approve judges the
+        groups afresh."""
+        if request.state != storage.PENDING or not self._could_approve(request, person_id):
+            return None
+        sensitive = request.details.get("sensitive") or {}
+        theirs = tuple(share["group"] for share in request.details.get("shares") or () if share.get("group"))
+        at_stake = self.approvals.thresholds((*request.groups, *theirs, *sensitive), sensitive)
+        before = [a["user_id"] for a in guardrails.approvals(request)]
+        if not self.approvals.may_approve(person_id, at_stake, before, request.requester_id, request.owner_id).allowed:
+            return None
+        done = self.approvals.progress(at_stake, before, request.requester_id, request.owner_id)
+        return max(1, guardrails.approvals_needed(request) - len(before), *(share.still for share in done.shares))
+
     def _judge_now(self, request: Request, person_id: str, earlier: dict | None) -> tuple[dict, tuple[Threshold, ...]]:
         """The groups at stake read afresh (a deny rule naming one refuses), their sensitivity and
         thresholds. What is recorded never goes down: a group found sensitive stays so (`judge`

@@ -258,3 +258,19 @@ def m010_reconciler(db: Database) -> None:
         " reported_at TEXT NOT NULL,"
         " PRIMARY KEY (group_key, user_key))"
     )
+
+
+@migrations()
+def m011_homes(db: Database) -> None:
+    # The App Home (issue 21): who opened theirs (only they are published to when something of
+    # theirs changes), whether it showed them requests to approve, and what was last published
+    # (a digest: an unchanged home is not published again).
+    db.execute(
+        "CREATE TABLE homes ("
+        " user_id TEXT PRIMARY KEY,"
+        " opened_at TEXT NOT NULL,"
+        " approver INTEGER NOT NULL DEFAULT 0,"
+        " digest TEXT,"
+        " published_at TEXT)"
+    )
+    db.execute("CREATE INDEX homes_approvers ON homes(user_id) WHERE approver = 1")

@@ -237,6 +237,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         )
         """,
     ]),
+    # The App Home (issue 21): who opened theirs, whether it showed them requests to approve, and a
+    # digest of what was last published (an unchanged home is not published again).
+    ("0010_homes", [
+        """
+        CREATE TABLE homes (
+            user_id TEXT PRIMARY KEY,
+            opened_at TIMESTAMPTZ NOT NULL,
+            approver INTEGER NOT NULL DEFAULT 0,
+            digest TEXT,
+            published_at TIMESTAMPTZ
+        )
+        """,
+        "CREATE INDEX homes_approvers ON homes (user_id) WHERE approver = 1",
+    ]),
 ]
 
 

@@ -158,6 +158,11 @@ class PostgresStore(Store):
             "WHERE (e.txid, e.id) > (?::text::xid8, ?) AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) "
             "ORDER BY e.txid, e.id LIMIT ?", [str(after.txid), after.id, limit])
 
+    def _stream_head(self, tx: Tx) -> StreamCursor:
+        row = tx.one("SELECT e.txid::text::bigint AS txid, e.id AS id FROM events e "
+                     "WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.txid DESC, e.id DESC LIMIT 1")
+        return StreamCursor(int(row["txid"]), int(row["id"])) if row else StreamCursor()
+
     # -- values ------------------------------------------------------------------------
 
     def _detail(self, name: str) -> str:

@@ -141,6 +141,10 @@ class SQLiteStore(Store):
         return tx.rows(f"SELECT 0 AS txid, {TRAIL_COLUMNS} FROM {TRAIL_FROM} WHERE e.id > ? ORDER BY e.id LIMIT ?",
                        [after.id, limit])
 
+    def _stream_head(self, tx: Tx) -> StreamCursor:
+        row = tx.one("SELECT MAX(id) AS id FROM events")
+        return StreamCursor(0, int(row["id"] or 0) if row else 0)
+
     # -- values ------------------------------------------------------------------------
 
     def _detail(self, name: str) -> str:

@@ -1017,6 +1017,43 @@ class Store(TrailMethods):
         with self._write() as tx:
             return tx.count("DELETE FROM leavers WHERE person_id = ?", [person_id]) == 1
 
+    # -- the App Home ------------------------------------------------------------------
+
+    def home_opened(self, user_id: str, *, now: dt.datetime) -> None:
+        """This person opened their App Home: from now on it is published when something of theirs changes."""
+        with self._write() as tx:
+            tx.count("INSERT INTO homes (user_id, opened_at) VALUES (?, ?) "
+                     "ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
+                     [user_id, self._time_in(now)])
+
+    def homes_among(self, user_ids: Iterable[str]) -> set[str]:
+        """Those of these people who have opened their App Home (by the primary key)."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return set()
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT user_id FROM homes WHERE user_id IN ({marks(ids)})", ids)
+        return {row["user_id"] for row in rows}
+
+    def approver_homes(self, *, limit: int) -> list[str]:
+        """People whose last App Home showed them requests to approve (the partial index `homes_approvers`)."""
+        with self._read() as tx:
+            rows = tx.rows("SELECT user_id FROM homes WHERE approver = 1 ORDER BY user_id LIMIT ?", [int(limit)])
+        return [row["user_id"] for row in rows]
+
+    def home_digest(self, user_id: str) -> str | None:
+        """The digest of the App Home last published to this person, if any."""
+        with self._read() as tx:
+            row = tx.one("SELECT digest FROM homes WHERE user_id = ?", [user_id])
+        return row["digest"] if row else None
+
+    def home_published(self, user_id: str, *, digest: str, approver: bool, now: dt.datetime) -> None:
+        with self._write() as tx:
+            tx.count("INSERT INTO homes (user_id, opened_at, approver, digest, published_at) VALUES (?, ?, ?, ?, ?) "
+                     "ON CONFLICT (user_id) DO UPDATE SET approver = excluded.approver, digest = excluded.digest, "
+                     "published_at = excluded.published_at",
+                     [user_id, self._time_in(now), 1 if approver else 0, digest, self._time_in(now)])
+
     # -- leases ------------------------------------------------------------------------
 
     def acquire_lease(self, name: str, holder: str, *, now: dt.datetime, ttl: dt.timedelta) -> bool:

@@ -135,6 +135,25 @@ class TrailMethods:
                             "WHERE name = ? AND txid = ? AND last_id = ?",
                             [new.txid, new.id, self._time_in(now), name, old.txid, old.id]) == 1
 
+    def stream_started(self, name: str) -> bool:
+        with self._read() as tx:
+            return tx.one("SELECT name FROM audit_stream WHERE name = ?", [name]) is not None
+
+    def stream_from_head(self, name: str, *, now: dt.datetime) -> StreamCursor:
+        """The stream's cursor; a stream that never ran starts at the newest event that can ship,
+        not at the first (a follower that only cares about what happens from now on: the App Home)."""
+        if self.stream_started(name):
+            return self.stream_position(name)
+        with self._write() as tx:
+            head = self._stream_head(tx)
+            tx.count("INSERT INTO audit_stream (name, txid, last_id, at) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (name) DO NOTHING", [name, head.txid, head.id, self._time_in(now)])
+        return self.stream_position(name)
+
+    def _stream_head(self, tx: Any) -> StreamCursor:
+        """The cursor just past every event that can ship now."""
+        raise NotImplementedError
+
     def _stream_rows(self, tx: Any, after: StreamCursor, limit: int) -> list[dict]:
         """Rows of TRAIL_COLUMNS plus `txid`, after `after` in stream order, that can ship now."""
         raise NotImplementedError
