@@ -89,6 +89,10 @@ class Feature:
     duties: tuple[Duty, ...] = ()
     looks: Looks = field(default_factory=Looks)  # its cards, DMs, reveals and thread lines
     domain: object | None = None  # its own domain object (a KeyFlow, an Offboarding), for tests and the shell
+    # The App Home: the action ids its buttons press (the router lets only these come from a home,
+    # answers them by DM, since a home has no response_url), and who refreshes a person's home after.
+    home_actions: tuple[str, ...] = ()
+    home_refresh: Callable[[str], None] | None = None
 
 
 def merge(table: dict, entries: dict, owner: str) -> None:

@@ -48,10 +48,14 @@ def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Cal
     features = tuple(features)
     parser = Parser(verb for feature in features for verb in feature.verbs)
     commands: dict[type, Command] = {}
+    refreshers = [feature.home_refresh for feature in features if feature.home_refresh is not None]
+    if len(refreshers) > 1:
+        raise ValueError("two features give an App Home")
+    home = Home(frozenset(a for feature in features for a in feature.home_actions), refreshers[0] if refreshers else None)
     for feature in features:
         merge(commands, feature.commands, feature.name)
         for action_id, part in feature.actions.items():
-            app.action(action_id)(after_ack(svc, part))
+            app.action(action_id)(after_ack(svc, part, home))
         for callback_id, listener in feature.views.items():
             app.view(callback_id)(listener)
         for event, listener in feature.events.items():
@@ -142,8 +146,33 @@ def dm_reply(svc: Services, user_id: str) -> Callable[[str], None]:
 
 # -- a click's slow part, after its ack ------------------------------------------------------
 
-def after_ack(svc: Services, part: Callable[..., None]) -> Callable[..., None]:
-    """A listener that acks at once, then runs `part` on the listener pool with the arguments it names."""
+@dataclass(frozen=True)
+class Home:
+    """The App Home as the router sees it: the action ids its buttons press, and its refresh."""
+
+    actions: frozenset[str] = frozenset()
+    refresh: Callable[[str], None] | None = None
+
+
+def pressed_at_home(body: dict) -> bool:
+    """A press on a button of a home view: no message, no response_url to answer into."""
+    view = body.get("view")
+    return isinstance(view, dict) and view.get("type") == "home" and not body.get("response_url")
+
+
+def dm_respond(svc: Services, user_id: str) -> Callable[..., None]:
+    """Bolt's `respond` for a press on the home: the words come by DM. Nothing else is sent (a
+    secret is never shown from a home: no Reveal button is on it, and a reveal needs a shown answer)."""
+    def respond(text: str | None = None, **_ignored) -> None:
+        if text:
+            svc.notifier.dm(user_id, message(text))
+        return None
+    return respond
+
+
+def after_ack(svc: Services, part: Callable[..., None], home: Home = Home()) -> Callable[..., None]:
+    """A listener that acks at once, then runs `part` on the listener pool with the arguments it names.
+    Pressed on the App Home (only its own buttons may be), it answers by DM and refreshes the home."""
     wanted = inspect.getfullargspec(part).args
     unknown = sorted(set(wanted) - set(GIVEN))
     if unknown:
@@ -153,6 +182,15 @@ def after_ack(svc: Services, part: Callable[..., None]) -> Callable[..., None]:
         ack()
         given = {"body": body, "action": action, "view": view, "respond": respond, "client": client,
                  "context": context}
+        if pressed_at_home(body):
+            if action.get("action_id") not in home.actions:
+                log.info("refused %s pressed on a home view: not a button of the App Home", action.get("action_id"))
+                return
+            user_id = body["user"]["id"]
+            given["respond"] = dm_respond(svc, user_id)
+            later(svc, _then_refresh, {"part": part, "arguments": {name: given[name] for name in wanted},
+                                       "refresh": home.refresh, "user_id": user_id})
+            return
         later(svc, part, {name: given[name] for name in wanted})
 
     listener.__name__ = listener.__qualname__ = part.__name__
@@ -163,6 +201,15 @@ def after_ack(svc: Services, part: Callable[..., None]) -> Callable[..., None]:
 def later(svc: Services, part: Callable[..., None], arguments: dict) -> None:
     """Run `part(**arguments)` on the listener pool, after this request is answered."""
     svc.listeners.submit(_run, part, arguments)
+
+
+def _then_refresh(part: Callable[..., None], arguments: dict, refresh: Callable[[str], None] | None,
+                  user_id: str) -> None:
+    try:
+        part(**arguments)
+    finally:
+        if refresh is not None:
+            refresh(user_id)
 
 
 def _run(part: Callable[..., None], arguments: dict) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from slack_bolt.request.internals import parse_body
 
 MAX_PAYLOAD_CHARS = 256_000  # of the body holding the payload; our cards and modal are a few KB
@@ -65,6 +65,7 @@ class State(_Shape):
 
 
 class View(_Shape):
+    type: Short | None = None
     callback_id: Short
     private_metadata: Annotated[str, StringConstraints(max_length=3000)] = ""
     state: State = None  # type: ignore[assignment]
@@ -116,9 +117,16 @@ class BlockActions(_Payload):
     type: Literal["block_actions"]
     user: User
     actions: list[Action] = Field(min_length=1, max_length=25)
-    # The bot's buttons live in messages, whose clicks always carry both.
+    # The bot's buttons live in messages, whose clicks carry both, and on its App Home, whose
+    # clicks carry a trigger id and the home view but no response_url.
     trigger_id: Short
-    response_url: Url
+    response_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _answerable(self):
+        if self.response_url is None and not (self.view is not None and self.view.type == "home"):
+            raise ValueError("a click on a message carries a response_url")
+        return self
 
 
 class SubmittedView(View):

@@ -67,14 +67,14 @@ def keys_message(listing_: KeyListing) -> dict:
     head = f"*Access keys of {code(user_name)}*"
     lines, rows = [head], [section(head)]
     for key in keys:
-        line = _key_line(key, now)
+        line = key_line(key, now)
         lines.append(line)
         rows.append(section(line))
         rows.append(key_buttons(user_name, key.key_id, key.status))
     return {"text": clip("\n".join(lines), MESSAGE_TEXT), "blocks": rows}
 
 
-def _key_line(key, now: dt.datetime) -> str:
+def key_line(key, now: dt.datetime) -> str:
     age = (now - key.created).days
     flags = []
     if age > ROTATE_AFTER_DAYS:

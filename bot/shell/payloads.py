@@ -91,3 +91,33 @@ def view_submission(*, user_id: str, user_name: str, team_id: str, team_domain: 
 def text_input(value: str | None) -> dict:
     """One plain_text_input's entry in state.values."""
     return {"type": "plain_text_input", "value": value}
+
+
+def app_home_opened(*, user_id: str, team_id: str, channel: str, event_id: str, api_app_id: str = APP_ID) -> str:
+    """The JSON body of the `app_home_opened` event Slack sends when a person opens the bot's Home tab."""
+    now = time.time()
+    return json.dumps({
+        "token": "unused", "team_id": team_id, "api_app_id": api_app_id, "type": "event_callback",
+        "event_id": event_id, "event_time": int(now),
+        "event": {"type": "app_home_opened", "user": user_id, "channel": channel, "tab": "home",
+                  "event_ts": f"{now:.6f}"},
+    })
+
+
+def home_block_actions(*, user_id: str, user_name: str, team_id: str, team_domain: str, view: dict, view_id: str,
+                       view_hash: str, button: dict, block_id: str, trigger_id: str, api_app_id: str = APP_ID) -> str:
+    """The form body of a button pressed on the App Home: a `view` container, the home view, and no
+    response_url (Slack gives a home none)."""
+    shown = dict(view, id=view_id, team_id=team_id, state={"values": {}}, hash=view_hash,
+                 private_metadata=view.get("private_metadata", ""), callback_id=view.get("callback_id", ""),
+                 app_id=api_app_id)
+    return interactive({
+        "type": "block_actions", "team": {"id": team_id, "domain": team_domain},
+        "user": _user(user_id, user_name, team_id), "api_app_id": api_app_id, "token": "unused",
+        "trigger_id": trigger_id, "container": {"type": "view", "view_id": view_id}, "view": shown,
+        "state": {"values": {}}, "is_enterprise_install": False,
+        "actions": [{"type": button.get("type", "button"), "action_id": button.get("action_id"),
+                     "block_id": block_id, "text": button.get("text"), "value": button.get("value", ""),
+                     **({"style": button["style"]} if button.get("style") else {}),
+                     "action_ts": f"{time.time():.6f}"}],
+    })

@@ -103,6 +103,7 @@ class Observer:
     def deleted(self, message: Message) -> None: ...
     def opened(self, modal: Modal) -> None: ...
     def updated(self, modal: Modal) -> None: ...
+    def published(self, home: Message) -> None: ...
     def refused(self, method: str, refusal: Refusal) -> None: ...
 
 
@@ -243,6 +244,7 @@ class SlackStandIn:
         self._origins: dict[str, Origin] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._modals: dict[str, Modal] = {}
+        self._homes: dict[str, Message] = {}  # user id -> their App Home, as views.publish left it
         self._dms: dict[str, str] = {}  # DM channel id -> user id
         self._rate_limits: dict[str, list[int]] = {}  # method -> [times left, retry_after]
         self._holds = Holds()
@@ -324,6 +326,11 @@ class SlackStandIn:
                 if message.channel == channel and not message.only and not message.thread_ts:
                     return message
         return None
+
+    def home(self, user_id: str) -> Message | None:
+        """The App Home last published to this person (its `channel` is `home:<user id>`), if any."""
+        with self._lock:
+            return self._homes.get(user_id)
 
     def dm_user(self, channel: str) -> str | None:
         """The person a DM channel is with, or None for any other channel."""
@@ -603,6 +610,39 @@ class SlackStandIn:
             modal.hash = f"{int(time.time())}.{secrets.token_hex(4)}"
         self._tell("updated", modal)
         return _ok(view=self._as_view(modal))
+
+    def _api_views_publish(self, params: dict) -> dict:
+        """A person's App Home: a `home` view (Block Kit's checks, at most 100 blocks) for a person of
+        this workspace; `hash`, when given, must be the home's current one."""
+        user_id = params.get("user_id")
+        if user_id not in self.users:
+            return _error("user_not_found")
+        refusal = view_refusal(params.get("view"), kind="home")
+        if refusal:
+            return _error(refusal.error, refusal.why)
+        view = _dict(params["view"])
+        with self._lock:
+            old = self._homes.get(user_id)
+            if params.get("hash") and (old is None or params["hash"] != old.ts):
+                return _error("hash_conflict")
+            home = Message(channel=f"home:{user_id}", ts=self._next_ts(), text="", blocks=list(view["blocks"]),
+                           only=user_id, version=old.version + 1 if old else 1)
+            self._homes[user_id] = home
+        self._tell("published", home)
+        return _ok(view=dict(view, id=f"V{user_id[1:]}", team_id=self.team_id, hash=home.ts, app_id="A0IAMBOT",
+                             bot_id=self.bot_id, state={"values": {}}))
+
+    def _api_chat_getPermalink(self, params: dict) -> dict:
+        channel = self._conversation(params["channel"])
+        if channel is None:
+            return _error("channel_not_found")
+        with self._lock:
+            found = any(m.channel == channel and m.ts == params["message_ts"] and not m.deleted
+                        for m in self._messages)
+        if not found:
+            return _error("message_not_found")
+        return _ok(channel=channel, permalink=f"https://{self.team_domain}.slack.com/archives/{channel}/"
+                                              f"p{str(params['message_ts']).replace('.', '')}")
 
     # -- response_url ---------------------------------------------------------------------------
 
