@@ -83,7 +83,8 @@ def main() -> None:
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
                       signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal),
-                      duties=lambda: Duties(built.services, built.duties).tick(), clock=clock)
+                      duties=lambda: Duties(built.services, built.duties).tick(), clock=clock,
+                      follow_homes=built.feature("home").duties[0].run)
         shell.banner(db_path)
         try:
             shell.run()

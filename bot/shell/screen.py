@@ -18,6 +18,9 @@ from .slack import Message, Modal, Observer, SlackStandIn
 from .world import APPROVER_GROUP, APPROVER_GROUP_HANDLE, BOT_NAME, BOT_USER_ID, CHANNELS
 
 
+HOME = "home:"  # the stand-in's channel of a person's App Home: home:<user id>
+
+
 @dataclass(frozen=True)
 class Button:
     number: int
@@ -56,6 +59,8 @@ class Screen(Observer):
         return self.user_name(user_id) or str(user_id)
 
     def where(self, channel: str) -> str:
+        if channel.startswith(HOME):
+            return f"App Home of {BOT_NAME} for {self.name_of(channel.removeprefix(HOME))}"
         dm_user = self.slack.dm_user(channel)
         if dm_user:
             return f"DM from {BOT_NAME} to {self.name_of(dm_user)}"
@@ -128,6 +133,16 @@ class Screen(Observer):
             return n
         return number
 
+    def is_home(self, message: Message) -> bool:
+        return message.channel.startswith(HOME)
+
+    def show_home(self, home: Message, *, again: bool = False) -> None:
+        """A person's App Home, only they see it; its buttons numbered like a message's."""
+        style = self.terminal.style
+        lines = blocks_to_lines(home.blocks, "", self, style, self._numbering(home))
+        self.terminal.show(f"{style.rule} {self.where(home.channel)}" + (" (updated)" if again else "")
+                           + f"{style.dot}only visible to {self.name_of(home.only)}", lines)
+
     def show_modal(self, modal: Modal) -> None:
         view, style = modal.view, self.terminal.style
         title = plain(view.get("title"), self, style)
@@ -151,6 +166,8 @@ class Screen(Observer):
             return self._buttons.get(number)
 
     def is_current(self, button: Button) -> bool:
+        if self.is_home(button.message):  # a home is current until the next views.publish
+            return self.slack.home(str(button.message.only)) is button.message
         return not button.message.deleted and button.message.version == button.version
 
     def live_buttons(self, user_id: str) -> list[Button]:

@@ -17,9 +17,11 @@ from typing import TextIO
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from commands.home import HOME_JOB
 from commands.settings import parse_duration
 from storage import Store
 
+from ..features.home import HOME_CALLBACK
 from . import payloads
 from .aws import SampleAws
 from .blockkit import ack_refusal
@@ -106,7 +108,8 @@ class Lines:
 
 class Shell:
     def __init__(self, *, app: App, slack: SlackStandIn, screen: Screen, executor: TrackingExecutor, store: Store,
-                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines, duties=None, clock=None):
+                 aws: SampleAws, signing_secret: str, terminal: Terminal, lines: Lines, duties=None, clock=None,
+                 follow_homes=None):
         self.app = app
         self.slack = slack
         self.screen = screen
@@ -119,6 +122,7 @@ class Shell:
         self.me: Person = PEOPLE[0]
         self.duties = duties  # runs the app's background duties once, for `wait`: they run as time passes
         self.clock = clock
+        self.follow_homes = follow_homes  # the App Home's duty: the changes since, for `home`
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -169,6 +173,8 @@ class Shell:
             self.events()
         elif word == "deactivate":
             self.deactivate(rest)
+        elif word == "home":
+            self.home()
         elif word in ("help", "?"):
             self.help()
         elif word == "iam":
@@ -286,6 +292,43 @@ class Shell:
         if not self.executor.wait_idle(SETTLE_SECONDS):
             self.say("(the bot is still working; what it sends will appear when it is done)")
 
+    # -- the App Home -------------------------------------------------------------------------
+
+    def home(self) -> None:
+        """Open the bot's Home tab: Slack sends `app_home_opened`, the bot publishes the home, and it
+        is drawn with its buttons numbered like any message's."""
+        self.say(f"({self.me.name} opens the Home tab of {BOT_NAME}; Slack sends the bot an app_home_opened event.)")
+        if self.follow_homes is not None:
+            self.follow_homes()  # what changed since (the duty runs every tick in a real deployment)
+        body = payloads.app_home_opened(user_id=self.me.user_id, team_id=TEAM_ID, channel="D" + self.me.user_id[1:],
+                                        event_id=f"Ev{int(time.time() * 1000)}")
+        headers = {name.lower(): value for name, value in
+                   payloads.signed_headers(self.signing_secret, body, content_type="application/json").items()}
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        if response.status != 200:
+            self.say(f"(The bot answered the event with HTTP {response.status}.)")
+        self.show_home()
+
+    def show_home(self, *, again: bool = False) -> None:
+        """Wait for the home's publish owed now or within its window, then draw it."""
+        if not self.executor.wait_idle(SETTLE_SECONDS) or not self._home_settled():
+            self.say("(the bot is still working; what it sends will appear when it is done)")
+        home = self.slack.home(self.me.user_id)
+        if home is None:
+            self.say(f"(The bot published no App Home for {self.me.name}.)")
+            return
+        self.screen.show_home(home, again=again)
+
+    def _home_settled(self, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            owed = [job for job in self.store.jobs(kind=HOME_JOB, done=False)
+                    if job.payload.get("user_id") == self.me.user_id]
+            if not owed:
+                return True
+            time.sleep(0.05)
+        return False
+
     # -- buttons ----------------------------------------------------------------------------
 
     def click_line(self, rest: str) -> None:
@@ -350,6 +393,16 @@ class Shell:
             self.say("Cancelled; nothing was sent to the bot.")
             return
         self.say(f"({self.me.name} pressed {label})")
+        if self.screen.is_home(message):
+            view = {"type": "home", "callback_id": HOME_CALLBACK, "blocks": message.blocks}
+            body = payloads.home_block_actions(
+                user_id=self.me.user_id, user_name=self.me.name, team_id=TEAM_ID, team_domain=TEAM_DOMAIN, view=view,
+                view_id=f"V{self.me.user_id[1:]}", view_hash=message.ts, button=element, block_id=button.block_id,
+                trigger_id=self.slack.trigger(self.me.user_id))
+            self.send(body, channel=message.channel, what=label)
+            self.fill_modals()
+            self.show_home(again=True)
+            return
         body = payloads.block_actions(
             user_id=self.me.user_id, user_name=self.me.name, team_id=TEAM_ID, team_domain=TEAM_DOMAIN,
             channel_id=message.channel, channel_name=CHANNELS.get(message.channel, "directmessage"),
@@ -527,6 +580,7 @@ Shell commands:
     who            list the people      events   the bot's audit trail
     wait <time>    let time pass (wait 1h, wait 2d): reminders, expiries and scheduled work happen
     deactivate <name>  a Slack admin deactivates that person (the bot offboards them)
+    home           open the bot's Home tab: your IAM users, your open requests, what waits for you
     help           this list            quit     leave (so does end of input)
 A button's confirmation asks y/n; a form (modal) asks for each field in turn, /cancel closes it."""
 
