@@ -10,6 +10,8 @@ import storage
 from bot import blocks
 from bot.features.home import MAX_BLOCKS
 from bot.features.keys import ACTION_KEY_DEACTIVATE
+from tests.support.grants import GROUP_RULES, add, clocked_bot, groups_of
+from tests.support.harness import all_at_once
 from tests.support.home import home_blocks, home_text, open_home, press_home, published, wait_for_home
 from tests.support.stories import provision_jane
 
@@ -139,3 +141,33 @@ def test_an_approver_may_not_deactivate_someone_elses_key_from_their_home_withou
     [meta] = aws.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]
     assert meta["Status"] == "Active"
     assert dms_to(bot.slack, "U0DAN")  # told why, by DM
+
+
+def test_a_live_grant_shows_its_end_and_im_done_from_the_home_ends_it(make_bot, aws, tmp_path):
+    bot, at = clocked_bot(make_bot, aws, tmp_path, GROUP_RULES, ("Admins",))
+    add(bot, "jane.doe Admins --for 2h --reason incident 42")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    assert "Admins" in groups_of(aws)
+    open_home(bot, "U0JANE")
+    text = home_text(bot, "U0JANE")
+    assert "In `Admins` until" in text and "(request #2)" in text and "[Extend]" in text and "[I'm done]" in text
+
+    press_home(bot, "U0JANE", "I'm done")
+    assert "Admins" not in groups_of(aws)
+    assert any("Your membership of `Admins` ended" in t for t in dms_to(bot.slack, "U0JANE"))
+    at(dt.timedelta(seconds=10), duty="app_home")  # the bot's clock past the refresh's window
+    wait_for_home(bot, "U0JANE", lambda text: "[I'm done]" not in text and "`jane.doe`" in text)
+
+
+def test_two_replicas_publish_a_burst_once(make_bot, postgres_url):
+    replicas = [make_bot(database_url=postgres_url), make_bot(database_url=postgres_url)]
+    first, second = replicas
+    open_home(first, "U0BOB")
+    before = published(first, "U0BOB")
+    first.slash("U0ALICE", "create jane.doe Developers")
+    second.slash("U0ALICE", "create dan Developers")
+    all_at_once(replicas, "app_home", 4)  # both follow the log at once, twice each
+    wait_for_home(first, "U0BOB", lambda text: "#1" in text and "#2" in text)
+    for replica in replicas:
+        replica.settle()
+    assert published(first, "U0BOB") == before + 1
