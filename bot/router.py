@@ -51,7 +51,8 @@ def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Cal
     refreshers = [feature.home_refresh for feature in features if feature.home_refresh is not None]
     if len(refreshers) > 1:
         raise ValueError("two features give an App Home")
-    home = Home(frozenset(a for feature in features for a in feature.home_actions), refreshers[0] if refreshers else None)
+    home = Home(frozenset(a for feature in features for a in feature.home_actions),
+                refreshers[0] if refreshers else None)
     for feature in features:
         merge(commands, feature.commands, feature.name)
         for action_id, part in feature.actions.items():

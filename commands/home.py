@@ -26,7 +26,8 @@ from .workflow import Workflow
 log = logging.getLogger(__name__)
 
 HOME_USERS = 5  # IAM users read from AWS for one home
-CALLS_PER_USER = 7  # GetUser, ListAccessKeys, 2 x GetAccessKeyLastUsed, ListGroupsForUser, GetLoginProfile, ListMFADevices
+# GetUser, ListAccessKeys, 2 x GetAccessKeyLastUsed, ListGroupsForUser, GetLoginProfile, ListMFADevices
+CALLS_PER_USER = 7
 FACTS_TTL = dt.timedelta(seconds=60)
 FACTS_KEPT = 1000  # users whose facts one process keeps at most
 OPEN_STATES = (PENDING, APPROVED)

@@ -10,6 +10,8 @@ import storage
 from bot import blocks
 from bot.features.home import MAX_BLOCKS
 from bot.features.keys import ACTION_KEY_DEACTIVATE
+from commands.home import CALLS_PER_USER, HOME_USERS
+from tests.support.faults import record_calls
 from tests.support.grants import GROUP_RULES, add, clocked_bot, groups_of
 from tests.support.harness import all_at_once
 from tests.support.home import home_blocks, home_text, open_home, press_home, published, wait_for_home
@@ -171,3 +173,27 @@ def test_two_replicas_publish_a_burst_once(make_bot, postgres_url):
     for replica in replicas:
         replica.settle()
     assert published(first, "U0BOB") == before + 1
+
+
+def test_one_render_makes_a_bounded_number_of_iam_calls_and_a_second_open_none(make_bot, aws):
+    now = [dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)]  # after the keys made below
+    bot = make_bot(clock=lambda: now[0])
+    for n in range(7):
+        aws.create_user(UserName=f"jane.app{n}", Path="/people/")
+        for _ in range(2):
+            aws.create_access_key(UserName=f"jane.app{n}")
+        request = bot.store.file_request(user_name=f"jane.app{n}", groups=["Developers"], console=False,
+                                         owner_id="U0JANE", requester_id="U0ALICE", team_id="T0TEAM", now=now[0])
+        bot.store.transition(request.id, from_states=[storage.PENDING], to_state=storage.PROVISIONED,
+                             actor_id=None, what="provisioned", now=now[0])
+    calls = record_calls(bot.client)
+    open_home(bot, "U0JANE")
+    assert 0 < len(calls) <= HOME_USERS * CALLS_PER_USER
+    assert calls.count("GetAccessKeyLastUsed") == HOME_USERS * 2  # two keys each, five users read
+    assert "2 more IAM users of yours" in home_text(bot, "U0JANE")
+    shown = published(bot, "U0JANE")
+
+    calls.clear()
+    now[0] += dt.timedelta(seconds=6)  # opened again in the next window, within the cache's minute
+    open_home(bot, "U0JANE")
+    assert calls == [] and published(bot, "U0JANE") == shown  # nothing asked of AWS, nothing new to Slack

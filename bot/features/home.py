@@ -29,14 +29,16 @@ import threading
 from commands.home import HOME_JOB, HomeFacts, HomeFollower, HomeReader, UserFacts, Waiting, changed_job, opened_job
 from storage import PENDING, Job, Request
 
-from ..blocks import SECTION_TEXT, button, confirmation, context, section
+from .. import blocks
+from ..blocks import button, confirmation, context, section
 from ..feature import Duty, Feature
-from ..mrkdwn import clip, code, escape, listing, when
+from ..mrkdwn import clip, code, listing, when
 from ..services import Services
 from ..work import TryLater
 from .groups import ACTION_GRANT_DONE, ACTION_GRANT_EXTEND
-from .keys import ACTION_KEY_ACTIVATE, ACTION_KEY_DEACTIVATE, ACTION_KEY_DELETE, ACTION_KEY_ROTATE, key_line, key_buttons
-from .. import blocks
+from .keys import (
+    ACTION_KEY_ACTIVATE, ACTION_KEY_DEACTIVATE, ACTION_KEY_DELETE, ACTION_KEY_ROTATE, key_buttons, key_line,
+)
 
 log = logging.getLogger(__name__)
 
