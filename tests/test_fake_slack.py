@@ -189,3 +189,39 @@ def test_an_ack_body_is_judged_like_a_message_or_a_view():
     assert ack_refusal({"response_type": "ephemeral", "text": "Checking…", "blocks": [section("ok")]}) is None
     assert ack_refusal({"text": "t", "blocks": [section("b")] * 51}).error == "invalid_blocks"
     assert ack_refusal({"response_action": "update", "view": {"type": "modal"}}).error == "invalid_arguments"
+
+
+# -- the App Home: views.publish and chat.getPermalink -------------------------------------------
+
+def home(blocks: list) -> dict:
+    return {"type": "home", "callback_id": "iam_home", "blocks": blocks}
+
+
+def test_a_home_is_published_to_a_person_and_replaces_the_last_one(slack, client):
+    first = client.views_publish(user_id="U0JANE", view=home([section("one")]))
+    client.views_publish(user_id="U0JANE", view=home([section("two")]))
+    assert slack.home("U0JANE").blocks == [section("two")]
+    assert refused(client.views_publish, user_id="U0JANE", view=home([section("x")]),
+                   hash=first["view"]["hash"]) == "hash_conflict"  # stale: another publish came between
+
+
+def test_views_publish_is_refused_as_slack_refuses_it(slack, client):
+    assert refused(client.api_call, "views.publish", json={"view": home([section("x")])}) == "invalid_arguments"
+    assert refused(client.views_publish, user_id="U0NOBODY", view=home([section("x")])) == "user_not_found"
+    assert refused(client.views_publish, user_id="U0JANE",
+                   view={"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": [section("x")]}
+                   ) == "invalid_arguments"
+    assert refused(client.views_publish, user_id="U0JANE", view=home([section("x")] * 101)) == "invalid_arguments"
+    too_long = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+    assert refused(client.views_publish, user_id="U0JANE", view=home([too_long])) == "invalid_arguments"
+    assert client.views_publish(user_id="U0JANE", view=home([section("x")] * 100))["ok"]
+    assert slack.home("U0BOB") is None
+
+
+def test_a_permalink_names_a_message_slack_has(slack, client):
+    posted = client.chat_postMessage(channel=APPROVALS, text="card", blocks=[section("card")])
+    link = client.chat_getPermalink(channel=APPROVALS, message_ts=posted["ts"])["permalink"]
+    assert link == f"https://test.slack.com/archives/{APPROVALS}/p{posted['ts'].replace('.', '')}"
+    assert refused(client.chat_getPermalink, channel=APPROVALS, message_ts="1.000001") == "message_not_found"
+    assert refused(client.chat_getPermalink, channel="C0NOWHERE", message_ts=posted["ts"]) == "channel_not_found"
+    assert refused(client.api_call, "chat.getPermalink", params={"channel": APPROVALS}) == "invalid_arguments"

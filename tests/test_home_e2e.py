@@ -15,6 +15,7 @@ from tests.support.faults import record_calls
 from tests.support.grants import GROUP_RULES, add, clocked_bot, groups_of
 from tests.support.harness import all_at_once
 from tests.support.home import home_blocks, home_text, open_home, press_home, published, wait_for_home
+from bot.shell import payloads
 from tests.support.stories import provision_jane
 
 pytestmark = pytest.mark.e2e
@@ -197,3 +198,14 @@ def test_one_render_makes_a_bounded_number_of_iam_calls_and_a_second_open_none(m
     now[0] += dt.timedelta(seconds=6)  # opened again in the next window, within the cache's minute
     open_home(bot, "U0JANE")
     assert calls == [] and published(bot, "U0JANE") == shown  # nothing asked of AWS, nothing new to Slack
+
+
+def test_a_click_without_a_response_url_is_refused_unless_it_comes_from_a_home(bot):
+    button = {"type": "button", "action_id": blocks.ACTION_CANCEL, "value": "1",
+              "text": {"type": "plain_text", "text": "Cancel"}}
+    for kind, status in (("modal", 400), ("home", 200)):
+        body = payloads.home_block_actions(
+            user_id="U0ALICE", user_name="alice", team_id="T0TEAM", team_domain="test",
+            view={"type": kind, "callback_id": "x", "blocks": []}, view_id="V0ALICE", view_hash="1.0",
+            button=button, block_id="b", trigger_id=bot.slack.trigger("U0ALICE"))
+        assert bot.post(body).status_code == status
