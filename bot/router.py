@@ -206,11 +206,14 @@ def later(svc: Services, part: Callable[..., None], arguments: dict) -> None:
 
 def _then_refresh(part: Callable[..., None], arguments: dict, refresh: Callable[[str], None] | None,
                   user_id: str) -> None:
+    """A press on the home: its part, then the presser's home refreshed whatever the part said."""
+    _run(part, arguments)
+    if refresh is None:
+        return
     try:
-        part(**arguments)
-    finally:
-        if refresh is not None:
-            refresh(user_id)
+        refresh(user_id)
+    except Exception:
+        log.exception("could not refresh the App Home after a press")
 
 
 def _run(part: Callable[..., None], arguments: dict) -> None:
