@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from storage import APPROVED, PENDING, PROVISIONED_STATES, Grant, NewJob, Request, Store
+from storage import APPROVED, PENDING, PROVISIONED_STATES, REMOVE, Grant, NewJob, Request, Store
 from storage.trail import TrailEvent
 
 from .iam import AccessKey, IamGateway
@@ -86,10 +86,11 @@ class HomeReader:
         self._lock = threading.Lock()
 
     def owned(self, person_id: str) -> list[str]:
-        """The IAM users the bot made or changed for this person (as their owner), newest first."""
+        """The IAM users the bot made or changed for this person (as their owner), newest first. A
+        removal is not one (a removed user's own requests leave the provisioned states)."""
         names: dict[str, str] = {}
         for request in reversed(self.store.for_owner(person_id)):
-            if request.state in PROVISIONED_STATES:
+            if request.state in PROVISIONED_STATES and request.kind != REMOVE:
                 names.setdefault(request.user_name.lower(), request.user_name)
         return list(names.values())
 

@@ -209,3 +209,12 @@ def test_a_click_without_a_response_url_is_refused_unless_it_comes_from_a_home(b
             view={"type": kind, "callback_id": "x", "blocks": []}, view_id="V0ALICE", view_hash="1.0",
             button=button, block_id="b", trigger_id=bot.slack.trigger("U0ALICE"))
         assert bot.post(body).status_code == status
+
+
+def test_a_removed_user_leaves_its_owners_home(bot):
+    provision_jane(bot)
+    bot.slash("U0ALICE", "remove jane.doe --reason left the team")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    assert bot.store.get(2).state == storage.PROVISIONED  # the removal is done
+    open_home(bot, "U0JANE")
+    assert "You own no IAM user" in home_text(bot, "U0JANE")
