@@ -223,15 +223,23 @@ class AwsLike:
                     self._listings.pop(next(iter(self._listings)))
         return page
 
-    def _page_of_members(self, group: str, start: int, size: int) -> dict:
-        """A page of GetGroup as AWS gives it (moto answers every member at once). The marker is the
-        next member's place: a member added or removed between pages shifts it, as AWS does not
-        promise otherwise."""
-        whole = self.lookup.get_group(GroupName=group)
+    def _page_of_members(self, group: str, listing_id: str | None, start: int, size: int) -> dict:
+        """A page of GetGroup as AWS gives it, from one listing of moto's (which answers every
+        member at once), kept while its pages are read, as ListUsers' are."""
+        with self._listings_lock:
+            whole = self._listings.get(listing_id) if listing_id else None
+        if whole is None:
+            whole = self.lookup.get_group(GroupName=group)
+            listing_id = uuid.uuid4().hex[:12]
         users = whole["Users"]
         page = {"Group": whole["Group"], "Users": users[start:start + size], "IsTruncated": start + size < len(users)}
-        if page["IsTruncated"]:
-            page["Marker"] = f"members-{start + size}"
+        with self._listings_lock:
+            self._listings.pop(listing_id, None)
+            if page["IsTruncated"]:
+                page["Marker"] = f"members-{listing_id}-{start + size}"
+                self._listings[listing_id] = whole
+                while len(self._listings) > LISTINGS_KEPT:
+                    self._listings.pop(next(iter(self._listings)))
         return page
 
     def _report_as_aws_writes_it(self, parsed, **_):
@@ -328,28 +336,25 @@ class AwsLike:
         return _same_ignoring_case(name, (user["UserName"] for page in pages for user in page["Users"]))
 
     def _stored_group(self, name: str, *, expect_none: bool = False) -> str | None:
-        if not expect_none:
-            try:
-                return self.lookup.get_group(GroupName=name, MaxItems=1)["Group"]["GroupName"]
-            except ClientError as error:
-                if _code(error) != "NoSuchEntity":
-                    raise
+        # One ListGroups, not GetGroup: moto answers GetGroup with every member whatever MaxItems
+        # says, which takes seconds for a group of a thousand.
         pages = self.lookup.get_paginator("list_groups").paginate()
         return _same_ignoring_case(name, (group["GroupName"] for page in pages for group in page["Groups"]))
 
-    def _group_page_wanted(self, params: dict) -> tuple[str, int, int]:
+    def _group_page_wanted(self, params: dict) -> tuple[str, str | None, int, int]:
         size = params.get("MaxItems", LIST_USERS_PAGE)
         if not 1 <= size <= LIST_USERS_MAX:
             raise _invalid(str(size), "maxItems", f"Member must have value less than or equal to {LIST_USERS_MAX}")
         marker = params.get("Marker")
-        start = 0
+        listing_id, start = None, 0
         if marker:
-            if not str(marker).startswith("members-") or not str(marker)[8:].isdigit():
+            match = re.fullmatch(r"members-([0-9a-f]{12})-([0-9]+)", str(marker))
+            if match is None:
                 raise _Refusal("ValidationError", "Invalid Marker.", 400)
-            start = int(str(marker)[8:])
-        if self._stored_group(params["GroupName"]) is None:
+            listing_id, start = match[1], int(match[2])
+        if self._stored_group(params["GroupName"], expect_none=True) is None:
             raise _Refusal("NoSuchEntity", f"The group with name {params['GroupName']} cannot be found.", 404)
-        return params["GroupName"], start, size
+        return params["GroupName"], listing_id, start, size
 
     def _page_wanted(self, params: dict) -> tuple[str | None, int, int, str | None]:
         size = params.get("MaxItems", LIST_USERS_PAGE)
