@@ -167,6 +167,11 @@ def how_member_got_it(group: str, requests: list[Request], live_grants: list) ->
     return {"by": "outside"}
 
 
+def pages_of(total: int) -> int:
+    """How many cards a group of `total` members is posted on (a group without members: one)."""
+    return max(1, -(-total // PAGE))
+
+
 def decision_line(campaign: Campaign, item: ReviewItem) -> dict:
     """One decision as evidence: the JSON line of the export and the detail of its event."""
     return {"campaign": campaign.id, "group": item.group, "user_name": item.user_name, "owner_id": item.owner_id,
@@ -371,15 +376,19 @@ class Reviews:
                 "decider_id": item.decider_id}
 
     def _record(self, campaign: Campaign, item: ReviewItem, decision: str, person_id: str | None,
-                now: dt.datetime, *, expected: str | None = None, note: str | None = None) -> ReviewItem | None:
+                now: dt.datetime, *, expected: str | None = None, note: str | None = None,
+                redraw: bool = True) -> ReviewItem | None:
         """One decision, its event (the figures seen) and what it owes: the card redrawn (and the
-        group's first card, which carries the progress), the owner's DM after a removal."""
+        group's first card, which carries the progress), the owner's DM after a removal. The
+        deadline redraws each card once when it closes (`redraw=False` here)."""
         decided = ReviewItem(**{**item.__dict__, "decision": decision, "decider_id": person_id, "decided_at": now,
                                 "note": note})
         page = item.position // PAGE
-        jobs = [NewJob(ReviewOwed.CARD, {"campaign_id": campaign.id, "group": item.group, "page": page})]
-        if page != 0:
-            jobs.append(NewJob(ReviewOwed.CARD, {"campaign_id": campaign.id, "group": item.group, "page": 0}))
+        jobs = []
+        if redraw:
+            jobs.append(NewJob(ReviewOwed.CARD, {"campaign_id": campaign.id, "group": item.group, "page": page}))
+            if page != 0:
+                jobs.append(NewJob(ReviewOwed.CARD, {"campaign_id": campaign.id, "group": item.group, "page": 0}))
         if decision in (REMOVED, DEADLINE_REMOVED, DEADLINE_DISABLED) and item.owner_id:
             jobs.append(NewJob(ReviewOwed.DM, {"item_id": item.id}))
         return self.store.decide_review_item(
@@ -437,32 +446,35 @@ class Reviews:
             head = campaign.group(item.group) or {}
             self._at_deadline(campaign, item, head.get("on_deadline") or "report", bot_arn)
         summary = self.summary(campaign)
+        redraws = [NewJob(ReviewOwed.CARD, {"campaign_id": campaign.id, "group": head["group"], "page": page})
+                   for head in campaign.groups for page in range(pages_of(head["total"]))]
         return self.store.close_campaign(campaign.id, now=self.now(), summary=summary,
-                                         jobs=[NewJob(ReviewOwed.CLOSED, {"campaign_id": campaign.id})])
+                                         jobs=[NewJob(ReviewOwed.CLOSED, {"campaign_id": campaign.id}), *redraws])
 
     def _at_deadline(self, campaign: Campaign, item: ReviewItem, action: str, bot_arn: str | None) -> None:
         now = self.now()
         expected = item.decision
         if action == "report":
-            self._record(campaign, item, DEADLINE_REPORTED, None, now, expected=expected)
+            self._record(campaign, item, DEADLINE_REPORTED, None, now, expected=expected, redraw=False)
             return
         member = IamUser(name=item.user_name, user_id="", arn=str(item.seen.get("arn") or ""),
                          path=str(item.seen.get("path") or "/"))
         refused = self.protected.refusal(member, bot_arn) if bot_arn else ("identity_unknown", {})
         if refused is not None:
             why = refused[0] if isinstance(refused[0], str) else refused[0].value
-            self._record(campaign, item, LEFT_ALONE, None, now, expected=expected, note=why)
+            self._record(campaign, item, LEFT_ALONE, None, now, expected=expected, note=why, redraw=False)
             return
         try:
             if action == "remove":
                 was_in = self.iam.take_out_of_group(item.user_name, item.group)
                 self._record(campaign, item, DEADLINE_REMOVED if was_in else ALREADY_REMOVED, None, now,
-                             expected=expected)
+                             expected=expected, redraw=False)
             else:
                 did = disable_user(self.store, self.iam, item.user_name, actor_id=None, request_id=None, now=now)
-                self._record(campaign, item, DEADLINE_DISABLED, None, now, expected=expected, note=did)
+                self._record(campaign, item, DEADLINE_DISABLED, None, now, expected=expected, note=did, redraw=False)
         except IamError as error:
-            self._record(campaign, item, DEADLINE_FAILED, None, now, expected=expected, note=error.for_approvers)
+            self._record(campaign, item, DEADLINE_FAILED, None, now, expected=expected, note=error.for_approvers,
+                         redraw=False)
 
     def summary(self, campaign: Campaign) -> dict:
         """Per group: counts by decision, and the memberships the deadline dealt with, by name."""

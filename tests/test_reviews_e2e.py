@@ -225,6 +225,8 @@ def test_reminders_back_off_then_the_deadline_acts_per_group_and_closes(world, a
     assert "Undecided, removed from the group: `bob`" in text
     assert "left alone" in text and "`breakglass` (protected)" in text and "`robot` (outside the bot's path)" in text
     assert "Undecided, disabled: `ops.one`" in text
+    assert not [b for m in cards(slack) for b in m.blocks if b["type"] == "actions"]  # every card redrawn once
+    assert "Nobody decided by the deadline" in str(cards(slack)[0].blocks) and ": reported" in str(cards(slack)[0].blocks)
     at(dt.timedelta(days=15))
     assert len([p for p in slack.of("chat.postMessage") if p.get("text") == "Access review #1 closed"]) == 1
     response = bot.click("U0BOB", ACTION_KEEP, item(bot, "Developers", "dev05").id, message_ts=cards(slack)[0].ts)

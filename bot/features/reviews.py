@@ -21,7 +21,7 @@ import time
 from commands.offboard import Protected
 from commands.reviews import (
     ALREADY_REMOVED, DEADLINE_DISABLED, DEADLINE_FAILED, DEADLINE_REMOVED, DEADLINE_REPORTED, KEEP, KEPT,
-    LEFT_ALONE, PAGE, REMOVE, REMOVED, REMOVING, VERBS, Report, ReviewOwed, ReviewReportCommand, Reviews,
+    LEFT_ALONE, PAGE, REMOVE, REMOVED, REMOVING, VERBS, pages_of, Report, ReviewOwed, ReviewReportCommand, Reviews,
     ReviewStartCommand,
 )
 from storage import Campaign, Job, ReviewItem
@@ -65,6 +65,9 @@ class Pacer:
 
 
 # -- the cards -------------------------------------------------------------------------------------
+
+_LEFT_ALONE_WHY = {"user_protected": "protected", "user_outside_path": "outside the bot's path",
+                   "user_is_the_bot": "the bot itself", "identity_unknown": "the bot could not tell who it is"}
 
 def _ago(days: int | None) -> str:
     if days is None:
@@ -113,8 +116,13 @@ def _decided(item: ReviewItem) -> str:
     mark = {KEPT: ":white_check_mark:", REMOVED: ":no_entry:", ALREADY_REMOVED: ":heavy_minus_sign:",
             DEADLINE_REMOVED: ":no_entry:", DEADLINE_DISABLED: ":lock:", DEADLINE_REPORTED: ":grey_question:",
             LEFT_ALONE: ":shield:", DEADLINE_FAILED: ":x:"}.get(item.decision or "", "")
-    who = mention(item.decider_id) if item.decider_id else "The bot"
-    return f"{mark} {who} {decision_words(item.decision)} it {when(item.decided_at)}"
+    if item.decider_id is None:  # the deadline's
+        what = {DEADLINE_REPORTED: "reported", DEADLINE_REMOVED: "removed from the group",
+                DEADLINE_DISABLED: "disabled", ALREADY_REMOVED: "already out of the group",
+                LEFT_ALONE: f"left alone ({escape(_LEFT_ALONE_WHY.get(item.note or '', item.note or ''))})",
+                DEADLINE_FAILED: "AWS refused the change"}.get(item.decision or "", decision_words(item.decision))
+        return f"{mark} Nobody decided by the deadline ({when(item.decided_at)}): {what}"
+    return f"{mark} {mention(item.decider_id)} {decision_words(item.decision)} it {when(item.decided_at)}"
 
 
 def member_blocks(item: ReviewItem) -> list[dict]:
@@ -165,10 +173,6 @@ def review_card(campaign: Campaign, head: dict, page: int, items: list[ReviewIte
     return {"text": clip(text, MESSAGE_TEXT), "blocks": blocks}
 
 
-def pages_of(total: int) -> int:
-    return max(1, -(-total // PAGE))
-
-
 # -- the reminder, the summary, the report ---------------------------------------------------------
 
 def reminder_text(campaign: Campaign, entry: dict, head: dict) -> str:
@@ -185,10 +189,6 @@ def _counts(counts: dict[str, int]) -> str:
     shown = [f"{counts[d]} {decision_words(d) if d != 'undecided' else 'undecided'}"
              for d in _COUNT_ORDER if counts.get(d)]
     return ", ".join(shown) or "nothing decided"
-
-
-_LEFT_ALONE_WHY = {"user_protected": "protected", "user_outside_path": "outside the bot's path",
-                   "user_is_the_bot": "the bot itself", "identity_unknown": "the bot could not tell who it is"}
 
 
 def _named(entry) -> str:
@@ -323,6 +323,7 @@ def feature(svc: Services) -> Feature:
             return  # not posted yet: the posting draws it as it is then
         items = store.review_items(campaign.id, head["group"], first=page * PAGE, count=PAGE)
         progress = store.review_progress(campaign.id, head["group"]) if page == 0 else None
+        pacer.wait()  # a deadline redraws every card of a campaign: at Slack's pace too
         notifier.call(f"update the review card of {head['group']} ({page + 1})", svc.client.chat_update,
                       channel=place[0], ts=place[1], **review_card(campaign, head, page, items, progress))
 
