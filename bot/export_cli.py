@@ -1,5 +1,7 @@
 """`iam-bot export [--since WHEN] [--until WHEN] [--kind KIND ...]`: the event log as JSON lines
-on stdout, in the schema of commands/trail.py, oldest first.
+on stdout, in the schema of commands/trail.py, oldest first. `iam-bot export --reviews
+[--campaign N]`: the access reviews' decisions instead, one JSON line each with the figures the
+reviewer saw (commands/reviews.py `decision_line`).
 
 It reads DATABASE_URL only (no Slack or AWS settings), streams (the store reads in keyset
 batches, or one server-side cursor on PostgreSQL; each line is written as it comes), and
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 
+from commands.errors import CommandError
+from commands.reviews import export_lines
 from commands.settings import parse_duration
 from commands.trail import json_line
 from storage import StoreError, open_store, parse_database_url
@@ -46,11 +51,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=when, help="events before: a date, an ISO 8601 time, or a duration ago")
     p.add_argument("--kind", action="append", default=[],
                    help="only events of requests of this kind (create_user, access_key, remove, ...); repeatable")
+    p.add_argument("--reviews", action="store_true",
+                   help="the access reviews' decisions instead: one line per decision, with the figures seen")
+    p.add_argument("--campaign", type=int, help="with --reviews: only this campaign")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.campaign is not None and not args.reviews:
+        print("iam-bot export: --campaign goes with --reviews", file=sys.stderr)
+        return 2
     kinds = [kind.strip() for given in args.kind for kind in given.split(",") if kind.strip()]
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     try:
@@ -70,8 +81,12 @@ def main(argv: list[str]) -> int:
     try:
         pending: list[bytes] = []
         size = 0
-        for event in store.trail(since=args.since, until=args.until, kinds=kinds):
-            line = json_line(event, redact).encode()
+        if args.reviews:
+            lines = (json.dumps(decision, sort_keys=True) + "\n" for decision in export_lines(store, args.campaign))
+        else:
+            lines = (json_line(event, redact) for event in store.trail(since=args.since, until=args.until, kinds=kinds))
+        for text in lines:
+            line = text.encode()
             pending.append(line)
             size += len(line)
             if size >= FLUSH_BYTES:
@@ -85,6 +100,9 @@ def main(argv: list[str]) -> int:
         return 0
     except StoreError as error:
         print(f"iam-bot export: {error}", file=sys.stderr)
+        return 1
+    except CommandError:
+        print(f"iam-bot export: there is no access review #{args.campaign}", file=sys.stderr)
         return 1
     finally:
         store.close()

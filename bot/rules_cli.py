@@ -54,6 +54,7 @@ def named_ids(rules: Rules) -> list[str]:
     for rule in rules.groups:
         ids += rule.approvers if rule.own_approvers else ()
         ids += rule.auto_approve.requesters if rule.auto_approve else ()
+        ids += rule.reviewers
     ids += rules.break_glass.requesters if rules.break_glass else ()
     return list(dict.fromkeys(ids))
 
@@ -147,6 +148,13 @@ def _limits(rule: Rule) -> str:
     if auto:
         parts.append(f"auto-approved for {', '.join(auto.requesters)} up to {format_duration(auto.max_duration)}, "
                      f"{auto.per_requester_per_day} a requester a day")
+    if rule.reviewers or rule.review_every or rule.review_deadline or rule.on_deadline != "report":
+        review = f"reviewed by {', '.join(rule.who_reviews)}"
+        if rule.review_every:
+            review += f" every {format_duration(rule.review_every)}"
+        if rule.review_deadline:
+            review += f" within {format_duration(rule.review_deadline)}"
+        parts.append(review + f", undecided at the deadline: {rule.on_deadline}")
     return "".join(f"; {part}" for part in parts)
 
 

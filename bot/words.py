@@ -265,7 +265,53 @@ _SAY = {
     Why.DROP_MFA_GROUP: lambda f: (
         f"{code(f['group'])} is the MFA group (IAM_BOT_MFA_GROUP): it is how MFA is enforced, so the bot never "
         "drops it."),
+    Why.REVIEW_WHICH: lambda f: (
+        "Type `/iam review start` (every group the rules name), `/iam review start Admins Developers`, "
+        "`/iam review report` (the latest review) or `/iam review report 3`."),
+    Why.REVIEW_NOT_ALLOWED: lambda f: f"Only approvers can run `/iam review {escape(f.get('what') or 'start')}`.",
+    Why.REVIEW_NOTHING: lambda f: _review_nothing(f),
+    Why.REVIEW_UNKNOWN: lambda f: (
+        f"There is no access review #{f['campaign_id']}; `/iam review report` shows the latest."
+        if f.get("campaign_id") else "There is no access review yet: start one with `/iam review start`."),
+    Why.REVIEW_NOT_REVIEWER: lambda f: (
+        f"Only the reviewers of {code(f['group'])} decide about its members "
+        f"({listing([mention(r) for r in f.get('reviewers') or ()], budget=400) or 'nobody is named'}). Nothing changed."),
+    Why.REVIEW_OWN_USER: lambda f: (
+        f"You own {code(f['user_name'])}, so another reviewer decides whether it stays in {code(f['group'])}. "
+        "Nothing changed."),
+    Why.REVIEW_CLOSED: lambda f: (
+        f"Access review #{f['campaign_id']} closed {when(f['closed_at'])}; its decisions stand. Nothing changed."),
+    Why.REVIEW_DECIDED: lambda f: _review_decided(f),
 }
+
+
+_DECISION_WORDS = {
+    "kept": "kept", "removed": "removed", "already_removed": "found already removed", "removing": "is removing",
+    "deadline_reported": "reported at the deadline", "deadline_removed": "removed at the deadline",
+    "deadline_disabled": "disabled at the deadline", "left_alone": "left alone at the deadline",
+    "deadline_failed": "could not be changed at the deadline",
+}
+
+
+def decision_words(decision: str | None) -> str:
+    return _DECISION_WORDS.get(decision or "", escape(decision or "undecided"))
+
+
+def _review_decided(f: dict) -> str:
+    who = mention(f["decider_id"]) if f.get("decider_id") else "the bot"
+    return (f"{code(f.get('user_name') or '')} was decided already: {who} "
+            f"{decision_words(f.get('decision'))} it. Nothing changed.")
+
+
+def _review_nothing(f: dict) -> str:
+    if f.get("missing"):
+        return (f"AWS has no group {listing(f.get('named') or (), budget=300)}; "
+                "check the name and try again. No review started.")
+    if f.get("named") and f.get("mfa_group"):
+        return (f"{code(f['mfa_group'])} is the MFA group (IAM_BOT_MFA_GROUP): it is never reviewed. "
+                "Name other groups.")
+    return ("There is nothing to review: name the groups, for example `/iam review start Admins`, "
+            "or give them rules in the rules file.")
 
 
 _GLASS = {

@@ -104,6 +104,7 @@ class KeyRow:
     active: bool
     last_rotated: dt.datetime | None
     last_used: dt.datetime | None
+    last_service: str | None = None  # the service it was last used with, as the report names it
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,11 @@ def _true(cell: str | None) -> bool:
     return (cell or "").strip().lower() == "true"
 
 
+def _word(cell: str | None) -> str | None:
+    cell = (cell or "").strip()
+    return None if cell in NO_TIME else cell
+
+
 def parse_report(content: bytes | str) -> list[ReportRow]:
     """The rows of AWS's credential report CSV (column names as AWS documents them)."""
     text = content.decode("utf-8") if isinstance(content, bytes) else content
@@ -148,7 +154,8 @@ def parse_report(content: bytes | str) -> list[ReportRow]:
         keys = tuple(
             KeyRow(number=n, active=_true(cells.get(f"access_key_{n}_active")),
                    last_rotated=_time(cells.get(f"access_key_{n}_last_rotated")),
-                   last_used=_time(cells.get(f"access_key_{n}_last_used_date")))
+                   last_used=_time(cells.get(f"access_key_{n}_last_used_date")),
+                   last_service=_word(cells.get(f"access_key_{n}_last_used_service")))
             for n in (1, 2)
         )
         rows.append(ReportRow(

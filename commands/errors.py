@@ -108,6 +108,15 @@ class Why(enum.Enum):
     NOT_SELF_APPROVED = "not_self_approved"
     REVIEW_NOT_YOURS = "review_not_yours"
     ALREADY_REVIEWED = "already_reviewed"
+    # Access reviews (`/iam review`, Keep and Remove)
+    REVIEW_WHICH = "review_which"
+    REVIEW_NOT_ALLOWED = "review_not_allowed"
+    REVIEW_NOTHING = "review_nothing"
+    REVIEW_UNKNOWN = "review_unknown"
+    REVIEW_NOT_REVIEWER = "review_not_reviewer"
+    REVIEW_OWN_USER = "review_own_user"
+    REVIEW_CLOSED = "review_closed"
+    REVIEW_DECIDED = "review_decided"
     # AWS
     AWS_FAILED = "aws_failed"
 

@@ -386,6 +386,17 @@ class IamGateway:
                 return
             raise aws_error(error, f"remove {name} from group {group}") from None
 
+    def take_out_of_group(self, name: str, group: str) -> bool:
+        """RemoveUserFromGroup, saying whether the user was in it: False when AWS answers that the
+        user (or the group) is not there, so a member who left meanwhile is told apart."""
+        try:
+            self.client.remove_user_from_group(UserName=name, GroupName=group)
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return False
+            raise aws_error(error, f"remove {name} from group {group}") from None
+        return True
+
     # -- sign-in details and the reveal -------------------------------------------------
 
     def password_policy(self, *, stale_ok: bool = False) -> PasswordPolicy:

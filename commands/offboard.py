@@ -243,6 +243,18 @@ def hold_keys(store: Store, iam: IamGateway, request: Request, *, actor_id: str 
                              keep_approvers=True)
 
 
+def disable_user(store: Store, iam: IamGateway, user_name: str, *, actor_id: str | None, request_id: int | None,
+                 now: dt.datetime) -> str:
+    """The reversible half of a removal, at once: the console password deleted, every key held (for
+    `request_id`, if any) and deactivated. What `--disable-only` does, for a leaver's disable and an
+    access review's deadline. IamError if AWS refuses; what was done, in words, otherwise."""
+    did = [iam.delete_login_profile(user_name)]
+    store.hold_keys([storage.KeyHold(key_id, user_name, storage.HOLD_DISABLE, actor_id, request_id, now)
+                     for key_id in iam.access_key_ids(user_name)], keep_approvers=True)
+    did.append(iam.deactivate_access_keys(user_name))
+    return "; ".join(did)
+
+
 def retire_requests_of_removed_user(store: Store, removal: Request, *, now: dt.datetime) -> None:
     """The user is gone: what other requests promised about it stops (and frees its name). Its live
     grants (`/iam add --for`) end with the removal, which took the memberships: no revocation."""
@@ -477,11 +489,10 @@ class Offboarding:
             return request
         name = request.user_name
         try:
-            did = [self.iam.delete_login_profile(name)]
-            hold_keys(self.store, self.iam, request, actor_id=BOT_REQUESTER, now=self._now())
-            did.append(self.iam.deactivate_access_keys(name))
+            detail = disable_user(self.store, self.iam, name, actor_id=BOT_REQUESTER, request_id=request.id,
+                                  now=self._now())
             changes = {"disabled_at": self._now().isoformat()}
-            outcome, detail = DISABLED, "; ".join(did)
+            outcome = DISABLED
         except IamError as error:
             changes = {"disable_failed": error.for_approvers}
             outcome, detail = DISABLE_FAILED, error.for_approvers

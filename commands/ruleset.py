@@ -95,6 +95,13 @@ class GroupTable(_Table):
     max_duration: Duration | None = None
     auto_approve: AutoApproveTable | None = None
     enforce: bool = False
+    # Access reviews (issue 22): who decides Keep or Remove (default: the group's approvers), how
+    # often a campaign starts (default: IAM_BOT_REVIEW_EVERY), how long it runs (default:
+    # IAM_BOT_REVIEW_DEADLINE), and what befalls an undecided membership at its deadline.
+    reviewers: list[Approver] | None = Field(default=None, min_length=1)
+    review_every: Duration | None = None
+    review_deadline: Duration | None = None
+    on_deadline: typing.Literal["report", "remove", "disable"] = "report"
 
 
 class DenyTable(_Table):
@@ -138,6 +145,14 @@ class Rule:
     max_duration: dt.timedelta | None = None
     auto_approve: AutoApprove | None = None
     enforce: bool = False          # True: the reconciler removes a member added outside the bot
+    reviewers: tuple[str, ...] = ()  # access reviews: who decides; () = the rule's approvers
+    review_every: dt.timedelta | None = None     # None: IAM_BOT_REVIEW_EVERY
+    review_deadline: dt.timedelta | None = None  # None: IAM_BOT_REVIEW_DEADLINE
+    on_deadline: str = "report"    # report | remove | disable: an undecided membership at the deadline
+
+    @property
+    def who_reviews(self) -> tuple[str, ...]:
+        return self.reviewers or self.approvers
 
     def matches(self, group: str) -> bool:
         return self.pattern is not None and _matches(self.pattern, group)
@@ -252,7 +267,9 @@ def _group_rule(entry: GroupTable, defaults: Rule) -> Rule:
         approvers=tuple(entry.approvers) if entry.approvers else defaults.approvers,
         approvals=entry.approvals if entry.approvals is not None else defaults.approvals,
         own_approvers=bool(entry.approvers), standing=entry.standing, max_duration=entry.max_duration,
-        enforce=entry.enforce, auto_approve=auto and AutoApprove(tuple(auto.requesters), auto.max_duration, auto.per_requester_per_day))
+        enforce=entry.enforce, auto_approve=auto and AutoApprove(tuple(auto.requesters), auto.max_duration, auto.per_requester_per_day),
+        reviewers=tuple(entry.reviewers or ()), review_every=entry.review_every, review_deadline=entry.review_deadline,
+        on_deadline=entry.on_deadline)
 
 
 def _check_reachable(where: str, rule: Rule) -> None:
@@ -302,6 +319,8 @@ def _one_line(error: dict) -> str:
         what = f"must be at least {ctx['ge']}"
     elif kind == "too_short":
         what = "must not be empty"
+    elif kind == "literal_error":
+        what = f"must be one of {ctx.get('expected')}"
     elif kind == "value_error":
         what = str(ctx.get("error", error["msg"]))
     else:

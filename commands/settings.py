@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     iam_bot_security_channel: str | None = None
     # How often the reconciler compares the groups' members in AWS with the grants in the store.
     iam_bot_reconcile_every: dt.timedelta = dt.timedelta(hours=1)
+    # Access reviews (docs/reviews.md): how often a campaign starts (None: never, unless a group's
+    # rule says `review_every`), and how long reviewers have to decide.
+    iam_bot_review_every: dt.timedelta | None = None
+    iam_bot_review_deadline: dt.timedelta = dt.timedelta(days=14)
     # The approval rules file (docs/rules.md); None: the approvers and sensitive groups above form the rules.
     iam_bot_rules_file: str | None = None
     # The live audit stream (bot/audit_log.py): `stdout` or a file path; None: no stream.
@@ -169,13 +173,13 @@ class Settings(BaseSettings):
 
     @field_validator("iam_bot_request_ttl", "iam_bot_reveal_ttl", "iam_bot_work_hold", "iam_bot_rotation_grace",
                      "iam_bot_mfa_grace", "iam_bot_grant_min", "iam_bot_grant_warning", "iam_bot_revoke_every",
-                     "iam_bot_revoke_retry", "iam_bot_reconcile_every",
+                     "iam_bot_revoke_retry", "iam_bot_reconcile_every", "iam_bot_review_deadline",
                      mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)
 
-    @field_validator("iam_bot_audit_every", mode="before")
+    @field_validator("iam_bot_audit_every", "iam_bot_review_every", mode="before")
     @classmethod
     def _optional_duration(cls, value):
         if value is None or (isinstance(value, str) and not value.strip()):

@@ -10,6 +10,7 @@ from .store import (
 from .postgres_store import PostgresStore
 from .sqlite_store import SQLiteStore
 from .store import HOLD_APPROVER, HOLD_DISABLE, KeyHold
+from .reviews import DUE_CAMPAIGN, DUE_DEADLINE, DUE_REMIND, Campaign, ReviewItem
 from .urls import parse_database_url
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "PROVISIONED_STATES", "REMOVE", "REMOVED", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "DuplicateRequest", "Event", "Grant",
     "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "StoreUnavailable", "open_store",
     "parse_database_url", "HOLD_APPROVER", "HOLD_DISABLE", "KeyHold",
+    "DUE_CAMPAIGN", "DUE_DEADLINE", "DUE_REMIND", "Campaign", "ReviewItem",
 ]
 
 

@@ -274,3 +274,58 @@ def m011_homes(db: Database) -> None:
         " published_at TEXT)"
     )
     db.execute("CREATE INDEX homes_approvers ON homes(user_id) WHERE approver = 1")
+
+
+@migrations()
+def m012_reviews(db: Database) -> None:
+    # Access reviews (issue 22): a campaign, one item per (group, member) with the figures its
+    # reviewers saw and its one decision (a compare-and-set on `decision IS NULL`), the cards it
+    # was posted on, and the review duties' due entries (a scheduled campaign per group, a
+    # campaign's reminder and deadline), read by (what, due_at) as duties_due is.
+    db.execute(
+        "CREATE TABLE review_campaigns ("
+        " id INTEGER PRIMARY KEY,"
+        " started_at TEXT NOT NULL,"
+        " started_by TEXT,"
+        " deadline_at TEXT NOT NULL,"
+        " groups TEXT NOT NULL,"
+        " reminders INTEGER NOT NULL DEFAULT 0,"
+        " closed_at TEXT,"
+        " summary TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE review_items ("
+        " id INTEGER PRIMARY KEY,"
+        " campaign_id INTEGER NOT NULL REFERENCES review_campaigns(id),"
+        " group_name TEXT NOT NULL,"
+        " group_key TEXT NOT NULL,"
+        " position INTEGER NOT NULL,"
+        " user_name TEXT NOT NULL,"
+        " user_key TEXT NOT NULL,"
+        " owner_id TEXT,"
+        " seen TEXT NOT NULL,"
+        " decision TEXT,"
+        " decider_id TEXT,"
+        " decided_at TEXT,"
+        " note TEXT,"
+        " UNIQUE (campaign_id, group_key, user_key))"
+    )
+    db.execute("CREATE INDEX review_items_by_place ON review_items(campaign_id, group_key, position)")
+    db.execute("CREATE INDEX review_items_by_campaign ON review_items(campaign_id, id)")
+    db.execute(
+        "CREATE TABLE review_cards ("
+        " campaign_id INTEGER NOT NULL REFERENCES review_campaigns(id),"
+        " group_key TEXT NOT NULL,"
+        " page INTEGER NOT NULL,"
+        " channel TEXT NOT NULL,"
+        " ts TEXT NOT NULL,"
+        " PRIMARY KEY (campaign_id, group_key, page))"
+    )
+    db.execute(
+        "CREATE TABLE review_due ("
+        " what TEXT NOT NULL,"
+        " key TEXT NOT NULL,"
+        " due_at TEXT NOT NULL,"
+        " PRIMARY KEY (what, key))"
+    )
+    db.execute("CREATE INDEX review_due_when ON review_due(what, due_at, key)")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .reviews import ReviewMethods
 from .trail import TrailMethods
 
 PENDING = "pending"
@@ -227,9 +228,9 @@ class Tx:
         return self._run(sql, params)[1]
 
 
-class Store(TrailMethods):
+class Store(TrailMethods, ReviewMethods):
     """The store's interface and its logic; subclasses say how to reach their database.
-    (The trail's export and live stream: storage/trail.py.)"""
+    (The trail's export and live stream: storage/trail.py; access reviews: storage/reviews.py.)"""
 
     # The words in which the databases differ, filled in by each backend.
     FOR_UPDATE = ""  # row lock taken by a read that a write in the same transaction depends on

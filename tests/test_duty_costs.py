@@ -18,6 +18,7 @@ from commands.iam import IamUser
 from commands.offboard import Protected
 from commands.reconcile import Reconciler
 from commands.reminders import Reminders
+from commands.reviews import Reviews
 from commands.workflow import Due, Policy
 from storage import migrations as sqlite_migrations, open_store, postgres_migrations
 from tests.support.domain import workflow_with_create
@@ -107,7 +108,7 @@ def whole_table_scans(store, sql: str, params: list) -> list[str]:
     if store.FOR_UPDATE:
         with store._read() as tx:
             plan = [row["QUERY PLAN"] for row in tx.rows(f"EXPLAIN {sql}", params)]
-        return [line for line in plan if re.search(r"Seq Scan on (requests|events|jobs|duties_due|grants)\b", line)]
+        return [line for line in plan if re.search(r"Seq Scan on (requests|events|jobs|duties_due|grants|review_items)\b", line)]
     with store._read() as tx:
         plan = [row["detail"] for row in tx.rows(f"EXPLAIN QUERY PLAN {sql}", params)]
     return [line for line in plan if line.startswith("SCAN ") and not line.startswith("SCAN CONSTANT")
@@ -215,6 +216,53 @@ def test_the_reconciler_reads_only_the_days_grants(url):
         done = Reconciler(groups, store, iam, Protected("/")).reconcile()
     assert done.groups == ["Admins"] and done.removed == [] and done.reported == []  # a standing group
     assert_no_scans(store, asked)
+    store.close()
+
+
+class Identity:
+    """The IAM gateway as a review's deadline uses it with `report`: who the bot is, nothing else."""
+
+    def bot_identity(self):
+        return "arn:aws:iam::1:user/iam-bot"
+
+
+def grow_reviews(store, campaigns=40, members=60):
+    """`campaigns` closed access reviews of `members` decided memberships each, and one open one
+    whose reminder and deadline are due at T0."""
+    for n in range(campaigns + 1):
+        items = [{"group": "Admins", "user_name": f"user{m}", "owner_id": None, "seen": {"in_report": False}}
+                 for m in range(members)]
+        campaign = store.open_campaign(started_by="U0BOB", now=T0 - (campaigns - n + 1) * 30 * DAY,
+                                       deadline_at=T0, groups=[{"group": "Admins", "reviewers": ["U0BOB"],
+                                                                 "on_deadline": "report", "total": members}],
+                                       items=items, remind_at=T0)
+        if n < campaigns:
+            for item in store.review_items(campaign.id):
+                store.decide_review_item(item.id, decision="kept", decider_id="U0BOB", now=T0)
+            store.close_campaign(campaign.id, now=T0, summary={})
+    store.set_review_due("campaign", "*", LATER)
+    if store.FOR_UPDATE:
+        with store._write() as tx:
+            tx.count("ANALYZE")
+    return campaign
+
+
+def test_the_review_duties_read_only_what_is_due(url):
+    store = open_store(url)
+    grow(store)
+    open_one = grow_reviews(store)
+    reviews = Reviews(store, Identity(), Approvals(), Protected("/"), clock=lambda: T0, team_id="T0TEAM",
+                      mfa_group=None, every=dt.timedelta(days=90), deadline=dt.timedelta(days=14))
+    with spying(store) as asked:
+        assert reviews.schedule_due(lambda names: {}) is None  # not due: one read by key
+        assert reviews.remind_due() == 1
+        assert reviews.close_due() == [open_one.id]
+        store.review_progress(open_one.id, "Admins")
+        store.review_items(open_one.id, "Admins", first=10, count=10)
+        store.review_cards(open_one.id)
+    assert_no_scans(store, asked)
+    assert list(store.each_review_due("deadline", now=T0 + 365 * DAY)) == []
+    assert list(store.each_review_due("remind", now=T0 + 365 * DAY)) == []
     store.close()
 
 

@@ -376,6 +376,13 @@ def mutate(change):
      "group[1].auto_approve: not allowed on a group that needs 2 approvals"),
     (lambda d: d["group"][1]["auto_approve"].update(max_duration="31d"),
      "group[1].auto_approve.max_duration: longer than the group's max_duration (30d)"),
+    # access reviews (issue 22)
+    (lambda d: d["group"][0].update(reviewer=["U0SAM"]), "group[0].reviewer: unknown key (did you mean reviewers?)"),
+    (lambda d: d["group"][0].update(reviewers=[]), "group[0].reviewers: must not be empty"),
+    (lambda d: d["group"][0].update(on_deadline="delete"),
+     "group[0].on_deadline: must be one of 'report', 'remove' or 'disable'"),
+    (lambda d: d["group"][0].update(review_every="quarterly"),
+     'group[0].review_every: use a number with m, h or d in quotes, for example "4h"'),
 ])
 def test_each_mistake_is_one_line_naming_the_key(change, line):
     with pytest.raises(RulesError) as raised:
@@ -434,3 +441,12 @@ def test_the_shells_sample_rules_tell_the_issues_stories():
     assert auto_approve(rules, "ReadOnly", "U0ALICE", shell_member, 4 * HOUR, 0).allowed
     assert break_glass(rules, ("Admins",), "U0CAROL", shell_member, HOUR, "prod is down").allowed
     assert denial(rules, deny_reason(rules, ("BillingAdmins",))).reason == "Ask in #security; not through chat."
+
+
+def test_a_groups_review_keys_default_to_its_approvers_and_the_settings():
+    rules = parse_rules(mutate(lambda d: d["group"][0].update(reviewers=["U0SAM"], review_every="90d",
+                                                               on_deadline="remove")))
+    admins, read_only = rule_for(rules, "Admins"), rule_for(rules, "ReadOnly")
+    assert (admins.who_reviews, admins.review_every, admins.on_deadline) == (("U0SAM",), dt.timedelta(days=90), "remove")
+    assert (read_only.who_reviews, read_only.review_every, read_only.review_deadline, read_only.on_deadline) == (
+        rules.defaults.approvers, None, None, "report")

@@ -15,7 +15,10 @@ client so that, through it:
   CreateLoginProfile keeps PasswordResetRequired;
 - DeleteUser of a user with a login profile, access keys, signing certificates, SSH keys, MFA
   devices, policies or groups, and DeleteVirtualMFADevice of an enabled device -> DeleteConflict;
-- ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated;
+- ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated, and so does GetGroup
+  (its members), which moto answers whole whatever MaxItems says;
+- GetCredentialReport says `N/A` for the region and service of a key never used, as AWS does
+  (moto says `not_supported`);
 - service-specific credentials (CodeCommit, Keyspaces...), which moto does not implement (its
   server answers HTTP 500, which botocore retries slowly), are kept here and answered as AWS
   would: Create, List, Update, Delete; DeleteUser refuses while a user has one.
@@ -32,6 +35,8 @@ moto itself, so it works with moto's server as well as with `mock_aws` in this p
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 import unicodedata
@@ -61,6 +66,7 @@ SECRET_PARAMS = frozenset({"Password", "OldPassword", "NewPassword", "PrivateKey
 
 _REFUSAL = "aws_like_refusal"
 _PAGE = "aws_like_page"
+_GROUP_PAGE = "aws_like_group_page"
 _ANSWER = "aws_like_answer"
 SERVICE_CREDENTIAL_OPERATIONS = frozenset({
     "CreateServiceSpecificCredential", "ListServiceSpecificCredentials", "UpdateServiceSpecificCredential",
@@ -165,6 +171,7 @@ class AwsLike:
         events.register_last("before-call.iam", self._answer_in_place_of_moto)
         events.register("after-call.iam.CreateLoginProfile", self._keep_reset_required)
         events.register("after-call-error.iam.CreateLoginProfile", self._forget_password)
+        events.register_first("after-call.iam.GetCredentialReport", self._report_as_aws_writes_it)
 
     def operations(self) -> list[str]:
         """The operations called so far, in order."""
@@ -190,6 +197,9 @@ class AwsLike:
         page = context.pop(_PAGE, None)
         if page is not None:
             return _answer(params.get("url", ""), 200, self._page_of_users(*page))
+        group_page = context.pop(_GROUP_PAGE, None)
+        if group_page is not None:
+            return _answer(params.get("url", ""), 200, self._page_of_members(*group_page))
         answer = context.pop(_ANSWER, None)
         if answer is not None:
             return _answer(params.get("url", ""), 200, answer)
@@ -212,6 +222,45 @@ class AwsLike:
                 while len(self._listings) > LISTINGS_KEPT:
                     self._listings.pop(next(iter(self._listings)))
         return page
+
+    def _page_of_members(self, group: str, listing_id: str | None, start: int, size: int) -> dict:
+        """A page of GetGroup as AWS gives it, from one listing of moto's (which answers every
+        member at once), kept while its pages are read, as ListUsers' are."""
+        with self._listings_lock:
+            whole = self._listings.get(listing_id) if listing_id else None
+        if whole is None:
+            whole = self.lookup.get_group(GroupName=group)
+            listing_id = uuid.uuid4().hex[:12]
+        users = whole["Users"]
+        page = {"Group": whole["Group"], "Users": users[start:start + size], "IsTruncated": start + size < len(users)}
+        with self._listings_lock:
+            self._listings.pop(listing_id, None)
+            if page["IsTruncated"]:
+                page["Marker"] = f"members-{listing_id}-{start + size}"
+                self._listings[listing_id] = whole
+                while len(self._listings) > LISTINGS_KEPT:
+                    self._listings.pop(next(iter(self._listings)))
+        return page
+
+    def _report_as_aws_writes_it(self, parsed, **_):
+        content = parsed.get("Content")
+        if content is None:
+            return
+        text = content.decode("utf-8") if isinstance(content, bytes) else content
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if not rows:
+            return
+        for row in rows:
+            for n in (1, 2):
+                if row.get(f"access_key_{n}_last_used_date") in ("N/A", None, ""):
+                    for column in (f"access_key_{n}_last_used_region", f"access_key_{n}_last_used_service"):
+                        if row.get(column) == "not_supported":
+                            row[column] = "N/A"
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        parsed["Content"] = out.getvalue().encode("utf-8")
 
     def _keep_reset_required(self, http_response, parsed, **_):
         password, self._local.password = getattr(self._local, "password", None), None
@@ -267,6 +316,8 @@ class AwsLike:
             self._check_device_deletable(params["SerialNumber"])
         if operation == "ListUsers":
             context[_PAGE] = self._page_wanted(params)
+        if operation == "GetGroup" and isinstance(params.get("GroupName"), str):
+            context[_GROUP_PAGE] = self._group_page_wanted(params)
         if operation in SERVICE_CREDENTIAL_OPERATIONS:
             context[_ANSWER] = self._service_credential(operation, params)
 
@@ -285,14 +336,25 @@ class AwsLike:
         return _same_ignoring_case(name, (user["UserName"] for page in pages for user in page["Users"]))
 
     def _stored_group(self, name: str, *, expect_none: bool = False) -> str | None:
-        if not expect_none:
-            try:
-                return self.lookup.get_group(GroupName=name, MaxItems=1)["Group"]["GroupName"]
-            except ClientError as error:
-                if _code(error) != "NoSuchEntity":
-                    raise
+        # One ListGroups, not GetGroup: moto answers GetGroup with every member whatever MaxItems
+        # says, which takes seconds for a group of a thousand.
         pages = self.lookup.get_paginator("list_groups").paginate()
         return _same_ignoring_case(name, (group["GroupName"] for page in pages for group in page["Groups"]))
+
+    def _group_page_wanted(self, params: dict) -> tuple[str, str | None, int, int]:
+        size = params.get("MaxItems", LIST_USERS_PAGE)
+        if not 1 <= size <= LIST_USERS_MAX:
+            raise _invalid(str(size), "maxItems", f"Member must have value less than or equal to {LIST_USERS_MAX}")
+        marker = params.get("Marker")
+        listing_id, start = None, 0
+        if marker:
+            match = re.fullmatch(r"members-([0-9a-f]{12})-([0-9]+)", str(marker))
+            if match is None:
+                raise _Refusal("ValidationError", "Invalid Marker.", 400)
+            listing_id, start = match[1], int(match[2])
+        if self._stored_group(params["GroupName"], expect_none=True) is None:
+            raise _Refusal("NoSuchEntity", f"The group with name {params['GroupName']} cannot be found.", 404)
+        return params["GroupName"], listing_id, start, size
 
     def _page_wanted(self, params: dict) -> tuple[str | None, int, int, str | None]:
         size = params.get("MaxItems", LIST_USERS_PAGE)

@@ -453,6 +453,18 @@ class SlackStandIn:
                 return _ok(user=person)
         return _error("users_not_found")
 
+    def _api_users_list(self, params: dict) -> dict:
+        """The workspace's people, a page at a time (`limit`, at most 1000; `cursor`), as Slack pages them."""
+        try:
+            limit = int(params.get("limit") or 0) or 1000
+            start = int(params.get("cursor") or 0)
+        except ValueError:
+            return _error("invalid_cursor")
+        people = list(self.users.values())
+        page = people[start:start + min(limit, 1000)]
+        following = start + len(page)
+        return _ok(members=page, response_metadata={"next_cursor": str(following) if following < len(people) else ""})
+
     def _api_usergroups_users_list(self, params: dict) -> dict:
         members = self.usergroups.get(params.get("usergroup"))
         return _ok(users=list(members)) if members is not None else _error("no_such_subteam")

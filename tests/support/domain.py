@@ -1,7 +1,7 @@
 """The domain without the Slack edge: `/iam`'s parser, and a Workflow that runs the create kind,
 for the tests and benches that do not build the app."""
 
-from commands import approvals, audit, create, groups, keys, offboard, reminders
+from commands import approvals, audit, create, groups, keys, offboard, reminders, reviews
 from commands.create import create_user_kind
 from commands.iam import IamGateway
 from commands.parse import Parser
@@ -12,7 +12,7 @@ from storage import Store
 # The verbs of the features in bot.features.FEATURES, from their domain modules (the app builds
 # its parser from the features themselves; tests/test_create_e2e.py checks the two agree).
 VERBS = (*reminders.VERBS, *create.VERBS, *keys.VERBS, *offboard.VERBS, *groups.VERBS, *audit.VERBS,
-         *approvals.VERBS)
+         *approvals.VERBS, *reviews.VERBS)
 
 
 def full_parser() -> Parser:
