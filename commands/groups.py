@@ -74,6 +74,7 @@ class GroupOwed:
     NOTE = "group_note"  # a line in the add's thread: a grant ended, a removal failing
     CARD = "group_card"  # an extension's approval card (filed by a button, not by a command)
     RULE_CARD = "group_rule_card"  # the card of an add a rule approved at filing (auto-approve, break-glass)
+    SECURITY_COPY = "group_security_copy"  # break-glass's copy in IAM_BOT_SECURITY_CHANNEL, redrawn after a review
 
 
 # -- the commands --------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ class Groups:
         details = {**request.details, "reviewed_by": person.user_id, "reviewed_at": now.isoformat()}
         won = move(self.store, REVIEWED, request.id, actor_id=person.user_id, now=now, detail=BREAK_GLASS,
                    details=details, due={Due.GLASS_REVIEW: None}, guard=lambda current: not _reviewed(current),
-                   jobs=[NewJob(Owed.CARD), thread("reviewed", person.user_id)])
+                   jobs=[NewJob(Owed.CARD), NewJob(GroupOwed.SECURITY_COPY), thread("reviewed", person.user_id)])
         if won is None:
             raise CommandError(Why.ALREADY_REVIEWED, request_id=request.id)
         return won
@@ -335,8 +336,19 @@ class Groups:
             due = {Due.GLASS_REVIEW: None}
         move(self.store, REVOKED_NOW, request.id, actor_id=person.user_id, now=now, detail=approved_by_rule(request),
              details=details, due=due, guard=lambda current: not current.details.get("revoked_by"),
-             jobs=[NewJob(Owed.CARD), thread("revoked", person.user_id)])
+             jobs=[NewJob(Owed.CARD), thread("revoked", person.user_id)]
+             + ([NewJob(GroupOwed.SECURITY_COPY)] if is_break_glass(request) else []))
         return ended
+
+    def security_copy_posted(self, request_id: int, channel: str, ts: str, *, tries: int = 5) -> None:
+        """Where break-glass's copy in the security channel is, so that a review redraws it too (a
+        compare-and-swap on the details: tried again if a review changed them meanwhile)."""
+        for _ in range(tries):
+            request = self.store.get(request_id)
+            details = {**request.details, "security_copy": {"channel": channel, "ts": ts}}
+            if self.store.revise(request_id, state=request.state, expected=request.details, details=details,
+                                 actor_id=None, what="security_copy_posted", now=self.now(), detail=channel):
+                return
 
     def _self_approved(self, request_id: int, person: Person, *, listed: bool, review: bool) -> Request:
         request = self.store.get(request_id)

@@ -233,6 +233,9 @@ def test_no_request_path_query_reads_a_whole_table(url):
         assert store.jobs(done=False) == []
         store.for_user_name("user9")
         store.get(9)
+        # `/iam add --for` (and Extend) count the requester's auto-approvals of the day.
+        assert [r.id for r in store.requested_since("U7", T0 - 60 * DAY, kind="reset_password")] == [7, 707, 1407, 2107, 2807]
+        assert store.requested_since("U7", T0 - 60 * DAY, kind="group_add") == []
     assert_no_scans(store, asked)
     store.close()
 

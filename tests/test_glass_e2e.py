@@ -39,6 +39,11 @@ def clocked(make_bot, aws, tmp_path):
                        iam_bot_security_channel=SECURITY)
 
 
+def security_copy(slack):
+    """The security channel's copy of the break-glass card as it reads now (Slack's message, updates included)."""
+    return str(slack.latest(SECURITY).blocks)
+
+
 def card_of(bot, slack, request_id):
     return card_text(slack, bot.store.get(request_id))
 
@@ -128,6 +133,7 @@ def test_break_glass_in_at_once_loud_card_reviewed_by_a_second_person(clocked, a
     assert bot.store.get(2).details["reviewed_by"] == "U0BOB"
     assert buttons_on(slack, bot.store.get(2)) == [ACTION_REVOKE_NOW]
     assert "Reviewed by <@U0BOB>" in card_of(bot, slack, 2)
+    assert "Reviewed by <@U0BOB>" in security_copy(slack)  # the security channel's copy says so too
     assert Due_review(bot, 2) is None
     at(dt.timedelta(hours=25))  # reviewed: no reminder
     assert not any("not reviewed yet" in t for t in thread_texts(slack))
@@ -164,6 +170,7 @@ def test_break_glass_revoke_now_ends_the_grant(clocked, aws, slack):
     request = bot.store.get(2)
     assert request.details["revoked_by"] == "U0CAROL" and request.details["reviewed_by"] == "U0CAROL"
     assert buttons_on(slack, request) == []
+    assert "Revoked by <@U0CAROL>" in security_copy(slack) and "Revoke now" not in security_copy(slack)
     assert any("membership of `Admins` ended" in p.get("text", "") and "revoked" in p.get("text", "")
                for p in dms_to_jane(slack))
 

@@ -42,7 +42,7 @@ _EVENT_WORDS = {
     "sign_in_delivered": "sent the sign-in details", "sign_in_not_delivered": "could not send the sign-in details",
 }
 # Bookkeeping that says nothing a person asked about.
-_QUIET = {"reveal_button_sent", "reveal_claimed", "reveal_released"}
+_QUIET = {"reveal_button_sent", "reveal_claimed", "reveal_released", "security_copy_posted"}
 
 
 def _event_line(event: Event, request: Request | None = None) -> str:

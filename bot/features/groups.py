@@ -350,9 +350,19 @@ def feature(svc: Services) -> Feature:
         if posted is not None:
             workflow.card_posted(request.id, posted["channel"], posted["ts"])
         if is_break_glass(request) and settings.iam_bot_security_channel:
-            notifier.attempt(f"tell the security channel of request #{request.id}", svc.client.chat_postMessage,
-                             channel=settings.iam_bot_security_channel, unfurl_links=False, unfurl_media=False,
-                             **card)
+            copy, _ = notifier.attempt(f"tell the security channel of request #{request.id}",
+                                       svc.client.chat_postMessage, channel=settings.iam_bot_security_channel,
+                                       unfurl_links=False, unfurl_media=False, **card)
+            if copy is not None:
+                groups.security_copy_posted(request.id, copy["channel"], copy["ts"])
+
+    def security_copy(job: Job) -> None:
+        """Break-glass's copy in the security channel, redrawn as the card is (reviewed, revoked, by whom)."""
+        request = workflow.request(job.request_id)
+        copy = request.details.get("security_copy")
+        if copy:
+            notifier.attempt(f"update the security channel's copy of request #{request.id}", svc.client.chat_update,
+                             channel=copy["channel"], ts=copy["ts"], **decided_card(request, CARD))
 
     def on_self_approved(label: str, act, words):
         """A button on the card of an add a rule approved: `act(request_id, person, listed=...)`, then
@@ -419,7 +429,7 @@ def feature(svc: Services) -> Feature:
         actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
                  ACTION_STOP_RETRYING: stop_retrying, ACTION_REVIEWED: reviewed, ACTION_REVOKE_NOW: revoke_now},
         work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card,
-              GroupOwed.RULE_CARD: rule_card, **reconciler_work},
+              GroupOwed.RULE_CARD: rule_card, GroupOwed.SECURITY_COPY: security_copy, **reconciler_work},
         duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke), reconciler),
         looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
                     thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
