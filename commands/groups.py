@@ -285,13 +285,22 @@ class Groups:
             return ruling.rule
         if command.duration is None:
             return None
+        return self._auto_approval(command.groups, requester.user_id, command.duration, details)
+
+    def _auto_approval(self, groups: tuple[str, ...], requester_id: str, duration: dt.timedelta,
+                       details: dict) -> str | None:
+        """The auto_approve rule(s) that approve this time-bound membership (an add or an extension)
+        at once, or None. The daily cap counts the requester's adds and extensions of the last day
+        that the same rule approved."""
+        rules, membership = self.approvals.rules, self.approvals.membership
         since = self.now() - dt.timedelta(days=1)
-        earlier = self.store.requested_since(requester.user_id, since, kind=GROUP_ADD)
+        earlier = [*self.store.requested_since(requester_id, since, kind=GROUP_ADD),
+                   *self.store.requested_since(requester_id, since, kind=GROUP_EXTEND)]
         names = []
-        for group in command.groups:
+        for group in groups:
             name = f"{rule_for(rules, group).name} auto_approve"
             count = sum(1 for r in earlier if name in (approved_by_rule(r) or "").split(", "))
-            ruling = auto_approve(rules, group, requester.user_id, membership, command.duration, count,
+            ruling = auto_approve(rules, group, requester_id, membership, duration, count,
                                   group in details.get("sensitive", {}))
             if not ruling.allowed:
                 return None
@@ -496,9 +505,11 @@ class Groups:
 
     # -- Extend: a further duration, approved like an add --------------------------------------
 
-    def extend(self, grant_id: int, person: Person) -> Request:
-        """The owner's Extend: an extension request (kind `group_extend`) for the grant's own duration
-        again (at most the group's max_duration), one open at a time per grant; its card is owed."""
+    def may_extend(self, grant_id: int, person: Person) -> tuple[Grant, dt.timedelta, dt.timedelta | None]:
+        """Whether this person may ask to extend this grant now (its owner, no extension open): the
+        grant, the further duration to suggest (its own length again, within the group's limit) and
+        the group's max_duration (None: no limit). Store reads only: the Extend button asks this
+        before it opens the form."""
         grant, add = self._grant(grant_id)
         if person.user_id != add.owner_id:
             self._refused(add.id, person.user_id, "extend_not_owner")
@@ -508,19 +519,32 @@ class Groups:
                     and other.details.get("grant_id") == grant.id:
                 raise CommandError(Why.EXTENSION_OPEN, group=grant.group, user_name=grant.user_name,
                                    request_id=other.id)
-        self.workflow.refuse_denied(lambda: (grant.group,))
+        limit = rule_for(self.approvals.rules, grant.group).max_duration
         length = duration_of(add) or (grant.ends_at - grant.started_at)
-        ruling = membership_limit(self.approvals.rules, (grant.group,), length)
-        if not ruling.allowed and ruling.why is Verdict.TOO_LONG:
-            length = ruling.limit
+        return grant, min(length, limit) if limit else length, limit
+
+    def extend(self, grant_id: int, person: Person, duration: dt.timedelta) -> Request:
+        """The owner's Extend: an extension request (kind `group_extend`) for a further `duration`
+        (at least IAM_BOT_GRANT_MIN, at most the group's max_duration), one open at a time per grant.
+        Approved like an add, by the same rules: at once when the group's auto-approve allows it (its
+        limits and its daily cap, shared with adds), else its card is owed."""
+        grant, _, _ = self.may_extend(grant_id, person)
+        add = self.store.get(grant.request_id)
+        self.workflow.refuse_denied(lambda: (grant.group,))
+        self.check_duration((grant.group,), duration)
         details = guardrails.filing_details(self.iam, self.policy.guardrails, (grant.group,), False)
         details.update(self.workflow.filing_shares(None, (grant.group,), details["sensitive"]))
         details.update(reason=f"extension of request #{add.id}: {add.details.get('reason') or ''}".strip(),
                        user_arn=add.details.get("user_arn"), grant_id=grant.id, extends=add.id,
-                       from_end=grant.ends_at.isoformat(), duration_seconds=int(length.total_seconds()))
-        return file(self.store, user_name=grant.user_name, groups=(grant.group,), console=False,
-                    owner_id=add.owner_id, requester_id=person.user_id, team_id=self.policy.team_id, now=self.now(),
-                    kind=GROUP_EXTEND, details=details, jobs=[NewJob(GroupOwed.CARD)])
+                       from_end=grant.ends_at.isoformat(), duration_seconds=int(duration.total_seconds()))
+        rule = self._auto_approval((grant.group,), person.user_id, duration, details)
+        request = file(self.store, user_name=grant.user_name, groups=(grant.group,), console=False,
+                       owner_id=add.owner_id, requester_id=person.user_id, team_id=self.policy.team_id,
+                       now=self.now(), kind=GROUP_EXTEND, details=details,
+                       jobs=[] if rule is not None else [NewJob(GroupOwed.CARD)])
+        if rule is not None:
+            request = self._approve_by_rule(request, rule)
+        return request
 
     def _extend_step(self, request: Request, step: str) -> str | None:
         """Move the grant's end from the end it had when the extension was asked for: once, even

@@ -12,7 +12,7 @@ from bot import blocks
 from bot.features.groups import ACTION_REVIEWED, ACTION_REVOKE_NOW
 from tests.support.harness import APPROVALS
 from tests.support.stories import card_text, dms_to_jane, thread_texts
-from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, groups_of
+from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, extend, groups_of
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ RULES = GROUP_RULES + """
 [[group]]
 name = "ReadOnly*"
 max_duration = "30d"
-auto_approve = { requesters = ["U0ALICE"], max_duration = "8h", per_requester_per_day = 2 }
+auto_approve = { requesters = ["U0ALICE", "U0JANE"], max_duration = "8h", per_requester_per_day = 2 }
 
 [break_glass]
 requesters = ["U0JANE"]
@@ -112,6 +112,31 @@ def test_auto_approve_daily_cap(clocked, aws, slack):
     assert "waiting for approval" in add(bot, "jane.doe ReadOnly1 --for 1h --reason d", "U0ALICE")
     at(dt.timedelta(days=1, minutes=1))  # a day after the first: one of the two is free again
     assert "approved by the rule" in add(bot, "jane.doe ReadOnly2 --for 1h --reason e", "U0ALICE")
+
+
+def test_extend_is_auto_approved_within_the_rules_limits_and_daily_cap(clocked, aws, slack):
+    bot, at = clocked
+    assert "approved by the rule" in add(bot, "jane.doe ReadOnly1 --for 1h --reason look at the logs", "U0ALICE")
+    [grant] = bot.store.grants_of(2)
+    extend(bot, slack, "U0JANE", grant.id, "2h")  # jane may self-approve ReadOnly*, within 8h
+    extension = bot.store.get(3)
+    assert extension.kind == storage.GROUP_EXTEND and extension.state == storage.PROVISIONED
+    assert [e.detail for e in bot.store.events(3) if e.what == "approved"] == ["group ReadOnly* auto_approve"]
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=3)
+    assert "Approved by the rule" in card_of(bot, slack, 3) and buttons_on(slack, extension) == []
+    assert any("approved by the rule" in t for t in (p.get("text", "") for p in dms_to_jane(slack)))
+    # Beyond the rule's 8h (the group allows 30d): approvers decide.
+    extend(bot, slack, "U0JANE", grant.id, "9h")
+    assert bot.store.get(4).state == storage.PENDING and blocks.ACTION_APPROVE in buttons_on(slack, bot.store.get(4))
+    bot.click("U0BOB", blocks.ACTION_DENY, 4)
+    bot.submit_deny("U0BOB", 4, "too long")
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=3)
+    # The daily cap (2) counts jane's auto-approved extensions: the second passes, the third waits.
+    extend(bot, slack, "U0JANE", grant.id, "1h")
+    assert bot.store.get(5).state == storage.PROVISIONED
+    extend(bot, slack, "U0JANE", grant.id, "1h")
+    assert bot.store.get(6).state == storage.PENDING
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=4)
 
 
 def test_break_glass_in_at_once_loud_card_reviewed_by_a_second_person(clocked, aws, slack):

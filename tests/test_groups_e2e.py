@@ -8,11 +8,11 @@ import pytest
 
 import storage
 from bot import blocks
-from bot.features.groups import ACTION_GRANT_DONE, ACTION_GRANT_EXTEND, ACTION_STOP_RETRYING
+from bot.features.groups import ACTION_GRANT_DONE, ACTION_STOP_RETRYING
 from tests.support.faults import Fault
 from tests.support.harness import APPROVALS
-from tests.support.stories import dms_to_jane, provision_jane, thread_texts
-from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, groups_of
+from tests.support.stories import card_text, dms_to_jane, provision_jane, thread_texts
+from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, extend, groups_of
 
 pytestmark = pytest.mark.e2e
 
@@ -223,34 +223,43 @@ def test_extend_approved_moves_the_end_from_the_current_end(clocked, aws, slack)
     warning = [p for p in dms_to_jane(slack) if "ends" in p.get("text", "")][-1]
     assert [e["text"]["text"] for b in warning["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
         "Extend", "I'm done"]
-    bot.click("U0DAN", ACTION_GRANT_EXTEND, grant.id)  # only the owner
+    assert extend(bot, slack, "U0DAN", grant.id) is None  # only the owner: no form
     assert bot.store.in_states([storage.PENDING]) == []
-    bot.click("U0JANE", ACTION_GRANT_EXTEND, grant.id)
+    # The form asks how much longer, filled in with the grant's own length; the rules' limit holds.
+    assert extend(bot, slack, "U0JANE", grant.id, "soon")["response_action"] == "errors"
+    extend(bot, slack, "U0JANE", grant.id, "5h")
+    assert bot.store.in_states([storage.PENDING]) == []
+    assert any("at most 4h" in t for t in texts(dms_to_jane(slack)))
+    assert extend(bot, slack, "U0JANE", grant.id, "2h") == {}
     extension = bot.store.get(3)
     assert extension.kind == storage.GROUP_EXTEND and extension.state == storage.PENDING and extension.card_ts
-    bot.click("U0JANE", ACTION_GRANT_EXTEND, grant.id)  # one open extension per grant
+    assert "2 hours" in card_text(slack, extension)
+    assert extend(bot, slack, "U0JANE", grant.id) is None  # one open extension per grant
     assert len(bot.store.in_states([storage.PENDING])) == 1
     bot.click("U0JANE", blocks.ACTION_APPROVE, 3)  # the owner asked: a second person decides
     assert bot.store.get(3).state == storage.PENDING
     bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
     assert bot.store.get(3).state == storage.PROVISIONED
-    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=2)
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=3)  # the current end, 2h later
     assert any("now ends" in t for t in texts(dms_to_jane(slack)))
     at(dt.timedelta(minutes=60))
     assert "Admins" in groups_of(aws)
-    at(dt.timedelta(minutes=120))
+    at(dt.timedelta(minutes=180))
     assert "Admins" not in groups_of(aws)
 
 
-def test_extend_denied_leaves_the_end(clocked, aws):
+def test_extend_denied_leaves_the_end_and_tells_the_owner(clocked, aws, slack):
     bot, at = clocked
     add(bot, "jane.doe Admins --for 1h --reason incident")
     bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
     [grant] = bot.store.grants_of(2)
-    bot.click("U0JANE", ACTION_GRANT_EXTEND, grant.id)
+    extend(bot, slack, "U0JANE", grant.id)
+    assert bot.store.get(3).details["duration_seconds"] == 3600  # the form offered the grant's length
     bot.click("U0BOB", blocks.ACTION_DENY, 3)
     bot.submit_deny("U0BOB", 3, "not today")
     assert bot.store.get(3).state == storage.DENIED
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=1)
+    assert any("#3" in t and "was denied by <@U0BOB>" in t for t in texts(dms_to_jane(slack)))
     at(dt.timedelta(minutes=60))
     assert "Admins" not in groups_of(aws)
 

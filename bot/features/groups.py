@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from commands.errors import CommandError
 from commands.groups import (
     DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups,
-    approved_by_rule, duration_of, is_break_glass,
+    approved_by_rule, duration_of, is_break_glass, parse_grant_duration,
 )
 from commands.offboard import Protected
+from commands.ruleset import format_duration
 from commands.workflow import Filed
 from storage import GROUP_ADD, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
 
@@ -29,7 +31,7 @@ from ..guardrails import approved_by
 from ..mrkdwn import channel, clip, code, duration, escape, listing, mention, when
 from ..people import owner_of
 from ..replies import answering, ephemeral
-from ..router import Asked
+from ..router import Asked, later
 from ..services import Services
 from .create import group_line
 from .reconcile import parts as reconciler_parts
@@ -40,6 +42,9 @@ ACTION_GRANT_EXTEND = "grant_extend"
 ACTION_STOP_RETRYING = "grant_stop_retrying"
 ACTION_REVIEWED = "glass_reviewed"
 ACTION_REVOKE_NOW = "grant_revoke_now"
+VIEW_EXTEND = "grant_extend_view"
+BLOCK_EXTEND_FOR = "extend_for"
+ACTION_EXTEND_FOR = "extend_for_input"
 
 
 # -- the card ------------------------------------------------------------------------------------
@@ -119,7 +124,8 @@ def _self_approved_blocks(request: Request) -> list[dict]:
 
 
 def _details(request: Request) -> list[dict]:
-    blocks = _self_approved_blocks(request) if approved_by_rule(request) else []
+    # Revoke now and Reviewed are an add's; an extension a rule approved moves the add's end only.
+    blocks = _self_approved_blocks(request) if approved_by_rule(request) and request.kind == GROUP_ADD else []
     blocks.append(section(f"*Reason:* {escape(request.details.get('reason') or '')}"))
     grants = request.details.get("grants")
     if grants is not None:
@@ -247,6 +253,37 @@ def warning_dm(request: Request, grant: Grant) -> dict:
     ]}
 
 
+def extend_modal(grant: Grant, suggested: dt.timedelta, limit: dt.timedelta | None) -> dict:
+    """Extend's form: how much longer, a duration typed as in `--for` (the grant's own length again
+    filled in, within the group's max_duration)."""
+    most = f"; at most {format_duration(limit)}" if limit else ""
+    return {
+        "type": "modal",
+        "callback_id": VIEW_EXTEND,
+        "private_metadata": str(grant.id),
+        "title": {"type": "plain_text", "text": "Extend membership"},
+        "submit": {"type": "plain_text", "text": "Ask"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"Keep {code(grant.user_name)} in {code(grant.group)} longer: it ends {when(grant.ends_at)} now, "
+                    "and an approved extension moves that end by the time you ask for. Approvers decide as for "
+                    "an add."),
+            {
+                "type": "input",
+                "block_id": BLOCK_EXTEND_FOR,
+                "label": {"type": "plain_text", "text": f"How much longer (30m, 4h, 2d{most})"},
+                "element": {"type": "plain_text_input", "action_id": ACTION_EXTEND_FOR,
+                            "initial_value": format_duration(suggested), "max_length": 10},
+            },
+        ],
+    }
+
+
+def _typed_duration(view: dict) -> str:
+    value = (((view.get("state") or {}).get("values") or {}).get(BLOCK_EXTEND_FOR) or {}).get(ACTION_EXTEND_FOR) or {}
+    return str(value.get("value") or "")
+
+
 def extended_dm(request: Request, grant: Grant | None) -> dict:
     until = f" now ends {when(grant.ends_at)}" if grant is not None else " was extended"
     return message(f":white_check_mark: {code(request.user_name)}'s membership of {listing(request.groups, budget=300)}"
@@ -312,13 +349,41 @@ def feature(svc: Services) -> Feature:
             reply(f":lock: Your membership of {code(ended.grant.group)} ended"
                   + (f"; {kept}." if kept else ": the bot removed it. Thank you."))
 
-    def grant_extend(body, action, respond):
+    def grant_extend(body, action, respond, client):
+        """The owner's Extend: checked in the store, then a form asks for how much longer (views.open
+        must come within 3 s of the click)."""
         reply = ephemeral(respond)
         with answering(reply, "Extend"):
-            request = groups.extend(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+            grant, suggested, limit = groups.may_extend(request_id_of(action.get("value")),
+                                                        svc.asker(body["user"]["id"]))
+            client.views_open(trigger_id=body["trigger_id"], view=extend_modal(grant, suggested, limit))
+
+    def extend_submitted(ack, body, view):
+        """The duration is checked here, so the form can say what to type; the request is filed after the ack."""
+        try:
+            length = parse_grant_duration(_typed_duration(view))
+        except CommandError:
+            ack(response_action="errors", errors={BLOCK_EXTEND_FOR: (
+                "A number and m, h, d or w, for example 30m, 4h or 2d.")})
+            return
+        ack()
+        later(svc, extend_for, {"body": body, "view": view, "length": length})
+
+    def extend_for(body, view, length):
+        user_id = body["user"]["id"]
+
+        def reply(text: str) -> None:
+            notifier.dm(user_id, message(text))
+
+        with answering(reply, "Extend"):
+            request = groups.extend(request_id_of(view.get("private_metadata")), svc.asker(user_id), length)
             runner.kick()
-            reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting for "
-                  f"approval in {channel(settings.iam_bot_approvals_channel)}.")
+            if approved_by_rule(request):
+                reply(f":white_check_mark: Request #{request.id}: {_extension_summary(request)}, approved by the rule "
+                      f"{code(approved_by_rule(request))}; the bot moves the end now.")
+            else:
+                reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting "
+                      f"for approval in {channel(settings.iam_bot_approvals_channel)}.")
 
     def extension_card(job: Job) -> None:
         request = workflow.request(job.request_id)
@@ -343,7 +408,7 @@ def feature(svc: Services) -> Feature:
         request = workflow.request(job.request_id)
         if request.card_ts:
             return
-        card = decided_card(request, CARD)
+        card = decided_card(request, CARD if request.kind == GROUP_ADD else EXTENSION_CARD)
         posted, refused = notifier.attempt(f"post the card of request #{request.id}", svc.client.chat_postMessage,
                                            channel=settings.iam_bot_approvals_channel, unfurl_links=False,
                                            unfurl_media=False, **card)
@@ -426,6 +491,7 @@ def feature(svc: Services) -> Feature:
                                           f"{listing(c.groups, budget=300)}…", file_add),
             DropCommand: Command(lambda c: f"Ending {code(c.user_name)}'s membership of {code(c.group)}…", drop),
         },
+        views={VIEW_EXTEND: extend_submitted},
         actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
                  ACTION_STOP_RETRYING: stop_retrying, ACTION_REVIEWED: reviewed, ACTION_REVOKE_NOW: revoke_now},
         work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card,
