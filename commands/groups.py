@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 import storage
-from storage import GROUP_ADD, GROUP_EXTEND, Grant, NewJob, Request, Store
+from storage import GROUP_ADD, GROUP_DROP, GROUP_EXTEND, Grant, NewJob, Request, Store
 
 from . import guardrails
 from .approvals import Approvals
@@ -95,7 +95,8 @@ class AddCommand(BaseModel):
 
 class DropCommand(BaseModel):
     """`/iam drop <user-name> <group>`
-    End a time-bound membership now: the owner of the user or an approver."""
+    Take the user out of a group the bot put it in (for a while or for good), now: the owner of the
+    user or an approver. A group whose policies hold a Deny needs an approver, as an add does."""
 
     model_config = ConfigDict(frozen=True)
     user_name: str
@@ -189,6 +190,30 @@ class Ended:
     kept_by: str | None = None  # "grant #12 until ..." / "standing" when the membership stayed
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """What `/iam drop` did at once: the grants it ended and the standing membership it dropped."""
+
+    user_name: str
+    group: str
+    ended: tuple[Ended, ...] = ()
+    standing: int | None = None  # the request (a create, an add without --for) that held it for good
+
+
+def dropped_groups(request: Request) -> dict:
+    """The groups of a standing request dropped since (`/iam drop`), by lower-case name."""
+    return dict(request.details.get("dropped") or {})
+
+
+def standing_groups(request: Request) -> list[str]:
+    """The groups a request holds for good: a create's once made, an add's without --for once done;
+    minus those dropped since."""
+    standing = (request.kind == storage.CREATE_USER and request.state in storage.PROVISIONED_STATES) or \
+        (request.kind == GROUP_ADD and request.state == storage.PROVISIONED and duration_of(request) is None)
+    dropped = dropped_groups(request)
+    return [group for group in request.groups if group.lower() not in dropped] if standing else []
+
+
 def _reviewed(request: Request) -> bool:
     return bool(request.details.get("reviewed_by"))
 
@@ -214,6 +239,8 @@ class Groups:
                          after_provisioning=lambda request: [NewJob(GroupOwed.DM, {"event": "granted"})])
         self.extend_kind = Kind(name=GROUP_EXTEND, plan=lambda request: [STEP_EXTEND], run_step=self._extend_step,
                                 after_provisioning=lambda request: [NewJob(GroupOwed.DM, {"event": "extended"})])
+        self.drop_kind = Kind(name=GROUP_DROP, plan=lambda request: [group_step(group) for group in request.groups],
+                              run_step=self._drop_step)
 
     def now(self) -> dt.datetime:
         return self.workflow.now()
@@ -442,11 +469,9 @@ class Groups:
 
     def standing_of(self, user_name: str, group: str) -> int | None:
         """The request by which the bot made or found `user_name` a standing member of `group`
-        (a create, or an add without `--for`), or None."""
+        (a create, or an add without `--for`), not dropped since, or None."""
         for request in self.store.for_user_name(user_name):
-            standing = (request.kind == storage.CREATE_USER and request.state in storage.PROVISIONED_STATES) or \
-                (request.kind == GROUP_ADD and request.state == storage.PROVISIONED and duration_of(request) is None)
-            if standing and group.lower() in (g.lower() for g in request.groups):
+            if group.lower() in (g.lower() for g in standing_groups(request)):
                 return request.id
         return None
 
@@ -579,20 +604,85 @@ class Groups:
             raise NotAllowed(Why.GRANT_NOT_YOURS, group=grant.group, user_name=grant.user_name)
         return self._end_now(grant, person, DONE)
 
-    def drop(self, command: DropCommand, person: Person, *, listed: bool) -> Ended:
-        """`/iam drop`: the owner of the user or an approver ends its live grant of the group now.
-        No second person: it takes access away."""
-        if self.policy.guardrails.mfa_group and command.group.lower() == self.policy.guardrails.mfa_group.lower():
+    def drop(self, command: DropCommand, person: Person, *, listed: bool) -> Dropped | Filed:
+        """`/iam drop`: the owner of the user or an approver takes it out of a group the bot granted
+        (its live grants, and a standing membership from a create or an add without --for). At once,
+        with no second person, since it takes access away; but a group whose policies hold a Deny
+        lifts that Deny when left, so that drop is a request (`group_drop`) approved like an add.
+        The MFA group is never dropped."""
+        mfa = self.policy.guardrails.mfa_group
+        if mfa and command.group.lower() == mfa.lower():
             raise CommandError(Why.DROP_MFA_GROUP, group=command.group)
         live = self.store.live_grants(command.user_name, command.group)
-        if not live:
+        standing = self.standing_of(command.user_name, command.group)
+        holders = [self.store.get(grant.request_id) for grant in live] + \
+            ([self.store.get(standing)] if standing is not None else [])
+        if not holders:
             raise CommandError(Why.NO_LIVE_GRANT, user_name=command.user_name, group=command.group)
-        grant = live[0]
-        request = self.store.get(grant.request_id)
-        if not listed and person.user_id != request.owner_id:
-            self._refused(request.id, person.user_id, "drop_not_allowed")
-            raise NotAllowed(Why.GRANT_NOT_YOURS, group=grant.group, user_name=grant.user_name)
-        return self._end_now(grant, person, DROPPED)
+        if not listed and person.user_id not in {request.owner_id for request in holders}:
+            self._refused(holders[0].id, person.user_id, "drop_not_allowed")
+            raise NotAllowed(Why.GRANT_NOT_YOURS, group=command.group, user_name=holders[0].user_name)
+        user_name = holders[0].user_name
+        group = live[0].group if live else next(g for g in holders[-1].groups if g.lower() == command.group.lower())
+        for other in self.store.for_user_name(user_name):
+            if other.kind == GROUP_DROP and other.state in (storage.PENDING, storage.APPROVED) \
+                    and other.groups[0].lower() == group.lower():
+                raise CommandError(Why.REQUEST_OPEN, request_id=other.id, user_name=user_name)
+        if self.iam.group_denies(group):
+            return self._file_drop(user_name, group, person, holders[0])
+        return self._take_out(user_name, group, actor_id=person.user_id)
+
+    def _file_drop(self, user_name: str, group: str, person: Person, holder: Request) -> Filed:
+        """A drop that lifts a Deny: a request of kind `group_drop`, approved by the group's rules."""
+        details = guardrails.filing_details(self.iam, self.policy.guardrails, (group,), False)
+        details.update(self.workflow.filing_shares(None, (group,), details["sensitive"]))
+        details.update(reason=f"the policies of {group} hold a Deny: leaving the group lifts it",
+                       user_arn=holder.details.get("user_arn"), lifts_deny=True)
+        request = file(self.store, user_name=user_name, groups=(group,), console=False, owner_id=holder.owner_id,
+                       requester_id=person.user_id, team_id=self.policy.team_id, now=self.now(), kind=GROUP_DROP,
+                       details=details)
+        return Filed(request)
+
+    def _drop_step(self, request: Request, step: str) -> str | None:
+        """An approved drop: out of the group, its grants ended, its standing membership dropped, as a
+        drop at once would; again after a crash, nothing twice (each end is conditional)."""
+        self._take_out(request.user_name, step.removeprefix("group:"), actor_id=request.requester_id)
+        return None
+
+    def _take_out(self, user_name: str, group: str, *, actor_id: str) -> Dropped:
+        """RemoveUserFromGroup (an IamError is said to the person, nothing recorded), then every live
+        grant of the group ended and the standing membership dropped: each an event, a line in its
+        request's thread and a DM to its owner."""
+        now = self.now()
+        self.iam.remove_user_from_group(user_name, group)
+        ended = []
+        for grant in self.store.live_grants(user_name, group):
+            done = self._end(grant, DROPPED, now, actor_id=actor_id)
+            if done is not None:
+                ended.append(done)
+            self.store.set_due(grant.request_id, {Due.GRANT_END: self._next_end(grant.request_id)})
+        standing = self.standing_of(user_name, group)
+        if standing is not None:
+            self._drop_standing(standing, group, now, actor_id=actor_id)
+        return Dropped(user_name, group, tuple(ended), standing)
+
+    def _drop_standing(self, request_id: int, group: str, now: dt.datetime, *, actor_id: str, tries: int = 5) -> None:
+        """Record that a standing membership was dropped, on the request that granted it (a
+        compare-and-swap on its details), with the event, the thread line and the owner's DM a
+        grant's end has."""
+        facts = {"group": group, "reason": DROPPED, "kept_by": None, "actor": actor_id, "standing": True}
+        for _ in range(tries):
+            request = self.store.get(request_id)
+            dropped = dropped_groups(request)
+            if group.lower() in dropped:
+                return
+            dropped[group.lower()] = {"by": actor_id, "at": now.isoformat()}
+            if self.store.revise(request_id, state=request.state, expected=request.details,
+                                 details={**request.details, "dropped": dropped}, actor_id=actor_id,
+                                 what="membership_dropped", now=now, detail=f"{group}: {DROPPED}",
+                                 jobs=[NewJob(GroupOwed.NOTE, {"event": "grant_ended", **facts}),
+                                       NewJob(GroupOwed.DM, {"event": "ended", **facts})]):
+                return
 
     def _end_now(self, grant: Grant, person: Person, reason: str) -> Ended:
         now = self.now()

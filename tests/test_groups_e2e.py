@@ -3,6 +3,7 @@ while, approved by the rules, and the revoker that ends it. End to end over sign
 Slack stand-in and moto."""
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -174,6 +175,91 @@ def test_drop_by_owner_approver_or_stranger(clocked, aws, who, ends):
         assert "Only the person" in said and bot.store.grants_of(2)[0].live
 
 
+def test_drop_of_standing_memberships_is_recorded_as_a_grants_end(clocked, aws, slack):
+    bot, _ = clocked
+    add(bot, "jane.doe Ops --reason on-call rota")  # #2: for good
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    add(bot, "jane.doe Admins --for 1h --reason incident")  # #3: for a while
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
+    status = bot.slash("U0BOB", "status jane.doe")
+    said = str(bot.responses(status.response_url))
+    assert "Time-bound memberships" in said and "`Admins` until" in said
+    assert "Standing memberships the bot granted" in said
+    assert "`Developers` for good (request #1)" in said and "`Ops` for good (request #2)" in said
+    # The owner drops the create's group; an approver the add's. AWS, the trail, the thread, the DM.
+    said = bot.said(bot.slash("U0JANE", "drop jane.doe developers").response_url)
+    assert "out of `Developers`" in said and "standing membership (request #1)" in said
+    assert "Developers" not in groups_of(aws)
+    assert [e.detail for e in bot.store.events(1) if e.what == "membership_dropped"] == ["Developers: dropped"]
+    assert any("membership of `Developers` ended: it was dropped by <@U0JANE>" in t for t in thread_texts(slack))
+    assert any("membership of `Developers` ended (request #1)" in t for t in texts(dms_to_jane(slack)))
+    bot.slash("U0BOB", "drop jane.doe Ops")
+    assert groups_of(aws) == {"Admins"}
+    assert any("membership of `Ops` ended (request #2): it was dropped by <@U0BOB>" in t
+               for t in texts(dms_to_jane(slack)))
+    status = bot.slash("U0BOB", "status jane.doe")
+    said = str(bot.responses(status.response_url))
+    assert "Standing memberships" not in said and "`Admins` until" in said
+    # Dropped already: nothing the bot granted is left to drop.
+    again = bot.said(bot.slash("U0BOB", "drop jane.doe Ops").response_url)
+    assert "no membership of `Ops` that the bot granted" in again
+
+
+def test_a_drop_by_a_stranger_of_a_standing_membership_is_refused(clocked, aws):
+    bot, _ = clocked
+    said = bot.said(bot.slash("U0DAN", "drop jane.doe Developers").response_url)
+    assert "Only the person" in said and "Developers" in groups_of(aws)
+    assert [e.what for e in bot.store.events(1)][-1] == "refused:drop_not_allowed"
+
+
+DENY_DOCUMENT = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+    {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}]})
+
+
+@pytest.mark.parametrize("how", ["inline", "managed"])
+def test_drop_of_a_group_whose_policies_deny_needs_an_approver(clocked, aws, slack, how):
+    bot, _ = clocked
+    aws.create_group(GroupName="Fenced")
+    if how == "inline":
+        aws.put_group_policy(GroupName="Fenced", PolicyName="no-deletes", PolicyDocument=DENY_DOCUMENT)
+    else:
+        arn = aws.create_policy(PolicyName="no-deletes", PolicyDocument=DENY_DOCUMENT)["Policy"]["Arn"]
+        aws.attach_group_policy(GroupName="Fenced", PolicyArn=arn)
+    add(bot, "jane.doe Fenced --for 2h --reason incident")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    said = bot.said(bot.slash("U0JANE", "drop jane.doe Fenced").response_url)
+    assert "Request #3 filed" in said and "hold a Deny" in said
+    drop = bot.store.get(3)
+    assert drop.kind == storage.GROUP_DROP and drop.state == storage.PENDING and drop.owner_id == "U0JANE"
+    assert "Fenced" in groups_of(aws) and bot.store.grants_of(2)[0].live
+    assert "Deny" in card_text(slack, drop)
+    again = bot.said(bot.slash("U0BOB", "drop jane.doe Fenced").response_url)
+    assert "request #3" in again.lower() and bot.store.in_states([storage.PENDING]) == [bot.store.get(3)]
+    bot.click("U0JANE", blocks.ACTION_APPROVE, 3)  # the owner: a second person decides
+    assert bot.store.get(3).state == storage.PENDING and "Fenced" in groups_of(aws)
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
+    assert bot.store.get(3).state == storage.PROVISIONED and "Fenced" not in groups_of(aws)
+    [grant] = bot.store.grants_of(2)
+    assert grant.end_reason == "dropped"
+    assert any("membership of `Fenced` ended (request #2): it was dropped by <@U0JANE>" in t
+               for t in texts(dms_to_jane(slack)))
+    assert any("Took `jane.doe` out of `Fenced`" in t for t in thread_texts(slack))
+    # A done drop holds nothing: the next one may be filed (the one-live-request rule skips drops).
+    add(bot, "jane.doe Fenced --for 1h --reason again")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 4)
+    assert "Request #5 filed" in bot.said(bot.slash("U0BOB", "drop jane.doe Fenced").response_url)
+
+
+def test_the_mfa_group_is_never_dropped(make_bot, aws, tmp_path):
+    bot, _ = clocked_bot(make_bot, aws, tmp_path, RULES, ("ForceMFA",), iam_bot_mfa_group="ForceMFA")
+    assert "ForceMFA" in groups_of(aws)  # a console user is put in it at creation
+    for who in ("U0JANE", "U0BOB"):
+        said = bot.said(bot.slash(who, "drop jane.doe forcemfa").response_url)
+        assert "is the MFA group" in said
+    assert "ForceMFA" in groups_of(aws)
+
+
 def test_a_removal_aws_refuses_three_times_then_accepts(clocked, aws, slack):
     bot, at = clocked
     add(bot, "jane.doe Admins --for 1h --reason incident")
@@ -280,16 +366,18 @@ def test_status_lists_live_grants_with_their_ends(clocked):
     assert "Time-bound memberships" in said and "`Admins` until" in said and "request #2" in said
 
 
-def test_removing_the_user_ends_its_grants_and_voids_open_adds(clocked, aws):
+def test_removing_the_user_ends_its_grants_and_voids_open_adds_and_extensions(clocked, aws, slack):
     bot, at = clocked
     add(bot, "jane.doe Admins --for 1h --reason incident")
     bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
     add(bot, "jane.doe Ops --for 1h --reason later")  # #3, open
-    bot.slash("U0ALICE", "remove jane.doe --reason left")  # #4
-    bot.click("U0BOB", blocks.ACTION_APPROVE, 4)
-    assert bot.store.get(4).state == storage.PROVISIONED
+    extend(bot, slack, "U0JANE", bot.store.grants_of(2)[0].id, "1h")  # #4, an open extension
+    assert bot.store.get(4).kind == storage.GROUP_EXTEND and bot.store.get(4).state == storage.PENDING
+    bot.slash("U0ALICE", "remove jane.doe --reason left")  # #5
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 5)
+    assert bot.store.get(5).state == storage.PROVISIONED
     [grant] = bot.store.grants_of(2)
     assert grant.end_reason == "user_removed" and bot.store.due_at(2) == {}
-    assert bot.store.get(3).state == storage.CANCELLED
+    assert bot.store.get(3).state == bot.store.get(4).state == storage.CANCELLED
     at(dt.timedelta(hours=2))  # nothing left for the revoker
     assert bot.store.grants_of(2)[0].attempts == 0

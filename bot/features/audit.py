@@ -96,6 +96,9 @@ def status_message(status: Status, looks: Looks) -> dict:
     if status.grants:
         blocks.append(section("*Time-bound memberships*\n" + "\n".join(
             f"• {code(g.group)} until {when(g.ends_at)} (request #{g.request_id})" for g in status.grants[:20])))
+    if status.standing:
+        blocks.append(section("*Standing memberships the bot granted*\n" + "\n".join(
+            f"• {code(group)} for good (request #{request_id})" for group, request_id in status.standing[:20])))
     blocks += [_trail(t, looks) for t in status.trails[:STATUS_REQUESTS]]
     hidden = len(status.trails) + status.older - STATUS_REQUESTS
     if hidden > 0:

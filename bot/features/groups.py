@@ -15,13 +15,13 @@ import datetime as dt
 
 from commands.errors import CommandError
 from commands.groups import (
-    DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups,
+    DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, Dropped, GroupOwed, Groups,
     approved_by_rule, duration_of, is_break_glass, parse_grant_duration,
 )
 from commands.offboard import Protected
 from commands.ruleset import format_duration
 from commands.workflow import Filed
-from storage import GROUP_ADD, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
+from storage import GROUP_ADD, GROUP_DROP, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
 
 from ..blocks import (
     CONFIRM_TEXT, FIELD_TEXT, CardFace, button, confirmation, decided_card, field, groups_of, message, section,
@@ -156,6 +156,58 @@ def _extension_checks(filed) -> str:
 
 EXTENSION_CARD = CardFace(title="Longer group membership requested", summary=_extension_summary, fields=_fields,
                           confirm=_extension_confirm, checks=_extension_checks, details=_details)
+
+
+def _drop_summary(request: Request) -> str:
+    return f"{code(request.user_name)} out of {listing(request.groups, budget=300)} (its policies hold a Deny)"
+
+
+def _drop_fields(request: Request) -> list[dict]:
+    return [
+        field("User name", code(request.user_name)),
+        field("Group", groups_of(request, FIELD_TEXT - 20)),
+        field("Owner", mention(request.owner_id)),
+        field("Requested by", mention(request.requester_id)),
+        field("Request", f"#{request.id}"),
+    ]
+
+
+def _drop_confirm(request: Request) -> str:
+    return clip(f"The bot will take {code(request.user_name)} out of {listing(request.groups, budget=300)}, "
+                "lifting the Deny its policies hold for the user.", CONFIRM_TEXT)
+
+
+def _drop_checks(filed) -> str:
+    request = filed.request
+    return (f"Checks passed: :white_check_mark: {code(request.user_name)} holds {listing(request.groups, budget=300)} "
+            f"through the bot; :warning: the group's policies hold a *Deny*: leaving the group lifts it, so "
+            "approvers decide, as for an add")
+
+
+def _drop_details(request: Request) -> list[dict]:
+    blocks = [section(":warning: Leaving this group lifts a *Deny* its policies hold for the user: approvers "
+                      "decide, as for an add.")]
+    grants = request.details.get("grants")
+    if grants is not None:
+        blocks.append(section("*What the group's policies are*"))
+        blocks.extend(section(group_line(group, grants.get(group) or {})) for group in request.groups)
+    return blocks
+
+
+DROP_CARD = CardFace(title="Leaving a group requested", summary=_drop_summary, fields=_drop_fields,
+                     confirm=_drop_confirm, checks=_drop_checks, details=_drop_details)
+
+
+def dropped_line(settings, request: Request, actor) -> str:
+    return f":lock: Took {code(request.user_name)} out of {listing(request.groups, budget=1500)}."
+
+
+def dropped_reply(dropped: Dropped) -> str:
+    what = [f"its time-bound membership (request #{e.grant.request_id})" for e in dropped.ended]
+    if dropped.standing is not None:
+        what.append(f"its standing membership (request #{dropped.standing})")
+    return (f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}: the bot removed it and ended "
+            + " and ".join(what) + ". Its owner is told.")
 
 
 # -- words ---------------------------------------------------------------------------------------
@@ -334,11 +386,17 @@ def feature(svc: Services) -> Feature:
     def drop(asked: Asked, parsed: DropCommand) -> None:
         person = svc.asker(asked.user_id)
         listed = svc.listed(asked.user_id, parsed.user_name)
-        ended = groups.drop(parsed, person, listed=listed)
+        result = groups.drop(parsed, person, listed=listed)
+        if isinstance(result, Filed):
+            if not announce(asked, result):
+                return
+            request = result.request
+            asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: the policies of "
+                        f"{listing(request.groups, budget=300)} hold a Deny, so taking {code(request.user_name)} out "
+                        f"lifts it: approvers decide in {channel(settings.iam_bot_approvals_channel)}.")
+            return
         runner.kick()
-        kept = _kept_words(ended.kept_by)
-        asked.reply(f":lock: {code(ended.grant.user_name)}'s membership of {code(ended.grant.group)} ended"
-                    + (f"; {kept}." if kept else ": the bot removed it."))
+        asked.reply(dropped_reply(result))
 
     def grant_done(body, action, respond):
         reply = ephemeral(respond)
@@ -483,7 +541,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="groups",
-        kinds=(groups.kind, groups.extend_kind),
+        kinds=(groups.kind, groups.extend_kind, groups.drop_kind),
         verbs=VERBS,
         domain=groups,
         commands={
@@ -497,9 +555,10 @@ def feature(svc: Services) -> Feature:
         work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card,
               GroupOwed.RULE_CARD: rule_card, GroupOwed.SECURITY_COPY: security_copy, **reconciler_work},
         duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke), reconciler),
-        looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
+        looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD, GROUP_DROP: DROP_CARD},
                     thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
                                   f"{GROUP_ADD}:reviewed": reviewed_line, f"{GROUP_ADD}:revoked": revoked_line,
                                   f"{GROUP_ADD}:review_overdue": review_overdue_line,
-                                  f"{GROUP_EXTEND}:provisioned": extended_line}),
+                                  f"{GROUP_EXTEND}:provisioned": extended_line,
+                                  f"{GROUP_DROP}:provisioned": dropped_line}),
     )
