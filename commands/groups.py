@@ -41,7 +41,7 @@ from . import guardrails
 from .approvals import Approvals
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
-from .lifecycle import APPROVED_BY_RULE, REVIEW_REMINDED, REVIEWED, REVOKED_NOW, file, move
+from .lifecycle import APPROVED_BY_RULE, CANCEL_GRANT_ENDED, REVIEW_REMINDED, REVIEWED, REVOKED_NOW, file, move
 from .offboard import Protected
 from .parse import Verb, check_group_name, check_groups, check_user_name, plain, usage_of
 from .rules import Person
@@ -507,7 +507,18 @@ class Groups:
             detail=f"{grant.group}: {reason}" + (f" ({kept_by})" if kept_by else ""),
             jobs=[NewJob(GroupOwed.NOTE, {"event": "grant_ended", **facts}),
                   NewJob(GroupOwed.DM, {"event": "ended", **facts})])
-        return Ended(ended, reason, kept_by) if ended is not None else None
+        if ended is None:
+            return None
+        self._void_extensions(grant, now)
+        return Ended(ended, reason, kept_by)
+
+    def _void_extensions(self, grant: Grant, now: dt.datetime) -> None:
+        """An extension still waiting for a grant that ended has nothing left to extend: cancelled,
+        its card redrawn."""
+        for other in self.store.for_user_name(grant.user_name):
+            if other.kind == GROUP_EXTEND and other.state == storage.PENDING and other.details.get("grant_id") == grant.id:
+                move(self.store, CANCEL_GRANT_ENDED, other.id, actor_id=None, now=now,
+                     detail=f"the membership of {grant.group} ended first", jobs=[NewJob(Owed.CARD)])
 
     # -- the warning before the end -----------------------------------------------------------
 

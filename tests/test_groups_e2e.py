@@ -350,6 +350,18 @@ def test_extend_denied_leaves_the_end_and_tells_the_owner(clocked, aws, slack):
     assert "Admins" not in groups_of(aws)
 
 
+def test_an_extension_still_waiting_is_cancelled_when_its_grant_ends(clocked, aws, slack):
+    bot, at = clocked
+    add(bot, "jane.doe Admins --for 1h --reason incident")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    [grant] = bot.store.grants_of(2)
+    extend(bot, slack, "U0JANE", grant.id, "1h")
+    assert bot.store.get(3).state == storage.PENDING
+    bot.click("U0JANE", ACTION_GRANT_DONE, grant.id)
+    assert bot.store.get(3).state == storage.CANCELLED and "Admins" not in groups_of(aws)
+    assert "cancelled" in card_text(slack, bot.store.get(3)).lower()
+
+
 def test_create_refuses_a_time_bound_only_group(clocked):
     bot, _ = clocked
     response = bot.slash("U0ALICE", "create dan Admins")
