@@ -46,6 +46,7 @@ def test_add_for_a_while_is_approved_granted_warned_and_ended(clocked, aws, slac
     card = [p for p in slack.of("chat.postMessage") if p.get("channel") == APPROVALS][-1]
     card_text = str(card["blocks"])
     assert "jane.doe" in card_text and "Admins" in card_text and "incident 42" in card_text and "1 hour" in card_text
+    assert "<@U0JANE>" in card_text and "<@U0BOB>" in card_text and "<@U0CAROL>" in card_text  # owner, who may approve
     bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
     assert bot.store.get(2).state == storage.PROVISIONED and "Admins" in groups_of(aws)
     [grant] = bot.store.grants_of(2)
@@ -98,6 +99,16 @@ def test_an_add_below_the_minimum_is_refused(make_bot, aws):
     provision_jane(bot)
     said = add(bot, "jane.doe ReadOnly --for 10m --reason x")
     assert "shortest time-bound membership is 15m" in said
+
+
+def test_an_add_for_a_protected_user_or_one_outside_the_path_is_refused(make_bot, aws, tmp_path):
+    bot, _ = clocked_bot(make_bot, aws, tmp_path, RULES, ("Ops",), iam_bot_user_path="/people/",
+                         iam_bot_protected_users="root.admin")
+    aws.create_user(UserName="root.admin", Path="/people/")
+    aws.create_user(UserName="outsider", Path="/partners/")
+    assert "`root.admin` is protected" in add(bot, "root.admin Ops --for 1h --reason x")
+    assert "`outsider` lives under the path `/partners/`" in add(bot, "outsider Ops --for 1h --reason x")
+    assert bot.store.in_states([storage.PENDING]) == [] and aws.list_groups_for_user(UserName="outsider")["Groups"] == []
 
 
 def test_the_ten_groups_limit_names_the_users_groups(clocked, aws):
