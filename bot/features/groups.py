@@ -206,6 +206,8 @@ def dropped_reply(dropped: Dropped) -> str:
     what = [f"its time-bound membership (request #{e.grant.request_id})" for e in dropped.ended]
     if dropped.standing is not None:
         what.append(f"its standing membership (request #{dropped.standing})")
+    if not what:  # it ended meanwhile (its time came): the bot made sure the user is out
+        return f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}."
     return (f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}: the bot removed it and ended "
             + " and ".join(what) + ". Its owner is told.")
 
