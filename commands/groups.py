@@ -516,7 +516,8 @@ class Groups:
         """An extension still waiting for a grant that ended has nothing left to extend: cancelled,
         its card redrawn."""
         for other in self.store.for_user_name(grant.user_name):
-            if other.kind == GROUP_EXTEND and other.state == storage.PENDING and other.details.get("grant_id") == grant.id:
+            if other.kind == GROUP_EXTEND and other.state == storage.PENDING \
+                    and other.details.get("grant_id") == grant.id:
                 move(self.store, CANCEL_GRANT_ENDED, other.id, actor_id=None, now=now,
                      detail=f"the membership of {grant.group} ended first", jobs=[NewJob(Owed.CARD)])
 

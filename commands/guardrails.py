@@ -120,8 +120,9 @@ def filing_details(iam: IamGateway, guardrails: Guardrails, groups: tuple[str, .
 
 
 def groups_at_stake(iam: IamGateway, request: Request) -> tuple[str, ...]:
-    """The groups whose sensitivity decides a request: a create's (or an add's, an extension's, a drop's) own groups; for a key, a password
-    reset or an enable, the user's groups as they are now (one ListGroupsForUser). Other kinds: none."""
+    """The groups whose sensitivity decides a request: a create's (an add's, an extension's, a
+    drop's) own groups; for a key, a password reset or an enable, the user's groups as they are
+    now (one ListGroupsForUser). Other kinds: none."""
     if request.kind in (CREATE_USER, GROUP_ADD, GROUP_EXTEND, GROUP_DROP):
         return tuple(request.groups)
     if request.kind in CREDENTIAL_KINDS:
