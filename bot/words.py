@@ -245,8 +245,8 @@ _SAY = {
         f"({listing(f['groups'], budget=800) if f['groups'] else 'none'}): adding {f['asked']} more would pass it. "
         "Drop one first."),
     Why.NO_LIVE_GRANT: lambda f: (
-        f"{code(f['user_name'] or 'The user')} has no time-bound membership of {code(f['group'] or 'that group')} "
-        "the bot could end now."),
+        f"{code(f['user_name'] or 'The user')} has no membership of {code(f['group'] or 'that group')} that the bot "
+        "granted (for a while or for good) and could end now. A membership added outside the bot is removed in AWS."),
     Why.GRANT_NOT_YOURS: lambda f: (
         f"Only the person {code(f['user_name'])} is for, or an approver, can end its membership of "
         f"{code(f['group'])}. Nothing changed."),

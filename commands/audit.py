@@ -19,6 +19,7 @@ import storage
 from storage import GROUP_ADD, Event, Grant, Request, Store
 
 from .errors import CommandError, NotAllowed, Why
+from .groups import standing_groups
 from .iam import IamGateway
 from .parse import Verb, one_user_name, usage_of
 from .rules import Person
@@ -94,6 +95,7 @@ class Status:
     everything: bool  # False: only the requests for the caller (an owner who is not an approver)
     older: int = 0  # requests about the name older than those in `trails`, not read
     grants: tuple[Grant, ...] = ()  # live time-bound memberships (`/iam add --for`), soonest end first
+    standing: tuple[tuple[str, int], ...] = ()  # (group, request id): memberships the bot granted for good
 
 
 # -- the credential report ---------------------------------------------------------------
@@ -274,7 +276,13 @@ class Audit:
             shown = {r.id for r in requests}
             grants = tuple(sorted((g for g in self.store.live_grants(user_name) if approver or g.request_id in shown),
                                   key=lambda g: g.ends_at))
-        return Status(user_name=user_name, trails=trails, everything=approver, older=older, grants=grants)
+        # The standing memberships the bot granted (a create, an add without --for), not dropped since:
+        # from the requests read, or, when older ones are not shown, one more (indexed) read.
+        holding = requests if not older else [r for r in self.store.holding_requests(user_name)
+                                              if approver or r.owner_id == caller.user_id]
+        standing = tuple((group, r.id) for r in holding for group in standing_groups(r))
+        return Status(user_name=user_name, trails=trails, everything=approver, older=older, grants=grants,
+                      standing=standing)
 
     def account_summary(self) -> AuditSummary:
         """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 import storage
-from storage import GROUP_ADD, GROUP_EXTEND, Grant, NewJob, Request, Store
+from storage import GROUP_ADD, GROUP_DROP, GROUP_EXTEND, Grant, NewJob, Request, Store
 
 from . import guardrails
 from .approvals import Approvals
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
-from .lifecycle import APPROVED_BY_RULE, REVIEW_REMINDED, REVIEWED, REVOKED_NOW, file, move
+from .lifecycle import APPROVED_BY_RULE, CANCEL_GRANT_ENDED, REVIEW_REMINDED, REVIEWED, REVOKED_NOW, file, move
 from .offboard import Protected
 from .parse import Verb, check_group_name, check_groups, check_user_name, plain, usage_of
 from .rules import Person
@@ -74,6 +74,7 @@ class GroupOwed:
     NOTE = "group_note"  # a line in the add's thread: a grant ended, a removal failing
     CARD = "group_card"  # an extension's approval card (filed by a button, not by a command)
     RULE_CARD = "group_rule_card"  # the card of an add a rule approved at filing (auto-approve, break-glass)
+    SECURITY_COPY = "group_security_copy"  # break-glass's copy in IAM_BOT_SECURITY_CHANNEL, redrawn after a review
 
 
 # -- the commands --------------------------------------------------------------------------------
@@ -94,7 +95,8 @@ class AddCommand(BaseModel):
 
 class DropCommand(BaseModel):
     """`/iam drop <user-name> <group>`
-    End a time-bound membership now: the owner of the user or an approver."""
+    Take the user out of a group the bot put it in (for a while or for good), now: the owner of the
+    user or an approver. A group whose policies hold a Deny needs an approver, as an add does."""
 
     model_config = ConfigDict(frozen=True)
     user_name: str
@@ -188,6 +190,30 @@ class Ended:
     kept_by: str | None = None  # "grant #12 until ..." / "standing" when the membership stayed
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """What `/iam drop` did at once: the grants it ended and the standing membership it dropped."""
+
+    user_name: str
+    group: str
+    ended: tuple[Ended, ...] = ()
+    standing: int | None = None  # the request (a create, an add without --for) that held it for good
+
+
+def dropped_groups(request: Request) -> dict:
+    """The groups of a standing request dropped since (`/iam drop`), by lower-case name."""
+    return dict(request.details.get("dropped") or {})
+
+
+def standing_groups(request: Request) -> list[str]:
+    """The groups a request holds for good: a create's once made, an add's without --for once done;
+    minus those dropped since."""
+    standing = (request.kind == storage.CREATE_USER and request.state in storage.PROVISIONED_STATES) or \
+        (request.kind == GROUP_ADD and request.state == storage.PROVISIONED and duration_of(request) is None)
+    dropped = dropped_groups(request)
+    return [group for group in request.groups if group.lower() not in dropped] if standing else []
+
+
 def _reviewed(request: Request) -> bool:
     return bool(request.details.get("reviewed_by"))
 
@@ -213,6 +239,8 @@ class Groups:
                          after_provisioning=lambda request: [NewJob(GroupOwed.DM, {"event": "granted"})])
         self.extend_kind = Kind(name=GROUP_EXTEND, plan=lambda request: [STEP_EXTEND], run_step=self._extend_step,
                                 after_provisioning=lambda request: [NewJob(GroupOwed.DM, {"event": "extended"})])
+        self.drop_kind = Kind(name=GROUP_DROP, plan=lambda request: [group_step(group) for group in request.groups],
+                              run_step=self._drop_step)
 
     def now(self) -> dt.datetime:
         return self.workflow.now()
@@ -284,13 +312,22 @@ class Groups:
             return ruling.rule
         if command.duration is None:
             return None
+        return self._auto_approval(command.groups, requester.user_id, command.duration, details)
+
+    def _auto_approval(self, groups: tuple[str, ...], requester_id: str, duration: dt.timedelta,
+                       details: dict) -> str | None:
+        """The auto_approve rule(s) that approve this time-bound membership (an add or an extension)
+        at once, or None. The daily cap counts the requester's adds and extensions of the last day
+        that the same rule approved."""
+        rules, membership = self.approvals.rules, self.approvals.membership
         since = self.now() - dt.timedelta(days=1)
-        earlier = self.store.requested_since(requester.user_id, since, kind=GROUP_ADD)
+        earlier = [*self.store.requested_since(requester_id, since, kind=GROUP_ADD),
+                   *self.store.requested_since(requester_id, since, kind=GROUP_EXTEND)]
         names = []
-        for group in command.groups:
+        for group in groups:
             name = f"{rule_for(rules, group).name} auto_approve"
             count = sum(1 for r in earlier if name in (approved_by_rule(r) or "").split(", "))
-            ruling = auto_approve(rules, group, requester.user_id, membership, command.duration, count,
+            ruling = auto_approve(rules, group, requester_id, membership, duration, count,
                                   group in details.get("sensitive", {}))
             if not ruling.allowed:
                 return None
@@ -317,7 +354,7 @@ class Groups:
         details = {**request.details, "reviewed_by": person.user_id, "reviewed_at": now.isoformat()}
         won = move(self.store, REVIEWED, request.id, actor_id=person.user_id, now=now, detail=BREAK_GLASS,
                    details=details, due={Due.GLASS_REVIEW: None}, guard=lambda current: not _reviewed(current),
-                   jobs=[NewJob(Owed.CARD), thread("reviewed", person.user_id)])
+                   jobs=[NewJob(Owed.CARD), NewJob(GroupOwed.SECURITY_COPY), thread("reviewed", person.user_id)])
         if won is None:
             raise CommandError(Why.ALREADY_REVIEWED, request_id=request.id)
         return won
@@ -335,8 +372,19 @@ class Groups:
             due = {Due.GLASS_REVIEW: None}
         move(self.store, REVOKED_NOW, request.id, actor_id=person.user_id, now=now, detail=approved_by_rule(request),
              details=details, due=due, guard=lambda current: not current.details.get("revoked_by"),
-             jobs=[NewJob(Owed.CARD), thread("revoked", person.user_id)])
+             jobs=[NewJob(Owed.CARD), thread("revoked", person.user_id)]
+             + ([NewJob(GroupOwed.SECURITY_COPY)] if is_break_glass(request) else []))
         return ended
+
+    def security_copy_posted(self, request_id: int, channel: str, ts: str, *, tries: int = 5) -> None:
+        """Where break-glass's copy in the security channel is, so that a review redraws it too (a
+        compare-and-swap on the details: tried again if a review changed them meanwhile)."""
+        for _ in range(tries):
+            request = self.store.get(request_id)
+            details = {**request.details, "security_copy": {"channel": channel, "ts": ts}}
+            if self.store.revise(request_id, state=request.state, expected=request.details, details=details,
+                                 actor_id=None, what="security_copy_posted", now=self.now(), detail=channel):
+                return
 
     def _self_approved(self, request_id: int, person: Person, *, listed: bool, review: bool) -> Request:
         request = self.store.get(request_id)
@@ -421,11 +469,9 @@ class Groups:
 
     def standing_of(self, user_name: str, group: str) -> int | None:
         """The request by which the bot made or found `user_name` a standing member of `group`
-        (a create, or an add without `--for`), or None."""
+        (a create, or an add without `--for`), not dropped since, or None."""
         for request in self.store.for_user_name(user_name):
-            standing = (request.kind == storage.CREATE_USER and request.state in storage.PROVISIONED_STATES) or \
-                (request.kind == GROUP_ADD and request.state == storage.PROVISIONED and duration_of(request) is None)
-            if standing and group.lower() in (g.lower() for g in request.groups):
+            if group.lower() in (g.lower() for g in standing_groups(request)):
                 return request.id
         return None
 
@@ -461,7 +507,19 @@ class Groups:
             detail=f"{grant.group}: {reason}" + (f" ({kept_by})" if kept_by else ""),
             jobs=[NewJob(GroupOwed.NOTE, {"event": "grant_ended", **facts}),
                   NewJob(GroupOwed.DM, {"event": "ended", **facts})])
-        return Ended(ended, reason, kept_by) if ended is not None else None
+        if ended is None:
+            return None
+        self._void_extensions(grant, now)
+        return Ended(ended, reason, kept_by)
+
+    def _void_extensions(self, grant: Grant, now: dt.datetime) -> None:
+        """An extension still waiting for a grant that ended has nothing left to extend: cancelled,
+        its card redrawn."""
+        for other in self.store.for_user_name(grant.user_name):
+            if other.kind == GROUP_EXTEND and other.state == storage.PENDING \
+                    and other.details.get("grant_id") == grant.id:
+                move(self.store, CANCEL_GRANT_ENDED, other.id, actor_id=None, now=now,
+                     detail=f"the membership of {grant.group} ended first", jobs=[NewJob(Owed.CARD)])
 
     # -- the warning before the end -----------------------------------------------------------
 
@@ -484,9 +542,11 @@ class Groups:
 
     # -- Extend: a further duration, approved like an add --------------------------------------
 
-    def extend(self, grant_id: int, person: Person) -> Request:
-        """The owner's Extend: an extension request (kind `group_extend`) for the grant's own duration
-        again (at most the group's max_duration), one open at a time per grant; its card is owed."""
+    def may_extend(self, grant_id: int, person: Person) -> tuple[Grant, dt.timedelta, dt.timedelta | None]:
+        """Whether this person may ask to extend this grant now (its owner, no extension open): the
+        grant, the further duration to suggest (its own length again, within the group's limit) and
+        the group's max_duration (None: no limit). Store reads only: the Extend button asks this
+        before it opens the form."""
         grant, add = self._grant(grant_id)
         if person.user_id != add.owner_id:
             self._refused(add.id, person.user_id, "extend_not_owner")
@@ -496,19 +556,32 @@ class Groups:
                     and other.details.get("grant_id") == grant.id:
                 raise CommandError(Why.EXTENSION_OPEN, group=grant.group, user_name=grant.user_name,
                                    request_id=other.id)
-        self.workflow.refuse_denied(lambda: (grant.group,))
+        limit = rule_for(self.approvals.rules, grant.group).max_duration
         length = duration_of(add) or (grant.ends_at - grant.started_at)
-        ruling = membership_limit(self.approvals.rules, (grant.group,), length)
-        if not ruling.allowed and ruling.why is Verdict.TOO_LONG:
-            length = ruling.limit
+        return grant, min(length, limit) if limit else length, limit
+
+    def extend(self, grant_id: int, person: Person, duration: dt.timedelta) -> Request:
+        """The owner's Extend: an extension request (kind `group_extend`) for a further `duration`
+        (at least IAM_BOT_GRANT_MIN, at most the group's max_duration), one open at a time per grant.
+        Approved like an add, by the same rules: at once when the group's auto-approve allows it (its
+        limits and its daily cap, shared with adds), else its card is owed."""
+        grant, _, _ = self.may_extend(grant_id, person)
+        add = self.store.get(grant.request_id)
+        self.workflow.refuse_denied(lambda: (grant.group,))
+        self.check_duration((grant.group,), duration)
         details = guardrails.filing_details(self.iam, self.policy.guardrails, (grant.group,), False)
         details.update(self.workflow.filing_shares(None, (grant.group,), details["sensitive"]))
         details.update(reason=f"extension of request #{add.id}: {add.details.get('reason') or ''}".strip(),
                        user_arn=add.details.get("user_arn"), grant_id=grant.id, extends=add.id,
-                       from_end=grant.ends_at.isoformat(), duration_seconds=int(length.total_seconds()))
-        return file(self.store, user_name=grant.user_name, groups=(grant.group,), console=False,
-                    owner_id=add.owner_id, requester_id=person.user_id, team_id=self.policy.team_id, now=self.now(),
-                    kind=GROUP_EXTEND, details=details, jobs=[NewJob(GroupOwed.CARD)])
+                       from_end=grant.ends_at.isoformat(), duration_seconds=int(duration.total_seconds()))
+        rule = self._auto_approval((grant.group,), person.user_id, duration, details)
+        request = file(self.store, user_name=grant.user_name, groups=(grant.group,), console=False,
+                       owner_id=add.owner_id, requester_id=person.user_id, team_id=self.policy.team_id,
+                       now=self.now(), kind=GROUP_EXTEND, details=details,
+                       jobs=[] if rule is not None else [NewJob(GroupOwed.CARD)])
+        if rule is not None:
+            request = self._approve_by_rule(request, rule)
+        return request
 
     def _extend_step(self, request: Request, step: str) -> str | None:
         """Move the grant's end from the end it had when the extension was asked for: once, even
@@ -543,20 +616,85 @@ class Groups:
             raise NotAllowed(Why.GRANT_NOT_YOURS, group=grant.group, user_name=grant.user_name)
         return self._end_now(grant, person, DONE)
 
-    def drop(self, command: DropCommand, person: Person, *, listed: bool) -> Ended:
-        """`/iam drop`: the owner of the user or an approver ends its live grant of the group now.
-        No second person: it takes access away."""
-        if self.policy.guardrails.mfa_group and command.group.lower() == self.policy.guardrails.mfa_group.lower():
+    def drop(self, command: DropCommand, person: Person, *, listed: bool) -> Dropped | Filed:
+        """`/iam drop`: the owner of the user or an approver takes it out of a group the bot granted
+        (its live grants, and a standing membership from a create or an add without --for). At once,
+        with no second person, since it takes access away; but a group whose policies hold a Deny
+        lifts that Deny when left, so that drop is a request (`group_drop`) approved like an add.
+        The MFA group is never dropped."""
+        mfa = self.policy.guardrails.mfa_group
+        if mfa and command.group.lower() == mfa.lower():
             raise CommandError(Why.DROP_MFA_GROUP, group=command.group)
         live = self.store.live_grants(command.user_name, command.group)
-        if not live:
+        standing = self.standing_of(command.user_name, command.group)
+        holders = [self.store.get(grant.request_id) for grant in live] + \
+            ([self.store.get(standing)] if standing is not None else [])
+        if not holders:
             raise CommandError(Why.NO_LIVE_GRANT, user_name=command.user_name, group=command.group)
-        grant = live[0]
-        request = self.store.get(grant.request_id)
-        if not listed and person.user_id != request.owner_id:
-            self._refused(request.id, person.user_id, "drop_not_allowed")
-            raise NotAllowed(Why.GRANT_NOT_YOURS, group=grant.group, user_name=grant.user_name)
-        return self._end_now(grant, person, DROPPED)
+        if not listed and person.user_id not in {request.owner_id for request in holders}:
+            self._refused(holders[0].id, person.user_id, "drop_not_allowed")
+            raise NotAllowed(Why.GRANT_NOT_YOURS, group=command.group, user_name=holders[0].user_name)
+        user_name = holders[0].user_name
+        group = live[0].group if live else next(g for g in holders[-1].groups if g.lower() == command.group.lower())
+        for other in self.store.for_user_name(user_name):
+            if other.kind == GROUP_DROP and other.state in (storage.PENDING, storage.APPROVED) \
+                    and other.groups[0].lower() == group.lower():
+                raise CommandError(Why.REQUEST_OPEN, request_id=other.id, user_name=user_name)
+        if self.iam.group_denies(group):
+            return self._file_drop(user_name, group, person, holders[0])
+        return self._take_out(user_name, group, actor_id=person.user_id)
+
+    def _file_drop(self, user_name: str, group: str, person: Person, holder: Request) -> Filed:
+        """A drop that lifts a Deny: a request of kind `group_drop`, approved by the group's rules."""
+        details = guardrails.filing_details(self.iam, self.policy.guardrails, (group,), False)
+        details.update(self.workflow.filing_shares(None, (group,), details["sensitive"]))
+        details.update(reason=f"the policies of {group} hold a Deny: leaving the group lifts it",
+                       user_arn=holder.details.get("user_arn"), lifts_deny=True)
+        request = file(self.store, user_name=user_name, groups=(group,), console=False, owner_id=holder.owner_id,
+                       requester_id=person.user_id, team_id=self.policy.team_id, now=self.now(), kind=GROUP_DROP,
+                       details=details)
+        return Filed(request)
+
+    def _drop_step(self, request: Request, step: str) -> str | None:
+        """An approved drop: out of the group, its grants ended, its standing membership dropped, as a
+        drop at once would; again after a crash, nothing twice (each end is conditional)."""
+        self._take_out(request.user_name, step.removeprefix("group:"), actor_id=request.requester_id)
+        return None
+
+    def _take_out(self, user_name: str, group: str, *, actor_id: str) -> Dropped:
+        """RemoveUserFromGroup (an IamError is said to the person, nothing recorded), then every live
+        grant of the group ended and the standing membership dropped: each an event, a line in its
+        request's thread and a DM to its owner."""
+        now = self.now()
+        self.iam.remove_user_from_group(user_name, group)
+        ended = []
+        for grant in self.store.live_grants(user_name, group):
+            done = self._end(grant, DROPPED, now, actor_id=actor_id)
+            if done is not None:
+                ended.append(done)
+            self.store.set_due(grant.request_id, {Due.GRANT_END: self._next_end(grant.request_id)})
+        standing = self.standing_of(user_name, group)
+        if standing is not None:
+            self._drop_standing(standing, group, now, actor_id=actor_id)
+        return Dropped(user_name, group, tuple(ended), standing)
+
+    def _drop_standing(self, request_id: int, group: str, now: dt.datetime, *, actor_id: str, tries: int = 5) -> None:
+        """Record that a standing membership was dropped, on the request that granted it (a
+        compare-and-swap on its details), with the event, the thread line and the owner's DM a
+        grant's end has."""
+        facts = {"group": group, "reason": DROPPED, "kept_by": None, "actor": actor_id, "standing": True}
+        for _ in range(tries):
+            request = self.store.get(request_id)
+            dropped = dropped_groups(request)
+            if group.lower() in dropped:
+                return
+            dropped[group.lower()] = {"by": actor_id, "at": now.isoformat()}
+            if self.store.revise(request_id, state=request.state, expected=request.details,
+                                 details={**request.details, "dropped": dropped}, actor_id=actor_id,
+                                 what="membership_dropped", now=now, detail=f"{group}: {DROPPED}",
+                                 jobs=[NewJob(GroupOwed.NOTE, {"event": "grant_ended", **facts}),
+                                       NewJob(GroupOwed.DM, {"event": "ended", **facts})]):
+                return
 
     def _end_now(self, grant: Grant, person: Person, reason: str) -> Ended:
         now = self.now()

@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from storage import CREATE_USER, GROUP_ADD, GROUP_EXTEND, Request
+from storage import CREATE_USER, GROUP_ADD, GROUP_DROP, GROUP_EXTEND, Request
 
 from .errors import CommandError, Why
 from .iam import GroupGone, IamGateway
@@ -120,9 +120,10 @@ def filing_details(iam: IamGateway, guardrails: Guardrails, groups: tuple[str, .
 
 
 def groups_at_stake(iam: IamGateway, request: Request) -> tuple[str, ...]:
-    """The groups whose sensitivity decides a request: a create's (or an add's) own groups; for a key, a password
-    reset or an enable, the user's groups as they are now (one ListGroupsForUser). Other kinds: none."""
-    if request.kind in (CREATE_USER, GROUP_ADD, GROUP_EXTEND):
+    """The groups whose sensitivity decides a request: a create's (an add's, an extension's, a
+    drop's) own groups; for a key, a password reset or an enable, the user's groups as they are
+    now (one ListGroupsForUser). Other kinds: none."""
+    if request.kind in (CREATE_USER, GROUP_ADD, GROUP_EXTEND, GROUP_DROP):
         return tuple(request.groups)
     if request.kind in CREDENTIAL_KINDS:
         return tuple(iam.groups_for_user(request.user_name) or ())

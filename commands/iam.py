@@ -16,9 +16,11 @@ after a crash deletes nothing twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -180,6 +182,16 @@ def aws_error(error: Exception, action: str, kind: type[IamError] = IamError) ->
 
 def _gone(error: Exception) -> bool:
     return error_code(error) == "NoSuchEntity"
+
+
+def _has_deny(document) -> bool:
+    """A policy document (as boto3 gives it, or URL-encoded JSON as IAM sends it) with a Deny statement."""
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document))
+    statements = (document or {}).get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    return any(str(statement.get("Effect", "")).lower() == "deny" for statement in statements)
 
 
 def is_virtual(serial: str) -> bool:
@@ -560,6 +572,25 @@ class IamGateway:
             raise aws_error(error, f"read what group {group} grants") from None
         return GroupGrants(group=group, attached=tuple((p["PolicyName"], p["PolicyArn"]) for p in attached),
                            inline=tuple(names))
+
+    def group_denies(self, group: str) -> bool:
+        """Whether a policy of the group (attached managed, or inline) has a `Deny` statement, so
+        that leaving the group lifts it: ListAttachedGroupPolicies and ListGroupPolicies, then
+        GetPolicy and GetPolicyVersion a managed policy and GetGroupPolicy an inline one (IAM allows
+        at most 20 and a few)."""
+        read = self.group_grants(group)
+        try:
+            for _, arn in read.attached:
+                version = self.client.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+                document = self.client.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+                if _has_deny(document):
+                    return True
+            for name in read.inline:
+                if _has_deny(self.client.get_group_policy(GroupName=group, PolicyName=name)["PolicyDocument"]):
+                    return True
+        except (ClientError, BotoCoreError) as error:
+            raise aws_error(error, f"read the policies of group {group}") from None
+        return False
 
     def group_members(self, group: str, *, page: int = 100) -> list[IamUser] | None:
         """The group's members (name, id, ARN, path): one GetGroup per `page` members; None if there

@@ -96,6 +96,10 @@ REVOKED_NOW = Transition("revoked", (PROVISIONED,), PROVISIONED,
 REVIEW_REMINDED = Transition("review_reminded", (PROVISIONED,), PROVISIONED,
                              "a break-glass membership still waits for its review: a reminder in its thread")
 
+# -- group membership (commands/groups.py) ----------------------------------------------------
+CANCEL_GRANT_ENDED = Transition("cancelled", (PENDING,), CANCELLED,
+                                "an extension whose grant ended first (its time, I'm done, drop, Revoke now)")
+
 TRANSITIONS = tuple(value for value in dict(globals()).values() if isinstance(value, Transition))
 
 # The transitions Prometheus counts (commands/metrics.py), by the request's kind.

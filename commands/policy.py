@@ -20,7 +20,11 @@ WRITE_OWN_USERS += ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAcc
 # IAM authorises AddUserToGroup on the group, not the user: narrow the groups if you can.
 GROUPS = ["iam:GetGroup", "iam:AddUserToGroup",
           # Guardrails: what a group grants, on the card, and whether it is sensitive.
-          "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"]
+          "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies",
+          # `/iam drop`: does a group's inline policy hold a Deny (then leaving it needs approval)?
+          "iam:GetGroupPolicy"]
+# `/iam drop`: does a managed policy attached to the group hold a Deny? Its default version's document.
+READ_POLICIES = ["iam:GetPolicy", "iam:GetPolicyVersion"]
 # Offboarding (commands/iam.py): reading what a user holds and removing it, only for
 # users under IAM_BOT_USER_PATH (the bot checks the path first; IAM checks it again here).
 # Deactivating and deleting access keys is allowed above already, for the key commands, and
@@ -50,6 +54,8 @@ def bot_policy(user_path: str = "/") -> dict:
             {"Sid": "ManageUsersUnderThePath", "Effect": "Allow", "Action": WRITE_OWN_USERS,
              "Resource": f"arn:aws:iam::*:user{user_path}*"},
             {"Sid": "Groups", "Effect": "Allow", "Action": GROUPS, "Resource": "arn:aws:iam::*:group/*"},
+            {"Sid": "ReadGroupPolicies", "Effect": "Allow", "Action": READ_POLICIES,
+             "Resource": "arn:aws:iam::*:policy/*"},
             {"Sid": "AccountWide", "Effect": "Allow", "Action": ACCOUNT, "Resource": "*"},
             {"Sid": "OffboardUsersUnderThePath", "Effect": "Allow", "Action": OFFBOARD_USERS,
              "Resource": f"arn:aws:iam::*:user{user_path}*"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .store import (
-    APPROVED, CANCELLED, CREATE_USER, DENIED, EXPIRED, FAILED, GROUP_ADD, GROUP_EXTEND, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES,
+    APPROVED, CANCELLED, CREATE_USER, DENIED, EXPIRED, FAILED, GROUP_ADD, GROUP_DROP, GROUP_EXTEND, LIVE_STATES, PENDING, PROVISIONED, PROVISIONED_STATES,
     REMOVE, REMOVED, REVEAL_EXPIRED, REVEALED, REVEALING, DuplicateRequest, Event, Grant, Job, NewJob, Request,
     RequestNotFound, Store, StoreError, StoreUnavailable,
 )
@@ -14,7 +14,7 @@ from .reviews import DUE_CAMPAIGN, DUE_DEADLINE, DUE_REMIND, Campaign, ReviewIte
 from .urls import parse_database_url
 
 __all__ = [
-    "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "GROUP_ADD", "GROUP_EXTEND", "LIVE_STATES", "PENDING", "PROVISIONED",
+    "APPROVED", "CANCELLED", "CREATE_USER", "DENIED", "EXPIRED", "FAILED", "GROUP_ADD", "GROUP_DROP", "GROUP_EXTEND", "LIVE_STATES", "PENDING", "PROVISIONED",
     "PROVISIONED_STATES", "REMOVE", "REMOVED", "REVEAL_EXPIRED", "REVEALED", "REVEALING", "DuplicateRequest", "Event", "Grant",
     "Job", "NewJob", "Request", "RequestNotFound", "Store", "StoreError", "StoreUnavailable", "open_store",
     "parse_database_url", "HOLD_APPROVER", "HOLD_DISABLE", "KeyHold",

@@ -329,3 +329,16 @@ def m012_reviews(db: Database) -> None:
         " PRIMARY KEY (what, key))"
     )
     db.execute("CREATE INDEX review_due_when ON review_due(what, due_at, key)")
+
+
+@migrations()
+def m013_group_drops(db: Database) -> None:
+    # `/iam drop` of a group whose policies hold a Deny is a request approved like an add (issue 20):
+    # drops of one user's groups may be open at once, and a done one holds no name, so the
+    # one-live-request rule skips them as it skips adds.
+    db.execute("DROP INDEX IF EXISTS requests_one_live_per_user_and_kind")
+    db.execute(
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests(user_name_key, kind) "
+        "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
+        "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')"
+    )

@@ -305,6 +305,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         """,
         "CREATE INDEX review_due_when ON review_due (what, due_at, key)",
     ]),
+    # `/iam drop` of a group whose policies hold a Deny is a request approved like an add: drops of
+    # one user's groups may be open at once, and a done one holds no name.
+    ("0012_group_drops", [
+        "DROP INDEX IF EXISTS requests_one_live_per_user_and_kind",
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests (user_name_key, kind) "
+        "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
+        "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')",
+    ]),
 ]
 
 

@@ -48,6 +48,8 @@ REMOVE = "remove"
 # `/iam add` and an extension of its grant: several may be open for one user (see migrations 009).
 GROUP_ADD = "group_add"
 GROUP_EXTEND = "group_extend"
+# `/iam drop` of a group whose policies hold a Deny: approved like an add (see migrations 011).
+GROUP_DROP = "group_drop"
 LAST_ERROR_LIMIT = 500
 # Why a key is held inactive (see `KeyHold`).
 HOLD_APPROVER = "approver"  # an approver deactivated it
@@ -350,6 +352,15 @@ class Store(TrailMethods, ReviewMethods):
         """Every request about this IAM user name, in any case, oldest first."""
         with self._read() as tx:
             rows = tx.rows("SELECT * FROM requests WHERE user_name_key = ? ORDER BY id", [user_name.lower()])
+        return [self._request(row) for row in rows]
+
+    def holding_requests(self, user_name: str) -> list[Request]:
+        """The requests that may hold memberships of this IAM user name for good (a create made, an
+        add done), oldest first: `/iam status` reads them when older requests are not shown."""
+        kinds, states = [CREATE_USER, GROUP_ADD], list(PROVISIONED_STATES)
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT * FROM requests WHERE user_name_key = ? AND kind IN ({marks(kinds)}) "
+                           f"AND state IN ({marks(states)}) ORDER BY id", [user_name.lower(), *kinds, *states])
         return [self._request(row) for row in rows]
 
     def unsettled_key_attempts(self, *, limit: int) -> list[Request]:

@@ -12,7 +12,7 @@ from bot import blocks
 from bot.features.groups import ACTION_REVIEWED, ACTION_REVOKE_NOW
 from tests.support.harness import APPROVALS
 from tests.support.stories import card_text, dms_to_jane, thread_texts
-from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, groups_of
+from tests.support.grants import GROUP_RULES, T0, add, clocked_bot, extend, groups_of
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ RULES = GROUP_RULES + """
 [[group]]
 name = "ReadOnly*"
 max_duration = "30d"
-auto_approve = { requesters = ["U0ALICE"], max_duration = "8h", per_requester_per_day = 2 }
+auto_approve = { requesters = ["U0ALICE", "U0JANE"], max_duration = "8h", per_requester_per_day = 2 }
 
 [break_glass]
 requesters = ["U0JANE"]
@@ -37,6 +37,11 @@ def clocked(make_bot, aws, tmp_path):
     """A bot whose clock the test moves, with jane.doe made (request #1, Developers)."""
     return clocked_bot(make_bot, aws, tmp_path, RULES, ("Admins", "ReadOnly1", "ReadOnly2", "ReadOnly3"),
                        iam_bot_security_channel=SECURITY)
+
+
+def security_copy(slack):
+    """The security channel's copy of the break-glass card as it reads now (Slack's message, updates included)."""
+    return str(slack.latest(SECURITY).blocks)
 
 
 def card_of(bot, slack, request_id):
@@ -109,6 +114,31 @@ def test_auto_approve_daily_cap(clocked, aws, slack):
     assert "approved by the rule" in add(bot, "jane.doe ReadOnly2 --for 1h --reason e", "U0ALICE")
 
 
+def test_extend_is_auto_approved_within_the_rules_limits_and_daily_cap(clocked, aws, slack):
+    bot, at = clocked
+    assert "approved by the rule" in add(bot, "jane.doe ReadOnly1 --for 1h --reason look at the logs", "U0ALICE")
+    [grant] = bot.store.grants_of(2)
+    extend(bot, slack, "U0JANE", grant.id, "2h")  # jane may self-approve ReadOnly*, within 8h
+    extension = bot.store.get(3)
+    assert extension.kind == storage.GROUP_EXTEND and extension.state == storage.PROVISIONED
+    assert [e.detail for e in bot.store.events(3) if e.what == "approved"] == ["group ReadOnly* auto_approve"]
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=3)
+    assert "Approved by the rule" in card_of(bot, slack, 3) and buttons_on(slack, extension) == []
+    assert any("approved by the rule" in t for t in (p.get("text", "") for p in dms_to_jane(slack)))
+    # Beyond the rule's 8h (the group allows 30d): approvers decide.
+    extend(bot, slack, "U0JANE", grant.id, "9h")
+    assert bot.store.get(4).state == storage.PENDING and blocks.ACTION_APPROVE in buttons_on(slack, bot.store.get(4))
+    bot.click("U0BOB", blocks.ACTION_DENY, 4)
+    bot.submit_deny("U0BOB", 4, "too long")
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=3)
+    # The daily cap (2) counts jane's auto-approved extensions: the second passes, the third waits.
+    extend(bot, slack, "U0JANE", grant.id, "1h")
+    assert bot.store.get(5).state == storage.PROVISIONED
+    extend(bot, slack, "U0JANE", grant.id, "1h")
+    assert bot.store.get(6).state == storage.PENDING
+    assert bot.store.grant(grant.id).ends_at == T0 + dt.timedelta(hours=4)
+
+
 def test_break_glass_in_at_once_loud_card_reviewed_by_a_second_person(clocked, aws, slack):
     bot, at = clocked
     said = add(bot, "jane.doe Admins --for 1h --break-glass --reason incident 42", "U0JANE")
@@ -128,6 +158,7 @@ def test_break_glass_in_at_once_loud_card_reviewed_by_a_second_person(clocked, a
     assert bot.store.get(2).details["reviewed_by"] == "U0BOB"
     assert buttons_on(slack, bot.store.get(2)) == [ACTION_REVOKE_NOW]
     assert "Reviewed by <@U0BOB>" in card_of(bot, slack, 2)
+    assert "Reviewed by <@U0BOB>" in security_copy(slack)  # the security channel's copy says so too
     assert Due_review(bot, 2) is None
     at(dt.timedelta(hours=25))  # reviewed: no reminder
     assert not any("not reviewed yet" in t for t in thread_texts(slack))
@@ -164,6 +195,7 @@ def test_break_glass_revoke_now_ends_the_grant(clocked, aws, slack):
     request = bot.store.get(2)
     assert request.details["revoked_by"] == "U0CAROL" and request.details["reviewed_by"] == "U0CAROL"
     assert buttons_on(slack, request) == []
+    assert "Revoked by <@U0CAROL>" in security_copy(slack) and "Revoke now" not in security_copy(slack)
     assert any("membership of `Admins` ended" in p.get("text", "") and "revoked" in p.get("text", "")
                for p in dms_to_jane(slack))
 

@@ -6,7 +6,9 @@ import datetime as dt
 import pytest
 
 from bot import blocks
+from bot.features.groups import ACTION_STOP_RETRYING
 from commands.iam import IamGateway
+from tests.support.faults import Fault
 from tests.support.harness import APPROVALS
 from tests.support.stories import thread_texts
 from tests.support.grants import T0, clocked_bot, groups_of
@@ -124,6 +126,22 @@ def test_a_live_grant_and_a_standing_membership_are_left_alone(clocked, aws, sla
     at(dt.timedelta(minutes=10))
     assert "Admins" in groups_of(aws) and "Developers" in groups_of(aws)
     assert not [t for t in channel_texts(slack) if "outside the bot" in t]
+
+
+def test_a_grant_whose_retries_an_approver_stopped_is_reported_not_removed(clocked, aws, slack):
+    bot, at = clocked
+    bot.slash("U0ALICE", "add jane.doe Admins --for 1h --reason incident 42")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    fault = Fault(bot.client, "RemoveUserFromGroup", "ServiceFailure", status=500, times=None)
+    for minutes in (60, 61, 63):
+        at(dt.timedelta(minutes=minutes), duty="revoker")
+    bot.click("U0BOB", ACTION_STOP_RETRYING, bot.store.grants_of(2)[0].id)
+    fault.remove()
+    at(dt.timedelta(minutes=70))
+    at(dt.timedelta(minutes=130))
+    told = [t for t in channel_texts(slack) if "stopped the bot's retries" in t]
+    assert len(told) == 1 and "`Admins`" in told[0]  # once
+    assert "Admins" in groups_of(aws) and bot.store.grants_of(2)[0].live
 
 
 def test_the_reconciler_asks_one_get_group_a_group_whatever_its_history(clocked, aws, slack):

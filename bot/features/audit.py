@@ -42,7 +42,7 @@ _EVENT_WORDS = {
     "sign_in_delivered": "sent the sign-in details", "sign_in_not_delivered": "could not send the sign-in details",
 }
 # Bookkeeping that says nothing a person asked about.
-_QUIET = {"reveal_button_sent", "reveal_claimed", "reveal_released"}
+_QUIET = {"reveal_button_sent", "reveal_claimed", "reveal_released", "security_copy_posted"}
 
 
 def _event_line(event: Event, request: Request | None = None) -> str:
@@ -96,6 +96,9 @@ def status_message(status: Status, looks: Looks) -> dict:
     if status.grants:
         blocks.append(section("*Time-bound memberships*\n" + "\n".join(
             f"• {code(g.group)} until {when(g.ends_at)} (request #{g.request_id})" for g in status.grants[:20])))
+    if status.standing:
+        blocks.append(section("*Standing memberships the bot granted*\n" + "\n".join(
+            f"• {code(group)} for good (request #{request_id})" for group, request_id in status.standing[:20])))
     blocks += [_trail(t, looks) for t in status.trails[:STATUS_REQUESTS]]
     hidden = len(status.trails) + status.older - STATUS_REQUESTS
     if hidden > 0:

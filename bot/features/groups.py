@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from commands.errors import CommandError
 from commands.groups import (
-    DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, GroupOwed, Groups,
-    approved_by_rule, duration_of, is_break_glass,
+    DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, Dropped, GroupOwed, Groups,
+    approved_by_rule, duration_of, is_break_glass, parse_grant_duration,
 )
 from commands.offboard import Protected
+from commands.ruleset import format_duration
 from commands.workflow import Filed
-from storage import GROUP_ADD, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
+from storage import GROUP_ADD, GROUP_DROP, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
 
 from ..blocks import (
     CONFIRM_TEXT, FIELD_TEXT, CardFace, button, confirmation, decided_card, field, groups_of, message, section,
@@ -29,7 +31,7 @@ from ..guardrails import approved_by
 from ..mrkdwn import channel, clip, code, duration, escape, listing, mention, when
 from ..people import owner_of
 from ..replies import answering, ephemeral
-from ..router import Asked
+from ..router import Asked, later
 from ..services import Services
 from .create import group_line
 from .reconcile import parts as reconciler_parts
@@ -40,6 +42,9 @@ ACTION_GRANT_EXTEND = "grant_extend"
 ACTION_STOP_RETRYING = "grant_stop_retrying"
 ACTION_REVIEWED = "glass_reviewed"
 ACTION_REVOKE_NOW = "grant_revoke_now"
+VIEW_EXTEND = "grant_extend_view"
+BLOCK_EXTEND_FOR = "extend_for"
+ACTION_EXTEND_FOR = "extend_for_input"
 
 
 # -- the card ------------------------------------------------------------------------------------
@@ -119,7 +124,8 @@ def _self_approved_blocks(request: Request) -> list[dict]:
 
 
 def _details(request: Request) -> list[dict]:
-    blocks = _self_approved_blocks(request) if approved_by_rule(request) else []
+    # Revoke now and Reviewed are an add's; an extension a rule approved moves the add's end only.
+    blocks = _self_approved_blocks(request) if approved_by_rule(request) and request.kind == GROUP_ADD else []
     blocks.append(section(f"*Reason:* {escape(request.details.get('reason') or '')}"))
     grants = request.details.get("grants")
     if grants is not None:
@@ -150,6 +156,60 @@ def _extension_checks(filed) -> str:
 
 EXTENSION_CARD = CardFace(title="Longer group membership requested", summary=_extension_summary, fields=_fields,
                           confirm=_extension_confirm, checks=_extension_checks, details=_details)
+
+
+def _drop_summary(request: Request) -> str:
+    return f"{code(request.user_name)} out of {listing(request.groups, budget=300)} (its policies hold a Deny)"
+
+
+def _drop_fields(request: Request) -> list[dict]:
+    return [
+        field("User name", code(request.user_name)),
+        field("Group", groups_of(request, FIELD_TEXT - 20)),
+        field("Owner", mention(request.owner_id)),
+        field("Requested by", mention(request.requester_id)),
+        field("Request", f"#{request.id}"),
+    ]
+
+
+def _drop_confirm(request: Request) -> str:
+    return clip(f"The bot will take {code(request.user_name)} out of {listing(request.groups, budget=300)}, "
+                "lifting the Deny its policies hold for the user.", CONFIRM_TEXT)
+
+
+def _drop_checks(filed) -> str:
+    request = filed.request
+    return (f"Checks passed: :white_check_mark: {code(request.user_name)} holds {listing(request.groups, budget=300)} "
+            f"through the bot; :warning: the group's policies hold a *Deny*: leaving the group lifts it, so "
+            "approvers decide, as for an add")
+
+
+def _drop_details(request: Request) -> list[dict]:
+    blocks = [section(":warning: Leaving this group lifts a *Deny* its policies hold for the user: approvers "
+                      "decide, as for an add.")]
+    grants = request.details.get("grants")
+    if grants is not None:
+        blocks.append(section("*What the group's policies are*"))
+        blocks.extend(section(group_line(group, grants.get(group) or {})) for group in request.groups)
+    return blocks
+
+
+DROP_CARD = CardFace(title="Leaving a group requested", summary=_drop_summary, fields=_drop_fields,
+                     confirm=_drop_confirm, checks=_drop_checks, details=_drop_details)
+
+
+def dropped_line(settings, request: Request, actor) -> str:
+    return f":lock: Took {code(request.user_name)} out of {listing(request.groups, budget=1500)}."
+
+
+def dropped_reply(dropped: Dropped) -> str:
+    what = [f"its time-bound membership (request #{e.grant.request_id})" for e in dropped.ended]
+    if dropped.standing is not None:
+        what.append(f"its standing membership (request #{dropped.standing})")
+    if not what:  # it ended meanwhile (its time came): the bot made sure the user is out
+        return f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}."
+    return (f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}: the bot removed it and ended "
+            + " and ".join(what) + ". Its owner is told.")
 
 
 # -- words ---------------------------------------------------------------------------------------
@@ -247,6 +307,37 @@ def warning_dm(request: Request, grant: Grant) -> dict:
     ]}
 
 
+def extend_modal(grant: Grant, suggested: dt.timedelta, limit: dt.timedelta | None) -> dict:
+    """Extend's form: how much longer, a duration typed as in `--for` (the grant's own length again
+    filled in, within the group's max_duration)."""
+    most = f"; at most {format_duration(limit)}" if limit else ""
+    return {
+        "type": "modal",
+        "callback_id": VIEW_EXTEND,
+        "private_metadata": str(grant.id),
+        "title": {"type": "plain_text", "text": "Extend membership"},
+        "submit": {"type": "plain_text", "text": "Ask"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"Keep {code(grant.user_name)} in {code(grant.group)} longer: it ends {when(grant.ends_at)} now, "
+                    "and an approved extension moves that end by the time you ask for. Approvers decide as for "
+                    "an add."),
+            {
+                "type": "input",
+                "block_id": BLOCK_EXTEND_FOR,
+                "label": {"type": "plain_text", "text": f"How much longer (30m, 4h, 2d{most})"},
+                "element": {"type": "plain_text_input", "action_id": ACTION_EXTEND_FOR,
+                            "initial_value": format_duration(suggested), "max_length": 10},
+            },
+        ],
+    }
+
+
+def _typed_duration(view: dict) -> str:
+    value = (((view.get("state") or {}).get("values") or {}).get(BLOCK_EXTEND_FOR) or {}).get(ACTION_EXTEND_FOR) or {}
+    return str(value.get("value") or "")
+
+
 def extended_dm(request: Request, grant: Grant | None) -> dict:
     until = f" now ends {when(grant.ends_at)}" if grant is not None else " was extended"
     return message(f":white_check_mark: {code(request.user_name)}'s membership of {listing(request.groups, budget=300)}"
@@ -297,11 +388,17 @@ def feature(svc: Services) -> Feature:
     def drop(asked: Asked, parsed: DropCommand) -> None:
         person = svc.asker(asked.user_id)
         listed = svc.listed(asked.user_id, parsed.user_name)
-        ended = groups.drop(parsed, person, listed=listed)
+        result = groups.drop(parsed, person, listed=listed)
+        if isinstance(result, Filed):
+            if not announce(asked, result):
+                return
+            request = result.request
+            asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: the policies of "
+                        f"{listing(request.groups, budget=300)} hold a Deny, so taking {code(request.user_name)} out "
+                        f"lifts it: approvers decide in {channel(settings.iam_bot_approvals_channel)}.")
+            return
         runner.kick()
-        kept = _kept_words(ended.kept_by)
-        asked.reply(f":lock: {code(ended.grant.user_name)}'s membership of {code(ended.grant.group)} ended"
-                    + (f"; {kept}." if kept else ": the bot removed it."))
+        asked.reply(dropped_reply(result))
 
     def grant_done(body, action, respond):
         reply = ephemeral(respond)
@@ -312,13 +409,41 @@ def feature(svc: Services) -> Feature:
             reply(f":lock: Your membership of {code(ended.grant.group)} ended"
                   + (f"; {kept}." if kept else ": the bot removed it. Thank you."))
 
-    def grant_extend(body, action, respond):
+    def grant_extend(body, action, respond, client):
+        """The owner's Extend: checked in the store, then a form asks for how much longer (views.open
+        must come within 3 s of the click)."""
         reply = ephemeral(respond)
         with answering(reply, "Extend"):
-            request = groups.extend(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+            grant, suggested, limit = groups.may_extend(request_id_of(action.get("value")),
+                                                        svc.asker(body["user"]["id"]))
+            client.views_open(trigger_id=body["trigger_id"], view=extend_modal(grant, suggested, limit))
+
+    def extend_submitted(ack, body, view):
+        """The duration is checked here, so the form can say what to type; the request is filed after the ack."""
+        try:
+            length = parse_grant_duration(_typed_duration(view))
+        except CommandError:
+            ack(response_action="errors", errors={BLOCK_EXTEND_FOR: (
+                "A number and m, h, d or w, for example 30m, 4h or 2d.")})
+            return
+        ack()
+        later(svc, extend_for, {"body": body, "view": view, "length": length})
+
+    def extend_for(body, view, length):
+        user_id = body["user"]["id"]
+
+        def reply(text: str) -> None:
+            notifier.dm(user_id, message(text))
+
+        with answering(reply, "Extend"):
+            request = groups.extend(request_id_of(view.get("private_metadata")), svc.asker(user_id), length)
             runner.kick()
-            reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting for "
-                  f"approval in {channel(settings.iam_bot_approvals_channel)}.")
+            if approved_by_rule(request):
+                reply(f":white_check_mark: Request #{request.id}: {_extension_summary(request)}, approved by the rule "
+                      f"{code(approved_by_rule(request))}; the bot moves the end now.")
+            else:
+                reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting "
+                      f"for approval in {channel(settings.iam_bot_approvals_channel)}.")
 
     def extension_card(job: Job) -> None:
         request = workflow.request(job.request_id)
@@ -343,16 +468,26 @@ def feature(svc: Services) -> Feature:
         request = workflow.request(job.request_id)
         if request.card_ts:
             return
-        card = decided_card(request, CARD)
+        card = decided_card(request, CARD if request.kind == GROUP_ADD else EXTENSION_CARD)
         posted, refused = notifier.attempt(f"post the card of request #{request.id}", svc.client.chat_postMessage,
                                            channel=settings.iam_bot_approvals_channel, unfurl_links=False,
                                            unfurl_media=False, **card)
         if posted is not None:
             workflow.card_posted(request.id, posted["channel"], posted["ts"])
         if is_break_glass(request) and settings.iam_bot_security_channel:
-            notifier.attempt(f"tell the security channel of request #{request.id}", svc.client.chat_postMessage,
-                             channel=settings.iam_bot_security_channel, unfurl_links=False, unfurl_media=False,
-                             **card)
+            copy, _ = notifier.attempt(f"tell the security channel of request #{request.id}",
+                                       svc.client.chat_postMessage, channel=settings.iam_bot_security_channel,
+                                       unfurl_links=False, unfurl_media=False, **card)
+            if copy is not None:
+                groups.security_copy_posted(request.id, copy["channel"], copy["ts"])
+
+    def security_copy(job: Job) -> None:
+        """Break-glass's copy in the security channel, redrawn as the card is (reviewed, revoked, by whom)."""
+        request = workflow.request(job.request_id)
+        copy = request.details.get("security_copy")
+        if copy:
+            notifier.attempt(f"update the security channel's copy of request #{request.id}", svc.client.chat_update,
+                             channel=copy["channel"], ts=copy["ts"], **decided_card(request, CARD))
 
     def on_self_approved(label: str, act, words):
         """A button on the card of an add a rule approved: `act(request_id, person, listed=...)`, then
@@ -408,7 +543,7 @@ def feature(svc: Services) -> Feature:
 
     return Feature(
         name="groups",
-        kinds=(groups.kind, groups.extend_kind),
+        kinds=(groups.kind, groups.extend_kind, groups.drop_kind),
         verbs=VERBS,
         domain=groups,
         commands={
@@ -416,14 +551,16 @@ def feature(svc: Services) -> Feature:
                                           f"{listing(c.groups, budget=300)}…", file_add),
             DropCommand: Command(lambda c: f"Ending {code(c.user_name)}'s membership of {code(c.group)}…", drop),
         },
+        views={VIEW_EXTEND: extend_submitted},
         actions={ACTION_GRANT_DONE: grant_done, ACTION_GRANT_EXTEND: grant_extend,
                  ACTION_STOP_RETRYING: stop_retrying, ACTION_REVIEWED: reviewed, ACTION_REVOKE_NOW: revoke_now},
         work={GroupOwed.DM: group_dm, GroupOwed.NOTE: group_note, GroupOwed.CARD: extension_card,
-              GroupOwed.RULE_CARD: rule_card, **reconciler_work},
+              GroupOwed.RULE_CARD: rule_card, GroupOwed.SECURITY_COPY: security_copy, **reconciler_work},
         duties=(Duty("revoker", settings.iam_bot_revoke_every, revoke), reconciler),
-        looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD},
+        looks=Looks(card_faces={GROUP_ADD: CARD, GROUP_EXTEND: EXTENSION_CARD, GROUP_DROP: DROP_CARD},
                     thread_lines={f"{GROUP_ADD}:provisioned": provisioned_line,
                                   f"{GROUP_ADD}:reviewed": reviewed_line, f"{GROUP_ADD}:revoked": revoked_line,
                                   f"{GROUP_ADD}:review_overdue": review_overdue_line,
-                                  f"{GROUP_EXTEND}:provisioned": extended_line}),
+                                  f"{GROUP_EXTEND}:provisioned": extended_line,
+                                  f"{GROUP_DROP}:provisioned": dropped_line}),
     )

@@ -5,7 +5,11 @@ test_glass_e2e.py, test_reconcile_e2e.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+from bot.features.groups import ACTION_EXTEND_FOR, ACTION_GRANT_EXTEND, BLOCK_EXTEND_FOR
+from bot.shell import payloads
+from tests.support.harness import TEAM
 from tests.support.stories import provision_jane
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
@@ -54,3 +58,24 @@ def add(bot, text: str, user: str = "U0ALICE") -> str:
     """What the asker reads: the ack (a typing mistake) and the answer after it."""
     response = bot.slash(user, f"add {text}")
     return response.json().get("text", "") + bot.said(response.response_url)
+
+
+def extend(bot, slack, user: str, grant_id: int, length: str | None = None):
+    """The owner's Extend as Slack carries it: the click, then the form the bot opened submitted
+    with `length` typed (None: as the bot filled it in). The form's answer (errors, if any)."""
+    opened = len(slack.of("views.open"))
+    bot.click(user, ACTION_GRANT_EXTEND, grant_id)
+    views = slack.of("views.open")
+    if len(views) == opened:
+        return None  # refused before the form: the words are in the click's response
+    view = views[-1]["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    typed = length if length is not None else next(
+        b["element"].get("initial_value") for b in view["blocks"] if b.get("block_id") == BLOCK_EXTEND_FOR)
+    body = payloads.view_submission(
+        user_id=user, user_name=user.lower(), team_id=TEAM, team_domain="test", view=view, view_id="V0EXTEND",
+        trigger_id=slack.trigger(user),
+        values={BLOCK_EXTEND_FOR: {ACTION_EXTEND_FOR: payloads.text_input(typed)}})
+    response = bot.post(body)
+    bot.settle()
+    return response.json() if response.text.strip() else {}
