@@ -98,7 +98,7 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
     user_groups = UserGroups(deps.clock)
     workflow = Workflow(
         deps.store, deps.iam,
-        Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
+        Policy(team_id=team_id, user_path=settings.iam_bot_user_path, boundary=settings.iam_bot_permissions_boundary,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold,
                guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,

@@ -100,6 +100,7 @@ def metrics_dir(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     rules = read_rules(settings)  # before the server starts: a bad file stops it with one line
+    check_boundary(settings)
     metrics_dir(settings)
     from .server import Gunicorn, flask_app
     from .work import InFlight
@@ -129,6 +130,7 @@ def socket(settings: Settings) -> None:
     if settings.iam_bot_metrics_token is not None:
         require(settings, "METRICS_PORT")  # one process: its own counters, no PROMETHEUS_MULTIPROC_DIR
     rules = read_rules(settings)
+    check_boundary(settings)
     from . import metrics as prometheus
     from .socket_mode import CheckedSocketModeHandler
 
@@ -149,7 +151,7 @@ def policy(mfa: bool = False) -> int:
     import os
 
     from commands.policy import render, render_mfa
-    from commands.settings import check_user_path
+    from commands.settings import check_policy_arn, check_user_path
 
     if mfa:
         print(render_mfa(), end="")
@@ -159,8 +161,32 @@ def policy(mfa: bool = False) -> int:
     except ValueError as error:
         print(f"iam-bot: IAM_BOT_USER_PATH is malformed: {error}", file=sys.stderr)
         return 2
-    print(render(path), end="")
+    boundary = os.environ.get("IAM_BOT_PERMISSIONS_BOUNDARY", "").strip() or None
+    try:
+        boundary = boundary and check_policy_arn(boundary)
+    except ValueError as error:
+        print(f"iam-bot: IAM_BOT_PERMISSIONS_BOUNDARY is malformed: {error}", file=sys.stderr)
+        return 2
+    print(render(path, boundary), end="")
     return 0
+
+
+def check_boundary(settings: Settings, iam=None) -> None:
+    """Start-up: the permissions boundary every CreateUser carries exists (one GetPolicy), else a
+    SettingsError of one line. `iam`: the gateway to ask (default: boto3's credential chain)."""
+    from commands.errors import IamError
+    from commands.iam import IamGateway, make_client
+
+    arn = settings.iam_bot_permissions_boundary
+    if arn is None:
+        return
+    try:
+        found = (iam or IamGateway(make_client())).policy_exists(arn)
+    except IamError as error:
+        raise SettingsError(f"IAM_BOT_PERMISSIONS_BOUNDARY could not be checked: {error}") from None
+    if not found:
+        raise SettingsError(f"IAM_BOT_PERMISSIONS_BOUNDARY names {arn}, and AWS has no such managed policy "
+                            "(GetPolicy: NoSuchEntity): create it first, or fix the ARN")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,18 +14,21 @@ import os
 import sys
 from collections.abc import Mapping
 
+from commands.errors import IamError
 from commands.guardrails import ADMIN_LIKE
+from commands.iam import IamGateway, make_client
 from commands.parse import GROUP_NAME
 from commands.ruleset import (SENSITIVE_FLOOR, Rule, Rules, RulesError, format_duration, load_rules, rule_for,
                               thresholds)
-from commands.settings import SLACK_ID, SLACK_ID_WORDS, comma_list
+from commands.settings import SLACK_ID, SLACK_ID_WORDS, check_policy_arn, comma_list
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
-def check(path: str | None, env: Mapping[str, str], slack: bool = False) -> int:
+def check(path: str | None, env: Mapping[str, str], slack: bool = False, iam=None) -> int:
     """Print the effective rules (exit 0) or the one thing wrong (exit 2, on stderr); with `slack`,
-    each id Slack does not know is a line on stderr too (exit 2)."""
+    each id Slack does not know is a line on stderr too (exit 2). `iam`: the IamGateway that
+    checks the permissions boundary (default: one over boto3's credential chain)."""
     path = path or env.get("IAM_BOT_RULES_FILE", "").strip() or None
     try:
         sensitive = comma_list(env.get("IAM_BOT_SENSITIVE_GROUPS", ""), GROUP_NAME, "an IAM group name")
@@ -45,7 +48,30 @@ def check(path: str | None, env: Mapping[str, str], slack: bool = False) -> int:
         return _fail(f"{path}: {error}")
     for line in describe(rules):
         print(line)
+    boundary = check_boundary(env, iam)
+    if boundary:
+        return boundary
     return check_slack(rules, env) if slack else 0
+
+
+def check_boundary(env: Mapping[str, str], iam=None) -> int:
+    """IAM_BOT_PERMISSIONS_BOUNDARY, if set, names a managed policy that exists: one GetPolicy."""
+    arn = env.get("IAM_BOT_PERMISSIONS_BOUNDARY", "").strip()
+    if not arn:
+        return 0
+    try:
+        check_policy_arn(arn)
+    except ValueError as error:
+        return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY is malformed: {error}")
+    try:
+        found = (iam or IamGateway(make_client())).policy_exists(arn)
+    except IamError as error:
+        return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY could not be checked: {error}")
+    if not found:
+        return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY names {arn}, and AWS has no such managed policy "
+                     "(GetPolicy: NoSuchEntity): create it first, or fix the ARN")
+    print(f"The permissions boundary {arn} exists.")
+    return 0
 
 
 def named_ids(rules: Rules) -> list[str]:

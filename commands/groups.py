@@ -254,6 +254,7 @@ class Groups:
                                asked=len(command.groups))
         details = guardrails.filing_details(self.iam, self.policy.guardrails, command.groups, False)
         details.update(self.workflow.filing_shares(None, command.groups, details["sensitive"]))
+        details.update(guardrails.boundary_details(user, self.policy.boundary))
         details.update(reason=command.reason, user_arn=user.arn, user_id=user.user_id,
                        duration_seconds=int(command.duration.total_seconds()) if command.duration else None)
         rule = self._self_approval(command, requester, owner, details)

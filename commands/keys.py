@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 import storage
 from storage import NewJob, Request, Store
 
+from . import guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
 from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, check_owner, file, move
@@ -423,7 +424,8 @@ class KeyFlow:
             may_list = self.role(requester, listed=listed, target=target, owner_id=owner.user_id) is not None
             raise CommandError(Why.KEY_LIMIT, user_name=user.name,
                                keys=tuple(k.key_id for k in keys) if may_list else ())
-        details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys]}
+        details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys],
+                   **guardrails.boundary_details(user, self.workflow.policy.boundary)}
         return self._file(user, owner, requester, details)
 
     def _file(self, user: IamUser, owner: Person, requester: Person, details: dict) -> Filed:

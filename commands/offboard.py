@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 import storage
 from storage import Job, NewJob, Request, Store
 
+from . import guardrails
 from .errors import CommandError, IamError, Why
 from .iam import TAG_OWNER, IamGateway, IamUser
 from .parse import Verb, check_user_name, one_user_name, plain, usage_of
@@ -342,7 +343,8 @@ class Offboarding:
         has_password = self.iam.has_login_profile(facts.name)
         if kind == ENABLE and has_password:
             raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)
-        details = {"user_id": facts.user_id, "had_password": has_password}
+        details = {"user_id": facts.user_id, "had_password": has_password,
+                   **guardrails.boundary_details(facts, self.workflow.policy.boundary)}
         request = file(self.store, user_name=facts.name, groups=(), console=True, owner_id=owner.user_id,
                        requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=kind,
                        details=details)

@@ -158,6 +158,8 @@ def audit_message(summary: AuditSummary, *, scheduled: bool = False) -> dict:
         _finding(f"Access keys unused for {days} days or never used", summary.unused_keys),
         _finding(f"Users unused for {days} days", summary.unused_users),
         _finding("Users the bot did not make (no owner known)", summary.not_made),
+        *([_finding("Users the bot made without the permissions boundary", summary.unbounded)]
+          if summary.unbounded is not None else []),
         context("Fix: MFA for every console user; rotate keys older than 90 days; remove unused keys and users; "
                 "give every user an owner. `/iam keys <user>` shows a user's keys."),
     ]

@@ -23,7 +23,7 @@ from ..blocks import (
     MESSAGE_TEXT, CardFace, button, confirmation, context, decided_card, field, message, resent_note, reveal_rows,
     section, their_words,
 )
-from ..guardrails import approvers_wanted, credential_note
+from ..guardrails import approvers_wanted, boundary_line, credential_note
 from ..feature import Command, Duty, Feature, Looks
 from ..mrkdwn import channel, clip, code, duration, escape, mention, when
 from ..people import owner_of
@@ -61,11 +61,15 @@ def keys_message(listing_: KeyListing) -> dict:
 
     Only the owner and approvers are shown a listing, and each button asks for confirmation."""
     user_name, keys, now = listing_.user_name, listing_.keys, listing_.as_of
+    note = boundary_line(listing_.boundary, user_name)
     if not keys:
         text = f"{code(user_name)} has no access keys. Good: people should sign in, not carry keys."
-        return message(text)
+        return message(text + (f"\n{note}" if note else ""))
     head = f"*Access keys of {code(user_name)}*"
     lines, rows = [head], [section(head)]
+    if note:
+        lines.append(note)
+        rows.append(section(note))
     for key in keys:
         line = _key_line(key, now)
         lines.append(line)

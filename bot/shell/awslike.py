@@ -16,6 +16,9 @@ client so that, through it:
 - DeleteUser of a user with a login profile, access keys, signing certificates, SSH keys, MFA
   devices, policies or groups, and DeleteVirtualMFADevice of an enabled device -> DeleteConflict;
 - ListUsers pages at 100 (MaxItems up to 1000) with Marker and IsTruncated;
+- permissions boundaries, which moto accepts and forgets: CreateUser's PermissionsBoundary must
+  name a managed policy that exists (else NoSuchEntity, as AWS says), and is kept and shown by
+  CreateUser and GetUser; Put/DeleteUserPermissionsBoundary (an operator's step) change it;
 - service-specific credentials (CodeCommit, Keyspaces...), which moto does not implement (its
   server answers HTTP 500, which botocore retries slowly), are kept here and answered as AWS
   would: Create, List, Update, Delete; DeleteUser refuses while a user has one.
@@ -112,6 +115,9 @@ _applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # client of one moto, and a user made again under an old name (a new id) starts with none.
 _service_credentials: dict[tuple, list[dict]] = {}
 _service_lock = threading.Lock()
+# Permissions boundaries, which moto drops, by (endpoint, user id): shared like the credentials above.
+_boundaries: dict[tuple, str] = {}
+BOUNDARY_OPERATIONS = frozenset({"PutUserPermissionsBoundary", "DeleteUserPermissionsBoundary"})
 _applying = threading.Lock()
 
 
@@ -165,6 +171,8 @@ class AwsLike:
         events.register_last("before-call.iam", self._answer_in_place_of_moto)
         events.register("after-call.iam.CreateLoginProfile", self._keep_reset_required)
         events.register("after-call-error.iam.CreateLoginProfile", self._forget_password)
+        events.register("after-call.iam.CreateUser", self._keep_boundary)
+        events.register("after-call.iam.GetUser", self._show_boundary)
 
     def operations(self) -> list[str]:
         """The operations called so far, in order."""
@@ -226,11 +234,62 @@ class AwsLike:
     def _forget_password(self, **_):
         self._local.password = None
 
+    def _keep_boundary(self, http_response, parsed, **_):
+        boundary, self._local.boundary = getattr(self._local, "boundary", None), None
+        if http_response.status_code >= 300 or boundary is None:
+            return
+        user = parsed.get("User", {})
+        with _service_lock:
+            _boundaries[(self.client.meta.endpoint_url, user.get("UserId"))] = boundary
+        user["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                       "PermissionsBoundaryArn": boundary}
+
+    def _show_boundary(self, http_response, parsed, **_):
+        user = parsed.get("User", {}) if http_response.status_code < 300 else {}
+        with _service_lock:
+            boundary = _boundaries.get((self.client.meta.endpoint_url, user.get("UserId")))
+        if boundary:
+            user["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                           "PermissionsBoundaryArn": boundary}
+
+    def _boundary_policy(self, arn) -> str:
+        """The boundary's ARN if that managed policy exists in the account; else AWS's refusal."""
+        try:
+            self.lookup.get_policy(PolicyArn=arn)
+        except ClientError as error:
+            if _code(error) in ("NoSuchEntity", "InvalidInput", "ValidationError"):
+                raise _Refusal("NoSuchEntity", f"Scope ARN: {arn} does not exist or is not attachable.", 404) from None
+            raise
+        return arn
+
+    def _set_boundary(self, operation: str, params: dict) -> dict:
+        """Put/DeleteUserPermissionsBoundary, which moto does not keep for users."""
+        name = params.get("UserName")
+        try:
+            user = self.lookup.get_user(UserName=name)["User"]
+        except ClientError as error:
+            if _code(error) == "NoSuchEntity":
+                raise _Refusal("NoSuchEntity", f"The user with name {name} cannot be found.", 404) from None
+            raise
+        key = (self.client.meta.endpoint_url, user["UserId"])
+        if operation == "PutUserPermissionsBoundary":
+            arn = self._boundary_policy(params.get("PermissionsBoundary"))
+            with _service_lock:
+                _boundaries[key] = arn
+        else:
+            with _service_lock:
+                _boundaries.pop(key, None)
+        return {}
+
     # -- AWS's rules ---------------------------------------------------------------------
 
     def _check(self, operation: str, params: dict, context: dict) -> None:
         """Raise _Refusal where AWS would refuse; put stored names in place of other cases."""
         user = params.get("UserName")
+        if operation == "CreateUser":
+            self._local.boundary = None
+            if params.get("PermissionsBoundary"):
+                self._local.boundary = self._boundary_policy(params["PermissionsBoundary"])
         if isinstance(user, str):
             limit = NEW_USER_NAME_MAX if operation == "CreateUser" else NAME_MAX
             _check_name(user, "userName", limit)
@@ -269,6 +328,8 @@ class AwsLike:
             context[_PAGE] = self._page_wanted(params)
         if operation in SERVICE_CREDENTIAL_OPERATIONS:
             context[_ANSWER] = self._service_credential(operation, params)
+        if operation in BOUNDARY_OPERATIONS:
+            context[_ANSWER] = self._set_boundary(operation, params)
 
     def _stored_user(self, name: str, *, expect_none: bool = False) -> str | None:
         """The user's name as stored, for `name` in any case; None if there is none.
