@@ -135,7 +135,16 @@ def describe(rules: Rules) -> list[str]:
     source = f"Rules from {rules.source}" if rules.source else \
         "Rules from the environment (IAM_BOT_RULES_FILE is not set)"
     lines = [f"{source}: valid.", f"defaults: {_approvals(rules.defaults)}"]
-    lines += [f"{rule.name}: {_approvals(rule)}{_limits(rule)}" for rule in rules.groups]
+    lines += [f"{rule.name}: {_approvals(rule)}{_limits(rule)}" + (f"; in account {rule.account} only" if rule.account else "")
+              for rule in rules.groups]
+    for account in rules.accounts:
+        where = (f"assumes {account.role_arn} (external id set)" if account.role_arn
+                 else "the bot's own credentials' account")
+        extra = [f"{key} {value}" for key, value in (("user path", account.user_path),
+                                                      ("boundary", account.permissions_boundary),
+                                                      ("cards in", account.approvals_channel)) if value]
+        lines.append(f"account {account.name}{' (default)' if account.default else ''}: {where}"
+                     + "".join(f"; {part}" for part in extra))
     for group in rules.sensitive_groups:
         rule = rule_for(rules, group)
         needed = thresholds(rules, (group,))[0].approvals

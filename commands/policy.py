@@ -78,6 +78,30 @@ def bot_policy(user_path: str = "/", boundary: str | None = None) -> dict:
     }
 
 
+# -- several accounts (issue 23): the hub's policy, and each spoke role's ---------------------
+
+def hub_policy(user_path: str = "/", boundary: str | None = None, role_arns=()) -> dict:
+    """The bot's own identity (the hub): its account's statements, plus sts:AssumeRole on exactly
+    the `[[account]]` roles listed (none: no such statement)."""
+    policy = bot_policy(user_path, boundary)
+    if role_arns:
+        policy["Statement"].append({"Sid": "AssumeTheAccountsRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"],
+                                    "Resource": sorted(set(role_arns), key=list(role_arns).index)})
+    return policy
+
+
+def spoke_policy(user_path: str = "/", boundary: str | None = None) -> dict:
+    """The permissions of an account's role: what the bot does there (the account's user path and boundary)."""
+    return bot_policy(user_path, boundary)
+
+
+def trust_policy(hub_principal: str, external_id: str) -> dict:
+    """An account's role trusts the hub's identity, with the account's external id."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "TheIamBotHub", "Effect": "Allow", "Principal": {"AWS": hub_principal}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
+
+
 def allowed_operations(policy: dict) -> set[str]:
     return {action.split(":", 1)[1] for s in policy["Statement"] for action in s["Action"]}
 

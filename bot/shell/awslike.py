@@ -536,3 +536,103 @@ def _answer(url: str, status: int, parsed: dict):
     parsed["ResponseMetadata"] = {"RequestId": "aws-like", "HTTPStatusCode": status, "HTTPHeaders": {},
                                   "RetryAttempts": 0}
     return AWSResponse(url, status, {}, _Raw(b"")), parsed
+
+
+# -- STS: AssumeRole as AWS answers it ---------------------------------------------------------
+# moto's AssumeRole hands out credentials for any role ARN, with any external id. AWS refuses a
+# role that does not exist, one whose trust policy does not name the caller (its ARN, its role,
+# or its account), and an external id its trust policy's sts:ExternalId condition does not hold.
+
+_sts_applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def make_sts_like(sts) -> None:
+    """Make this moto STS client refuse AssumeRole where AWS would (the same client if called again)."""
+    with _applying:
+        if sts in _sts_applied:
+            return
+        _sts_applied[sts] = True
+    raw = boto3.client("sts", endpoint_url=sts.meta.endpoint_url, region_name=sts.meta.region_name,
+                       **_identity_of(sts))
+
+    def refuse(params, context, model, **_):
+        if model.name != "AssumeRole":
+            return None
+        body = params.get("body") or {}
+        role_arn, external_id = body.get("RoleArn", ""), body.get("ExternalId")
+        problem = _assume_problem(raw, role_arn, external_id)
+        if problem is None:
+            return None
+        caller = raw.get_caller_identity()["Arn"]
+        message = f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+        return (AWSResponse(params.get("url", ""), 403, {}, _Raw(_sts_error("AccessDenied", message))),
+                {"Error": {"Type": "Sender", "Code": "AccessDenied", "Message": message},
+                 "ResponseMetadata": {"RequestId": "aws-like", "HTTPStatusCode": 403, "HTTPHeaders": {},
+                                      "RetryAttempts": 0}})
+
+    sts.meta.events.register_last("before-call.sts.AssumeRole", refuse)
+
+
+def _identity_of(client) -> dict:
+    credentials = client._get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    if frozen is None:
+        return {"aws_access_key_id": "aws-like", "aws_secret_access_key": "aws-like"}
+    return {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key,
+            "aws_session_token": frozen.token}
+
+
+def _sts_error(code: str, message: str) -> bytes:
+    return (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            "<RequestId>aws-like</RequestId></ErrorResponse>").encode()
+
+
+def _assume_problem(raw_sts, role_arn: str, external_id: str | None) -> str | None:
+    """Why AWS would refuse this AssumeRole, or None. The role is read in its own account through
+    moto's own (unchecked) AssumeRole, which is how moto names another account."""
+    import json
+
+    match = re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", role_arn)
+    if match is None:
+        return "not a role ARN"
+    peek = raw_sts.assume_role(RoleArn=role_arn, RoleSessionName="aws-like-peek")["Credentials"]
+    iam = boto3.client("iam", endpoint_url=raw_sts.meta.endpoint_url, region_name=raw_sts.meta.region_name,
+                       aws_access_key_id=peek["AccessKeyId"], aws_secret_access_key=peek["SecretAccessKey"],
+                       aws_session_token=peek["SessionToken"])
+    try:
+        role = iam.get_role(RoleName=match[2])["Role"]
+    except ClientError as error:
+        if _code(error) == "NoSuchEntity":
+            return "no such role"
+        raise
+    document = role.get("AssumeRolePolicyDocument") or {}
+    if isinstance(document, str):
+        document = json.loads(urllib_unquote(document))
+    caller = raw_sts.get_caller_identity()
+    names = {caller["Arn"], f"arn:aws:iam::{caller['Account']}:root", caller["Account"], "*"}
+    if ":assumed-role/" in caller["Arn"]:
+        role_name = caller["Arn"].split(":assumed-role/")[1].split("/")[0]
+        names.add(f"arn:aws:iam::{caller['Account']}:role/{role_name}")
+    for statement in _listed(document.get("Statement")):
+        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in _listed(statement.get("Action")):
+            continue
+        principal = statement.get("Principal") or {}
+        principals = set(_listed(principal.get("AWS"))) if isinstance(principal, dict) else {principal}
+        if not principals & names:
+            continue
+        wanted = ((statement.get("Condition") or {}).get("StringEquals") or {}).get("sts:ExternalId")
+        if wanted is not None and external_id not in _listed(wanted):
+            continue
+        return None
+    return "the trust policy does not allow it"
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def urllib_unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)
