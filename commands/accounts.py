@@ -111,6 +111,7 @@ class AccountRegistry:
 
     def _assume(self, account: Account) -> Session:
         self.assumed += 1
+        asked = self.clock()
         try:
             answer = self.sts.assume_role(RoleArn=account.role_arn, RoleSessionName=SESSION_NAME,
                                           ExternalId=account.external_id, DurationSeconds=self.duration_seconds)
@@ -119,9 +120,9 @@ class AccountRegistry:
                             AccountUnavailable) from None
         credentials = answer["Credentials"]
         iam, sts = self.clients(credentials)
-        expires = credentials["Expiration"]
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.timezone.utc)
+        # AWS's Expiration is the time it was asked plus DurationSeconds (a role whose maximum is
+        # shorter refuses the call): counted on the bot's own clock, a skewed clock changes nothing.
+        expires = asked + dt.timedelta(seconds=self.duration_seconds)
         return Session(account=account.name, arn=answer["AssumedRoleUser"]["Arn"], expires=expires,
                        gateway=IamGateway(iam, sts))
 
