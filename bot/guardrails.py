@@ -12,7 +12,7 @@ from __future__ import annotations
 from commands import guardrails
 from storage import Request
 
-from .mrkdwn import approver, code, listing, mention
+from .mrkdwn import approver, code, escape, listing, mention
 
 # The per-group lines stay whole within Slack's 3000-character section, beside the card's other
 # lines: each group names at most APPROVERS_SHOWN approvers, and the lines stop at SHARES_TEXT.
@@ -118,7 +118,8 @@ def boundary_line(boundary: dict | None, user_name: str) -> str | None:
 
 def card_notes(request: Request) -> list[str]:
     """The guardrails' lines on any kind of card."""
-    return [text for text in (approvals_line(request), shares_line(request), mfa_session_line(request),
+    account = f":cloud: AWS account *{escape(request.account)}*" if request.account else None
+    return [text for text in (account, approvals_line(request), shares_line(request), mfa_session_line(request),
                               boundary_line(request.details.get("boundary"), request.user_name)) if text]
 
 

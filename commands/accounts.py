@@ -15,20 +15,42 @@ which fails the request that needed it, with Retry; nothing else about the bot i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import IamError
-from .iam import IamGateway, aws_error
+from .iam import IamGateway, aws_error, make_client, make_sts_client
 from .ruleset import Account
 
 SESSION_NAME = "iam-bot"
+# AWS's codes for credentials that no longer hold (an expired or revoked session).
+STALE_SESSION = ("ExpiredToken", "InvalidClientTokenId", "RequestExpired")
 REFRESH_BEFORE = dt.timedelta(minutes=5)  # a held session is renewed this long before it expires
 SESSION_SECONDS = 3600  # AssumeRole's DurationSeconds: AWS's default, and the role's maximum unless raised
+
+
+# The account the work in hand is about: set around a command (its `--account`), a request's
+# work (the request's account) and a click on a request's button; None: the default account.
+CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("iam_bot_account", default=None)
+
+
+@contextlib.contextmanager
+def in_account(name: str | None) -> Iterator[None]:
+    token = CURRENT.set(name)
+    try:
+        yield
+    finally:
+        CURRENT.reset(token)
+
+
+def current_account() -> str | None:
+    return CURRENT.get()
 
 
 class AccountUnavailable(IamError):
@@ -55,6 +77,16 @@ class Session:
 
 
 ClientFactory = Callable[[dict], tuple[object, object]]  # AssumeRole's Credentials -> (IAM client, STS client)
+_building = threading.Lock()
+
+
+def aws_clients(credentials: dict) -> tuple[object, object]:
+    """Production's IAM and STS clients on an assumed role's credentials (boto3's default session
+    does not build clients safely from several threads: one at a time)."""
+    keys = {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"]}
+    with _building:
+        return make_client(**keys), make_sts_client(**keys)
 
 
 class AccountRegistry:
@@ -133,3 +165,41 @@ class AccountRegistry:
             with self._locks[account.name]:
                 self._held.pop(account.name, None)
 
+
+
+class AccountGateway:
+    """Stands where the one IamGateway stood: every call goes to the gateway of the current
+    account (`CURRENT`), so the features' domain objects, built with one gateway, act in the
+    account of the command or request in hand without knowing of accounts."""
+
+    def __init__(self, registry: AccountRegistry):
+        self.registry = registry
+
+    def __getattr__(self, name: str):
+        account = CURRENT.get()
+        found = getattr(self.registry.gateway(account), name)
+        if not callable(found):
+            return found
+
+        def call(*args, **kwargs):
+            try:
+                return found(*args, **kwargs)
+            except IamError as error:
+                # The session's credentials are no longer good: the next call (a Retry) assumes again.
+                if (error.aws_said or "").startswith(STALE_SESSION):
+                    self.registry.forget(account)
+                raise
+        return call
+
+    def boundary_or(self, default: str | None) -> str | None:
+        account = self.registry.account(CURRENT.get())
+        return (account and account.permissions_boundary) or default
+
+    def user_path_or(self, default: str) -> str:
+        account = self.registry.account(CURRENT.get())
+        return (account and account.user_path) or default
+
+    def session_arn(self) -> str | None:
+        """The assumed-role session the current account's calls use (None: the bot's own credentials)."""
+        session = self.registry.session(CURRENT.get())
+        return session.arn if session else None

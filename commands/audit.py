@@ -277,7 +277,7 @@ class Audit:
         rows = parse_report(content)
         made = self.store.users_made(row.arn for row in rows)
         summary = summarize(rows, generated_at=generated_at, now=self.workflow.now(), made=made)
-        boundary = self.workflow.policy.boundary
+        boundary = self.iam.boundary_or(self.workflow.policy.boundary)
         if boundary is None:
             return summary
         # The report does not say a user's boundary: one GetUser for each user the bot made.

@@ -38,6 +38,7 @@ import storage
 from storage import GROUP_ADD, GROUP_EXTEND, Grant, NewJob, Request, Store
 
 from . import guardrails
+from .accounts import in_account
 from .approvals import Approvals
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
@@ -254,7 +255,7 @@ class Groups:
                                asked=len(command.groups))
         details = guardrails.filing_details(self.iam, self.policy.guardrails, command.groups, False)
         details.update(self.workflow.filing_shares(None, command.groups, details["sensitive"]))
-        details.update(guardrails.boundary_details(user, self.policy.boundary))
+        details.update(guardrails.boundary_details(user, self.iam.boundary_or(self.policy.boundary)))
         details.update(reason=command.reason, user_arn=user.arn, user_id=user.user_id,
                        duration_seconds=int(command.duration.total_seconds()) if command.duration else None)
         rule = self._self_approval(command, requester, owner, details)
@@ -442,7 +443,8 @@ class Groups:
         if kept_by is not None:
             return self._end(grant, KEPT, now, actor_id=None, kept_by=kept_by)
         try:
-            self.iam.remove_user_from_group(grant.user_name, grant.group)
+            with in_account(self.store.get(grant.request_id).account):  # the grant's request's AWS account
+                self.iam.remove_user_from_group(grant.user_name, grant.group)
         except IamError as error:
             attempts = grant.attempts + 1
             delay = min(self.retry * 2 ** (attempts - 1), REVOKE_RETRY_CAP)

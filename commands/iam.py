@@ -242,6 +242,19 @@ class IamGateway:
         self._alias = Cached(self._read_account_alias, cache_seconds, clock)
         self._identity = Cached(self._read_identity, cache_seconds, clock)
 
+    # -- the account's own settings (commands/accounts.py AccountGateway: per [[account]]) --
+
+    def boundary_or(self, default: str | None) -> str | None:
+        """The permissions boundary of this gateway's account: here, the environment's."""
+        return default
+
+    def user_path_or(self, default: str) -> str:
+        return default
+
+    def session_arn(self) -> str | None:
+        """The assumed-role session the calls use; None: the bot's own credentials."""
+        return None
+
     # -- who is who ---------------------------------------------------------------------
 
     def user(self, name: str, *, tags: bool = False) -> IamUser | None:

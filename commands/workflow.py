@@ -253,7 +253,7 @@ class Workflow:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
         user, keys = found
         return KeyListing(user_name=user.name, keys=tuple(keys), as_of=self.clock(),
-                          boundary=guardrails.boundary_details(user, self.policy.boundary).get("boundary"))
+                          boundary=guardrails.boundary_details(user, self.iam.boundary_or(self.policy.boundary)).get("boundary"))
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -517,7 +517,10 @@ class Workflow:
                 if step in request.steps_done:
                     continue
                 arn = kind.run_step(request, step)
-                request = self.store.record_step(request.id, step, now=self.clock(), user_arn=arn)
+                # With several accounts, the trail says which assumed-role session made the step.
+                session = self.iam.session_arn()
+                request = self.store.record_step(request.id, step, now=self.clock(), user_arn=arn,
+                                                 detail=f"as {session}" if session else None)
         except IamError as error:
             log.warning("request #%s failed at step %s", request_id, step)
             failed = move(self.store, FAILED_STEP, request_id, actor_id=None, now=self.clock(),

@@ -149,3 +149,26 @@ def test_rules_check_names_each_account(tmp_path, capsys):
     path.write_text(RULES_FILE.replace('name = "staging"', 'name = "staging"\nregion = "eu-west-1"'))
     assert check(str(path), {}) == 2
     assert "account[1].region: unknown key" in capsys.readouterr().err
+
+
+def test_account_is_taken_out_once_for_every_verb():
+    from commands.errors import CommandError, Why
+    from commands.parse import Parser, Verb
+
+    seen = []
+    parser = Parser([Verb("review", lambda args: seen.append(args) or object(), "`/iam review`", 1)],
+                    accounts=("prod", "staging"))
+    parser.parse("review start --account staging now")
+    parser.parse("review --account=STAGING")
+    assert seen == [["start", "now"], []]  # the verb's own parser never sees it
+    assert parser.account("review --account Staging") == "staging"
+    assert parser.account("review --account prod") is None  # the default records none, named or not
+    assert parser.account("review") is None
+    for text, why in (("review --account sandbox", Why.UNKNOWN_ACCOUNT), ("review --account", Why.ACCOUNT_WHICH),
+                      ("review --account --now", Why.ACCOUNT_WHICH)):
+        with pytest.raises(CommandError) as error:
+            parser.parse(text)
+        assert error.value.why is why
+    with pytest.raises(CommandError) as error:
+        Parser(parser.verbs.values()).parse("review --account prod")
+    assert error.value.why is Why.NO_ACCOUNTS

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from commands.accounts import current_account
 from commands.audit import (
     AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
 )
@@ -146,7 +147,9 @@ def _root_line(summary: AuditSummary) -> dict:
 
 def audit_message(summary: AuditSummary, *, scheduled: bool = False) -> dict:
     title = "Scheduled credential audit" if scheduled else "Credential audit"
-    head = (f":clipboard: *{title} of the AWS account*: {summary.users} IAM user{'s' if summary.users != 1 else ''}. "
+    account = current_account()  # with several AWS accounts: the one `--account` named (None: the default)
+    which = f" {escape(account)}" if account else ""
+    head = (f":clipboard: *{title} of the AWS account{which}*: {summary.users} IAM user{'s' if summary.users != 1 else ''}. "
             f"From AWS's credential report of {when(summary.generated_at)} "
             f"({age(summary.as_of - summary.generated_at)}; AWS makes a new one at most every 4 hours).")
     days = STALE_DAYS

@@ -268,7 +268,8 @@ def feature(svc: Services) -> Feature:
     protected = Protected(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
     kinds = offboarding_kinds(svc.store, svc.iam, svc.clock, protected, svc.passwords)
     offboarding = Offboarding(svc.workflow, svc.store, svc.iam, protected, kinds=kinds,
-                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable")
+                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable",
+                              accounts=(None, *svc.accounts.names[1:]) if svc.accounts else (None,))
     domain = settings.iam_bot_email_domain
 
     def email_owner(user_name: str) -> str | None:
