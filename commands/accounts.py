@@ -15,11 +15,9 @@ which fails the request that needed it, with Retry; nothing else about the bot i
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,30 +25,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import IamError
 from .iam import IamGateway, aws_error, make_client, make_sts_client
 from .ruleset import Account
+from .scope import CURRENT, current_account, in_account  # noqa: F401 (the account of the work in hand)
 
 SESSION_NAME = "iam-bot"
 # AWS's codes for credentials that no longer hold (an expired or revoked session).
 STALE_SESSION = ("ExpiredToken", "InvalidClientTokenId", "RequestExpired")
 REFRESH_BEFORE = dt.timedelta(minutes=5)  # a held session is renewed this long before it expires
 SESSION_SECONDS = 3600  # AssumeRole's DurationSeconds: AWS's default, and the role's maximum unless raised
-
-
-# The account the work in hand is about: set around a command (its `--account`), a request's
-# work (the request's account) and a click on a request's button; None: the default account.
-CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("iam_bot_account", default=None)
-
-
-@contextlib.contextmanager
-def in_account(name: str | None) -> Iterator[None]:
-    token = CURRENT.set(name)
-    try:
-        yield
-    finally:
-        CURRENT.reset(token)
-
-
-def current_account() -> str | None:
-    return CURRENT.get()
 
 
 class AccountUnavailable(IamError):

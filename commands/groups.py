@@ -38,7 +38,6 @@ import storage
 from storage import GROUP_ADD, GROUP_EXTEND, Grant, NewJob, Request, Store
 
 from . import guardrails
-from .accounts import in_account
 from .approvals import Approvals
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
@@ -49,6 +48,7 @@ from .rules import Person
 from .ruleset import (
     BREAK_GLASS, Ruling, Verdict, auto_approve, break_glass, format_duration, membership_limit, rule_for,
 )
+from .scope import in_account
 from .workflow import Due, Filed, Kind, Owed, Policy, Workflow, thread
 
 MAX_GROUPS = guardrails.MAX_GROUPS  # IAM's limit of groups a user is in

@@ -32,9 +32,9 @@ from . import guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
 from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, check_owner, file, move
-from .accounts import in_account
 from .parse import Verb, check_key_id, check_user_name, one_user_name, plain, usage_of
 from .rules import Person
+from .scope import in_account
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from storage import (
 )
 
 from . import metrics
-from .accounts import current_account
 from .errors import CommandError, Why
 from .rules import Person
+from .scope import current_account
 
 
 @dataclass(frozen=True)

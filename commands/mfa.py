@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import storage
 from storage import NewJob, Request, Store
 
-from .accounts import in_account
 from .errors import IamError
 from .iam import IamGateway
 from .lifecycle import MFA_NUDGED, MFA_ON, MFA_WATCH_STOPPED, Transition, move
+from .scope import in_account
 from .workflow import Due, Owed, Workflow, thread
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,6 @@ import storage
 from storage import Job, NewJob, Request, Store
 
 from . import guardrails
-from .accounts import current_account, in_account
 from .errors import CommandError, IamError, Why
 from .iam import TAG_OWNER, IamGateway, IamUser
 from .parse import Verb, check_user_name, one_user_name, plain, usage_of
@@ -36,6 +35,7 @@ from .lifecycle import (
     VOID_LEAVER, VOID_REVEAL, check_owner, file, move,
 )
 from .rules import Person
+from .scope import current_account, in_account
 from .workflow import Clock, Due, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from .scope import current_account
 from .settings import SLACK_ID, SLACK_ID_WORDS, Settings, check_policy_arn, check_user_path, parse_duration
 
 DEFAULTS = "defaults"
@@ -499,8 +500,10 @@ def _refused(why: Verdict, rule: str, group: str | None = None, limit=None) -> R
 
 
 def rule_for(rules: Rules, group: str) -> Rule:
-    """The first `[[group]]` whose name or glob matches (any case), else the defaults."""
-    return next((rule for rule in rules.groups if rule.matches(group)), rules.defaults)
+    """The first `[[group]]` whose name or glob matches (any case) in the account of the work in
+    hand (commands/scope.py; a rule naming another `account` is skipped), else the defaults."""
+    account = current_account() or (rules.accounts[0].name if rules.accounts else None)
+    return next((rule for rule in rules.groups if rule.matches(group, account)), rules.defaults)
 
 
 def named_sensitive(rules: Rules, group: str) -> bool:

@@ -216,3 +216,15 @@ def test_audit_of_an_account_whose_role_cannot_be_assumed_says_so(make_bot, spok
     ReportFiller(bot.client, root_mfa=True, root_keys=0)
     said = str(bot.responses(bot.slash("U0BOB", "audit").response_url))
     assert "Credential audit of the AWS account*" in said
+
+
+def test_key_buttons_under_a_listing_in_the_second_account_act_there(make_bot, spoke, slack, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    spoke.create_user(UserName="sam.ci", Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0JANE"}])
+    key_id = spoke.create_access_key(UserName="sam.ci")["AccessKey"]["AccessKeyId"]
+    listing = bot.slash("U0BOB", "keys sam.ci --account staging")
+    [shown] = [r for r in bot.responses(listing.response_url) if r.get("blocks")]
+    [value] = {e["value"] for b in shown["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert value == f"{key_id} sam.ci staging"
+    bot.click("U0BOB", "iam_key_deactivate", value)
+    assert spoke.list_access_keys(UserName="sam.ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"

@@ -172,3 +172,16 @@ def test_account_is_taken_out_once_for_every_verb():
     with pytest.raises(CommandError) as error:
         Parser(parser.verbs.values()).parse("review --account prod")
     assert error.value.why is Why.NO_ACCOUNTS
+
+
+def test_a_group_rule_with_an_account_applies_in_that_account_only():
+    from commands.ruleset import rule_for
+    from commands.scope import in_account
+
+    read = rules({"name": "prod", "default": True}, STAGING, groups=[
+        {"name": "Admins", "account": "staging", "approvals": 2, "approvers": ["U0BOB", "U0FAR"]},
+        {"name": "Admins", "approvals": 1, "approvers": ["U0CAROL"]}])
+    assert rule_for(read, "Admins").approvers == ("U0CAROL",)  # the default account: the second entry
+    with in_account("staging"):
+        assert rule_for(read, "admins").approvals == 2
+    assert rule_for(read, "Developers") is read.defaults

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commands.accounts import current_account
 from commands.audit import (
     AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
 )
 from commands.errors import CommandError
+from commands.scope import current_account
 from storage import Event, Job, Request
 
 from ..blocks import MESSAGE_TEXT, SECTION_TEXT, context, section

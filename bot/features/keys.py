@@ -16,6 +16,7 @@ from commands.keys import (
 )
 from commands.parse import check_key_id, check_user_name
 from commands.rules import Person
+from commands.scope import current_account, in_account
 from commands.workflow import Filed, KeyListing, Revealed
 from storage import Job, Request
 
@@ -96,7 +97,9 @@ def _key_line(key, now: dt.datetime) -> str:
 
 
 def key_value(user_name: str, key_id: str) -> str:
-    return f"{key_id} {user_name}"
+    """`<key-id> <user-name>`, and the AWS account (`--account`) when it is not the default."""
+    account = current_account()
+    return f"{key_id} {user_name}" + (f" {account}" if account else "")
 
 
 def key_buttons(user_name: str, key_id: str, status: str) -> dict:
@@ -343,12 +346,15 @@ def feature(svc: Services) -> Feature:
         asked.reply(act_on_key(asked.user_id, parsed))
 
     def key_button(body, action, respond):
-        """A button under a key in `/iam keys`; its value is `<key-id> <user-name>`."""
+        """A button under a key in `/iam keys`; its value is `<key-id> <user-name> [<account>]`."""
         reply = ephemeral(respond)
         with answering(reply, "key button"):
-            key_id, _, user_name = str(action.get("value") or "").partition(" ")
+            key_id, _, rest = str(action.get("value") or "").partition(" ")
+            user_name, _, account = rest.partition(" ")
+            known = svc.accounts.names if svc.accounts else ()
             parsed = BUTTONS[action["action_id"]](user_name=check_user_name(user_name), key_id=check_key_id(key_id))
-            reply(act_on_key(body["user"]["id"], parsed))
+            with in_account(account if account in known else None):
+                reply(act_on_key(body["user"]["id"], parsed))
 
     # -- the work the key flows owe people ----------------------------------------------------
 

@@ -598,7 +598,9 @@ def _assume_problem(raw_sts, role_arn: str, external_id: str | None) -> str | No
         return "not a role ARN"
     peek = raw_sts.assume_role(RoleArn=role_arn, RoleSessionName="aws-like-peek")["Credentials"]
     with _applying:  # boto3's default session does not build clients safely from several threads
-        iam = boto3.client("iam", endpoint_url=raw_sts.meta.endpoint_url, region_name=raw_sts.meta.region_name,
+        # moto's server answers every service at one URL; in this process, IAM has its own endpoint.
+        url = raw_sts.meta.endpoint_url
+        iam = boto3.client("iam", endpoint_url=None if "amazonaws.com" in url else url, region_name=raw_sts.meta.region_name,
                            aws_access_key_id=peek["AccessKeyId"], aws_secret_access_key=peek["SecretAccessKey"],
                            aws_session_token=peek["SessionToken"])
     try:
