@@ -100,7 +100,7 @@ def metrics_dir(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     rules = read_rules(settings)  # before the server starts: a bad file stops it with one line
-    check_boundary(settings)
+    check_boundary(settings, rules=rules)
     metrics_dir(settings)
     from .server import Gunicorn, flask_app
     from .work import InFlight
@@ -130,7 +130,7 @@ def socket(settings: Settings) -> None:
     if settings.iam_bot_metrics_token is not None:
         require(settings, "METRICS_PORT")  # one process: its own counters, no PROMETHEUS_MULTIPROC_DIR
     rules = read_rules(settings)
-    check_boundary(settings)
+    check_boundary(settings, rules=rules)
     from . import metrics as prometheus
     from .socket_mode import CheckedSocketModeHandler
 
@@ -211,22 +211,23 @@ def hub_principal() -> str:
     return arn
 
 
-def check_boundary(settings: Settings, iam=None) -> None:
-    """Start-up: the permissions boundary every CreateUser carries exists (one GetPolicy), else a
-    SettingsError of one line. `iam`: the gateway to ask (default: boto3's credential chain)."""
-    from commands.errors import IamError
-    from commands.iam import IamGateway, make_client
+def check_boundary(settings: Settings, iam=None, rules=None, registry=None) -> None:
+    """Start-up: each permissions boundary CreateUser carries exists (one GetPolicy in its account),
+    else a SettingsError of one line. An account whose role cannot be assumed now is a warning:
+    one account's trouble is not the bot's. `iam`: the gateway to ask (default: boto3's chain)."""
+    from commands.accounts import AccountRegistry, aws_clients, boundary_problems
+    from commands.iam import IamGateway, make_client, make_sts_client
 
-    arn = settings.iam_bot_permissions_boundary
-    if arn is None:
+    accounts = rules.accounts if rules is not None else ()
+    if settings.iam_bot_permissions_boundary is None and not any(a.permissions_boundary for a in accounts):
         return
-    try:
-        found = (iam or IamGateway(make_client())).policy_exists(arn)
-    except IamError as error:
-        raise SettingsError(f"IAM_BOT_PERMISSIONS_BOUNDARY could not be checked: {error}") from None
-    if not found:
-        raise SettingsError(f"IAM_BOT_PERMISSIONS_BOUNDARY names {arn}, and AWS has no such managed policy "
-                            "(GetPolicy: NoSuchEntity): create it first, or fix the ARN")
+    own = iam or IamGateway(make_client(), make_sts_client())
+    if accounts and registry is None:
+        registry = AccountRegistry(accounts, own=own, sts=own.sts, clients=aws_clients)
+    for line, stops in boundary_problems(own, settings.iam_bot_permissions_boundary, accounts, registry):
+        if stops:
+            raise SettingsError(line)
+        print(f"iam-bot: warning: {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from commands.errors import IamError
 from commands.guardrails import ADMIN_LIKE
-from commands.iam import IamGateway, make_client
+from commands.accounts import AccountRegistry, aws_clients, boundary_problems
+from commands.iam import IamGateway, make_client, make_sts_client
 from commands.parse import GROUP_NAME
 from commands.ruleset import (SENSITIVE_FLOOR, Rule, Rules, RulesError, format_duration, load_rules, rule_for,
                               thresholds)
@@ -25,7 +25,7 @@ from commands.settings import SLACK_ID, SLACK_ID_WORDS, check_policy_arn, comma_
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
-def check(path: str | None, env: Mapping[str, str], slack: bool = False, iam=None) -> int:
+def check(path: str | None, env: Mapping[str, str], slack: bool = False, iam=None, registry=None) -> int:
     """Print the effective rules (exit 0) or the one thing wrong (exit 2, on stderr); with `slack`,
     each id Slack does not know is a line on stderr too (exit 2). `iam`: the IamGateway that
     checks the permissions boundary (default: one over boto3's credential chain)."""
@@ -48,29 +48,33 @@ def check(path: str | None, env: Mapping[str, str], slack: bool = False, iam=Non
         return _fail(f"{path}: {error}")
     for line in describe(rules):
         print(line)
-    boundary = check_boundary(env, iam)
+    boundary = check_boundary(env, iam, rules, registry)
     if boundary:
         return boundary
     return check_slack(rules, env) if slack else 0
 
 
-def check_boundary(env: Mapping[str, str], iam=None) -> int:
-    """IAM_BOT_PERMISSIONS_BOUNDARY, if set, names a managed policy that exists: one GetPolicy."""
-    arn = env.get("IAM_BOT_PERMISSIONS_BOUNDARY", "").strip()
-    if not arn:
+def check_boundary(env: Mapping[str, str], iam=None, rules: Rules | None = None, registry=None) -> int:
+    """IAM_BOT_PERMISSIONS_BOUNDARY and each `[[account]]`'s permissions_boundary name a managed
+    policy that exists in its account: one GetPolicy each (assuming the account's role)."""
+    arn = env.get("IAM_BOT_PERMISSIONS_BOUNDARY", "").strip() or None
+    accounts = rules.accounts if rules is not None else ()
+    wanted = [b for b in (arn, *(a.permissions_boundary for a in accounts)) if b]
+    if not wanted:
         return 0
     try:
-        check_policy_arn(arn)
+        arn and check_policy_arn(arn)
     except ValueError as error:
         return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY is malformed: {error}")
-    try:
-        found = (iam or IamGateway(make_client())).policy_exists(arn)
-    except IamError as error:
-        return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY could not be checked: {error}")
-    if not found:
-        return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY names {arn}, and AWS has no such managed policy "
-                     "(GetPolicy: NoSuchEntity): create it first, or fix the ARN")
-    print(f"The permissions boundary {arn} exists.")
+    own = iam or IamGateway(make_client(), make_sts_client())
+    if accounts and registry is None:
+        registry = AccountRegistry(accounts, own=own, sts=own.sts, clients=aws_clients)
+    problems = boundary_problems(own, arn, accounts, registry)
+    for line, _ in problems:
+        print(f"iam-bot: {line}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"Every permissions boundary exists ({', '.join(dict.fromkeys(wanted))}).")
     return 0
 
 

@@ -184,3 +184,28 @@ class AccountGateway:
         """The assumed-role session the current account's calls use (None: the bot's own credentials)."""
         session = self.registry.session(CURRENT.get())
         return session.arn if session else None
+
+
+def boundary_problems(own: IamGateway, env_boundary: str | None, accounts: tuple[Account, ...],
+                      registry: AccountRegistry | None = None) -> list[tuple[str, bool]]:
+    """Each permissions boundary the bot sets (IAM_BOT_PERMISSIONS_BOUNDARY for the default account,
+    each `[[account]]`'s own) asked of its account with one GetPolicy: (what is wrong, whether it
+    stops start-up) for each one missing, or that could not be asked: stopping for the bot's own
+    account, not for one whose role AWS does not let the bot assume now."""
+    wanted = [(None, env_boundary)] if not accounts else \
+        [(a.name if i else None, a.permissions_boundary or (env_boundary if not i else None))
+         for i, a in enumerate(accounts)]
+    problems = []
+    for name, arn in wanted:
+        if not arn:
+            continue
+        where = f"account {name}: permissions_boundary" if name else "IAM_BOT_PERMISSIONS_BOUNDARY"
+        try:
+            found = (registry.gateway(name) if registry is not None and name else own).policy_exists(arn)
+        except IamError as error:
+            problems.append((f"{where} could not be checked: {error}", name is None))
+            continue
+        if not found:
+            problems.append((f"{where} names {arn}, and AWS has no such managed policy (GetPolicy: NoSuchEntity): "
+                             "create it first, or fix the ARN", True))
+    return problems

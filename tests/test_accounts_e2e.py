@@ -137,3 +137,20 @@ def test_an_unknown_account_is_refused_with_the_names(moto_url, aws):
     with pytest.raises(UnknownAccount) as unknown:
         accounts.gateway("sandbox")
     assert unknown.value.known == ("prod", "staging")
+
+
+def test_each_accounts_boundary_is_asked_of_its_own_account(moto_url, spoke):
+    from commands.accounts import boundary_problems
+
+    there = spoke.create_policy(PolicyName="iam-bot-boundary", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    with_boundary = (Account("prod", default=True), Account("staging", ROLE, EXTERNAL_ID, permissions_boundary=there))
+    accounts, _ = registry(moto_url, with_boundary)
+    assert boundary_problems(accounts.own, None, with_boundary, accounts) == []
+    # The same ARN does not exist in the hub: asked there, it is missing.
+    [(line, stops)] = boundary_problems(accounts.own, there, (), None)
+    assert "IAM_BOT_PERMISSIONS_BOUNDARY names" in line and stops
+    unassumable = (Account("prod", default=True), Account("staging", ROLE, "wrong-id", permissions_boundary=there))
+    accounts, _ = registry(moto_url, unassumable)
+    [(line, stops)] = boundary_problems(accounts.own, None, unassumable, accounts)
+    assert line.startswith("account staging: permissions_boundary could not be checked: Could not assume") and not stops

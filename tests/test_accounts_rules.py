@@ -139,9 +139,21 @@ def test_iam_bot_policy_prints_the_hubs_and_each_spokes(monkeypatch, capsys, tmp
 def test_rules_check_names_each_account(tmp_path, capsys):
     from bot.rules_cli import check
 
+    class Exists:  # every boundary asked for exists (tests/test_boundary_e2e.py asks moto)
+        asked = []
+
+        def policy_exists(self, arn):
+            self.asked.append(arn)
+            return True
+
+        def gateway(self, name):
+            return self
+
     path = tmp_path / "rules.toml"
     path.write_text(RULES_FILE)
-    assert check(str(path), {}) == 0
+    assert check(str(path), {}, iam=Exists(), registry=Exists()) == 0
+    assert Exists.asked == ["arn:aws:iam::123456789012:policy/iam-bot-boundary",
+                            "arn:aws:iam::222222222222:policy/iam-bot-boundary"]
     out = capsys.readouterr().out
     assert "account prod (default): the bot's own credentials' account; boundary arn:aws:iam::123456789012" in out
     assert "account staging: assumes arn:aws:iam::222222222222:role/iam-bot (external id set); user path /people/" in out

@@ -64,7 +64,7 @@ def test_start_up_and_rules_check_refuse_a_missing_boundary(moto_url, aws, capsy
         check_boundary(settings(missing), gateway)
     env = {"IAM_BOT_APPROVERS": "U0BOB"}
     assert rules_check(None, {**env, "IAM_BOT_PERMISSIONS_BOUNDARY": arn}, iam=gateway) == 0
-    assert f"The permissions boundary {arn} exists." in capsys.readouterr().out
+    assert f"Every permissions boundary exists ({arn})." in capsys.readouterr().out
     assert rules_check(None, {**env, "IAM_BOT_PERMISSIONS_BOUNDARY": missing}, iam=gateway) == 2
     assert "typo-boundary, and AWS has no such managed policy" in capsys.readouterr().err
     assert rules_check(None, {**env, "IAM_BOT_PERMISSIONS_BOUNDARY": "iam-bot-boundary"}, iam=gateway) == 2
