@@ -100,8 +100,8 @@ def metrics_dir(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     rules = read_rules(settings)  # before the server starts: a bad file stops it with one line
+    metrics_dir(settings)  # before anything imports prometheus_client (the IAM client counts its calls)
     check_boundary(settings, rules=rules)
-    metrics_dir(settings)
     from .server import Gunicorn, flask_app
     from .work import InFlight
 
@@ -215,12 +215,11 @@ def check_boundary(settings: Settings, iam=None, rules=None, registry=None) -> N
     """Start-up: each permissions boundary CreateUser carries exists (one GetPolicy in its account),
     else a SettingsError of one line. An account whose role cannot be assumed now is a warning:
     one account's trouble is not the bot's. `iam`: the gateway to ask (default: boto3's chain)."""
-    from commands.accounts import AccountRegistry, aws_clients, boundary_problems
-    from commands.iam import IamGateway, make_client, make_sts_client
-
     accounts = rules.accounts if rules is not None else ()
     if settings.iam_bot_permissions_boundary is None and not any(a.permissions_boundary for a in accounts):
         return
+    from commands.accounts import AccountRegistry, aws_clients, boundary_problems
+    from commands.iam import IamGateway, make_client, make_sts_client
     own = iam or IamGateway(make_client(), make_sts_client())
     if accounts and registry is None:
         registry = AccountRegistry(accounts, own=own, sts=own.sts, clients=aws_clients)
