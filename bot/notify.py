@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 import storage
+from commands.scope import current_account
 from commands.settings import Settings
 from commands.workflow import Filed, Owed, Workflow
 from storage import Job
@@ -38,9 +39,10 @@ class Notifier:
         self.accounts = None  # the AccountRegistry with several AWS accounts (bot/app.py sets it)
 
     def approvals_channel(self, request: storage.Request | None = None) -> str:
-        """Where the request's card goes: its account's `approvals_channel`, else IAM_BOT_APPROVALS_CHANNEL."""
+        """Where the request's card goes (without one: the cards of the account of the work in hand):
+        its account's `approvals_channel`, else IAM_BOT_APPROVALS_CHANNEL."""
         if self.accounts is not None:
-            account = self.accounts.account(request.account if request is not None else None)
+            account = self.accounts.account(request.account if request is not None else current_account())
             if account is not None and account.approvals_channel:
                 return account.approvals_channel
         return self.settings.iam_bot_approvals_channel

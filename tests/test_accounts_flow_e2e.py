@@ -228,3 +228,18 @@ def test_key_buttons_under_a_listing_in_the_second_account_act_there(make_bot, s
     assert value == f"{key_id} sam.ci staging"
     bot.click("U0BOB", "iam_key_deactivate", value)
     assert spoke.list_access_keys(UserName="sam.ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+
+
+def test_an_accounts_approvals_channel_takes_its_cards(make_bot, spoke, slack, tmp_path):
+    slack.channels["C0STAGING"] = "staging-approvals"
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path, extra='approvals_channel = "C0STAGING"'))
+    filed = bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    assert "<#C0STAGING>" in str(bot.responses(filed.response_url))
+    [card] = [p for p in slack.of("chat.postMessage") if p.get("channel") == "C0STAGING" and not p.get("thread_ts")]
+    assert "AWS account *staging*" in str(card["blocks"])
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1, channel="C0STAGING", message_ts=bot.store.get(1).card_ts)
+    assert bot.store.get(1).state == storage.PROVISIONED
+    assert any(p.get("channel") == "C0STAGING" and p.get("thread_ts") for p in slack.of("chat.postMessage"))
+    # The default account's cards stay in IAM_BOT_APPROVALS_CHANNEL.
+    bot.slash("U0ALICE", "create dan.dev Developers <@U0DAN>")
+    assert bot.store.get(2).card_channel == "C0APPROVALS"

@@ -314,7 +314,7 @@ def feature(svc: Services) -> Feature:
             return
         asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: an access key for "
                     f"{code(request.user_name)}, owner {mention(request.owner_id)}, waiting for "
-                    f"{approvers_wanted(request)} to approve it in {channel(settings.iam_bot_approvals_channel)}. "
+                    f"{approvers_wanted(request)} to approve it in {channel(svc.notifier.approvals_channel(request))}. "
                     "The key is created only when its owner reveals it. Before a long-term key, consider a "
                     "role (workloads on AWS), OIDC federation (CI) or IAM Identity Center (people)."
                     + credential_note(request))
