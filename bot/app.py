@@ -11,6 +11,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from commands.accounts import AccountGateway, AccountRegistry, ClientFactory, aws_clients, in_account
 from commands.approvals import Approvals
 from commands.guardrails import Guardrails
 from commands.iam import IamGateway
@@ -55,6 +56,8 @@ class Deps:
     work_threads: int = 8
     in_flight: InFlight | None = None  # the requests the server is answering: work lets them go first
     rules: Rules | None = None  # None: read at start-up (IAM_BOT_RULES_FILE, else the environment)
+    # With [[account]]s: the IAM and STS clients on an assumed role's credentials (None: boto3's, for AWS).
+    account_clients: ClientFactory | None = None
 
 
 
@@ -96,9 +99,14 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
     team_id = auth["team_id"]
     rules = deps.rules or rules_from_settings(settings)  # RulesError: one line naming the key
     user_groups = UserGroups(deps.clock)
+    accounts, iam = None, deps.iam
+    if rules.accounts:  # several AWS accounts: each call goes to the account of the work in hand
+        accounts = AccountRegistry(rules.accounts, own=deps.iam, sts=deps.iam.sts,
+                                   clients=deps.account_clients or aws_clients, clock=deps.clock)
+        iam = AccountGateway(accounts)
     workflow = Workflow(
-        deps.store, deps.iam,
-        Policy(team_id=team_id, user_path=settings.iam_bot_user_path,
+        deps.store, iam,
+        Policy(team_id=team_id, user_path=settings.iam_bot_user_path, boundary=settings.iam_bot_permissions_boundary,
                request_ttl=settings.iam_bot_request_ttl, reveal_ttl=settings.iam_bot_reveal_ttl,
                work_hold=settings.iam_bot_work_hold,
                guardrails=Guardrails(sensitive_groups=settings.iam_bot_sensitive_groups,
@@ -112,8 +120,11 @@ def create_app(settings: Settings, deps: Deps, features=FEATURES) -> BotApp:
     svc = Services(settings=settings, workflow=workflow, notifier=Notifier(client, workflow, settings, looks),
                    user_groups=user_groups,
                    runner=Runner(workflow, work, threads=deps.work_threads, in_flight=deps.in_flight),
-                   client=client, team_id=team_id, listeners=pool, store=deps.store, iam=deps.iam, clock=deps.clock,
-                   passwords=deps.passwords)
+                   client=client, team_id=team_id, listeners=pool, store=deps.store, iam=iam, clock=deps.clock,
+                   passwords=deps.passwords, accounts=accounts)
+    if accounts is not None:  # a request's work runs in the request's account; its card goes to its channel
+        svc.notifier.accounts = accounts
+        svc.runner.scope = lambda job: in_account(deps.store.get(job.request_id).account if job.request_id else None)
     built = tuple(make(svc) for make in features)
     for feature in built:
         merge(workflow.kinds, {kind.name: kind for kind in feature.kinds}, feature.name)

@@ -100,7 +100,8 @@ def metrics_dir(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     rules = read_rules(settings)  # before the server starts: a bad file stops it with one line
-    metrics_dir(settings)
+    metrics_dir(settings)  # before anything imports prometheus_client (the IAM client counts its calls)
+    check_boundary(settings, rules=rules)
     from .server import Gunicorn, flask_app
     from .work import InFlight
 
@@ -129,6 +130,7 @@ def socket(settings: Settings) -> None:
     if settings.iam_bot_metrics_token is not None:
         require(settings, "METRICS_PORT")  # one process: its own counters, no PROMETHEUS_MULTIPROC_DIR
     rules = read_rules(settings)
+    check_boundary(settings, rules=rules)
     from . import metrics as prometheus
     from .socket_mode import CheckedSocketModeHandler
 
@@ -145,11 +147,16 @@ def shell(_settings=None) -> None:
     shell_main()
 
 
-def policy(mfa: bool = False) -> int:
+def policy(mfa: bool = False, spoke: str | None = None, hub: str | None = None) -> int:
+    """`iam-bot policy`: the bot's own policy; with `[[account]]`s in IAM_BOT_RULES_FILE, the hub's
+    (plus sts:AssumeRole on exactly their roles). `--spoke NAME`: that account role's permissions
+    and trust policy (`--hub ARN`: the hub's principal; default: who the bot's credentials are)."""
+    import json
     import os
 
-    from commands.policy import render, render_mfa
-    from commands.settings import check_user_path
+    from commands.policy import hub_policy, render_mfa, spoke_policy, trust_policy
+    from commands.ruleset import RulesError, load_rules
+    from commands.settings import check_policy_arn, check_user_path
 
     if mfa:
         print(render_mfa(), end="")
@@ -159,8 +166,67 @@ def policy(mfa: bool = False) -> int:
     except ValueError as error:
         print(f"iam-bot: IAM_BOT_USER_PATH is malformed: {error}", file=sys.stderr)
         return 2
-    print(render(path), end="")
+    boundary = os.environ.get("IAM_BOT_PERMISSIONS_BOUNDARY", "").strip() or None
+    try:
+        boundary = boundary and check_policy_arn(boundary)
+    except ValueError as error:
+        print(f"iam-bot: IAM_BOT_PERMISSIONS_BOUNDARY is malformed: {error}", file=sys.stderr)
+        return 2
+    file = os.environ.get("IAM_BOT_RULES_FILE", "").strip() or None
+    try:
+        accounts = load_rules(file, approvers=("U0NOBODY",)).accounts if file else ()
+    except RulesError as error:
+        print(f"iam-bot: {file}: {error}", file=sys.stderr)
+        return 2
+    if spoke is None:
+        roles = [a.role_arn for a in accounts if a.role_arn]
+        default = accounts[0] if accounts else None
+        print(json.dumps(hub_policy((default and default.user_path) or path,
+                                    (default and default.permissions_boundary) or boundary, roles), indent=2))
+        return 0
+    named = [a for a in accounts if a.name.lower() == spoke.lower() and a.role_arn]
+    if not named:
+        known = ", ".join(a.name for a in accounts if a.role_arn) or "none (no [[account]] with a role_arn)"
+        print(f"iam-bot: no [[account]] named {spoke} with a role_arn in IAM_BOT_RULES_FILE (known: {known})",
+              file=sys.stderr)
+        return 2
+    account = named[0]
+    principal = hub or hub_principal()
+    print(f"# The permissions of {account.role_arn}:")
+    print(json.dumps(spoke_policy(account.user_path or path, account.permissions_boundary), indent=2))
+    print(f"# Its trust policy (the hub {principal}, with the account's external id):")
+    print(json.dumps(trust_policy(principal, account.external_id), indent=2))
     return 0
+
+
+def hub_principal() -> str:
+    """The bot's own identity as a trust policy names it: an assumed role's session is its role."""
+    from commands.iam import make_sts_client
+
+    arn = make_sts_client().get_caller_identity()["Arn"]
+    if ":assumed-role/" in arn:
+        account = arn.split(":")[4]
+        role = arn.split(":assumed-role/")[1].split("/")[0]
+        return f"arn:aws:iam::{account}:role/{role}"
+    return arn
+
+
+def check_boundary(settings: Settings, iam=None, rules=None, registry=None) -> None:
+    """Start-up: each permissions boundary CreateUser carries exists (one GetPolicy in its account),
+    else a SettingsError of one line. An account whose role cannot be assumed now is a warning:
+    one account's trouble is not the bot's. `iam`: the gateway to ask (default: boto3's chain)."""
+    accounts = rules.accounts if rules is not None else ()
+    if settings.iam_bot_permissions_boundary is None and not any(a.permissions_boundary for a in accounts):
+        return
+    from commands.accounts import AccountRegistry, aws_clients, boundary_problems
+    from commands.iam import IamGateway, make_client, make_sts_client
+    own = iam or IamGateway(make_client(), make_sts_client())
+    if accounts and registry is None:
+        registry = AccountRegistry(accounts, own=own, sts=own.sts, clients=aws_clients)
+    for line, stops in boundary_problems(own, settings.iam_bot_permissions_boundary, accounts, registry):
+        if stops:
+            raise SettingsError(line)
+        print(f"iam-bot: warning: {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                              "policy: print the IAM policy the bot's own AWS identity needs")
     parser.add_argument("--mfa", action="store_true",
                         help="with policy: print instead the policy for IAM_BOT_MFA_GROUP (nothing without MFA)")
+    parser.add_argument("--spoke", metavar="ACCOUNT",
+                        help="with policy: print that [[account]] role's permissions and trust policy")
+    parser.add_argument("--hub", metavar="ARN",
+                        help="with policy --spoke: the hub's principal to trust (default: the bot's own identity)")
     args = parser.parse_args(argv)
     from .logs import configure_logging
 
@@ -187,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         shell()
         return 0
     if args.mode == "policy":
-        return policy(mfa=args.mfa)
+        return policy(mfa=args.mfa, spoke=args.spoke, hub=args.hub)
     try:
         settings = load_settings()
         (serve if args.mode == "serve" else socket)(settings)

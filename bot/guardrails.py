@@ -12,7 +12,7 @@ from __future__ import annotations
 from commands import guardrails
 from storage import Request
 
-from .mrkdwn import approver, code, listing, mention
+from .mrkdwn import approver, code, escape, listing, mention
 
 # The per-group lines stay whole within Slack's 3000-character section, beside the card's other
 # lines: each group names at most APPROVERS_SHOWN approvers, and the lines stop at SHARES_TEXT.
@@ -103,9 +103,24 @@ def mfa_session_line(request: Request) -> str | None:
             "session (`aws sts get-session-token --serial-number <MFA device ARN> --token-code <code>`).")
 
 
+def boundary_line(boundary: dict | None, user_name: str) -> str | None:
+    """`details["boundary"]` (commands.guardrails.boundary_details): the user lacks the permissions
+    boundary the bot sets on the users it creates, or has another."""
+    if not boundary:
+        return None
+    expected = code(boundary["expected"])
+    if boundary.get("found") is None:
+        return (f":warning: {code(user_name)} has *no permissions boundary*; the bot gives its users {expected}. "
+                "Only an operator can put one on (docs/operations.md#the-permissions-boundary).")
+    return (f":warning: {code(user_name)}'s permissions boundary is {code(boundary['found'])}, not {expected}, "
+            "which the bot gives its users.")
+
+
 def card_notes(request: Request) -> list[str]:
     """The guardrails' lines on any kind of card."""
-    return [text for text in (approvals_line(request), shares_line(request), mfa_session_line(request)) if text]
+    account = f":cloud: AWS account *{escape(request.account)}*" if request.account else None
+    return [text for text in (account, approvals_line(request), shares_line(request), mfa_session_line(request),
+                              boundary_line(request.details.get("boundary"), request.user_name)) if text]
 
 
 def approval_recorded(request: Request) -> str:

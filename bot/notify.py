@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 import storage
+from commands.scope import current_account
 from commands.settings import Settings
 from commands.workflow import Filed, Owed, Workflow
 from storage import Job
@@ -35,6 +36,16 @@ class Notifier:
         self.workflow = workflow
         self.settings = settings
         self.looks = looks
+        self.accounts = None  # the AccountRegistry with several AWS accounts (bot/app.py sets it)
+
+    def approvals_channel(self, request: storage.Request | None = None) -> str:
+        """Where the request's card goes (without one: the cards of the account of the work in hand):
+        its account's `approvals_channel`, else IAM_BOT_APPROVALS_CHANNEL."""
+        if self.accounts is not None:
+            account = self.accounts.account(request.account if request is not None else current_account())
+            if account is not None and account.approvals_channel:
+                return account.approvals_channel
+        return self.settings.iam_bot_approvals_channel
 
     def handlers(self) -> dict:
         return {
@@ -84,7 +95,7 @@ class Notifier:
         card = blocks.approval_card(filed, self.looks.face(request), self.settings.iam_bot_request_ttl,
                                     token=token, resent=resent)
         posted, refused = self.attempt(f"post the card of request #{request.id}", self.client.chat_postMessage,
-                                       channel=self.settings.iam_bot_approvals_channel, unfurl_links=False,
+                                       channel=self.approvals_channel(request), unfurl_links=False,
                                        unfurl_media=False, **card)
         if refused is not None:
             self.workflow.card_refused(request.id, refused)
@@ -114,7 +125,7 @@ class Notifier:
         if request is not None and request.card_ts:
             where = {"channel": request.card_channel, "thread_ts": request.card_ts}
         else:
-            where = {"channel": self.settings.iam_bot_approvals_channel}
+            where = {"channel": self.approvals_channel(request)}
         return self.call(what, self.client.chat_postMessage, unfurl_links=False, **where, **payload)
 
     def thread_line(self, request: storage.Request, event: str | None, actor: str | None) -> str | None:

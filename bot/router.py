@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from slack_bolt import App
 
+from commands.accounts import current_account, in_account
 from commands.errors import CommandError
 from commands.parse import HelpCommand, Parser
 from commands.workflow import Owed
@@ -46,7 +47,8 @@ def route(app: App, svc: Services, features: Iterable[Feature]) -> dict[str, Cal
     """Give Bolt each feature's listeners, and `/iam` a parser of the features' verbs; the work the
     router itself answers (a command's slow part)."""
     features = tuple(features)
-    parser = Parser(verb for feature in features for verb in feature.verbs)
+    parser = Parser((verb for feature in features for verb in feature.verbs),
+                    accounts=svc.accounts.names if svc.accounts else ())
     commands: dict[type, Command] = {}
     refreshers = [feature.home_refresh for feature in features if feature.home_refresh is not None]
     if len(refreshers) > 1:
@@ -134,7 +136,7 @@ def run_command(svc: Services, parser: Parser, commands: dict[type, Command], jo
     respond = svc.runner.replies.get(job.id)
     reply = ephemeral(respond) if respond is not None else dm_reply(svc, user_id)
     parsed = parser.parse(job.payload["text"])
-    with answering(reply, f"/iam {type(parsed).__name__}"):
+    with answering(reply, f"/iam {type(parsed).__name__}"), in_account(parser.account(job.payload["text"])):
         commands[type(parsed)].answer(Asked(svc, user_id, job, reply, respond), parsed)
 
 
@@ -190,24 +192,25 @@ def after_ack(svc: Services, part: Callable[..., None], home: Home = Home()) -> 
             user_id = body["user"]["id"]
             given["respond"] = dm_respond(svc, user_id)
             later(svc, _then_refresh, {"part": part, "arguments": {name: given[name] for name in wanted},
-                                       "refresh": home.refresh, "user_id": user_id})
+                                       "refresh": home.refresh, "user_id": user_id}, clicked=given)
             return
-        later(svc, part, {name: given[name] for name in wanted})
+        later(svc, part, {name: given[name] for name in wanted}, clicked=given)
 
     listener.__name__ = listener.__qualname__ = part.__name__
     listener.__doc__ = part.__doc__
     return listener
 
 
-def later(svc: Services, part: Callable[..., None], arguments: dict) -> None:
-    """Run `part(**arguments)` on the listener pool, after this request is answered."""
-    svc.listeners.submit(_run, part, arguments)
+def later(svc: Services, part: Callable[..., None], arguments: dict, clicked: dict | None = None) -> None:
+    """Run `part(**arguments)` on the listener pool, after this request is answered; `clicked`
+    (what Bolt gave the listener) says which request's account it runs in."""
+    svc.listeners.submit(_run, part, arguments, lambda: clicked_account(svc, clicked or arguments))
 
 
 def _then_refresh(part: Callable[..., None], arguments: dict, refresh: Callable[[str], None] | None,
                   user_id: str) -> None:
     """A press on the home: its part, then the presser's home refreshed whatever the part said."""
-    _run(part, arguments)
+    _run(part, arguments, current_account)  # in the account the press ran in
     if refresh is None:
         return
     try:
@@ -216,9 +219,25 @@ def _then_refresh(part: Callable[..., None], arguments: dict, refresh: Callable[
         log.exception("could not refresh the App Home after a press")
 
 
-def _run(part: Callable[..., None], arguments: dict) -> None:
+def clicked_account(svc: Services, arguments: dict) -> str | None:
+    """With several accounts: the account of the request whose button was clicked (its value
+    starts with the request's number), else the default."""
+    if svc.accounts is None:
+        return None
+    action = arguments.get("action") or ((arguments.get("body") or {}).get("actions") or [{}])[0]
+    number = str((action or {}).get("value") or "").split(":")[0]
+    if not number.isdigit():
+        return None
     try:
-        part(**arguments)
+        return svc.store.get(int(number)).account
+    except Exception:  # no such request: the part itself says so
+        return None
+
+
+def _run(part: Callable[..., None], arguments: dict, account: Callable[[], str | None] = lambda: None) -> None:
+    try:
+        with in_account(account()):  # read here, on the pool: nothing but the ack before it
+            part(**arguments)
     except Exception:
         # The parts answer people themselves (bot/replies.answering); this is the last resort.
         log.exception("the %s listener failed after its ack", part.__name__)

@@ -15,17 +15,20 @@ import sys
 from collections.abc import Mapping
 
 from commands.guardrails import ADMIN_LIKE
+from commands.accounts import AccountRegistry, aws_clients, boundary_problems
+from commands.iam import IamGateway, make_client, make_sts_client
 from commands.parse import GROUP_NAME
 from commands.ruleset import (SENSITIVE_FLOOR, Rule, Rules, RulesError, format_duration, load_rules, rule_for,
                               thresholds)
-from commands.settings import SLACK_ID, SLACK_ID_WORDS, comma_list
+from commands.settings import SLACK_ID, SLACK_ID_WORDS, check_policy_arn, comma_list
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
-def check(path: str | None, env: Mapping[str, str], slack: bool = False) -> int:
+def check(path: str | None, env: Mapping[str, str], slack: bool = False, iam=None, registry=None) -> int:
     """Print the effective rules (exit 0) or the one thing wrong (exit 2, on stderr); with `slack`,
-    each id Slack does not know is a line on stderr too (exit 2)."""
+    each id Slack does not know is a line on stderr too (exit 2). `iam`: the IamGateway that
+    checks the permissions boundary (default: one over boto3's credential chain)."""
     path = path or env.get("IAM_BOT_RULES_FILE", "").strip() or None
     try:
         sensitive = comma_list(env.get("IAM_BOT_SENSITIVE_GROUPS", ""), GROUP_NAME, "an IAM group name")
@@ -45,7 +48,34 @@ def check(path: str | None, env: Mapping[str, str], slack: bool = False) -> int:
         return _fail(f"{path}: {error}")
     for line in describe(rules):
         print(line)
+    boundary = check_boundary(env, iam, rules, registry)
+    if boundary:
+        return boundary
     return check_slack(rules, env) if slack else 0
+
+
+def check_boundary(env: Mapping[str, str], iam=None, rules: Rules | None = None, registry=None) -> int:
+    """IAM_BOT_PERMISSIONS_BOUNDARY and each `[[account]]`'s permissions_boundary name a managed
+    policy that exists in its account: one GetPolicy each (assuming the account's role)."""
+    arn = env.get("IAM_BOT_PERMISSIONS_BOUNDARY", "").strip() or None
+    accounts = rules.accounts if rules is not None else ()
+    wanted = [b for b in (arn, *(a.permissions_boundary for a in accounts)) if b]
+    if not wanted:
+        return 0
+    try:
+        arn and check_policy_arn(arn)
+    except ValueError as error:
+        return _fail(f"IAM_BOT_PERMISSIONS_BOUNDARY is malformed: {error}")
+    own = iam or IamGateway(make_client(), make_sts_client())
+    if accounts and registry is None:
+        registry = AccountRegistry(accounts, own=own, sts=own.sts, clients=aws_clients)
+    problems = boundary_problems(own, arn, accounts, registry)
+    for line, _ in problems:
+        print(f"iam-bot: {line}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"Every permissions boundary exists ({', '.join(dict.fromkeys(wanted))}).")
+    return 0
 
 
 def named_ids(rules: Rules) -> list[str]:
@@ -110,7 +140,16 @@ def describe(rules: Rules) -> list[str]:
     source = f"Rules from {rules.source}" if rules.source else \
         "Rules from the environment (IAM_BOT_RULES_FILE is not set)"
     lines = [f"{source}: valid.", f"defaults: {_approvals(rules.defaults)}"]
-    lines += [f"{rule.name}: {_approvals(rule)}{_limits(rule)}" for rule in rules.groups]
+    lines += [f"{rule.name}: {_approvals(rule)}{_limits(rule)}" + (f"; in account {rule.account} only" if rule.account else "")
+              for rule in rules.groups]
+    for account in rules.accounts:
+        where = (f"assumes {account.role_arn} (external id set)" if account.role_arn
+                 else "the bot's own credentials' account")
+        extra = [f"{key} {value}" for key, value in (("user path", account.user_path),
+                                                      ("boundary", account.permissions_boundary),
+                                                      ("cards in", account.approvals_channel)) if value]
+        lines.append(f"account {account.name}{' (default)' if account.default else ''}: {where}"
+                     + "".join(f"; {part}" for part in extra))
     for group in rules.sensitive_groups:
         rule = rule_for(rules, group)
         needed = thresholds(rules, (group,))[0].approvals

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from commands.accounts import AccountRegistry
 from commands.errors import CommandError, Why
 from commands.iam import IamGateway
 from commands.rules import Person
@@ -39,6 +40,8 @@ class Services:
     iam: IamGateway
     clock: Clock
     passwords: PasswordGenerator
+    # The rules file's [[account]]s and their gateways (`iam` is then an AccountGateway); None: one account.
+    accounts: AccountRegistry | None = None
 
     @property
     def looks(self) -> Looks:

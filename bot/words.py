@@ -33,6 +33,12 @@ _SAY = {
     Why.UNKNOWN_OPTION: lambda f: (
         f"{code(f['word'], 40)} is not an option; "
         f"{'the only one is' if len(f['options']) == 1 else 'the options are'} {listing(f['options'], budget=200)}."),
+    Why.UNKNOWN_ACCOUNT: lambda f: (
+        f"No AWS account is named {code(f['name'], 40)}; the accounts are {listing(f['known'], budget=300)}. "
+        "Type `--account <name>` with one of them, or leave it out for the default."),
+    Why.NO_ACCOUNTS: lambda f: (
+        "This bot manages one AWS account, its own: leave out `--account` (the rules file names no [[account]])."),
+    Why.ACCOUNT_WHICH: lambda f: "Name the account after `--account`, for example `--account staging`.",
     Why.TWO_OWNERS: lambda f: "Mention only one owner: one IAM user is for one person.",
     Why.OWNER_NOT_ONE_PERSON: lambda f: (
         "The owner must be one person: mention them with @ (pick them from Slack's list), "

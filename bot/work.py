@@ -10,6 +10,7 @@ can never succeed is logged and closed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -63,6 +64,8 @@ class Runner:
         # What only this process can do for a job: answer through the command's response_url
         # (Bolt's `respond`). Kept in memory, never in the store; after a crash, a DM instead.
         self.replies: dict[int, Callable] = {}
+        # Around each job: the context it runs in (with several AWS accounts, its request's account).
+        self.scope: Callable[[Job], contextlib.AbstractContextManager] = lambda job: contextlib.nullcontext()
         self._inbox = Inbox(lambda jobs: workflow.take_in(jobs, self.worker))
         self._running: set[int] = set()  # ids of the jobs this process is doing now
         self._renewed = time.monotonic()
@@ -154,7 +157,8 @@ class Runner:
         try:
             if handler is None:
                 raise LookupError(f"no handler for work of kind {job.kind!r}")
-            handler(job)
+            with self.scope(job):
+                handler(job)
         except TryLater as error:
             self._again(job, f"try later: {error}")
         except Exception as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict
 
@@ -198,6 +198,8 @@ class AuditSummary:
     unused_keys: tuple[Flagged, ...]  # active keys never used, or unused for STALE_DAYS (days: since last use)
     unused_users: tuple[Flagged, ...]  # no sign-in or key use for STALE_DAYS (days: since; None: never)
     not_made: tuple[Flagged, ...]  # users the bot did not create: no owner is known
+    # With a permissions boundary set: users the bot created that lack it (or have another); None: no boundary.
+    unbounded: tuple[Flagged, ...] | None = None
 
 
 def _days(now: dt.datetime, then: dt.datetime) -> int:
@@ -288,8 +290,18 @@ class Audit:
         """Read the credential report (two kinds of IAM call) and sum it up; the scheduled post uses this."""
         content, generated_at = self.iam.credential_report()
         rows = parse_report(content)
-        return summarize(rows, generated_at=generated_at, now=self.workflow.now(),
-                         made=self.store.users_made(row.arn for row in rows))
+        made = self.store.users_made(row.arn for row in rows)
+        summary = summarize(rows, generated_at=generated_at, now=self.workflow.now(), made=made)
+        boundary = self.iam.boundary_or(self.workflow.policy.boundary)
+        if boundary is None:
+            return summary
+        # The report does not say a user's boundary: one GetUser for each user the bot made.
+        unbounded = []
+        for row in sorted((r for r in rows if r.arn in made), key=lambda r: r.user.lower()):
+            user = self.iam.user(row.user)
+            if user is not None and user.boundary != boundary:
+                unbounded.append(Flagged(row.user))
+        return replace(summary, unbounded=tuple(unbounded))
 
     def audit(self, caller: Person, *, listed: bool) -> AuditSummary:
         """`/iam audit`: approvers only; a refusal is recorded."""

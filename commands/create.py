@@ -114,7 +114,7 @@ def create_user_kind(iam: IamGateway, policy: Policy, passwords: PasswordGenerat
                 TAG_OWNER: request.owner_id,
             }
             try:
-                return iam.create_user(name, policy.user_path, tags)
+                return iam.create_user(name, iam.user_path_or(policy.user_path), tags, iam.boundary_or(policy.boundary))
             except UserExists:
                 found = iam.user(name, tags=True)
                 if found is None or found.tags.get(TAG_REQUEST) != str(request.id):

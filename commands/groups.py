@@ -48,6 +48,7 @@ from .rules import Person
 from .ruleset import (
     BREAK_GLASS, Ruling, Verdict, auto_approve, break_glass, format_duration, membership_limit, rule_for,
 )
+from .scope import in_account
 from .workflow import Due, Filed, Kind, Owed, Policy, Workflow, thread
 
 MAX_GROUPS = guardrails.MAX_GROUPS  # IAM's limit of groups a user is in
@@ -282,6 +283,7 @@ class Groups:
                                asked=len(command.groups))
         details = guardrails.filing_details(self.iam, self.policy.guardrails, command.groups, False)
         details.update(self.workflow.filing_shares(None, command.groups, details["sensitive"]))
+        details.update(guardrails.boundary_details(user, self.iam.boundary_or(self.policy.boundary)))
         details.update(reason=command.reason, user_arn=user.arn, user_id=user.user_id,
                        duration_seconds=int(command.duration.total_seconds()) if command.duration else None)
         rule = self._self_approval(command, requester, owner, details)
@@ -487,7 +489,8 @@ class Groups:
         if kept_by is not None:
             return self._end(grant, KEPT, now, actor_id=None, kept_by=kept_by)
         try:
-            self.iam.remove_user_from_group(grant.user_name, grant.group)
+            with in_account(self.store.get(grant.request_id).account):  # the grant's request's AWS account
+                self.iam.remove_user_from_group(grant.user_name, grant.group)
         except IamError as error:
             attempts = grant.attempts + 1
             delay = min(self.retry * 2 ** (attempts - 1), REVOKE_RETRY_CAP)

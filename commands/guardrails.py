@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from storage import CREATE_USER, GROUP_ADD, GROUP_DROP, GROUP_EXTEND, Request
 
 from .errors import CommandError, Why
-from .iam import GroupGone, IamGateway
+from .iam import GroupGone, IamGateway, IamUser
 
 ACCESS_KEY = "access_key"
 # Kinds that give an existing user a credential (a key, a console password): judged by the user's
@@ -151,3 +151,12 @@ def judge(iam: IamGateway, guardrails: Guardrails, request: Request, groups: tup
     if request.kind == ACCESS_KEY and guardrails.mfa_group:
         judged["mfa_session"] = guardrails.mfa_group.lower() in (g.lower() for g in groups)
     return judged
+
+
+def boundary_details(user: IamUser, boundary: str | None) -> dict:
+    """`{"boundary": {"expected": ..., "found": ...}}` for a card about an existing user when a
+    permissions boundary is set and the user has none (`found` None) or another; else `{}`.
+    From what GetUser said already: no call of its own."""
+    if boundary is None or user.boundary == boundary:
+        return {}
+    return {"boundary": {"expected": boundary, "found": user.boundary}}

@@ -85,6 +85,7 @@ class IamUser:
     arn: str
     path: str
     tags: dict[str, str] = field(default_factory=dict)
+    boundary: str | None = None  # its permissions boundary's ARN, as GetUser says (no call of its own)
 
     @property
     def owner_id(self) -> str | None:
@@ -253,6 +254,19 @@ class IamGateway:
         self._alias = Cached(self._read_account_alias, cache_seconds, clock)
         self._identity = Cached(self._read_identity, cache_seconds, clock)
 
+    # -- the account's own settings (commands/accounts.py AccountGateway: per [[account]]) --
+
+    def boundary_or(self, default: str | None) -> str | None:
+        """The permissions boundary of this gateway's account: here, the environment's."""
+        return default
+
+    def user_path_or(self, default: str) -> str:
+        return default
+
+    def session_arn(self) -> str | None:
+        """The assumed-role session the calls use; None: the bot's own credentials."""
+        return None
+
     # -- who is who ---------------------------------------------------------------------
 
     def user(self, name: str, *, tags: bool = False) -> IamUser | None:
@@ -273,7 +287,7 @@ class IamGateway:
                 return None
             raise aws_error(error, f"look up user {name}") from None
         return IamUser(name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], path=user.get("Path") or "/",
-                       tags=read)
+                       tags=read, boundary=(user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"))
 
     def existing_user(self, name: str) -> IamUser:
         """The user a command is about, with its tags, or a CommandError saying there is none."""
@@ -293,6 +307,16 @@ class IamGateway:
             return self.sts.get_caller_identity()["Arn"]
         except (ClientError, BotoCoreError) as error:
             raise aws_error(error, "ask AWS which identity the bot runs as") from None
+
+    def policy_exists(self, arn: str) -> bool:
+        """Whether the managed policy exists (GetPolicy): the permissions boundary, at start-up."""
+        try:
+            self.client.get_policy(PolicyArn=arn)
+            return True
+        except (ClientError, BotoCoreError) as error:
+            if _gone(error):
+                return False
+            raise aws_error(error, f"look up the managed policy {arn}") from None
 
     # -- checks before a request is filed ------------------------------------------------
 
@@ -320,8 +344,8 @@ class IamGateway:
         found = self.access_keys_of(name)
         return None if found is None else found[1]
 
-    def access_keys_of(self, name: str) -> tuple[str, list[AccessKey]] | None:
-        """The user's name as AWS holds it and its access keys with last use, or None if there is no such user.
+    def access_keys_of(self, name: str) -> tuple[IamUser, list[AccessKey]] | None:
+        """The user as AWS holds it and its access keys with last use, or None if there is no such user.
 
         One GetUser (which finds `Bob.Smith` for `bob.smith`), one ListAccessKeys for the name
         as AWS holds it, and one GetAccessKeyLastUsed per key (a user has at most two).
@@ -351,15 +375,17 @@ class IamGateway:
                 last_service=used.get("ServiceName") if last_used else None,
                 last_region=used.get("Region") if last_used else None,
             ))
-        return stored, keys
+        return user, keys
 
     # -- provisioning -------------------------------------------------------------------
 
-    def create_user(self, name: str, path: str, tags: dict[str, str]) -> str:
-        """Create the user; returns its ARN. Raises IamError, or UserExists."""
+    def create_user(self, name: str, path: str, tags: dict[str, str], boundary: str | None = None) -> str:
+        """Create the user, capped by the managed policy `boundary` if given (the bot's own policy
+        then allows CreateUser only with it); returns its ARN. Raises IamError, or UserExists."""
         try:
             user = self.client.create_user(
-                UserName=name, Path=path, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+                UserName=name, Path=path, Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                **({"PermissionsBoundary": boundary} if boundary else {}),
             )["User"]
             return user["Arn"]
         except (ClientError, BotoCoreError) as error:

@@ -28,11 +28,13 @@ from pydantic import BaseModel, ConfigDict
 import storage
 from storage import NewJob, Request, Store
 
+from . import guardrails
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import AccessKey, IamGateway, IamUser, KeyMayExist, KeyMeta
 from .lifecycle import APPROVE_ROTATION, KEY_ATTEMPT, KEY_ATTEMPT_SETTLED, KEY_CREATED, KEY_LOST, check_owner, file, move
 from .parse import Verb, check_key_id, check_user_name, one_user_name, plain, usage_of
 from .rules import Person
+from .scope import in_account
 from .workflow import REVEAL_CLAIM_TIMEOUT, Due, Filed, Kind, Owed, Secret, Workflow
 
 log = logging.getLogger(__name__)
@@ -423,7 +425,8 @@ class KeyFlow:
             may_list = self.role(requester, listed=listed, target=target, owner_id=owner.user_id) is not None
             raise CommandError(Why.KEY_LIMIT, user_name=user.name,
                                keys=tuple(k.key_id for k in keys) if may_list else ())
-        details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys]}
+        details = {"reason": command.reason, "user_arn": user.arn, "keys": [key_facts(k) for k in keys],
+                   **guardrails.boundary_details(user, self.iam.boundary_or(self.workflow.policy.boundary))}
         return self._file(user, owner, requester, details)
 
     def _file(self, user: IamUser, owner: Person, requester: Person, details: dict) -> Filed:
@@ -567,23 +570,27 @@ class KeyFlow:
         taken = []
         now = self.now()
         for request in self.store.each_due(Due.ROTATION, now=now):
-            try:
-                if request.kind == ACCESS_KEY and request.state == storage.REVEALED \
-                        and request.details.get("replaces"):
-                    step = self._rotation_step(request)
-                    if step:
-                        taken.append((request, step))
-                elif request.kind == ACCESS_KEY and request.state == storage.REVEALING:
-                    self.store.set_due(request.id, {Due.ROTATION: now + REVEAL_CLAIM_TIMEOUT})
-                elif request.kind == ACCESS_KEY and request.state != storage.REVEALED \
-                        and request.details.get("key_id") and not request.details.get("key_lost"):
-                    self.issuer.lose_key(request, actor_id=None)  # released, then expired, never shown
-                    taken.append((request, "key_lost"))
-                else:
-                    self.store.set_due(request.id, {Due.ROTATION: None})
-            except IamError as error:
-                log.warning("rotation check of request #%s: %s", request.id, error.message)
+            with in_account(request.account):  # its key is in its request's AWS account
+                self._rotation_due(request, now, taken)
         return taken
+
+    def _rotation_due(self, request: Request, now: dt.datetime, taken: list) -> None:
+        try:
+            if request.kind == ACCESS_KEY and request.state == storage.REVEALED \
+                    and request.details.get("replaces"):
+                step = self._rotation_step(request)
+                if step:
+                    taken.append((request, step))
+            elif request.kind == ACCESS_KEY and request.state == storage.REVEALING:
+                self.store.set_due(request.id, {Due.ROTATION: now + REVEAL_CLAIM_TIMEOUT})
+            elif request.kind == ACCESS_KEY and request.state != storage.REVEALED \
+                    and request.details.get("key_id") and not request.details.get("key_lost"):
+                self.issuer.lose_key(request, actor_id=None)  # released, then expired, never shown
+                taken.append((request, "key_lost"))
+            else:
+                self.store.set_due(request.id, {Due.ROTATION: None})
+        except IamError as error:
+            log.warning("rotation check of request #%s: %s", request.id, error.message)
 
     def settle_key_attempts(self, limit: int = SETTLE_BATCH) -> list[Request]:
         """Attempts at a key that no claim holds any more and whose key id was never written down

@@ -22,6 +22,7 @@ from storage import (
 from . import metrics
 from .errors import CommandError, Why
 from .rules import Person
+from .scope import current_account
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def check_owner(owner: Person, *, team_id: str, user_name: str, groups: tuple[st
 def file(store: Store, **fields) -> Request:
     """A new request, stored pending (`fields` are the store's `file_request`'s); REQUEST_OPEN when
     one for the same user and kind is open already."""
+    fields.setdefault("account", current_account())  # the account of the command in hand (`--account`)
     try:
         filed = store.file_request(**fields)
     except DuplicateRequest as duplicate:

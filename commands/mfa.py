@@ -23,6 +23,7 @@ from storage import NewJob, Request, Store
 from .errors import IamError
 from .iam import IamGateway
 from .lifecycle import MFA_NUDGED, MFA_ON, MFA_WATCH_STOPPED, Transition, move
+from .scope import in_account
 from .workflow import Due, Owed, Workflow, thread
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class MfaWatch:
         now = self.workflow.now()
         for request in self.watched(now):
             try:
-                devices = self.iam.mfa_devices(request.user_name)
+                with in_account(request.account):  # the user is in its request's AWS account
+                    devices = self.iam.mfa_devices(request.user_name)
             except IamError as error:
                 log.warning("could not check MFA of request #%s: %s", request.id, error.message)
                 continue

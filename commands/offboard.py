@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 import storage
 from storage import Job, NewJob, Request, Store
 
+from . import guardrails
 from .errors import CommandError, IamError, Why
 from .iam import TAG_OWNER, IamGateway, IamUser
 from .parse import Verb, check_user_name, one_user_name, plain, usage_of
@@ -34,6 +35,7 @@ from .lifecycle import (
     VOID_LEAVER, VOID_REVEAL, check_owner, file, move,
 )
 from .rules import Person
+from .scope import current_account, in_account
 from .workflow import Clock, Due, Filed, Kind, Owed, PasswordGenerator, Workflow, password_reveal, thread
 
 log = logging.getLogger(__name__)
@@ -294,6 +296,8 @@ class Offboarding:
     protected: Protected
     disable_on_deactivation: bool = False
     kinds: tuple[Kind, ...] = field(default=())
+    # The [[account]] names a leaver's users are looked for in (None: the default, the only one without any).
+    accounts: tuple[str | None, ...] = (None,)
 
     def _now(self) -> dt.datetime:
         return self.workflow.now()
@@ -354,7 +358,8 @@ class Offboarding:
         has_password = self.iam.has_login_profile(facts.name)
         if kind == ENABLE and has_password:
             raise CommandError(Why.ALREADY_ENABLED, user_name=facts.name)
-        details = {"user_id": facts.user_id, "had_password": has_password}
+        details = {"user_id": facts.user_id, "had_password": has_password,
+                   **guardrails.boundary_details(facts, self.iam.boundary_or(self.workflow.policy.boundary))}
         request = file(self.store, user_name=facts.name, groups=(), console=True, owner_id=owner.user_id,
                        requester_id=requester_id, team_id=self.workflow.policy.team_id, now=self._now(), kind=kind,
                        details=details)
@@ -394,6 +399,20 @@ class Offboarding:
         The removals are written down on the leaving that `job` handles: it stays open while they are."""
         voided = self.void(person_id)
         filed, skipped = [], []
+        for account in self.accounts:  # one IAM user per human per account: each account's are removed
+            with in_account(account):
+                self._leaver_in_account(person_id, email, email_domain, filed, skipped)
+        self.store.leaver_removals(person_id, job.id, [request.id for request in filed])
+        if self.disable_on_deactivation:
+            filed = [self._disable_in_its_account(request) for request in filed]
+        return Leaving(person_id, tuple(voided), tuple(filed), tuple(skipped))
+
+    def _disable_in_its_account(self, request: Request) -> Request:
+        with in_account(request.account):
+            return self.disable_now(request)
+
+    def _leaver_in_account(self, person_id: str, email: str | None, email_domain: str | None, filed: list,
+                           skipped: list) -> None:
         for facts in self.users_of(person_id, email, email_domain):
             refused = self.protected.refusal(facts, self.iam.bot_identity())
             if refused is not None:
@@ -418,14 +437,12 @@ class Offboarding:
                 skipped.append((facts.name, error.why))
                 continue
             filed.append(request)
-        self.store.leaver_removals(person_id, job.id, [request.id for request in filed])
-        if self.disable_on_deactivation:
-            filed = [self.disable_now(request) for request in filed]
-        return Leaving(person_id, tuple(voided), tuple(filed), tuple(skipped))
 
     def _open_removal(self, user_name: str) -> Request | None:
+        """An open removal of this name in the current account."""
         for request in self.store.for_user_name(user_name):
-            if request.kind == REMOVE and request.state in (storage.PENDING, storage.APPROVED):
+            if request.kind == REMOVE and request.state in (storage.PENDING, storage.APPROVED) \
+                    and request.account == current_account():
                 return request
         return None
 
@@ -433,7 +450,8 @@ class Offboarding:
         """The users the store says this person owns, and the one named after their e-mail, unless
         another person's owner tag is on it. No scan of the account."""
         names = [r.user_name for r in self.store.for_owner(person_id)
-                 if r.kind == storage.CREATE_USER and r.state in storage.PROVISIONED_STATES]
+                 if r.kind == storage.CREATE_USER and r.state in storage.PROVISIONED_STATES
+                 and r.account == current_account()]
         if email and email_domain and email.lower().endswith("@" + email_domain.lower()):
             local = email.rsplit("@", 1)[0]
             if re.fullmatch(r"[\w+=,.@-]{1,64}", local, re.ASCII):

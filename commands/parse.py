@@ -55,10 +55,18 @@ def usage_of(command: type[BaseModel]) -> str:
     return first + "\n" + " ".join(rest)
 
 
-class Parser:
-    """Parses the text after `/iam` with the verbs it is given."""
+ACCOUNT_OPTION = "--account"
 
-    def __init__(self, verbs: Iterable[Verb]):
+
+class Parser:
+    """Parses the text after `/iam` with the verbs it is given.
+
+    With `accounts` (the rules file's `[[account]]` names, the default first), every verb takes
+    `--account <name>` anywhere after it: taken out here, once for all verbs, before the verb's
+    own parser sees the words (`account(text)` says which)."""
+
+    def __init__(self, verbs: Iterable[Verb], accounts: Iterable[str] = ()):
+        self.accounts = tuple(accounts)
         self.verbs: dict[str, Verb] = {}
         for verb in verbs:
             if verb.word in self.verbs or verb.word in HELP_WORDS:
@@ -78,12 +86,48 @@ class Parser:
         verb = self.verbs.get(word)
         if verb is None:
             return HelpCommand(unknown=plain(words[0]))
-        return verb.parse(args)
+        return verb.parse(self._without_account(args)[0])
+
+    def account(self, text: str) -> str | None:
+        """The `[[account]]` the command names with `--account` (its name as the rules spell it),
+        or None for the default (named or not: a request of the default account records none).
+        CommandError for an unknown name."""
+        words = text.split() if isinstance(text, str) else []
+        return self._without_account(words[1:])[1] if words else None
+
+    def _without_account(self, args: list[str]) -> tuple[list[str], str | None]:
+        rest, named = [], None
+        index = 0
+        while index < len(args):
+            word = plain(args[index])
+            option, _, value = word.partition("=")
+            if option.lower() != ACCOUNT_OPTION:
+                rest.append(args[index])
+                index += 1
+                continue
+            if not value:
+                index += 1
+                value = plain(args[index]) if index < len(args) else ""
+            if not value or value.startswith("--"):
+                raise CommandError(Why.ACCOUNT_WHICH)
+            named = self._known_account(value)
+            index += 1
+        return rest, named
+
+    def _known_account(self, name: str) -> str:
+        if not self.accounts:
+            raise CommandError(Why.NO_ACCOUNTS)
+        for index, known in enumerate(self.accounts):
+            if known.lower() == name.lower():
+                return known if index else None
+        raise CommandError(Why.UNKNOWN_ACCOUNT, name=name, known=self.accounts)
 
     def usage(self) -> str:
         """The help text: each verb's lines in the order of their positions, then `/iam help`'s."""
         verbs = sorted(self.verbs.values(), key=lambda verb: verb.position)
-        return "\n\n".join([*(verb.usage for verb in verbs), usage_of(HelpCommand)])
+        accounts = ([f"`--account <name>` after any command: the AWS account it is about ({', '.join(self.accounts)}; "
+                     f"default {self.accounts[0]})."] if self.accounts else [])
+        return "\n\n".join([*(verb.usage for verb in verbs), *accounts, usage_of(HelpCommand)])
 
 
 # -- the shared checks -------------------------------------------------------------------------

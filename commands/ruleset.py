@@ -26,13 +26,17 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .settings import SLACK_ID, SLACK_ID_WORDS, Settings, parse_duration
+from .scope import current_account
+from .settings import SLACK_ID, SLACK_ID_WORDS, Settings, check_policy_arn, check_user_path, parse_duration
 
 DEFAULTS = "defaults"
 BREAK_GLASS = "break_glass"
 SENSITIVE_FLOOR = 2  # a group sensitive by its grants (or named sensitive) needs at least two
 _DURATION = re.compile(r"\d+\s*[smhd]")
 _GLOB = re.compile(r"[\w+=,.@*?-]{1,128}", re.ASCII)
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", re.ASCII)
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/([\x21-\x7e]{0,510}/)?[\w+=,.@-]{1,64}", re.ASCII)
+EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
 Membership = Callable[[str, str], bool]  # (user id, user group id) -> is that person in that group now?
 
@@ -102,6 +106,57 @@ class GroupTable(_Table):
     review_every: Duration | None = None
     review_deadline: Duration | None = None
     on_deadline: typing.Literal["report", "remove", "disable"] = "report"
+    account: AccountName | None = None  # applies in that `[[account]]` only; None: in every account
+
+
+def _account_name(value: str) -> str:
+    if not ACCOUNT_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an account name: letters, digits, - and _, up to 32")
+    return value
+
+
+def _role_arn(value: str) -> str:
+    if not ROLE_ARN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a role's ARN, for example arn:aws:iam::123456789012:role/iam-bot")
+    return value
+
+
+def _policy_arn(value: str) -> str:
+    try:
+        return check_policy_arn(value)
+    except ValueError as error:
+        raise ValueError(str(error)) from None
+
+
+def _external_id(value: str) -> str:
+    if not EXTERNAL_ID.fullmatch(value):
+        raise ValueError("use 2 to 1224 characters of letters, digits and +=,.@:/-")
+    return value
+
+
+def _channel(value: str) -> str:
+    if not re.fullmatch(r"[CG][A-Z0-9]+", value):
+        raise ValueError("use the channel id (C...), not its name")
+    return value
+
+
+def _path(value: str) -> str:
+    return check_user_path(value)
+
+
+AccountName = Annotated[str, AfterValidator(_account_name)]
+
+
+class AccountTable(_Table):
+    """One `[[account]]`: an AWS account the bot manages by assuming `role_arn` (docs/rules.md)."""
+
+    name: AccountName
+    role_arn: Annotated[str, AfterValidator(_role_arn)] | None = None
+    external_id: Annotated[str, AfterValidator(_external_id)] | None = None
+    user_path: Annotated[str, AfterValidator(_path)] | None = None
+    permissions_boundary: Annotated[str, AfterValidator(_policy_arn)] | None = None
+    approvals_channel: Annotated[str, AfterValidator(_channel)] | None = None
+    default: bool = False
 
 
 class DenyTable(_Table):
@@ -118,6 +173,7 @@ class BreakGlassTable(_Table):
 
 class RulesFile(_Table):
     defaults: DefaultsTable
+    account: list[AccountTable] = []
     group: list[GroupTable] = []
     deny: list[DenyTable] = []
     break_glass: BreakGlassTable | None = None
@@ -149,13 +205,36 @@ class Rule:
     review_every: dt.timedelta | None = None     # None: IAM_BOT_REVIEW_EVERY
     review_deadline: dt.timedelta | None = None  # None: IAM_BOT_REVIEW_DEADLINE
     on_deadline: str = "report"    # report | remove | disable: an undecided membership at the deadline
+    account: str | None = None     # the `[[account]]` it applies in; None: every account
 
     @property
     def who_reviews(self) -> tuple[str, ...]:
         return self.reviewers or self.approvers
 
-    def matches(self, group: str) -> bool:
+    def matches(self, group: str, account: str | None = None) -> bool:
+        """The rule applies to `group` (in `account`, when one is named and the rule names one)."""
+        if self.account is not None and account is not None and self.account.lower() != account.lower():
+            return False
         return self.pattern is not None and _matches(self.pattern, group)
+
+
+@dataclass(frozen=True)
+class Account:
+    """An AWS account the bot manages: by assuming `role_arn` (with `external_id`), or, without a
+    role, the account of the bot's own credentials. None in a field: the environment's setting."""
+
+    name: str
+    role_arn: str | None = None
+    external_id: str | None = None
+    user_path: str | None = None
+    permissions_boundary: str | None = None
+    approvals_channel: str | None = None
+    default: bool = False
+
+    @property
+    def account_id(self) -> str | None:
+        """The 12 digits of the role's ARN; None for the bot's own account."""
+        return self.role_arn.split(":")[4] if self.role_arn else None
 
 
 @dataclass(frozen=True)
@@ -181,6 +260,11 @@ class Rules:
     break_glass: BreakGlass | None = None
     sensitive_groups: tuple[str, ...] = ()  # IAM_BOT_SENSITIVE_GROUPS: at least two, like a group sensitive by its grants
     source: str | None = None               # the file read; None: the environment
+    accounts: tuple[Account, ...] = ()      # `[[account]]`s, the default first; none: the bot's own account only
+
+    @property
+    def default_account(self) -> Account | None:
+        return self.accounts[0] if self.accounts else None
 
 
 def _matches(pattern: str, group: str) -> bool:
@@ -242,10 +326,12 @@ def parse_rules(data: dict, *, sensitive_groups: Iterable[str] = (), source: str
     groups, seen = [], {}
     for index, entry in enumerate(table.group):
         where = f"group[{index}]"
-        if entry.name.lower() in seen:
-            raise RulesError(f"{where}.name: {entry.name} is already named by {seen[entry.name.lower()]}")
-        seen[entry.name.lower()] = where
-        shadow = next((i for i, earlier in enumerate(groups) if _covers(earlier.pattern, entry.name)), None)
+        key = (entry.name.lower(), (entry.account or "").lower())
+        if key in seen:
+            raise RulesError(f"{where}.name: {entry.name} is already named by {seen[key]}")
+        seen[key] = where
+        shadow = next((i for i, earlier in enumerate(groups) if _covers(earlier.pattern, entry.name)
+                       and earlier.account in (None, entry.account)), None)
         if shadow is not None:
             raise RulesError(f"{where}.name: {entry.name} is already matched by group[{shadow}] "
                              f"({groups[shadow].pattern})")
@@ -257,7 +343,42 @@ def parse_rules(data: dict, *, sensitive_groups: Iterable[str] = (), source: str
     glass = table.break_glass
     break_glass = glass and BreakGlass(tuple(glass.requesters), tuple(glass.groups), glass.max_duration,
                                        glass.review_within)
-    return Rules(defaults, tuple(groups), denies, break_glass, sensitive_groups, source)
+    accounts = _accounts(table.account)
+    names = {account.name.lower() for account in accounts}
+    for index, entry in enumerate(table.group):
+        if entry.account is not None and entry.account.lower() not in names:
+            known = ", ".join(a.name for a in accounts) or "none: add an [[account]]"
+            raise RulesError(f"group[{index}].account: no [[account]] named {entry.account} (known: {known})")
+    return Rules(defaults, tuple(groups), denies, break_glass, sensitive_groups, source, accounts)
+
+
+def _accounts(tables: list[AccountTable]) -> tuple[Account, ...]:
+    """The `[[account]]`s checked: names and roles unique, a role for every account but the
+    default, an external id with every role, exactly one default (listed first)."""
+    if not tables:
+        return ()
+    seen: dict[str, str] = {}
+    roles: dict[str, str] = {}
+    for index, entry in enumerate(tables):
+        where = f"account[{index}]"
+        if entry.name.lower() in seen:
+            raise RulesError(f"{where}.name: {entry.name} is already named by {seen[entry.name.lower()]}")
+        seen[entry.name.lower()] = where
+        if entry.role_arn is None and not entry.default:
+            raise RulesError(f"{where}.role_arn: required (only the default account may be the bot's own)")
+        if entry.role_arn is not None and entry.external_id is None:
+            raise RulesError(f"{where}.external_id: required with a role_arn (the role's trust policy asks for it)")
+        if entry.role_arn is not None and entry.role_arn in roles:
+            raise RulesError(f"{where}.role_arn: {entry.role_arn} is already {roles[entry.role_arn]}'s")
+        if entry.role_arn is not None:
+            roles[entry.role_arn] = where
+    defaults = [i for i, entry in enumerate(tables) if entry.default]
+    if len(defaults) != 1:
+        raise RulesError("account: exactly one [[account]] must say default = true "
+                         f"({'none does' if not defaults else 'account[' + str(defaults[1]) + '] is a second'})")
+    accounts = [Account(e.name, e.role_arn, e.external_id, e.user_path, e.permissions_boundary, e.approvals_channel,
+                        e.default) for e in tables]
+    return (accounts[defaults[0]], *(a for i, a in enumerate(accounts) if i != defaults[0]))
 
 
 def _group_rule(entry: GroupTable, defaults: Rule) -> Rule:
@@ -269,7 +390,8 @@ def _group_rule(entry: GroupTable, defaults: Rule) -> Rule:
         own_approvers=bool(entry.approvers), standing=entry.standing, max_duration=entry.max_duration,
         enforce=entry.enforce, auto_approve=auto and AutoApprove(tuple(auto.requesters), auto.max_duration, auto.per_requester_per_day),
         reviewers=tuple(entry.reviewers or ()), review_every=entry.review_every, review_deadline=entry.review_deadline,
-        on_deadline=entry.on_deadline)
+        on_deadline=entry.on_deadline,
+        account=entry.account)
 
 
 def _check_reachable(where: str, rule: Rule) -> None:
@@ -397,8 +519,10 @@ def _refused(why: Verdict, rule: str, group: str | None = None, limit=None) -> R
 
 
 def rule_for(rules: Rules, group: str) -> Rule:
-    """The first `[[group]]` whose name or glob matches (any case), else the defaults."""
-    return next((rule for rule in rules.groups if rule.matches(group)), rules.defaults)
+    """The first `[[group]]` whose name or glob matches (any case) in the account of the work in
+    hand (commands/scope.py; a rule naming another `account` is skipped), else the defaults."""
+    account = current_account() or (rules.accounts[0].name if rules.accounts else None)
+    return next((rule for rule in rules.groups if rule.matches(group, account)), rules.defaults)
 
 
 def named_sensitive(rules: Rules, group: str) -> bool:

@@ -34,6 +34,16 @@ def parse_duration(value: str | int | dt.timedelta) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+# A managed policy's ARN: the customer's (an account id) or AWS's (`aws`), in any partition.
+POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/([\x21-\x7e]{0,510}/)?[\w+=,.@-]{1,128}", re.ASCII)
+
+
+def check_policy_arn(value: str) -> str:
+    if not POLICY_ARN.fullmatch(value):
+        raise ValueError("use a managed policy's ARN, for example arn:aws:iam::123456789012:policy/iam-bot-boundary")
+    return value
+
+
 def check_user_path(value: str) -> str:
     if not _IAM_PATH.match(value):
         raise ValueError("an IAM path starts and ends with /, for example /people/")
@@ -68,6 +78,8 @@ class Settings(BaseSettings):
     iam_bot_approvers: Annotated[tuple[str, ...], NoDecode] = ()
     iam_bot_email_domain: str | None = None
     iam_bot_user_path: str = "/"
+    # A managed policy every user the bot creates gets as its permissions boundary (docs/operations.md).
+    iam_bot_permissions_boundary: str | None = None
     iam_bot_request_ttl: dt.timedelta = dt.timedelta(hours=24)
     iam_bot_reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
     # After a key rotation: the old key's life until it is deactivated, and again until it is deleted.
@@ -210,6 +222,13 @@ class Settings(BaseSettings):
     @classmethod
     def _iam_path(cls, value: str):
         return check_user_path(value)
+
+    @field_validator("iam_bot_permissions_boundary", mode="before")
+    @classmethod
+    def _boundary(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return check_policy_arn(value.strip())
 
     @field_validator("iam_bot_email_domain")
     @classmethod

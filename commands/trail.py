@@ -6,7 +6,7 @@ A line is one event, with what its request says now. The keys are stable (docs/o
     time        when it happened, ISO 8601 in UTC (`2026-11-28T10:00:00.000000Z`)
     request_id  the request it belongs to, or null (a refused command names none)
     kind        that request's kind (`create_user`, `access_key`, `remove`, ...), or null
-    account     null until several AWS accounts are configured
+    account     the request's AWS account (its `[[account]]` name), or null for the default account
     user_name   the IAM user the request is about, or null
     actor       the Slack id of the person who acted, or null (the bot itself)
     action      what happened (`filed`, `approved`, `step:create_user`, `refused:status`, ...)
@@ -44,7 +44,7 @@ def record(event: TrailEvent, scrub: Callable[[str], str] = str) -> dict:
         "time": utc_time(event.at),
         "request_id": event.request_id,
         "kind": event.kind,
-        "account": None,
+        "account": event.account,
         "user_name": event.user_name,
         "actor": event.actor_id,
         "action": event.what,

@@ -129,6 +129,8 @@ class Policy:
     reveal_ttl: dt.timedelta = dt.timedelta(hours=24)
     work_hold: dt.timedelta = dt.timedelta(seconds=60)
     guardrails: guardrails.Guardrails = guardrails.Guardrails()
+    # The managed policy every CreateUser carries as the user's permissions boundary; None: none.
+    boundary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ class KeyListing:
     user_name: str  # as AWS holds it
     keys: tuple[AccessKey, ...]
     as_of: dt.datetime
+    boundary: dict | None = None  # the user has no permissions boundary or another (guardrails.boundary_details)
 
 
 class Workflow:
@@ -248,7 +251,9 @@ class Workflow:
         found = self.iam.access_keys_of(user_name)
         if found is None:
             raise CommandError(Why.NO_SUCH_USER, user_name=user_name)
-        return KeyListing(user_name=found[0], keys=tuple(found[1]), as_of=self.clock())
+        user, keys = found
+        return KeyListing(user_name=user.name, keys=tuple(keys), as_of=self.clock(),
+                          boundary=guardrails.boundary_details(user, self.iam.boundary_or(self.policy.boundary)).get("boundary"))
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -528,7 +533,10 @@ class Workflow:
                 if step in request.steps_done:
                     continue
                 arn = kind.run_step(request, step)
-                request = self.store.record_step(request.id, step, now=self.clock(), user_arn=arn)
+                # With several accounts, the trail says which assumed-role session made the step.
+                session = self.iam.session_arn()
+                request = self.store.record_step(request.id, step, now=self.clock(), user_arn=arn,
+                                                 detail=f"as {session}" if session else None)
         except IamError as error:
             log.warning("request #%s failed at step %s", request_id, step)
             failed = move(self.store, FAILED_STEP, request_id, actor_id=None, now=self.clock(),

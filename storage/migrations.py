@@ -342,3 +342,16 @@ def m013_group_drops(db: Database) -> None:
         "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
         "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')"
     )
+
+
+@migrations()
+def m014_request_account(db: Database) -> None:
+    # Several AWS accounts (issue 23): a request is about a user in one account ('' the default,
+    # the bot's own); one live request per name and kind holds per account.
+    db.execute("ALTER TABLE requests ADD COLUMN account TEXT NOT NULL DEFAULT ''")
+    db.execute("DROP INDEX IF EXISTS requests_one_live_per_user_and_kind")
+    db.execute(
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests(user_name_key, kind, account) "
+        "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
+        "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')"
+    )

@@ -313,6 +313,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
         "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')",
     ]),
+    # Several AWS accounts (issue 23): a request is about a user in one account ('' the default,
+    # the bot's own); one live request per name and kind holds per account.
+    ("0013_request_account", [
+        "ALTER TABLE requests ADD COLUMN account TEXT NOT NULL DEFAULT ''",
+        "DROP INDEX IF EXISTS requests_one_live_per_user_and_kind",
+        "CREATE UNIQUE INDEX requests_one_live_per_user_and_kind ON requests (user_name_key, kind, account) "
+        "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
+        "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')",
+    ]),
 ]
 
 

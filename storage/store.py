@@ -48,7 +48,7 @@ REMOVE = "remove"
 # `/iam add` and an extension of its grant: several may be open for one user (see migrations 009).
 GROUP_ADD = "group_add"
 GROUP_EXTEND = "group_extend"
-# `/iam drop` of a group whose policies hold a Deny: approved like an add (see migrations 011).
+# `/iam drop` of a group whose policies hold a Deny: approved like an add (see migrations m013).
 GROUP_DROP = "group_drop"
 LAST_ERROR_LIMIT = 500
 # Why a key is held inactive (see `KeyHold`).
@@ -111,6 +111,7 @@ class Request:
     provisioned_at: dt.datetime | None = None
     kind: str = CREATE_USER
     details: dict = field(default_factory=dict)
+    account: str | None = None  # the `[[account]]` it is about; None: the default (the bot's own)
 
 
 @dataclass(frozen=True)
@@ -293,32 +294,38 @@ class Store(TrailMethods, ReviewMethods):
         kind: str = CREATE_USER,
         details: dict | None = None,
         jobs: Iterable[NewJob] = (),
+        account: str | None = None,
     ) -> Request:
-        """Store a new pending request, its `filed` event and its jobs, or raise DuplicateRequest."""
+        """Store a new pending request, its `filed` event and its jobs, or raise DuplicateRequest.
+        `account`: the `[[account]]` it is about (None: the default)."""
         key = user_name.lower()
         stamp = self._time_in(now)
         try:
             with self._write() as tx:
+                # The account column only when there is one: the default account's row is as before.
+                with_account = ", account" if account else ""
                 row = tx.one(
                     "INSERT INTO requests (user_name, user_name_key, groups, console, owner_id, requester_id, "
-                    "team_id, state, created_at, updated_at, steps_done, kind, details) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    f"team_id, state, created_at, updated_at, steps_done, kind, details{with_account}) "
+                    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{', ?' if account else ''}) RETURNING *",
                     [user_name, key, self._json_in(list(groups)), bool(console), owner_id, requester_id, team_id,
-                     PENDING, stamp, stamp, self._json_in([]), kind, self._json_in(dict(details or {}))],
+                     PENDING, stamp, stamp, self._json_in([]), kind, self._json_in(dict(details or {})),
+                     *([account] if account else [])],
                 )
                 self._insert_event(tx, row["id"], requester_id, "filed", None, now)
                 self._insert_jobs(tx, jobs, now=now, request_id=row["id"])
         except Conflict:
-            raise DuplicateRequest(self._live_id(key, kind)) from None
+            raise DuplicateRequest(self._live_id(key, kind, account or "")) from None
         return self._request(row)
 
-    def _live_id(self, key: str, kind: str = CREATE_USER) -> int:
-        """The live request of this kind for this name: one per name and kind (a done removal is not live)."""
+    def _live_id(self, key: str, kind: str = CREATE_USER, account: str = "") -> int:
+        """The live request of this kind for this name in this account: one per name, kind and
+        account (a done removal is not live)."""
         with self._read() as tx:
             row = tx.one(
                 f"SELECT id FROM requests WHERE user_name_key = ? AND kind = ? AND state IN ({marks(LIVE_STATES)}) "
-                "AND NOT (kind = ? AND state = ?) ORDER BY id",
-                [key, kind, *LIVE_STATES, REMOVE, PROVISIONED],
+                "AND NOT (kind = ? AND state = ?)" + (" AND account = ?" if account else "") + " ORDER BY id",
+                [key, kind, *LIVE_STATES, REMOVE, PROVISIONED, *([account] if account else [])],
             )
         return row["id"] if row else 0
 
@@ -440,7 +447,7 @@ class Store(TrailMethods, ReviewMethods):
         except Conflict:
             # Only the one-live-request-per-name rule can refuse a state change.
             request = self.get(request_id)
-            raise DuplicateRequest(self._live_id(request.user_name.lower(), request.kind)) from None
+            raise DuplicateRequest(self._live_id(request.user_name.lower(), request.kind, request.account or "")) from None
         return self._request(row)
 
     def revise(self, request_id: int, *, state: str, expected: dict, details: dict, actor_id: str | None,
@@ -744,6 +751,7 @@ class Store(TrailMethods, ReviewMethods):
             provisioned_at=time(row["provisioned_at"]),
             kind=row["kind"],
             details=dict(self._json_out(row["details"]) or {}),
+            account=row.get("account") or None,
         )
 
     # -- events ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ STREAM_BATCH = 500
 # The columns an outward line is made from: the event, and its request as it is now.
 TRAIL_COLUMNS = (
     "e.id AS id, e.at AS at, e.request_id AS request_id, e.actor_id AS actor_id, e.what AS what, "
-    "e.detail AS detail, r.kind AS kind, r.user_name AS user_name, r.state AS state"
+    "e.detail AS detail, r.kind AS kind, r.user_name AS user_name, r.state AS state, r.account AS account"
 )
 TRAIL_FROM = "events e LEFT JOIN requests r ON r.id = e.request_id"
 
@@ -54,6 +54,7 @@ class TrailEvent:
     kind: str | None
     user_name: str | None
     state: str | None
+    account: str | None = None  # the request's `[[account]]`; None: the default (or no request)
 
 
 @dataclass(frozen=True, order=True)
@@ -101,7 +102,7 @@ class TrailMethods:
     def _trail_event(self, row: dict) -> TrailEvent:
         return TrailEvent(id=row["id"], at=self._time_out(row["at"]), request_id=row["request_id"],
                           actor_id=row["actor_id"], what=row["what"], detail=row["detail"], kind=row["kind"],
-                          user_name=row["user_name"], state=row["state"])
+                          user_name=row["user_name"], state=row["state"], account=row.get("account") or None)
 
     # -- the live stream ---------------------------------------------------------------
 

@@ -68,3 +68,62 @@ def test_the_credential_report_is_read_account_wide_and_nothing_more():
     assert account["Resource"] == "*" and "iam:GetCredentialReport" in account["Action"]
     # No ListUsers, not even for the audit: the credential report covers every user in two calls.
     assert not any(a == "iam:ListUsers" for s in bot_policy()["Statement"] for a in s["Action"])
+
+
+# -- the permissions boundary (IAM_BOT_PERMISSIONS_BOUNDARY) -----------------------------------
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/iam-bot-boundary"
+
+
+def printed_policy(monkeypatch, capsys, **env) -> dict:
+    """What `iam-bot policy` prints with these variables."""
+    from bot.cli import main
+
+    for name in ("IAM_BOT_USER_PATH", "IAM_BOT_PERMISSIONS_BOUNDARY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["policy"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_with_a_boundary_create_user_is_allowed_only_with_it(monkeypatch, capsys):
+    policy = printed_policy(monkeypatch, capsys, IAM_BOT_USER_PATH="/people/", IAM_BOT_PERMISSIONS_BOUNDARY=BOUNDARY)
+    [create] = [s for s in policy["Statement"] if "iam:CreateUser" in s["Action"]]
+    assert create["Action"] == ["iam:CreateUser"]  # nothing else rides on the condition
+    assert create["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": BOUNDARY}}
+    assert create["Resource"] == "arn:aws:iam::*:user/people/*"
+    [read] = [s for s in policy["Statement"] if "iam:GetPolicy" in s["Action"]]  # the boundary's existence, a group's Deny
+    assert read["Resource"] == "arn:aws:iam::*:policy/*"
+    # Without the setting, CreateUser has no condition (as before).
+    plain = printed_policy(monkeypatch, capsys)
+    [create] = [s for s in plain["Statement"] if "iam:CreateUser" in s["Action"]]
+    assert "Condition" not in create
+
+
+def test_no_printed_policy_can_change_a_boundary_or_the_boundary_policy(monkeypatch, capsys):
+    from commands.policy import NEVER
+
+    for env in ({}, {"IAM_BOT_PERMISSIONS_BOUNDARY": BOUNDARY}):
+        actions = {a for s in printed_policy(monkeypatch, capsys, **env)["Statement"] for a in s["Action"]}
+        assert not actions & set(NEVER)
+        assert not any(a.endswith("*") for a in actions)
+
+
+def test_a_malformed_boundary_is_refused_by_iam_bot_policy(monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("IAM_BOT_PERMISSIONS_BOUNDARY", "iam-bot-boundary")
+    assert main(["policy"]) == 2
+    assert "IAM_BOT_PERMISSIONS_BOUNDARY is malformed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("boundary", [None, BOUNDARY])
+def test_parliament_finds_nothing_in_the_printed_policies(boundary):
+    from parliament import analyze_policy_string
+
+    from commands.policy import render_mfa
+
+    for document in (render("/"), render("/people/", boundary), render_mfa()):
+        findings = analyze_policy_string(document).findings
+        assert not findings, [(f.issue, f.detail) for f in findings]

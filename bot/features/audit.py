@@ -17,6 +17,7 @@ from commands.audit import (
     AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
 )
 from commands.errors import CommandError
+from commands.scope import current_account
 from storage import Event, Job, Request
 
 from ..blocks import MESSAGE_TEXT, SECTION_TEXT, context, section
@@ -149,7 +150,9 @@ def _root_line(summary: AuditSummary) -> dict:
 
 def audit_message(summary: AuditSummary, *, scheduled: bool = False) -> dict:
     title = "Scheduled credential audit" if scheduled else "Credential audit"
-    head = (f":clipboard: *{title} of the AWS account*: {summary.users} IAM user{'s' if summary.users != 1 else ''}. "
+    account = current_account()  # with several AWS accounts: the one `--account` named (None: the default)
+    which = f" {escape(account)}" if account else ""
+    head = (f":clipboard: *{title} of the AWS account{which}*: {summary.users} IAM user{'s' if summary.users != 1 else ''}. "
             f"From AWS's credential report of {when(summary.generated_at)} "
             f"({age(summary.as_of - summary.generated_at)}; AWS makes a new one at most every 4 hours).")
     days = STALE_DAYS
@@ -161,6 +164,8 @@ def audit_message(summary: AuditSummary, *, scheduled: bool = False) -> dict:
         _finding(f"Access keys unused for {days} days or never used", summary.unused_keys),
         _finding(f"Users unused for {days} days", summary.unused_users),
         _finding("Users the bot did not make (no owner known)", summary.not_made),
+        *([_finding("Users the bot made without the permissions boundary", summary.unbounded)]
+          if summary.unbounded is not None else []),
         context("Fix: MFA for every console user; rotate keys older than 90 days; remove unused keys and users; "
                 "give every user an owner. `/iam keys <user>` shows a user's keys."),
     ]

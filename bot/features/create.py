@@ -210,7 +210,7 @@ def feature(svc: Services) -> Feature:
         request = filed.request
         if not announce(asked, filed):
             return
-        confirmation_ = filed_message(request, settings.iam_bot_approvals_channel, notes=filed_notes(request))
+        confirmation_ = filed_message(request, svc.notifier.approvals_channel(request), notes=filed_notes(request))
         if not asked.ephemeral_blocks(confirmation_):
             svc.notifier.dm(asked.user_id, confirmation_)  # after a crash: a Cancel button is no secret
 

@@ -16,6 +16,7 @@ from commands.keys import (
 )
 from commands.parse import check_key_id, check_user_name
 from commands.rules import Person
+from commands.scope import current_account, in_account
 from commands.workflow import Filed, KeyListing, Revealed
 from storage import Job, Request
 
@@ -23,7 +24,7 @@ from ..blocks import (
     MESSAGE_TEXT, CardFace, button, confirmation, context, decided_card, field, message, resent_note, reveal_rows,
     section, their_words,
 )
-from ..guardrails import approvers_wanted, credential_note
+from ..guardrails import approvers_wanted, boundary_line, credential_note
 from ..feature import Command, Duty, Feature, Looks
 from ..mrkdwn import channel, clip, code, duration, escape, mention, when
 from ..people import owner_of
@@ -61,11 +62,15 @@ def keys_message(listing_: KeyListing) -> dict:
 
     Only the owner and approvers are shown a listing, and each button asks for confirmation."""
     user_name, keys, now = listing_.user_name, listing_.keys, listing_.as_of
+    note = boundary_line(listing_.boundary, user_name)
     if not keys:
         text = f"{code(user_name)} has no access keys. Good: people should sign in, not carry keys."
-        return message(text)
+        return message(text + (f"\n{note}" if note else ""))
     head = f"*Access keys of {code(user_name)}*"
     lines, rows = [head], [section(head)]
+    if note:
+        lines.append(note)
+        rows.append(section(note))
     for key in keys:
         line = key_line(key, now)
         lines.append(line)
@@ -92,7 +97,9 @@ def key_line(key, now: dt.datetime) -> str:
 
 
 def key_value(user_name: str, key_id: str) -> str:
-    return f"{key_id} {user_name}"
+    """`<key-id> <user-name>`, and the AWS account (`--account`) when it is not the default."""
+    account = current_account()
+    return f"{key_id} {user_name}" + (f" {account}" if account else "")
 
 
 def key_buttons(user_name: str, key_id: str, status: str) -> dict:
@@ -307,7 +314,7 @@ def feature(svc: Services) -> Feature:
             return
         asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: an access key for "
                     f"{code(request.user_name)}, owner {mention(request.owner_id)}, waiting for "
-                    f"{approvers_wanted(request)} to approve it in {channel(settings.iam_bot_approvals_channel)}. "
+                    f"{approvers_wanted(request)} to approve it in {channel(svc.notifier.approvals_channel(request))}. "
                     "The key is created only when its owner reveals it. Before a long-term key, consider a "
                     "role (workloads on AWS), OIDC federation (CI) or IAM Identity Center (people)."
                     + credential_note(request))
@@ -339,12 +346,15 @@ def feature(svc: Services) -> Feature:
         asked.reply(act_on_key(asked.user_id, parsed))
 
     def key_button(body, action, respond):
-        """A button under a key in `/iam keys`; its value is `<key-id> <user-name>`."""
+        """A button under a key in `/iam keys`; its value is `<key-id> <user-name> [<account>]`."""
         reply = ephemeral(respond)
         with answering(reply, "key button"):
-            key_id, _, user_name = str(action.get("value") or "").partition(" ")
+            key_id, _, rest = str(action.get("value") or "").partition(" ")
+            user_name, _, account = rest.partition(" ")
+            known = svc.accounts.names if svc.accounts else ()
             parsed = BUTTONS[action["action_id"]](user_name=check_user_name(user_name), key_id=check_key_id(key_id))
-            reply(act_on_key(body["user"]["id"], parsed))
+            with in_account(account if account in known else None):
+                reply(act_on_key(body["user"]["id"], parsed))
 
     # -- the work the key flows owe people ----------------------------------------------------
 

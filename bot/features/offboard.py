@@ -268,7 +268,8 @@ def feature(svc: Services) -> Feature:
     protected = Protected(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
     kinds = offboarding_kinds(svc.store, svc.iam, svc.clock, protected, svc.passwords)
     offboarding = Offboarding(svc.workflow, svc.store, svc.iam, protected, kinds=kinds,
-                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable")
+                              disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable",
+                              accounts=(None, *svc.accounts.names[1:]) if svc.accounts else (None,))
     domain = settings.iam_bot_email_domain
 
     def email_owner(user_name: str) -> str | None:
@@ -289,7 +290,7 @@ def feature(svc: Services) -> Feature:
         if announce(asked, filed):
             asked.reply(f":hourglass_flowing_sand: Request #{filed.request.id} filed: {what} the IAM user "
                         f"{code(filed.request.user_name)}, waiting for a second person to approve it in "
-                        f"{channel(settings.iam_bot_approvals_channel)}.")
+                        f"{channel(svc.notifier.approvals_channel(filed.request))}.")
 
     def file_new_password(asked: Asked, parsed: ResetPasswordCommand | EnableCommand) -> None:
         requester = svc.requester(asked.user_id)
@@ -307,7 +308,7 @@ def feature(svc: Services) -> Feature:
             request = filed.request
             asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: a new console password for "
                         f"{code(request.user_name)}, revealed once to {mention(request.owner_id)} when approved by "
-                        f"{approvers_wanted(request)} in {channel(settings.iam_bot_approvals_channel)}."
+                        f"{approvers_wanted(request)} in {channel(svc.notifier.approvals_channel(request))}."
                         + credential_note(request))
 
     # -- Slack says a person left ---------------------------------------------------------------

@@ -51,7 +51,7 @@ def announce(asked: Asked, filed: Filed) -> bool:
     refused = asked.svc.notifier.post_card(filed, asked.job)
     if refused is None:
         return True
-    approvals = channel(asked.svc.settings.iam_bot_approvals_channel)
+    approvals = channel(asked.svc.notifier.approvals_channel(filed.request))
     if refused in ("not_in_channel", "channel_not_found", "is_archived"):
         why = f"the bot cannot post in {approvals} (Slack says `{refused}`): invite the bot to that channel"
     else:

@@ -79,7 +79,7 @@ def main() -> None:
         # moto's credential report as AWS would write it: a root row (MFA on, no keys), dated now.
         ReportFiller(aws.gateway.client, root_mfa=True, root_keys=0, generated=clock.now)
         built = create_app(settings, Deps(store=store, iam=aws.gateway, listener_executor=executor, clock=clock.now,
-                                          rules=rules))
+                                          rules=rules, account_clients=aws.account_clients))
         runner = built.services.runner.start()
         shell = Shell(app=built.app, slack=slack, screen=screen, executor=Settled(executor, runner), store=store, aws=aws,
                       signing_secret=signing_secret, terminal=terminal, lines=Lines(sys.stdin, terminal),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 
 import boto3
@@ -17,7 +19,7 @@ import boto3
 from commands.iam import RETRY_CONFIG, IamGateway, PasswordPolicy
 from commands.passwords import generate_password
 
-from .awslike import make_aws_like
+from .awslike import make_aws_like, make_sts_like
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,18 @@ class SampleAws:
     sample_keys: int = 2
     password_length: int = PASSWORD_POLICY["MinimumPasswordLength"]
     _mock: object = field(default=None, repr=False)
+    # The second account (`--account staging`, bot/shell/rules.toml): its IAM client, for a look.
+    staging: object = field(default=None, repr=False)
+
+    def account_clients(self, credentials: dict) -> tuple[object, object]:
+        """IAM (AWS-like) and STS clients on an assumed role's credentials, in this process's moto."""
+        keys = {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"]}
+        with _building:
+            iam = boto3.client("iam", region_name=REGION, config=RETRY_CONFIG, **keys)
+            sts = boto3.client("sts", region_name=REGION, **keys)
+        make_aws_like(iam)
+        return iam, sts
 
     def stop(self) -> None:
         if self._mock is not None:
@@ -78,10 +92,37 @@ def start_sample_aws() -> SampleAws:
         client = session.client("iam", config=RETRY_CONFIG)
         make_aws_like(client)
         account_id = seed(client, session)
+        staging = seed_staging(session, account_id)
+        sts = session.client("sts")
+        make_sts_like(sts)  # AssumeRole refused where AWS would refuse it
     except BaseException:
         mock.stop()
         raise
-    return SampleAws(gateway=IamGateway(client, session.client("sts")), account_id=account_id, _mock=mock)
+    return SampleAws(gateway=IamGateway(client, sts), account_id=account_id, _mock=mock, staging=staging)
+
+
+STAGING_ID = "222222222222"
+STAGING_ALIAS = "example-staging"
+STAGING_EXTERNAL_ID = "iam-bot-shell-staging"  # as bot/shell/rules.toml says
+_building = threading.Lock()  # boto3's default session does not build clients safely from several threads
+
+
+def seed_staging(session, hub_account: str):
+    """The second sample account: groups, an alias, and the role the bot assumes there, trusting
+    the first account with the external id. Returns an IAM client acting in it."""
+    peek = session.client("sts").assume_role(RoleArn=f"arn:aws:iam::{STAGING_ID}:role/setup",
+                                             RoleSessionName="shell-setup")["Credentials"]
+    iam = session.client("iam", aws_access_key_id=peek["AccessKeyId"], aws_secret_access_key=peek["SecretAccessKey"],
+                         aws_session_token=peek["SessionToken"])
+    iam.create_account_alias(AccountAlias=STAGING_ALIAS)
+    for group in ("Developers", "ReadOnly"):
+        iam.create_group(GroupName=group)
+    iam.create_role(RoleName="iam-bot", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{hub_account}:root"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": STAGING_EXTERNAL_ID}}}]}))
+    make_aws_like(iam)
+    return iam
 
 
 def seed(client, session) -> str:

@@ -19,6 +19,9 @@ client so that, through it:
   (its members), which moto answers whole whatever MaxItems says;
 - GetCredentialReport says `N/A` for the region and service of a key never used, as AWS does
   (moto says `not_supported`);
+- permissions boundaries, which moto accepts and forgets: CreateUser's PermissionsBoundary must
+  name a managed policy that exists (else NoSuchEntity, as AWS says), and is kept and shown by
+  CreateUser and GetUser; Put/DeleteUserPermissionsBoundary (an operator's step) change it;
 - service-specific credentials (CodeCommit, Keyspaces...), which moto does not implement (its
   server answers HTTP 500, which botocore retries slowly), are kept here and answered as AWS
   would: Create, List, Update, Delete; DeleteUser refuses while a user has one.
@@ -118,6 +121,9 @@ _applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # client of one moto, and a user made again under an old name (a new id) starts with none.
 _service_credentials: dict[tuple, list[dict]] = {}
 _service_lock = threading.Lock()
+# Permissions boundaries, which moto drops, by (endpoint, user id): shared like the credentials above.
+_boundaries: dict[tuple, str] = {}
+BOUNDARY_OPERATIONS = frozenset({"PutUserPermissionsBoundary", "DeleteUserPermissionsBoundary"})
 _applying = threading.Lock()
 
 
@@ -172,6 +178,8 @@ class AwsLike:
         events.register("after-call.iam.CreateLoginProfile", self._keep_reset_required)
         events.register("after-call-error.iam.CreateLoginProfile", self._forget_password)
         events.register_first("after-call.iam.GetCredentialReport", self._report_as_aws_writes_it)
+        events.register("after-call.iam.CreateUser", self._keep_boundary)
+        events.register("after-call.iam.GetUser", self._show_boundary)
 
     def operations(self) -> list[str]:
         """The operations called so far, in order."""
@@ -275,11 +283,62 @@ class AwsLike:
     def _forget_password(self, **_):
         self._local.password = None
 
+    def _keep_boundary(self, http_response, parsed, **_):
+        boundary, self._local.boundary = getattr(self._local, "boundary", None), None
+        if http_response.status_code >= 300 or boundary is None:
+            return
+        user = parsed.get("User", {})
+        with _service_lock:
+            _boundaries[(self.client.meta.endpoint_url, user.get("UserId"))] = boundary
+        user["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                       "PermissionsBoundaryArn": boundary}
+
+    def _show_boundary(self, http_response, parsed, **_):
+        user = parsed.get("User", {}) if http_response.status_code < 300 else {}
+        with _service_lock:
+            boundary = _boundaries.get((self.client.meta.endpoint_url, user.get("UserId")))
+        if boundary:
+            user["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                           "PermissionsBoundaryArn": boundary}
+
+    def _boundary_policy(self, arn) -> str:
+        """The boundary's ARN if that managed policy exists in the account; else AWS's refusal."""
+        try:
+            self.lookup.get_policy(PolicyArn=arn)
+        except ClientError as error:
+            if _code(error) in ("NoSuchEntity", "InvalidInput", "ValidationError"):
+                raise _Refusal("NoSuchEntity", f"Scope ARN: {arn} does not exist or is not attachable.", 404) from None
+            raise
+        return arn
+
+    def _set_boundary(self, operation: str, params: dict) -> dict:
+        """Put/DeleteUserPermissionsBoundary, which moto does not keep for users."""
+        name = params.get("UserName")
+        try:
+            user = self.lookup.get_user(UserName=name)["User"]
+        except ClientError as error:
+            if _code(error) == "NoSuchEntity":
+                raise _Refusal("NoSuchEntity", f"The user with name {name} cannot be found.", 404) from None
+            raise
+        key = (self.client.meta.endpoint_url, user["UserId"])
+        if operation == "PutUserPermissionsBoundary":
+            arn = self._boundary_policy(params.get("PermissionsBoundary"))
+            with _service_lock:
+                _boundaries[key] = arn
+        else:
+            with _service_lock:
+                _boundaries.pop(key, None)
+        return {}
+
     # -- AWS's rules ---------------------------------------------------------------------
 
     def _check(self, operation: str, params: dict, context: dict) -> None:
         """Raise _Refusal where AWS would refuse; put stored names in place of other cases."""
         user = params.get("UserName")
+        if operation == "CreateUser":
+            self._local.boundary = None
+            if params.get("PermissionsBoundary"):
+                self._local.boundary = self._boundary_policy(params["PermissionsBoundary"])
         if isinstance(user, str):
             limit = NEW_USER_NAME_MAX if operation == "CreateUser" else NAME_MAX
             _check_name(user, "userName", limit)
@@ -320,6 +379,8 @@ class AwsLike:
             context[_GROUP_PAGE] = self._group_page_wanted(params)
         if operation in SERVICE_CREDENTIAL_OPERATIONS:
             context[_ANSWER] = self._service_credential(operation, params)
+        if operation in BOUNDARY_OPERATIONS:
+            context[_ANSWER] = self._set_boundary(operation, params)
 
     def _stored_user(self, name: str, *, expect_none: bool = False) -> str | None:
         """The user's name as stored, for `name` in any case; None if there is none.
@@ -537,3 +598,106 @@ def _answer(url: str, status: int, parsed: dict):
     parsed["ResponseMetadata"] = {"RequestId": "aws-like", "HTTPStatusCode": status, "HTTPHeaders": {},
                                   "RetryAttempts": 0}
     return AWSResponse(url, status, {}, _Raw(b"")), parsed
+
+
+# -- STS: AssumeRole as AWS answers it ---------------------------------------------------------
+# moto's AssumeRole hands out credentials for any role ARN, with any external id. AWS refuses a
+# role that does not exist, one whose trust policy does not name the caller (its ARN, its role,
+# or its account), and an external id its trust policy's sts:ExternalId condition does not hold.
+
+_sts_applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def make_sts_like(sts) -> None:
+    """Make this moto STS client refuse AssumeRole where AWS would (the same client if called again)."""
+    with _applying:
+        if sts in _sts_applied:
+            return
+        _sts_applied[sts] = True
+    raw = boto3.client("sts", endpoint_url=sts.meta.endpoint_url, region_name=sts.meta.region_name,
+                       **_identity_of(sts))
+
+    def refuse(params, context, model, **_):
+        if model.name != "AssumeRole":
+            return None
+        body = params.get("body") or {}
+        role_arn, external_id = body.get("RoleArn", ""), body.get("ExternalId")
+        problem = _assume_problem(raw, role_arn, external_id)
+        if problem is None:
+            return None
+        caller = raw.get_caller_identity()["Arn"]
+        message = f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+        return (AWSResponse(params.get("url", ""), 403, {}, _Raw(_sts_error("AccessDenied", message))),
+                {"Error": {"Type": "Sender", "Code": "AccessDenied", "Message": message},
+                 "ResponseMetadata": {"RequestId": "aws-like", "HTTPStatusCode": 403, "HTTPHeaders": {},
+                                      "RetryAttempts": 0}})
+
+    sts.meta.events.register_last("before-call.sts.AssumeRole", refuse)
+
+
+def _identity_of(client) -> dict:
+    credentials = client._get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    if frozen is None:
+        return {"aws_access_key_id": "aws-like", "aws_secret_access_key": "aws-like"}
+    return {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key,
+            "aws_session_token": frozen.token}
+
+
+def _sts_error(code: str, message: str) -> bytes:
+    return (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            "<RequestId>aws-like</RequestId></ErrorResponse>").encode()
+
+
+def _assume_problem(raw_sts, role_arn: str, external_id: str | None) -> str | None:
+    """Why AWS would refuse this AssumeRole, or None. The role is read in its own account through
+    moto's own (unchecked) AssumeRole, which is how moto names another account."""
+    import json
+
+    match = re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", role_arn)
+    if match is None:
+        return "not a role ARN"
+    peek = raw_sts.assume_role(RoleArn=role_arn, RoleSessionName="aws-like-peek")["Credentials"]
+    with _applying:  # boto3's default session does not build clients safely from several threads
+        # moto's server answers every service at one URL; in this process, IAM has its own endpoint.
+        url = raw_sts.meta.endpoint_url
+        iam = boto3.client("iam", endpoint_url=None if "amazonaws.com" in url else url, region_name=raw_sts.meta.region_name,
+                           aws_access_key_id=peek["AccessKeyId"], aws_secret_access_key=peek["SecretAccessKey"],
+                           aws_session_token=peek["SessionToken"])
+    try:
+        role = iam.get_role(RoleName=match[2])["Role"]
+    except ClientError as error:
+        if _code(error) == "NoSuchEntity":
+            return "no such role"
+        raise
+    document = role.get("AssumeRolePolicyDocument") or {}
+    if isinstance(document, str):
+        document = json.loads(urllib_unquote(document))
+    caller = raw_sts.get_caller_identity()
+    names = {caller["Arn"], f"arn:aws:iam::{caller['Account']}:root", caller["Account"], "*"}
+    if ":assumed-role/" in caller["Arn"]:
+        role_name = caller["Arn"].split(":assumed-role/")[1].split("/")[0]
+        names.add(f"arn:aws:iam::{caller['Account']}:role/{role_name}")
+    for statement in _listed(document.get("Statement")):
+        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in _listed(statement.get("Action")):
+            continue
+        principal = statement.get("Principal") or {}
+        principals = set(_listed(principal.get("AWS"))) if isinstance(principal, dict) else {principal}
+        if not principals & names:
+            continue
+        wanted = ((statement.get("Condition") or {}).get("StringEquals") or {}).get("sts:ExternalId")
+        if wanted is not None and external_id not in _listed(wanted):
+            continue
+        return None
+    return "the trust policy does not allow it"
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def urllib_unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)

@@ -18,6 +18,7 @@ from bot.app import Deps, create_app
 from bot.work import settle
 from bot.server import flask_app
 from bot.shell import payloads
+from bot.shell.awslike import make_aws_like, make_sts_like
 from bot.shell.blockkit import ack_refusal
 from commands.iam import RETRY_CONFIG, IamGateway
 from commands.settings import load_settings
@@ -77,8 +78,6 @@ class TrackingExecutor(ThreadPoolExecutor):
 
 def iam_client(moto_url: str):
     """A client to moto's server that refuses what AWS refuses (see bot/shell/awslike.py)."""
-    from bot.shell.awslike import make_aws_like
-
     client = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                           aws_secret_access_key="testing", config=RETRY_CONFIG)
     make_aws_like(client)
@@ -121,7 +120,9 @@ class Bot:
         self.executor = TrackingExecutor()
         self.sts = boto3.client("sts", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                                 aws_secret_access_key="testing")
-        deps = Deps(store=self.store, iam=IamGateway(self.client, self.sts), listener_executor=self.executor)
+        make_sts_like(self.sts)  # AssumeRole refused where AWS would refuse it ([[account]]s)
+        deps = Deps(store=self.store, iam=IamGateway(self.client, self.sts), listener_executor=self.executor,
+                    account_clients=self._account_clients(moto_url))
         if clock:
             deps.clock = clock
         if passwords:
@@ -135,6 +136,22 @@ class Bot:
         self._thread.start()
         self.http = requests.Session()
         self._n = 0
+
+    def _account_clients(self, moto_url: str):
+        """Clients on an assumed role's credentials, to moto's server, AWS-like; their IAM calls
+        are checked against the policy too."""
+        building = threading.Lock()
+
+        def clients(credentials):
+            keys = {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+                    "aws_session_token": credentials["SessionToken"]}
+            with building:
+                iam = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1", config=RETRY_CONFIG, **keys)
+                sts = boto3.client("sts", endpoint_url=moto_url, region_name="us-east-1", **keys)
+            make_aws_like(iam)
+            iam.meta.events.register("before-call.iam", _recorder(self.called))
+            return iam, sts
+        return clients
 
     def stop(self) -> None:
         self.settle()

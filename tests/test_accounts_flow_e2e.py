@@ -1,0 +1,245 @@
+"""Several AWS accounts end to end (issue 23): `--account staging` on the commands, through the
+real HTTP path, the strict Slack stand-in and moto's server, where 123456789012 is the bot's own
+account (the default, `prod`) and 222222222222 is reached by assuming its role with an external
+id (the AWS-like STS refuses what AWS would)."""
+
+import json
+
+import boto3
+import pytest
+
+import storage
+from bot import blocks
+from tests.support.faults import Fault
+from commands.trail import record
+from tests.support.stories import card_text, dms_to_jane, reveal_value, thread_texts
+
+pytestmark = pytest.mark.e2e
+
+HUB, SPOKE = "123456789012", "222222222222"
+ROLE = f"arn:aws:iam::{SPOKE}:role/iam-bot"
+EXTERNAL_ID = "staging-4f1c"
+APPROVERS = '["U0BOB", "U0FAR", "U0ALICE", "U0JANE", "S0ADMINS"]'
+
+
+def in_account(moto_url, account: str):
+    """An IAM client acting in `account` (moto names an account by the credentials of a role in it)."""
+    raw = boto3.client("sts", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    peek = raw.assume_role(RoleArn=f"arn:aws:iam::{account}:role/setup", RoleSessionName="setup")["Credentials"]
+    return boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id=peek["AccessKeyId"],
+                        aws_secret_access_key=peek["SecretAccessKey"], aws_session_token=peek["SessionToken"])
+
+
+def rules_file(tmp_path, external_id=EXTERNAL_ID, extra=""):
+    path = tmp_path / "rules.toml"
+    path.write_text(f"""
+[defaults]
+approvers = {APPROVERS}
+
+[[account]]
+name = "prod"
+default = true
+
+[[account]]
+name = "staging"
+role_arn = "{ROLE}"
+external_id = "{external_id}"
+user_path = "/people/"
+{extra}
+""")
+    return str(path)
+
+
+@pytest.fixture
+def spoke(moto_url, aws):
+    iam = in_account(moto_url, SPOKE)
+    iam.create_role(RoleName="iam-bot", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{HUB}:root"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]}))
+    for group in ("Developers", "ReadOnly"):
+        iam.create_group(GroupName=group)
+    return iam
+
+
+def user_in(iam, name="jane.doe"):
+    try:
+        return iam.get_user(UserName=name)["User"]
+    except iam.exceptions.NoSuchEntityException:
+        return None
+
+
+def test_create_key_grant_and_removal_in_the_second_account(make_bot, spoke, aws, slack, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    # Create.
+    filed = bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    assert "Request #1 filed" in bot.said(filed.response_url)
+    assert "AWS account *staging*" in card_text(slack, bot.store.get(1))
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    request = bot.store.get(1)
+    assert request.state == storage.PROVISIONED and request.account == "staging"
+    made = user_in(spoke)
+    assert made["Arn"] == f"arn:aws:iam::{SPOKE}:user/people/jane.doe" and user_in(aws) is None
+    tags = {t["Key"]: t["Value"] for t in spoke.list_user_tags(UserName="jane.doe")["Tags"]}
+    assert tags["iam-bot:request-id"] == "1"
+    assert [g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]] == ["Developers"]
+    # The DM's sign-in URL is the second account's; the trail names the account and the session.
+    assert any(f"https://{SPOKE}.signin.aws.amazon.com/console" in str(p) for p in dms_to_jane(slack))
+    session = f"arn:aws:sts::{SPOKE}:assumed-role/iam-bot/iam-bot"
+    steps = [e for e in bot.store.events(1) if e.what.startswith("step:")]
+    assert steps and all(e.detail == f"as {session}" for e in steps)
+    lines = [record(event) for event in bot.store.trail() if event.request_id == 1]
+    assert lines and all(line["account"] == "staging" for line in lines)
+    # The password reveal sets the password in the second account.
+    jane = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack), channel="D0JANE")
+    assert "password" in bot.said(jane.response_url).lower()
+    assert spoke.get_login_profile(UserName="jane.doe")["LoginProfile"]["PasswordResetRequired"]
+    # A key.
+    bot.slash("U0ALICE", "create-key jane.doe --reason CI for the billing repo --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    assert bot.store.get(2).state == storage.PROVISIONED
+    key = bot.click("U0JANE", blocks.ACTION_REVEAL, reveal_value(slack, "Reveal access key"), channel="D0JANE")
+    assert "Access key id" in bot.said(key.response_url)
+    assert len(spoke.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]) == 1
+    # A grant.
+    bot.slash("U0ALICE", "add jane.doe ReadOnly --reason incident 42 --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
+    assert bot.store.get(3).state == storage.PROVISIONED
+    assert {g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]} == {"Developers", "ReadOnly"}
+    # The removal.
+    bot.slash("U0ALICE", "remove jane.doe --reason left the team --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 4)
+    assert bot.store.get(4).state == storage.PROVISIONED
+    assert user_in(spoke) is None
+
+
+def test_an_unknown_account_is_refused_with_the_names_and_nothing_changes(make_bot, spoke, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    response = bot.slash("U0ALICE", "create jane.doe Developers --account sandbox")
+    said = response.json()["text"]
+    assert "No AWS account is named `sandbox`" in said and "`prod`" in said and "`staging`" in said
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+    from bot.router import help_message
+    from commands.parse import Parser
+
+    usage = str(help_message(Parser([], accounts=("prod", "staging"))))
+    assert "`--account <name>` after any command: the AWS account it is about (prod, staging; default prod)" in usage
+
+
+def test_without_accounts_the_option_is_refused(bot):
+    said = bot.slash("U0ALICE", "keys jane.doe --account staging").json()["text"]
+    assert "leave out `--account`" in said
+
+
+def test_a_role_that_cannot_be_assumed_says_aws_words(make_bot, spoke, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path, external_id="not-the-one"))
+    response = bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    said = bot.said(response.response_url)
+    assert "Could not assume the role of account staging" in said, said
+    assert bot.store.in_states(storage.LIVE_STATES) == []
+    # The default account works as ever.
+    bot.slash("U0ALICE", "create jane.doe Developers")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED and bot.store.get(1).account is None
+
+
+def trust(spoke, external_id):
+    spoke.update_assume_role_policy(RoleName="iam-bot", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{HUB}:root"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}))
+
+
+def test_a_role_refused_at_approval_says_aws_words_and_changes_nothing(make_bot, spoke, slack, tmp_path):
+    """The approval judges the request again in its account (what its groups grant): a role AWS
+    stopped letting the bot assume is said to the approver, and the request waits."""
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    trust(spoke, "rotated-id")  # the role stops trusting the bot's external id
+    bot.services.accounts.forget("staging")  # as when the held session has run out
+    response = bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    said = bot.said(response.response_url)
+    assert "Could not assume the role of account staging" in said, said
+    assert bot.store.get(1).state == storage.PENDING and user_in(spoke) is None
+    trust(spoke, EXTERNAL_ID)  # the operator puts the external id back
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED and user_in(spoke) is not None
+
+
+def test_credentials_that_expire_at_provisioning_fail_the_request_and_retry_assumes_again(make_bot, spoke, slack,
+                                                                                          tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    held = bot.services.accounts.session("staging")
+    Fault(held.gateway.client, "CreateUser", "ExpiredToken", status=403, times=1)
+    assumed = bot.services.accounts.assumed
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    failed = bot.store.get(1)
+    assert failed.state == storage.FAILED and "expired" in failed.failure
+    assert any("Provisioning of `jane.doe` stopped" in t and "ExpiredToken" in t for t in thread_texts(slack))
+    bot.click("U0BOB", blocks.ACTION_RETRY, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED and user_in(spoke) is not None
+    assert bot.services.accounts.assumed == assumed + 1  # the stale session was dropped, a new one asked for
+
+
+def test_a_leaver_with_users_in_two_accounts_gets_a_removal_in_each(make_bot, spoke, aws, slack, tmp_path):
+    from tests.support.stories import leaves, send, user_change
+
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe Developers")  # the default account: the store knows it
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    spoke.create_user(UserName="jane.doe", Path="/people/")  # staging: named after her e-mail, made by hand
+    calls = []
+    spoke_client = bot.services.accounts.session("staging").gateway.client
+    spoke_client.meta.events.register("before-call.iam.GetUser", lambda **_: calls.append(1))
+    leaves(slack, "U0JANE")
+    assert send(bot, user_change("Ev01")).status_code == 200
+    removals = {r.account: r for r in bot.store.for_user_name("jane.doe") if r.kind == "remove"}
+    assert set(removals) == {None, "staging"}
+    assert all(r.state == storage.PENDING and r.owner_id == "U0JANE" for r in removals.values())
+    assert len(calls) == 1  # one GetUser in the second account: the e-mail-named user
+    assert "AWS account *staging*" in card_text(slack, removals["staging"])
+    for removal in removals.values():
+        bot.click("U0BOB", blocks.ACTION_APPROVE, removal.id, message_ts=removal.card_ts)
+    assert user_in(aws) is None and user_in(spoke) is None
+
+
+def test_audit_of_an_account_whose_role_cannot_be_assumed_says_so(make_bot, spoke, slack, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path, external_id="not-the-one"))
+    response = bot.slash("U0BOB", "audit --account staging")
+    said = bot.said(response.response_url)
+    assert "Could not assume the role of account staging" in said, said
+    # The default account's audit is as ever (/healthz reads the store alone: an account's trouble is not the bot's).
+    from bot.shell.credential_report import ReportFiller
+
+    ReportFiller(bot.client, root_mfa=True, root_keys=0)
+    said = str(bot.responses(bot.slash("U0BOB", "audit").response_url))
+    assert "Credential audit of the AWS account*" in said
+
+
+def test_key_buttons_under_a_listing_in_the_second_account_act_there(make_bot, spoke, slack, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    spoke.create_user(UserName="sam.ci", Path="/people/", Tags=[{"Key": "iam-bot:owner-slack-id", "Value": "U0JANE"}])
+    key_id = spoke.create_access_key(UserName="sam.ci")["AccessKey"]["AccessKeyId"]
+    listing = bot.slash("U0BOB", "keys sam.ci --account staging")
+    [shown] = [r for r in bot.responses(listing.response_url) if r.get("blocks")]
+    [value] = {e["value"] for b in shown["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert value == f"{key_id} sam.ci staging"
+    bot.click("U0BOB", "iam_key_deactivate", value)
+    assert spoke.list_access_keys(UserName="sam.ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+
+
+def test_an_accounts_approvals_channel_takes_its_cards(make_bot, spoke, slack, tmp_path):
+    slack.channels["C0STAGING"] = "staging-approvals"
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path, extra='approvals_channel = "C0STAGING"'))
+    filed = bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    assert "<#C0STAGING>" in str(bot.responses(filed.response_url))
+    [card] = [p for p in slack.of("chat.postMessage") if p.get("channel") == "C0STAGING" and not p.get("thread_ts")]
+    assert "AWS account *staging*" in str(card["blocks"])
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1, channel="C0STAGING", message_ts=bot.store.get(1).card_ts)
+    assert bot.store.get(1).state == storage.PROVISIONED
+    assert any(p.get("channel") == "C0STAGING" and p.get("thread_ts") for p in slack.of("chat.postMessage"))
+    # The default account's cards stay in IAM_BOT_APPROVALS_CHANNEL.
+    bot.slash("U0ALICE", "create dan.dev Developers <@U0DAN>")
+    assert bot.store.get(2).card_channel == "C0APPROVALS"
