@@ -116,7 +116,8 @@ class HomeReader:
         listed = self.iam.access_keys_of(user_name)
         if listed is None:
             return None
-        name, keys = listed
+        user, keys = listed
+        name = user.name
         return UserFacts(name=name, groups=tuple(self.iam.groups_for_user(name) or ()),
                          console=self.iam.has_login_profile(name), mfa_devices=self.iam.mfa_devices(name) or 0,
                          keys=tuple(keys))
