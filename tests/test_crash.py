@@ -14,6 +14,7 @@ import pytest
 
 import storage
 from bot import blocks
+from commands.workflow import Owed
 from tests.support.harness import APPROVALS
 from tests.support.process import (
     answer, approve, dm_channel, dms, file_request, newest_request, press_reveal, reveal_value, settled,
@@ -67,6 +68,12 @@ def test_killed_while_provisioning_and_delivering_sign_in_details(serve, slack, 
         hold.wait_reached()
     assert store.get(jane.id).state == storage.PROVISIONED and store.get(dan.id).state == storage.PROVISIONED
     assert len(dms(slack, "U0DAN")) == 1 and dms(slack, "U0JANE") == []
+    # The kill lands on the held calls only: every other job owed (a thread line, a card update) is
+    # done first. A kill between Slack's answer to a thread line and its record repeats that line,
+    # as docs/design.md says, and is not what this test is about (on a loaded machine it happened).
+    held = {jane.id: Owed.SIGN_IN_DM, dan.id: Owed.SIGN_IN_DM, carol.id: Owed.PROVISION, alice.id: Owed.PROVISION}
+    wait_until(lambda: all({job.kind for job in store.jobs(request_id=request_id, done=False)} <= {kind}
+                           for request_id, kind in held.items()), what="the work owed but the held calls")
 
     served.restart()
     settled(store)
