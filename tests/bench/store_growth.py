@@ -644,12 +644,13 @@ def measure(backend: str, urls: dict[str, str], web: Web, reps: int, ticks: int)
 
 def report(backend: str, count: int, rows: list[tuple]) -> None:
     print(f"\n{backend}: empty store against {count:,} past requests (min / median / max; x = median ratio)")
-    print(f"| {'':<46} | {'empty':>22} | {'grown':>22} | {'x':>5} |")
-    print(f"|{'-' * 48}|{'-' * 24}|{'-' * 24}|{'-' * 7}|")
+    width = max(len(key) for key, _, _ in rows)
+    print(f"| {'':<{width}} | {'empty':>22} | {'grown':>22} | {'x':>5} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 24}|{'-' * 24}|{'-' * 7}|")
     for key, empty, grown in rows:
         ratio = grown[1] / empty[1] if empty[1] else float("inf")
         fmt = lambda v: "/".join(f"{x:.3g}" for x in v)  # noqa: E731
-        print(f"| {key:<46} | {fmt(empty):>22} | {fmt(grown):>22} | {ratio:>5.2f} |")
+        print(f"| {key:<{width}} | {fmt(empty):>22} | {fmt(grown):>22} | {ratio:>5.2f} |")
 
 
 def main() -> int:
