@@ -293,8 +293,9 @@ class Grower:
             "approvers" if u < 25 else "auto" if u < 44 else "glass"
         details = {"reason": "bench", "user_arn": f"arn:aws:iam::123456789012:user/{name}", "user_id": f"AIDA{n}",
                    "duration_seconds": int(length.total_seconds()), "sensitive": {}}
-        if how == "glass":
-            details["break_glass_review_by"] = (t + HOUR).isoformat()
+        if how == "glass":  # reviewed (or reminded, then reviewed) while its grant is live
+            length = max(length, 4 * HOUR)
+            details.update(duration_seconds=int(length.total_seconds()), break_glass_review_by=(t + HOUR).isoformat())
         request = store.file_request(user_name=name, groups=[group], console=False, owner_id=f"U{n % 5000:05d}",
                                      requester_id=f"U{n % 3000:05d}", team_id=TEAM, now=t, kind=GROUP_ADD,
                                      details=details, jobs=[NewJob(Owed.COMMAND, {"text": "bench"})])
