@@ -11,6 +11,7 @@ import pytest
 import storage
 from bot import blocks
 from tests.support.faults import Fault
+from tests.support.home import home_text, open_home, press_home, wait_for_home
 from commands.trail import record
 from tests.support.stories import card_text, dms_to_jane, reveal_value, thread_texts
 
@@ -243,3 +244,25 @@ def test_an_accounts_approvals_channel_takes_its_cards(make_bot, spoke, slack, t
     # The default account's cards stay in IAM_BOT_APPROVALS_CHANNEL.
     bot.slash("U0ALICE", "create dan.dev Developers <@U0DAN>")
     assert bot.store.get(2).card_channel == "C0APPROVALS"
+
+
+def test_the_home_reads_a_second_accounts_user_there_and_its_key_buttons_act_there(make_bot, spoke, aws, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED
+    key = spoke.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    # A same-named user in the default account the bot did not make: the home never shows it.
+    aws.create_user(UserName="jane.doe")
+    other = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    open_home(bot, "U0JANE")
+    text = home_text(bot, "U0JANE")
+    assert "*`jane.doe`* in AWS account *staging*" in text and "`Developers`" in text
+    assert key in text and other not in text
+    press_home(bot, "U0JANE", "Deactivate")
+    [meta] = spoke.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]
+    assert (meta["AccessKeyId"], meta["Status"]) == (key, "Inactive")
+    [untouched] = aws.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]
+    assert untouched["Status"] == "Active"
+    wait_for_home(bot, "U0JANE", lambda text: "Inactive" in text and "[Activate]" in text)
+    assert not bot.slack.refusals()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from commands.accounts import in_account
 from commands.errors import CommandError
 from commands.groups import (
     DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, Dropped, GroupOwed, Groups,
@@ -400,10 +401,17 @@ def feature(svc: Services) -> Feature:
         runner.kick()
         asked.reply(dropped_reply(result))
 
+    def in_grants_account(grant_id: int):
+        """The account of a grant's add (a grant button's value is the grant's id, not a request's
+        number, so the router cannot tell it): its membership, Extend and drop act there."""
+        grant = svc.store.grant(grant_id)
+        add = svc.store.find(grant.request_id) if grant is not None else None
+        return in_account(add.account if add is not None else None)
+
     def grant_done(body, action, respond):
         reply = ephemeral(respond)
-        with answering(reply, "I'm done"):
-            ended = groups.done(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+        with answering(reply, "I'm done"), in_grants_account(grant_id := request_id_of(action.get("value"))):
+            ended = groups.done(grant_id, svc.asker(body["user"]["id"]))
             runner.kick()
             kept = _kept_words(ended.kept_by)
             reply(f":lock: Your membership of {code(ended.grant.group)} ended"
@@ -413,9 +421,8 @@ def feature(svc: Services) -> Feature:
         """The owner's Extend: checked in the store, then a form asks for how much longer (views.open
         must come within 3 s of the click)."""
         reply = ephemeral(respond)
-        with answering(reply, "Extend"):
-            grant, suggested, limit = groups.may_extend(request_id_of(action.get("value")),
-                                                        svc.asker(body["user"]["id"]))
+        with answering(reply, "Extend"), in_grants_account(grant_id := request_id_of(action.get("value"))):
+            grant, suggested, limit = groups.may_extend(grant_id, svc.asker(body["user"]["id"]))
             client.views_open(trigger_id=body["trigger_id"], view=extend_modal(grant, suggested, limit))
 
     def extend_submitted(ack, body, view):
@@ -435,8 +442,8 @@ def feature(svc: Services) -> Feature:
         def reply(text: str) -> None:
             notifier.dm(user_id, message(text))
 
-        with answering(reply, "Extend"):
-            request = groups.extend(request_id_of(view.get("private_metadata")), svc.asker(user_id), length)
+        with answering(reply, "Extend"), in_grants_account(grant_id := request_id_of(view.get("private_metadata"))):
+            request = groups.extend(grant_id, svc.asker(user_id), length)
             runner.kick()
             if approved_by_rule(request):
                 reply(f":white_check_mark: Request #{request.id}: {_extension_summary(request)}, approved by the rule "
@@ -455,8 +462,8 @@ def feature(svc: Services) -> Feature:
 
     def stop_retrying(body, action, respond):
         reply = ephemeral(respond)
-        with answering(reply, "Stop retrying"):
-            grant = svc.store.grant(request_id_of(action.get("value")))
+        with answering(reply, "Stop retrying"), in_grants_account(grant_id := request_id_of(action.get("value"))):
+            grant = svc.store.grant(grant_id)
             user_id = body["user"]["id"]
             listed = grant is not None and svc.listed(user_id, grant.user_name)
             stopped = groups.stop_retrying(grant.id if grant else 0, svc.asker(user_id), listed=listed)
