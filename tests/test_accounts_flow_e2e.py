@@ -341,3 +341,38 @@ def test_the_scheduled_audit_reports_each_account_once_a_period(make_bot, spoke,
     [staging] = [r for r in reports() if "of the AWS account staging*" in r]
     [default] = [r for r in reports() if "of the AWS account*" in r]
     assert "1 IAM user." in staging and default != staging
+
+
+SCHEDULED = """
+[[group]]
+name = "Developers"
+account = "staging"
+review_every = "30d"
+
+[[group]]
+name = "ReadOnly"
+review_every = "30d"
+"""
+
+
+def test_a_scheduled_review_runs_in_the_account_its_rule_names_else_in_the_default(make_bot, spoke, aws, tmp_path):
+    now = [T0]
+    bot = make_bot(clock=lambda: now[0], iam_bot_rules_file=rules_file(tmp_path, extra=SCHEDULED))
+    spoke.create_user(UserName="dev1", Path="/people/")
+    spoke.add_user_to_group(UserName="dev1", GroupName="Developers")
+    aws.create_user(UserName="ro1")
+    aws.add_user_to_group(UserName="ro1", GroupName="ReadOnly")
+    bot.run_duty("reviews")
+    bot.settle()
+    campaigns = {c.account: c for c in (bot.store.campaign(n) for n in (1, 2)) if c is not None}
+    assert set(campaigns) == {"staging", None}
+    assert [h["group"] for h in campaigns["staging"].groups] == ["Developers"]
+    assert [i.user_name for i in bot.store.review_items(campaigns["staging"].id, "Developers")] == ["dev1"]
+    assert [h["group"] for h in campaigns[None].groups] == ["ReadOnly"]
+    assert [i.user_name for i in bot.store.review_items(campaigns[None].id, "ReadOnly")] == ["ro1"]
+    texts = sorted(m.text for m in bot.slack.messages(APPROVALS) if m.text.startswith("Access review #"))
+    assert any(t.endswith(": Developers in staging, 1 member") for t in texts)
+    assert any(t.endswith(": ReadOnly in prod, 1 member") for t in texts)
+    bot.run_duty("reviews")  # not due again until its period has passed
+    bot.settle()
+    assert bot.store.campaign(3) is None
