@@ -376,3 +376,24 @@ def test_a_scheduled_review_runs_in_the_account_its_rule_names_else_in_the_defau
     bot.run_duty("reviews")  # not due again until its period has passed
     bot.settle()
     assert bot.store.campaign(3) is None
+
+
+def test_a_second_accounts_grant_on_the_home_ends_there_with_im_done(make_bot, spoke, aws, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    # Request #1 is of the default account: grant #1's number is no request number of its account.
+    bot.slash("U0ALICE", "create jane.doe ReadOnly")
+    bot.slash("U0ALICE", "cancel 1")
+    assert bot.store.get(1).state == storage.CANCELLED and bot.store.get(1).account is None
+    bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    bot.slash("U0ALICE", "add jane.doe ReadOnly --for 2h --reason incident 42 --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
+    assert bot.store.get(3).state == storage.PROVISIONED
+    assert {g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]} == {
+        "Developers", "ReadOnly"}
+    open_home(bot, "U0JANE")
+    text = home_text(bot, "U0JANE")
+    assert "In `ReadOnly` until" in text and "(request #3)" in text and "[I'm done]" in text
+    press_home(bot, "U0JANE", "I'm done")
+    assert [g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]] == ["Developers"]
+    assert bot.store.live_grants("jane.doe") == []
