@@ -397,3 +397,13 @@ def test_a_second_accounts_grant_on_the_home_ends_there_with_im_done(make_bot, s
     press_home(bot, "U0JANE", "I'm done")
     assert [g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]] == ["Developers"]
     assert bot.store.live_grants("jane.doe") == []
+
+
+def test_one_user_per_person_holds_per_account(make_bot, spoke, aws, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe ReadOnly")  # request #1, waiting, in the default account
+    filed = bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    assert "Request #2 filed" in bot.said(filed.response_url)
+    assert bot.store.get(2).account == "staging"
+    again = bot.slash("U0ALICE", "create jane.d Developers <@U0JANE> --account staging")
+    assert "already has request #2" in bot.said(again.response_url)
