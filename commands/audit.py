@@ -310,10 +310,15 @@ class Audit:
             raise NotAllowed(Why.AUDIT_NOT_ALLOWED)
         return self.account_summary()
 
-    def schedule(self, every: dt.timedelta) -> bool:
+    def schedule(self, every: dt.timedelta, accounts: tuple[str, ...] = ()) -> bool:
         """Owe this period's scheduled report, once however many processes ask (the job's key is the
-        period). True if this call wrote it down."""
+        period): with several AWS accounts (`accounts`, the default first), one report per account
+        (its payload names it; the default's job is keyed as without accounts). True if this call
+        wrote one down."""
         start = audit_period(self.workflow.now(), every)
-        new = self.store.enqueue([storage.NewJob(AUDIT_POST, {"period": start.isoformat()},
-                                                key=f"audit:{start.isoformat()}")], now=self.workflow.now())
+        period = start.isoformat()
+        jobs = [storage.NewJob(AUDIT_POST, {"period": period}, key=f"audit:{period}")]
+        jobs += [storage.NewJob(AUDIT_POST, {"period": period, "account": name}, key=f"audit:{period}:{name}")
+                 for name in accounts[1:]]
+        new = self.store.enqueue(jobs, now=self.workflow.now())
         return bool(new)

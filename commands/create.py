@@ -24,6 +24,7 @@ from .parse import MAILTO, Verb, check_groups, check_user_name, plain, usage_of
 from .passwords import generate_password
 from .rules import Person
 from .ruleset import membership_limit
+from .scope import current_account
 from .workflow import Due, Filed, Kind, Owed, PasswordGenerator, Policy, Workflow, password_reveal
 
 MAX_GROUPS = 10
@@ -190,7 +191,12 @@ class Creation:
         return Filed(request, owner_is_guest=owner.is_guest)
 
     def _one_user_per_human(self, owner: Person) -> None:
+        """One IAM user per person in each AWS account: their requests of another account count
+        not (nor is their user there looked up here)."""
+        account = current_account()
         for other in self.store.for_owner(owner.user_id):
+            if (other.account or None) != account:
+                continue
             if other.state in (storage.PENDING, storage.APPROVED):
                 raise CommandError(Why.OWNER_HAS_OPEN_REQUEST, owner_id=owner.user_id, request_id=other.id,
                                    user_name=other.user_name)

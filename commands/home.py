@@ -21,6 +21,7 @@ from storage import APPROVED, PENDING, PROVISIONED_STATES, REMOVE, Grant, NewJob
 from storage.trail import TrailEvent
 
 from .iam import AccessKey, IamGateway
+from .scope import in_account
 from .workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class UserFacts:
     mfa_devices: int
     keys: tuple[AccessKey, ...]
     grants: tuple[Grant, ...] = ()
+    account: str | None = None  # the `[[account]]` it lives in (its request's); None: the default
+    shown_account: str = ""  # the account's name to show ('' when the rules name no accounts)
 
 
 @dataclass(frozen=True)
@@ -77,32 +80,39 @@ class HomeFacts:
 
 
 class HomeReader:
-    """Reads one person's home; keeps what AWS said of each IAM user for `ttl`."""
+    """Reads one person's home; keeps what AWS said of each IAM user (by account and name) for `ttl`.
+    With several AWS accounts (`accounts`: the rules' names, the default first), each user is read
+    in its request's account (the gateway acts in the account in hand, commands/scope.py)."""
 
     def __init__(self, store: Store, iam: IamGateway, workflow: Workflow, *, clock: Callable[[], dt.datetime],
-                 ttl: dt.timedelta = FACTS_TTL, users: int = HOME_USERS):
+                 ttl: dt.timedelta = FACTS_TTL, users: int = HOME_USERS, accounts: tuple[str, ...] = ()):
         self.store, self.iam, self.workflow, self.clock, self.ttl, self.users = store, iam, workflow, clock, ttl, users
-        self._facts: dict[str, tuple[dt.datetime, UserFacts | None]] = {}
+        self.accounts = accounts
+        self._facts: dict[tuple[str, str], tuple[dt.datetime, UserFacts | None]] = {}
         self._lock = threading.Lock()
 
-    def owned(self, person_id: str) -> list[str]:
-        """The IAM users the bot made or changed for this person (as their owner), newest first. A
-        removal is not one (a removed user's own requests leave the provisioned states)."""
-        names: dict[str, str] = {}
+    def owned(self, person_id: str) -> list[tuple[str | None, str]]:
+        """The IAM users the bot made or changed for this person (as their owner), newest first, each
+        as (its account, None: the default; its name). A removal is not one (a removed user's own
+        requests leave the provisioned states)."""
+        names: dict[tuple[str, str], tuple[str | None, str]] = {}
         for request in reversed(self.store.for_owner(person_id)):
             if request.state in PROVISIONED_STATES and request.kind != REMOVE:
-                names.setdefault(request.user_name.lower(), request.user_name)
+                account = request.account or None
+                names.setdefault(((account or "").lower(), request.user_name.lower()), (account, request.user_name))
         return list(names.values())
 
-    def facts(self, user_name: str, *, fresh: bool) -> UserFacts | None:
-        """The user as AWS says it (None: AWS has no such user), from the cache unless `fresh`."""
-        key, now = user_name.lower(), self.clock()
+    def facts(self, user_name: str, *, fresh: bool, account: str | None = None) -> UserFacts | None:
+        """The user as AWS says it in `account` (None: the default; AWS has no such user: None), from
+        the cache unless `fresh`."""
+        key, now = ((account or "").lower(), user_name.lower()), self.clock()
         with self._lock:
             kept = self._facts.get(key)
         if kept is not None and not fresh and now - kept[0] < self.ttl:
             found = kept[1]
         else:
-            found = self._read_aws(user_name)
+            with in_account(account):
+                found = self._read_aws(user_name)
             with self._lock:
                 if len(self._facts) >= FACTS_KEPT:
                     self._facts.clear()
@@ -110,7 +120,20 @@ class HomeReader:
         if found is None:
             return None
         return UserFacts(found.name, found.groups, found.console, found.mfa_devices, found.keys,
-                         tuple(self.store.live_grants(found.name)))
+                         self._grants(found.name, account), account=account,
+                         shown_account=(account or self.accounts[0]) if self.accounts else "")
+
+    def _grants(self, user_name: str, account: str | None) -> tuple[Grant, ...]:
+        """The user's live grants in this account (a grant's account is its add's)."""
+        grants = self.store.live_grants(user_name)
+        if not self.accounts or not grants:
+            return tuple(grants)
+        accounts: dict[int, str] = {}
+        for grant in grants:
+            if grant.request_id not in accounts:
+                found = self.store.find(grant.request_id)
+                accounts[grant.request_id] = ((found.account if found else None) or "").lower()
+        return tuple(g for g in grants if accounts[g.request_id] == (account or "").lower())
 
     def _read_aws(self, user_name: str) -> UserFacts | None:
         listed = self.iam.access_keys_of(user_name)
@@ -137,7 +160,8 @@ class HomeReader:
 
     def read(self, person_id: str, *, fresh: bool) -> HomeFacts:
         names = self.owned(person_id)
-        users = [facts for facts in (self.facts(name, fresh=fresh) for name in names[:self.users]) if facts]
+        users = [facts for facts in (self.facts(name, fresh=fresh, account=account)
+                                     for account, name in names[:self.users]) if facts]
         open_ = tuple(r for r in reversed(self.store.for_requester(person_id)) if r.state in OPEN_STATES)
         waiting = tuple(self.waiting(person_id))
         approver = bool(waiting)

@@ -393,7 +393,7 @@ class KeyFlow:
         return None
 
     def _check_path(self, user: IamUser) -> None:
-        path = self.workflow.policy.user_path
+        path = self.iam.user_path_or(self.workflow.policy.user_path)  # the account's user_path, if it has one
         if not user.path.startswith(path):
             raise CommandError(Why.KEY_USER_OUTSIDE_PATH, user_name=user.name, path=path)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -138,14 +139,21 @@ def remove_plan(request: Request) -> list[str]:
 
 @dataclass(frozen=True)
 class Protected:
-    """Who may never be removed or disabled, and where the bot's users live."""
+    """Who may never be removed or disabled, and where the bot's users live: IAM_BOT_USER_PATH, or
+    with several AWS accounts the `user_path` of the account of the work in hand (`path_of`, the
+    gateway's `user_path_or`)."""
 
     user_path: str
     protected: tuple[str, ...] = ()
+    path_of: Callable[[str], str] | None = None
+
+    def path(self) -> str:
+        return self.path_of(self.user_path) if self.path_of is not None else self.user_path
 
     def refusal(self, facts: IamUser, bot_arn: str) -> tuple[Why, dict] | None:
-        if not facts.path.startswith(self.user_path):
-            return Why.USER_OUTSIDE_PATH, dict(user_name=facts.name, path=facts.path, user_path=self.user_path)
+        user_path = self.path()
+        if not facts.path.startswith(user_path):
+            return Why.USER_OUTSIDE_PATH, dict(user_name=facts.name, path=facts.path, user_path=user_path)
         if facts.name.lower() in {p.lower() for p in self.protected}:
             return Why.USER_PROTECTED, dict(user_name=facts.name)
         if facts.arn.lower() == bot_arn.lower():

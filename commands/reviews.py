@@ -44,14 +44,15 @@ from .offboard import Protected, disable_user
 from .parse import REQUEST_NUMBER, Verb, check_group_name, plain, usage_of
 from .reminders import FIRST_REMINDER
 from .rules import Person
-from .ruleset import Rules, rule_for
+from .ruleset import Rule, Rules, rule_for
+from .scope import current_account, in_account
 from .workflow import Clock
 
 log = logging.getLogger(__name__)
 
 PAGE = 10  # members per card: "Admins: members 11-20 of 57"
 _GLOB = set("*?[")
-SCHEDULE_ALL = "*"  # the due entry of IAM_BOT_REVIEW_EVERY; a rule's own: "rule:<pattern>"
+SCHEDULE_ALL = "*"  # the due entry of IAM_BOT_REVIEW_EVERY; a rule's own: "rule:<pattern>" (`schedule_key`)
 
 # What a reviewer may press.
 KEEP = "keep"
@@ -167,16 +168,27 @@ def how_member_got_it(group: str, requests: list[Request], live_grants: list) ->
     return {"by": "outside"}
 
 
+def schedule_key(rule: Rule) -> str:
+    """A rule's own schedule's due entry: "rule:<pattern>", "rule:<account>:<pattern>" for a rule of
+    one `[[account]]` (a group's name holds no colon)."""
+    pattern = (rule.pattern or "").lower()
+    return f"rule:{rule.account.lower()}:{pattern}" if rule.account else f"rule:{pattern}"
+
+
 def pages_of(total: int) -> int:
     """How many cards a group of `total` members is posted on (a group without members: one)."""
     return max(1, -(-total // PAGE))
 
 
 def decision_line(campaign: Campaign, item: ReviewItem) -> dict:
-    """One decision as evidence: the JSON line of the export and the detail of its event."""
-    return {"campaign": campaign.id, "group": item.group, "user_name": item.user_name, "owner_id": item.owner_id,
+    """One decision as evidence: the JSON line of the export and the detail of its event; `account`
+    names the campaign's `[[account]]` when it is not the default."""
+    line = {"campaign": campaign.id, "group": item.group, "user_name": item.user_name, "owner_id": item.owner_id,
             "decision": item.decision, "by": item.decider_id, "at": _iso(item.decided_at), "note": item.note,
             "seen": item.seen}
+    if campaign.account:  # a campaign of a `[[account]]` other than the default
+        line["account"] = campaign.account
+    return line
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -228,6 +240,23 @@ class Reviews:
     def now(self) -> dt.datetime:
         return self.clock()
 
+    def _default_account(self) -> str | None:
+        return self.rules.accounts[0].name if self.rules.accounts else None
+
+    def account_here(self) -> str | None:
+        """The `[[account]]` of the work in hand as the rules spell it; None: the default (or no accounts)."""
+        named = current_account()
+        if not named or not self.rules.accounts:
+            return None
+        found = next((a.name for a in self.rules.accounts if a.name.lower() == named.lower()), named)
+        return None if found == self._default_account() else found
+
+    def _rules_here(self) -> list[Rule]:
+        """The `[[group]]` rules that apply in the account of the work in hand."""
+        here = self.account_here() or self._default_account()
+        return [rule for rule in self.rules.groups if rule.pattern and
+                (rule.account is None or here is None or rule.account.lower() == here.lower())]
+
     # -- which groups -------------------------------------------------------------------------
 
     def _not_mfa(self, groups: Iterable[str]) -> list[str]:
@@ -251,7 +280,7 @@ class Reviews:
         if named:
             groups = self._not_mfa(named)
         elif self.rules.source is not None:
-            patterns = [rule.pattern for rule in self.rules.groups if rule.pattern]
+            patterns = [rule.pattern for rule in self._rules_here()]
             listed = self.iam.list_groups() if any(_GLOB & set(p) for p in patterns) else None
             groups = self._not_mfa(name for p in patterns for name in self._matching(p, listed))
         else:
@@ -275,7 +304,8 @@ class Reviews:
               schedule: dict[str, dt.datetime] | None = None, named: bool = True) -> Campaign:
         """Read the report and the groups' members, and write the campaign whole, with the job that
         posts its cards. A group named that AWS does not know is refused (named) before anything is
-        written; one only a rule names (`named=False`) is left out."""
+        written; one only a rule names (`named=False`) is left out. In the account of the work in
+        hand (commands/scope.py), which the campaign keeps: its decisions and deadline act there."""
         content, generated_at = self.iam.credential_report()
         now = self.now()
         report = {row.user.lower(): row for row in parse_report(content)}
@@ -320,7 +350,7 @@ class Reviews:
         deadline = max((rule_for(self.rules, g).review_deadline or self.deadline for g in members), default=self.deadline)
         return self.store.open_campaign(started_by=started_by, now=now, deadline_at=now + deadline, groups=heads,
                                         items=items, remind_at=now + FIRST_REMINDER, schedule=schedule,
-                                        jobs=[NewJob(ReviewOwed.POST)])
+                                        jobs=[NewJob(ReviewOwed.POST)], account=self.account_here())
 
     # -- decisions --------------------------------------------------------------------------------
 
@@ -350,6 +380,14 @@ class Reviews:
             raise NotAllowed(Why.REVIEW_OWN_USER, user_name=item.user_name, group=item.group)
         if item.decision is not None:
             raise CommandError(Why.REVIEW_DECIDED, **self._decided_facts(item))
+        with in_account(campaign.account):  # the campaign's account, whatever the click ran in
+            done = self._decide(campaign, item, person_id, choice, now)
+        if done is None:
+            raise CommandError(Why.REVIEW_DECIDED, **self._decided_facts(self.store.review_item(item.id)))
+        return Decided(done, campaign)
+
+    def _decide(self, campaign: Campaign, item: ReviewItem, person_id: str, choice: str,
+                now: dt.datetime) -> ReviewItem | None:
         if choice == KEEP:
             groups = self.iam.groups_for_user(item.user_name)
             still = groups is not None and item.group.lower() in (g.lower() for g in groups)
@@ -364,9 +402,7 @@ class Reviews:
                 raise
             done = self._record(campaign, item, REMOVED if was_in else ALREADY_REMOVED, person_id, now,
                                 expected=REMOVING)
-        if done is None:
-            raise CommandError(Why.REVIEW_DECIDED, **self._decided_facts(self.store.review_item(item.id)))
-        return Decided(done, campaign)
+        return done
 
     @staticmethod
     def _decided_facts(item: ReviewItem | None) -> dict:
@@ -436,6 +472,10 @@ class Reviews:
         return closed
 
     def close(self, campaign: Campaign) -> bool:
+        with in_account(campaign.account):  # the deadline acts in the campaign's account
+            return self._close(campaign)
+
+    def _close(self, campaign: Campaign) -> bool:
         try:
             bot_arn: str | None = self.iam.bot_identity()
         except IamError:
@@ -493,12 +533,26 @@ class Reviews:
 
     def scheduled(self) -> dict[str, dt.timedelta]:
         """The schedule's due keys and their periods: IAM_BOT_REVIEW_EVERY ("*") and each rule's own
-        `review_every` ("rule:<pattern>"). No I/O."""
+        `review_every` (`schedule_key`). No I/O."""
         plan = {SCHEDULE_ALL: self.every} if self.every else {}
         for rule in self.rules.groups:
             if rule.review_every and rule.pattern:
-                plan[f"rule:{rule.pattern.lower()}"] = rule.review_every
+                plan[schedule_key(rule)] = rule.review_every
         return plan
+
+    def _scheduled_rule(self, key: str) -> Rule:
+        return next(r for r in self.rules.groups if r.pattern and r.review_every and schedule_key(r) == key)
+
+    def _account_of(self, key: str) -> str | None:
+        """Where a due entry's campaign runs: a rule's that names an `[[account]]` in that account;
+        IAM_BOT_REVIEW_EVERY's and a rule's naming none in the default account (None)."""
+        if key == SCHEDULE_ALL:
+            return None
+        account = self._scheduled_rule(key).account
+        if not account or not self.rules.accounts:
+            return None
+        with in_account(account):
+            return self.account_here()
 
     def schedule_due(self, owners_by_email: OwnersByEmail) -> Campaign | None:
         """Start the scheduled campaign now due, if any: one read of the schedule's entries (by key);
@@ -512,8 +566,25 @@ class Reviews:
         due = [key for key in plan if key not in entries or entries[key] <= now]
         if not due:
             return None
+        per_account: dict[str | None, list[str]] = {}
+        for key in due:
+            per_account.setdefault(self._account_of(key), []).append(key)
+        started = None
+        for account, keys in per_account.items():  # one campaign per account, in that account
+            try:
+                with in_account(account):
+                    started = self._start_scheduled(keys, plan, now, owners_by_email) or started
+            except IamError:
+                if len(per_account) == 1:
+                    raise
+                # this account's entries stay due: the next pass tries again; the others go on
+                log.warning("the scheduled access review of account %s could not start", account or "(default)",
+                            exc_info=True)
+        return started
+
+    def _start_scheduled(self, due: list[str], plan: dict[str, dt.timedelta], now: dt.datetime,
+                         owners_by_email: OwnersByEmail) -> Campaign | None:
         groups: list[str] = []
-        own = {rule.pattern.lower() for rule in self.rules.groups if rule.review_every and rule.pattern}
         listed = None
         for key in due:
             if key == SCHEDULE_ALL:
@@ -521,9 +592,11 @@ class Reviews:
                     everything = self.scope()
                 except CommandError:
                     everything = []
-                groups += [g for g in everything if (rule_for(self.rules, g).pattern or "").lower() not in own]
+                # a group whose rule has its own schedule is reviewed on that one
+                groups += [g for g in everything
+                           if not ((rule := rule_for(self.rules, g)).pattern and rule.review_every)]
             else:
-                pattern = next(r.pattern for r in self.rules.groups if r.pattern and f"rule:{r.pattern.lower()}" == key)
+                pattern = self._scheduled_rule(key).pattern or ""
                 if _GLOB & set(pattern) and listed is None:
                     listed = self.iam.list_groups()
                 groups += self._matching(pattern, listed)

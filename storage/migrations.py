@@ -355,3 +355,9 @@ def m014_request_account(db: Database) -> None:
         "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
         "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')"
     )
+
+
+@migrations()
+def m015_campaign_account(db: Database) -> None:
+    # An access review is of one AWS account's groups (issue 23 after issue 22): '' the default.
+    db.execute("ALTER TABLE review_campaigns ADD COLUMN account TEXT NOT NULL DEFAULT ''")

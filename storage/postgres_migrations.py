@@ -322,6 +322,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "WHERE (state IN ('pending', 'approved') OR (state = 'provisioned' AND kind <> 'remove')) "
         "AND kind NOT IN ('group_add', 'group_extend', 'group_drop')",
     ]),
+    # An access review is of one AWS account's groups (issue 23 after issue 22): '' the default.
+    ("0014_campaign_account", [
+        "ALTER TABLE review_campaigns ADD COLUMN account TEXT NOT NULL DEFAULT ''",
+    ]),
 ]
 
 

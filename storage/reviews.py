@@ -36,6 +36,7 @@ class Campaign:
     reminders: int = 0
     closed_at: dt.datetime | None = None
     summary: dict | None = None
+    account: str | None = None  # the `[[account]]` whose groups it reviews; None: the default
 
     def group(self, key: str) -> dict | None:
         return next((g for g in self.groups if g["group"].lower() == key.lower()), None)
@@ -65,14 +66,17 @@ class ReviewMethods:
 
     def open_campaign(self, *, started_by: str | None, now: dt.datetime, deadline_at: dt.datetime,
                       groups: list[dict], items: list[dict], remind_at: dt.datetime | None,
-                      schedule: dict[str, dt.datetime] | None = None, jobs: Iterable = ()) -> Campaign:
+                      schedule: dict[str, dt.datetime] | None = None, jobs: Iterable = (),
+                      account: str | None = None) -> Campaign:
         """Write a campaign, its items ({"group", "user_name", "owner_id", "seen"}, in card order per
         group), its reminder and deadline entries, its event and `jobs`, in one transaction; a
-        scheduled campaign moves the schedule's entries (`schedule`: key -> next time) with it."""
+        scheduled campaign moves the schedule's entries (`schedule`: key -> next time) with it.
+        `account`: the `[[account]]` whose groups it reviews (None: the default)."""
         with self._write() as tx:
-            row = tx.one("INSERT INTO review_campaigns (started_at, started_by, deadline_at, groups) "
-                         "VALUES (?, ?, ?, ?) RETURNING *",
-                         [self._time_in(now), started_by, self._time_in(deadline_at), self._json_in(groups)])
+            row = tx.one("INSERT INTO review_campaigns (started_at, started_by, deadline_at, groups, account) "
+                         "VALUES (?, ?, ?, ?, ?) RETURNING *",
+                         [self._time_in(now), started_by, self._time_in(deadline_at), self._json_in(groups),
+                          account or ""])
             campaign_id = row["id"]
             positions: dict[str, int] = {}
             for item in items:
@@ -89,7 +93,8 @@ class ReviewMethods:
             for key, when in (schedule or {}).items():
                 self._set_review_due(tx, DUE_CAMPAIGN, key, when)
             self._insert_event(tx, None, started_by, "review_started",
-                               f"campaign {campaign_id}: " + ", ".join(f"{g['group']} ({g['total']})" for g in groups),
+                               f"campaign {campaign_id}" + (f" in account {account}" if account else "") + ": "
+                               + ", ".join(f"{g['group']} ({g['total']})" for g in groups),
                                now)
             self._insert_jobs(tx, [_with(job, campaign_id) for job in jobs], now=now, request_id=None)
         return self._campaign(row)
@@ -286,7 +291,8 @@ class ReviewMethods:
         return Campaign(id=row["id"], started_at=time(row["started_at"]), started_by=row["started_by"],
                         deadline_at=time(row["deadline_at"]), groups=tuple(self._json_out(row["groups"]) or ()),
                         reminders=int(row["reminders"] or 0), closed_at=time(row["closed_at"]),
-                        summary=self._json_out(row["summary"]) if row["summary"] is not None else None)
+                        summary=self._json_out(row["summary"]) if row["summary"] is not None else None,
+                        account=row.get("account") or None)
 
     def _review_item(self, row: dict) -> ReviewItem:
         return ReviewItem(id=row["id"], campaign_id=row["campaign_id"], group=row["group_name"],

@@ -3,14 +3,19 @@ real HTTP path, the strict Slack stand-in and moto's server, where 123456789012 
 account (the default, `prod`) and 222222222222 is reached by assuming its role with an external
 id (the AWS-like STS refuses what AWS would)."""
 
+import datetime as dt
 import json
 
 import boto3
 import pytest
 
 import storage
-from bot import blocks
+from bot import blocks, export_cli
+from bot.features.reviews import ACTION_REMOVE
 from tests.support.faults import Fault
+from tests.support.grants import T0
+from tests.support.harness import APPROVALS
+from tests.support.home import home_text, open_home, press_home, wait_for_home
 from commands.trail import record
 from tests.support.stories import card_text, dms_to_jane, reveal_value, thread_texts
 
@@ -243,3 +248,162 @@ def test_an_accounts_approvals_channel_takes_its_cards(make_bot, spoke, slack, t
     # The default account's cards stay in IAM_BOT_APPROVALS_CHANNEL.
     bot.slash("U0ALICE", "create dan.dev Developers <@U0DAN>")
     assert bot.store.get(2).card_channel == "C0APPROVALS"
+
+
+def test_the_home_reads_a_second_accounts_user_there_and_its_key_buttons_act_there(make_bot, spoke, aws, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 1)
+    assert bot.store.get(1).state == storage.PROVISIONED
+    key = spoke.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    # A same-named user in the default account the bot did not make: the home never shows it.
+    aws.create_user(UserName="jane.doe")
+    other = aws.create_access_key(UserName="jane.doe")["AccessKey"]["AccessKeyId"]
+    open_home(bot, "U0JANE")
+    text = home_text(bot, "U0JANE")
+    assert "*`jane.doe`* in AWS account *staging*" in text and "`Developers`" in text
+    assert key in text and other not in text
+    press_home(bot, "U0JANE", "Deactivate")
+    [meta] = spoke.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]
+    assert (meta["AccessKeyId"], meta["Status"]) == (key, "Inactive")
+    [untouched] = aws.list_access_keys(UserName="jane.doe")["AccessKeyMetadata"]
+    assert untouched["Status"] == "Active"
+    wait_for_home(bot, "U0JANE", lambda text: "Inactive" in text and "[Activate]" in text)
+    assert not bot.slack.refusals()
+
+
+REVIEWED = """
+[[group]]
+name = "Developers"
+account = "staging"
+reviewers = ["U0BOB", "U0FAR"]
+on_deadline = "remove"
+review_deadline = "7d"
+"""
+
+
+def test_an_access_review_of_the_second_account_reads_decides_and_acts_there(make_bot, spoke, aws, tmp_path,
+                                                                             monkeypatch, capsys):
+    now = [T0]
+    bot = make_bot(clock=lambda: now[0], iam_bot_rules_file=rules_file(tmp_path, extra=REVIEWED))
+    for name, path in (("dev1", "/people/"), ("dev2", "/people/"), ("robot", "/service/")):
+        spoke.create_user(UserName=name, Path=path)
+        spoke.add_user_to_group(UserName=name, GroupName="Developers")
+    aws.create_user(UserName="dev9")  # the default account's Developers: not this review's
+    aws.add_user_to_group(UserName="dev9", GroupName="Developers")
+    response = bot.slash("U0BOB", "review start Developers --account staging")
+    answer = response.json().get("text", "") + bot.said(response.response_url)
+    assert "Access review #1 in AWS account *staging* started: `Developers` (3)" in answer
+    assert bot.store.campaign(1).account == "staging"
+    assert [i.user_name for i in bot.store.review_items(1, "Developers")] == ["dev1", "dev2", "robot"]
+    [card] = [m for m in bot.slack.messages(APPROVALS) if m.text.startswith("Access review #1: ")]
+    assert card.text == "Access review #1: Developers in staging, 3 members"
+    assert "in AWS account *staging*" in str(card.blocks)
+    # A reviewer's Remove takes the member out in the second account, not in the default one.
+    [dev1] = [i for i in bot.store.review_items(1, "Developers") if i.user_name == "dev1"]
+    removed = bot.click("U0BOB", ACTION_REMOVE, dev1.id, message_ts=card.ts)
+    assert "you removed it" in bot.said(removed.response_url)
+    assert spoke.list_groups_for_user(UserName="dev1")["Groups"] == []
+    assert [g["GroupName"] for g in aws.list_groups_for_user(UserName="dev9")["Groups"]] == ["Developers"]
+    # The deadline removes dev2 there; robot is outside the account's user_path (/people/): left alone.
+    now[0] = T0 + dt.timedelta(days=8)
+    bot.run_duty("reviews")
+    bot.settle()
+    decided = {i.user_name: (i.decision, i.note) for i in bot.store.review_items(1, "Developers")}
+    assert decided == {"dev1": ("removed", None), "dev2": ("deadline_removed", None),
+                       "robot": ("left_alone", "user_outside_path")}
+    assert spoke.list_groups_for_user(UserName="dev2")["Groups"] == []
+    assert [g["GroupName"] for g in spoke.list_groups_for_user(UserName="robot")["Groups"]] == ["Developers"]
+    assert [g["GroupName"] for g in aws.list_groups_for_user(UserName="dev9")["Groups"]] == ["Developers"]
+    [closing] = [p for p in bot.slack.of("chat.postMessage") if p.get("text") == "Access review #1 closed"]
+    assert "Access review #1 in AWS account *staging* closed" in str(closing["blocks"])
+    # The evidence names the account.
+    monkeypatch.setenv("DATABASE_URL", bot.settings.database_url)
+    assert export_cli.main(["--reviews", "--campaign", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and {line["account"] for line in lines} == {"staging"}
+    assert not bot.slack.refusals()
+
+
+def test_the_scheduled_audit_reports_each_account_once_a_period(make_bot, spoke, aws, tmp_path):
+    now = [dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)]
+    bot = make_bot(clock=lambda: now[0], iam_bot_audit_every="7d", iam_bot_rules_file=rules_file(tmp_path))
+    spoke.create_user(UserName="stage.only", Path="/people/")
+
+    def reports():
+        return [str(p["blocks"]) for p in bot.slack.of("chat.postMessage")
+                if "Scheduled credential audit" in p.get("text", "")]
+
+    for _ in range(2):  # a second pass in the same period posts nothing more
+        bot.run_duty("scheduled_audit")
+        bot.settle()
+        assert len(reports()) == 2
+    [staging] = [r for r in reports() if "of the AWS account staging*" in r]
+    [default] = [r for r in reports() if "of the AWS account*" in r]
+    assert "1 IAM user." in staging and default != staging
+
+
+SCHEDULED = """
+[[group]]
+name = "Developers"
+account = "staging"
+review_every = "30d"
+
+[[group]]
+name = "ReadOnly"
+review_every = "30d"
+"""
+
+
+def test_a_scheduled_review_runs_in_the_account_its_rule_names_else_in_the_default(make_bot, spoke, aws, tmp_path):
+    now = [T0]
+    bot = make_bot(clock=lambda: now[0], iam_bot_rules_file=rules_file(tmp_path, extra=SCHEDULED))
+    spoke.create_user(UserName="dev1", Path="/people/")
+    spoke.add_user_to_group(UserName="dev1", GroupName="Developers")
+    aws.create_user(UserName="ro1")
+    aws.add_user_to_group(UserName="ro1", GroupName="ReadOnly")
+    bot.run_duty("reviews")
+    bot.settle()
+    campaigns = {c.account: c for c in (bot.store.campaign(n) for n in (1, 2)) if c is not None}
+    assert set(campaigns) == {"staging", None}
+    assert [h["group"] for h in campaigns["staging"].groups] == ["Developers"]
+    assert [i.user_name for i in bot.store.review_items(campaigns["staging"].id, "Developers")] == ["dev1"]
+    assert [h["group"] for h in campaigns[None].groups] == ["ReadOnly"]
+    assert [i.user_name for i in bot.store.review_items(campaigns[None].id, "ReadOnly")] == ["ro1"]
+    texts = sorted(m.text for m in bot.slack.messages(APPROVALS) if m.text.startswith("Access review #"))
+    assert any(t.endswith(": Developers in staging, 1 member") for t in texts)
+    assert any(t.endswith(": ReadOnly in prod, 1 member") for t in texts)
+    bot.run_duty("reviews")  # not due again until its period has passed
+    bot.settle()
+    assert bot.store.campaign(3) is None
+
+
+def test_a_second_accounts_grant_on_the_home_ends_there_with_im_done(make_bot, spoke, aws, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    # Request #1 is of the default account: grant #1's number is no request number of its account.
+    bot.slash("U0ALICE", "create jane.doe ReadOnly")
+    bot.slash("U0ALICE", "cancel 1")
+    assert bot.store.get(1).state == storage.CANCELLED and bot.store.get(1).account is None
+    bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    bot.slash("U0ALICE", "add jane.doe ReadOnly --for 2h --reason incident 42 --account staging")
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 3)
+    assert bot.store.get(3).state == storage.PROVISIONED
+    assert {g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]} == {
+        "Developers", "ReadOnly"}
+    open_home(bot, "U0JANE")
+    text = home_text(bot, "U0JANE")
+    assert "In `ReadOnly` until" in text and "(request #3)" in text and "[I'm done]" in text
+    press_home(bot, "U0JANE", "I'm done")
+    assert [g["GroupName"] for g in spoke.list_groups_for_user(UserName="jane.doe")["Groups"]] == ["Developers"]
+    assert bot.store.live_grants("jane.doe") == []
+
+
+def test_one_user_per_person_holds_per_account(make_bot, spoke, aws, tmp_path):
+    bot = make_bot(iam_bot_rules_file=rules_file(tmp_path))
+    bot.slash("U0ALICE", "create jane.doe ReadOnly")  # request #1, waiting, in the default account
+    filed = bot.slash("U0ALICE", "create jane.doe Developers --account staging")
+    assert "Request #2 filed" in bot.said(filed.response_url)
+    assert bot.store.get(2).account == "staging"
+    again = bot.slash("U0ALICE", "create jane.d Developers <@U0JANE> --account staging")
+    assert "already has request #2" in bot.said(again.response_url)

@@ -68,9 +68,9 @@ def test_only_the_requester_may_withdraw_and_a_second_person_approves(story):
 
 def test_status_shows_each_request_and_its_trail(story):
     [shown] = after(story, "bob> /iam status jane.doe")
-    assert "#2 · IAM user `jane.doe` for @jane · provisioned" in shown
+    assert "#2 · IAM user `jane.doe` for @jane · AWS account sandbox · provisioned" in shown  # two accounts
     assert "@alice asked" in shown and "the bot reminded the approvers" in shown and "@bob approved" in shown
-    assert "#1 · IAM user `jane.doe` for @jane · cancelled" in shown and "@alice withdrew it" in shown
+    assert "#1 · IAM user `jane.doe` for @jane · AWS account sandbox · cancelled" in shown and "@alice withdrew it" in shown
     assert shown.index("#2 ·") < shown.index("#1 ·")
 
 

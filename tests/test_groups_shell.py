@@ -59,7 +59,8 @@ def test_extend_asks_how_much_longer_and_an_approver_decides(said):
 def test_status_lists_grants_and_standing_memberships_and_drop_ends_one(said):
     before, later = after(said, "jane> /iam status jane.doe")
     assert "Time-bound memberships" in before and "`ReadOnly` until" in before
-    assert "Standing memberships the bot granted" in before and "`Developers` for good (request #1)" in before
+    assert "Standing memberships the bot granted" in before
+    assert "`Developers` for good (request #1 · AWS account sandbox)" in before  # the shell has two accounts
     [dropped] = after(said, "jane> /iam drop jane.doe Developers")
     assert "is out of `Developers`" in dropped and "standing membership (request #1)" in dropped
     assert "membership of `Developers` ended (request #1): it was dropped by @jane" in dropped

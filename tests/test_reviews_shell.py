@@ -35,8 +35,9 @@ def story():
 
 def test_the_card_shows_the_member_its_owner_how_and_its_usage(story):
     [shown] = after(story, "bob> /iam review start Developers")[:1]
-    assert "Access review #1 started: `Developers` (1)" in shown
-    assert "Access review #1 · `Developers`: 1 member" in shown and "0 of 1 reviewed. Reviewers: @bob" in shown
+    # the shell's world has two AWS accounts: what a review says names its account (sandbox, the default)
+    assert "Access review #1 in AWS account sandbox started: `Developers` (1)" in shown
+    assert "Access review #1 · `Developers` in AWS account sandbox: 1 member" in shown and "0 of 1 reviewed. Reviewers: @bob" in shown
     assert "`jane.doe` · owner @jane" in shown and "How: bot request #1, approved by @bob" in shown
     assert "console last sign-in never · MFA off · no active keys" in shown and "Keep" in shown and "Remove" in shown
 
@@ -56,7 +57,8 @@ def test_remove_takes_the_membership_away_and_tells_the_owner(story):
 
 def test_the_deadline_closes_both_reviews_and_the_report_says_who_decided(story):
     [later] = after(story, "bob> wait 14d")
-    assert "Access review #1 closed" in later and "Access review #2 closed" in later
+    assert "Access review #1 in AWS account sandbox closed" in later
+    assert "Access review #2 in AWS account sandbox closed" in later
     assert "`Developers` (1): 1 kept." in later and "`Developers` (1): 1 removed." in later
     [report] = after(story, "bob> /iam review report 1")
     assert "Access review #1" in report and "`jane.doe`: kept by @bob" in report

@@ -409,7 +409,8 @@ def test_postgres_records_its_migrations_once(postgres_url):
             "0001_requests_events_jobs_leases", "0002_one_live_request_per_name_and_kind", "0003_key_holds",
             "0004_key_attempts", "0005_leavers",
             "0006_due_work_and_request_path_indexes", "0007_audit_stream", "0008_grants", "0009_reconciler",
-            "0010_homes", "0011_reviews", "0012_group_drops", "0013_request_account"]
+            "0010_homes", "0011_reviews", "0012_group_drops", "0013_request_account",
+            "0014_campaign_account"]
     store.close()
 
 
@@ -441,7 +442,8 @@ def test_sqlite_migrations_are_applied_once(tmp_path):
             "m001_requests_and_events", "m002_kinds_jobs_leases", "m003_one_live_request_per_name_and_kind",
             "m004_key_holds", "m005_key_attempts", "m006_leavers",
             "m007_due_work_and_request_path_indexes", "m008_audit_stream", "m009_grants", "m010_reconciler",
-            "m011_homes", "m012_reviews", "m013_group_drops", "m014_request_account"]
+            "m011_homes", "m012_reviews", "m013_group_drops", "m014_request_account",
+            "m015_campaign_account"]
     store.close()
 
 

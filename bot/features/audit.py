@@ -17,7 +17,7 @@ from commands.audit import (
     AUDIT_POST, STALE_DAYS, VERBS, Audit, AuditCommand, AuditSummary, Flagged, RequestTrail, Status, StatusCommand,
 )
 from commands.errors import CommandError
-from commands.scope import current_account
+from commands.scope import current_account, in_account
 from storage import Event, Job, Request
 
 from ..blocks import MESSAGE_TEXT, SECTION_TEXT, context, section
@@ -69,11 +69,17 @@ def _reason_of(event: Event) -> str | None:
     return event.detail if event.what == "denied" and event.detail else None
 
 
-def _trail(trail: RequestTrail, looks: Looks) -> dict:
+def _account_words(account: str | None, default_account: str) -> str:
+    """" · AWS account *staging*" when the rules name accounts (`default_account`: the default's name)."""
+    return f" · AWS account *{escape(account or default_account)}*" if default_account else ""
+
+
+def _trail(trail: RequestTrail, looks: Looks, default_account: str = "") -> dict:
     request = trail.request
     shown = [e for e in trail.events if e.what not in _QUIET and not e.what.startswith(("step:", "refused:"))]
     refused = sum(1 for e in trail.events if e.what.startswith("refused:"))
-    lines = [f"*#{request.id}* · {looks.summary(request)} · *{escape(request.state)}*"]
+    where = _account_words(request.account, default_account)
+    lines = [f"*#{request.id}* · {looks.summary(request)}{where} · *{escape(request.state)}*"]
     lines += [_event_line(e, request) for e in shown[-STATUS_EVENTS:]]
     if len(shown) > STATUS_EVENTS:
         lines.insert(1, f"• … {len(shown) - STATUS_EVENTS} earlier events")
@@ -86,8 +92,15 @@ def _trail(trail: RequestTrail, looks: Looks) -> dict:
     return trail_section
 
 
-def status_message(status: Status, looks: Looks) -> dict:
+def status_message(status: Status, looks: Looks, default_account: str = "") -> dict:
+    """The requests about a name; with several AWS accounts (`default_account`: the default's name)
+    each line names its request's account."""
     name = code(status.user_name)
+    accounts = {t.request.id: t.request.account for t in status.trails}
+
+    def where(request_id: int) -> str:
+        return _account_words(accounts[request_id], default_account) if request_id in accounts else ""
+
     if not status.trails:
         return {"text": f"No requests about {name}", "blocks": [section(
             f"The bot has no requests about {name}. If the user exists, it was made outside the bot; "
@@ -96,11 +109,13 @@ def status_message(status: Status, looks: Looks) -> dict:
     blocks = [section(head)]
     if status.grants:
         blocks.append(section("*Time-bound memberships*\n" + "\n".join(
-            f"• {code(g.group)} until {when(g.ends_at)} (request #{g.request_id})" for g in status.grants[:20])))
+            f"• {code(g.group)} until {when(g.ends_at)} (request #{g.request_id}{where(g.request_id)})"
+            for g in status.grants[:20])))
     if status.standing:
         blocks.append(section("*Standing memberships the bot granted*\n" + "\n".join(
-            f"• {code(group)} for good (request #{request_id})" for group, request_id in status.standing[:20])))
-    blocks += [_trail(t, looks) for t in status.trails[:STATUS_REQUESTS]]
+            f"• {code(group)} for good (request #{request_id}{where(request_id)})"
+            for group, request_id in status.standing[:20])))
+    blocks += [_trail(t, looks, default_account) for t in status.trails[:STATUS_REQUESTS]]
     hidden = len(status.trails) + status.older - STATUS_REQUESTS
     if hidden > 0:
         blocks.append(context(f"and {hidden} older request{'s' if hidden != 1 else ''}"))
@@ -184,7 +199,7 @@ def feature(svc: Services) -> Feature:
             return
         caller = svc.asker(asked.user_id)
         found = audit.status(parsed.user_name, caller, listed=svc.listed(asked.user_id, parsed.user_name))
-        asked.ephemeral_blocks(status_message(found, svc.looks))
+        asked.ephemeral_blocks(status_message(found, svc.looks, svc.accounts.names[0] if svc.accounts else ""))
 
     def show_audit(asked: Asked, parsed: AuditCommand) -> None:
         if asked.interrupted("/iam audit"):
@@ -195,16 +210,18 @@ def feature(svc: Services) -> Feature:
 
     def audit_once() -> None:
         every = settings.iam_bot_audit_every
-        if every is not None and audit.schedule(every):
+        if every is not None and audit.schedule(every, svc.accounts.names if svc.accounts else ()):
             svc.runner.kick()
 
     def post_scheduled_audit(job: Job) -> None:
-        """The period's report in the approvals channel; AWS or Slack not ready is tried again later."""
-        try:
-            summary = audit.account_summary()
-        except CommandError as error:
-            raise TryLater(f"the credential report could not be read ({error.why.value})") from None
-        svc.notifier.to_approvers("post the scheduled audit", audit_message(summary, scheduled=True))
+        """The period's report in the approvals channel; AWS or Slack not ready is tried again later.
+        With several AWS accounts, the report of the job's account, in its approvals channel."""
+        with in_account(job.payload.get("account")):
+            try:
+                summary = audit.account_summary()
+            except CommandError as error:
+                raise TryLater(f"the credential report could not be read ({error.why.value})") from None
+            svc.notifier.to_approvers("post the scheduled audit", audit_message(summary, scheduled=True))
 
     return Feature(
         name="audit",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from commands.accounts import current_account, in_account
 from commands.errors import CommandError
 from commands.groups import (
     DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, Dropped, GroupOwed, Groups,
@@ -202,13 +203,14 @@ def dropped_line(settings, request: Request, actor) -> str:
     return f":lock: Took {code(request.user_name)} out of {listing(request.groups, budget=1500)}."
 
 
-def dropped_reply(dropped: Dropped) -> str:
+def dropped_reply(dropped: Dropped, where: str = "") -> str:
+    """`where`: " in AWS account *staging*" with several accounts."""
     what = [f"its time-bound membership (request #{e.grant.request_id})" for e in dropped.ended]
     if dropped.standing is not None:
         what.append(f"its standing membership (request #{dropped.standing})")
     if not what:  # it ended meanwhile (its time came): the bot made sure the user is out
-        return f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}."
-    return (f":lock: {code(dropped.user_name)} is out of {code(dropped.group)}: the bot removed it and ended "
+        return f":lock: {code(dropped.user_name)}{where} is out of {code(dropped.group)}."
+    return (f":lock: {code(dropped.user_name)}{where} is out of {code(dropped.group)}: the bot removed it and ended "
             + " and ".join(what) + ". Its owner is told.")
 
 
@@ -223,9 +225,9 @@ def extended_line(settings, request: Request, actor) -> str:
             f"{duration(duration_of(request))} longer.")
 
 
-def self_approved_reply(request: Request, settings) -> str:
+def self_approved_reply(request: Request, settings, where: str = "") -> str:
     rule = approved_by_rule(request)
-    text = (f":white_check_mark: Request #{request.id}: {_summary(request)}, approved by the rule {code(rule)}; "
+    text = (f":white_check_mark: Request #{request.id}: {_summary(request)}{where}, approved by the rule {code(rule)}; "
             "the bot adds it now. The approvals channel sees it")
     if is_break_glass(request):
         return (f":rotating_light: You broke glass: {text}, and a second person must review it by "
@@ -364,9 +366,16 @@ def failing_note(request: Request, payload: dict) -> dict:
 def feature(svc: Services) -> Feature:
     settings, workflow, notifier, runner = svc.settings, svc.workflow, svc.notifier, svc.runner
     groups = Groups(workflow, svc.store, svc.iam, workflow.policy, workflow.approvals,
-                    protected=Protected(settings.iam_bot_user_path, settings.iam_bot_protected_users),
+                    protected=Protected(settings.iam_bot_user_path, settings.iam_bot_protected_users,
+                                        path_of=svc.iam.user_path_or),
                     grant_min=settings.iam_bot_grant_min, warning=settings.iam_bot_grant_warning,
                     retry=settings.iam_bot_revoke_retry)
+
+    def where(account: str | None) -> str:
+        """" in AWS account *staging*" when the rules name accounts (None: the default's name)."""
+        if svc.accounts is None:
+            return ""
+        return f" in AWS account *{escape(account or svc.accounts.names[0])}*"
 
     def file_add(asked: Asked, parsed: AddCommand) -> None:
         requester = svc.requester(asked.user_id)
@@ -377,13 +386,13 @@ def feature(svc: Services) -> Feature:
         request = filed.request
         if approved_by_rule(request):
             runner.kick()
-            asked.reply(self_approved_reply(request, settings))
+            asked.reply(self_approved_reply(request, settings, where(request.account)))
             return
         if not announce(asked, filed):
             return
-        asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_summary(request)}, owner "
-                    f"{mention(request.owner_id)}, waiting for approval in "
-                    f"{channel(settings.iam_bot_approvals_channel)}.")
+        asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_summary(request)}{where(request.account)}, "
+                    f"owner {mention(request.owner_id)}, waiting for approval in "
+                    f"{channel(notifier.approvals_channel(request))}.")
 
     def drop(asked: Asked, parsed: DropCommand) -> None:
         person = svc.asker(asked.user_id)
@@ -394,16 +403,24 @@ def feature(svc: Services) -> Feature:
                 return
             request = result.request
             asked.reply(f":hourglass_flowing_sand: Request #{request.id} filed: the policies of "
-                        f"{listing(request.groups, budget=300)} hold a Deny, so taking {code(request.user_name)} out "
-                        f"lifts it: approvers decide in {channel(settings.iam_bot_approvals_channel)}.")
+                        f"{listing(request.groups, budget=300)} hold a Deny, so taking {code(request.user_name)}"
+                        f"{where(request.account)} out lifts it: approvers decide in "
+                        f"{channel(notifier.approvals_channel(request))}.")
             return
         runner.kick()
-        asked.reply(dropped_reply(result))
+        asked.reply(dropped_reply(result, where(current_account())))
+
+    def in_grants_account(grant_id: int):
+        """The account of a grant's add (a grant button's value is the grant's id, not a request's
+        number, so the router cannot tell it): its membership, Extend and drop act there."""
+        grant = svc.store.grant(grant_id)
+        add = svc.store.find(grant.request_id) if grant is not None else None
+        return in_account(add.account if add is not None else None)
 
     def grant_done(body, action, respond):
         reply = ephemeral(respond)
-        with answering(reply, "I'm done"):
-            ended = groups.done(request_id_of(action.get("value")), svc.asker(body["user"]["id"]))
+        with answering(reply, "I'm done"), in_grants_account(grant_id := request_id_of(action.get("value"))):
+            ended = groups.done(grant_id, svc.asker(body["user"]["id"]))
             runner.kick()
             kept = _kept_words(ended.kept_by)
             reply(f":lock: Your membership of {code(ended.grant.group)} ended"
@@ -413,9 +430,8 @@ def feature(svc: Services) -> Feature:
         """The owner's Extend: checked in the store, then a form asks for how much longer (views.open
         must come within 3 s of the click)."""
         reply = ephemeral(respond)
-        with answering(reply, "Extend"):
-            grant, suggested, limit = groups.may_extend(request_id_of(action.get("value")),
-                                                        svc.asker(body["user"]["id"]))
+        with answering(reply, "Extend"), in_grants_account(grant_id := request_id_of(action.get("value"))):
+            grant, suggested, limit = groups.may_extend(grant_id, svc.asker(body["user"]["id"]))
             client.views_open(trigger_id=body["trigger_id"], view=extend_modal(grant, suggested, limit))
 
     def extend_submitted(ack, body, view):
@@ -435,15 +451,15 @@ def feature(svc: Services) -> Feature:
         def reply(text: str) -> None:
             notifier.dm(user_id, message(text))
 
-        with answering(reply, "Extend"):
-            request = groups.extend(request_id_of(view.get("private_metadata")), svc.asker(user_id), length)
+        with answering(reply, "Extend"), in_grants_account(grant_id := request_id_of(view.get("private_metadata"))):
+            request = groups.extend(grant_id, svc.asker(user_id), length)
             runner.kick()
             if approved_by_rule(request):
-                reply(f":white_check_mark: Request #{request.id}: {_extension_summary(request)}, approved by the rule "
-                      f"{code(approved_by_rule(request))}; the bot moves the end now.")
+                reply(f":white_check_mark: Request #{request.id}: {_extension_summary(request)}{where(request.account)}, "
+                      f"approved by the rule {code(approved_by_rule(request))}; the bot moves the end now.")
             else:
-                reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}, waiting "
-                      f"for approval in {channel(settings.iam_bot_approvals_channel)}.")
+                reply(f":hourglass_flowing_sand: Request #{request.id} filed: {_extension_summary(request)}"
+                      f"{where(request.account)}, waiting for approval in {channel(notifier.approvals_channel(request))}.")
 
     def extension_card(job: Job) -> None:
         request = workflow.request(job.request_id)
@@ -455,8 +471,8 @@ def feature(svc: Services) -> Feature:
 
     def stop_retrying(body, action, respond):
         reply = ephemeral(respond)
-        with answering(reply, "Stop retrying"):
-            grant = svc.store.grant(request_id_of(action.get("value")))
+        with answering(reply, "Stop retrying"), in_grants_account(grant_id := request_id_of(action.get("value"))):
+            grant = svc.store.grant(grant_id)
             user_id = body["user"]["id"]
             listed = grant is not None and svc.listed(user_id, grant.user_name)
             stopped = groups.stop_retrying(grant.id if grant else 0, svc.asker(user_id), listed=listed)
@@ -470,7 +486,7 @@ def feature(svc: Services) -> Feature:
             return
         card = decided_card(request, CARD if request.kind == GROUP_ADD else EXTENSION_CARD)
         posted, refused = notifier.attempt(f"post the card of request #{request.id}", svc.client.chat_postMessage,
-                                           channel=settings.iam_bot_approvals_channel, unfurl_links=False,
+                                           channel=notifier.approvals_channel(request), unfurl_links=False,
                                            unfurl_media=False, **card)
         if posted is not None:
             workflow.card_posted(request.id, posted["channel"], posted["ts"])

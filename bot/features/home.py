@@ -26,13 +26,14 @@ import json
 import logging
 import threading
 
+from commands.accounts import in_account
 from commands.home import HOME_JOB, HomeFacts, HomeFollower, HomeReader, UserFacts, Waiting, changed_job, opened_job
 from storage import PENDING, Job, Request
 
 from .. import blocks
 from ..blocks import button, confirmation, context, section
 from ..feature import Duty, Feature
-from ..mrkdwn import clip, code, listing, when
+from ..mrkdwn import clip, code, escape, listing, when
 from ..services import Services
 from ..work import TryLater
 from .groups import ACTION_GRANT_DONE, ACTION_GRANT_EXTEND
@@ -70,13 +71,15 @@ def user_blocks(user: UserFacts, now: dt.datetime) -> list[dict]:
         f" (until {when(timed[str(g).lower()].ends_at)})" if str(g).lower() in timed else ""))
     mfa = f"MFA: {user.mfa_devices} device{'s' if user.mfa_devices != 1 else ''}" if user.mfa_devices else \
         (":warning: no MFA device" if user.console else "no MFA device")
-    facts = [f"*{code(user.name)}*", f"groups: {shown_groups}" if user.groups else "in no group",
+    where = f" in AWS account *{escape(user.shown_account)}*" if user.shown_account else ""
+    facts = [f"*{code(user.name)}*{where}", f"groups: {shown_groups}" if user.groups else "in no group",
              "console sign-in: on" if user.console else "no console sign-in", mfa,
              f"{len(user.keys)} access key{'s' if len(user.keys) != 1 else ''}"]
     out = [section(" · ".join(facts))]
     for key in user.keys:
         out.append(section(key_line(key, now)))
-        out.append(key_buttons(user.name, key.key_id, key.status))
+        with in_account(user.account):  # the buttons carry the user's account, as /iam keys' do
+            out.append(key_buttons(user.name, key.key_id, key.status))
     for grant in user.grants:
         out.append(section(f":hourglass_flowing_sand: In {code(grant.group)} until {when(grant.ends_at)} "
                            f"(request #{grant.request_id})."))
@@ -153,7 +156,8 @@ def digest(view: dict) -> str:
 
 def feature(svc: Services) -> Feature:
     store, runner, notifier, workflow = svc.store, svc.runner, svc.notifier, svc.workflow
-    reader = HomeReader(store, svc.iam, workflow, clock=svc.clock)
+    reader = HomeReader(store, svc.iam, workflow, clock=svc.clock,
+                        accounts=svc.accounts.names if svc.accounts else ())
     follower = HomeFollower(store, svc.clock)
     permalinks: dict[tuple[str, str], str] = {}
     lock = threading.Lock()

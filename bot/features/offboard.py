@@ -265,7 +265,8 @@ THREAD_LINES = {
 
 def feature(svc: Services) -> Feature:
     settings, runner = svc.settings, svc.runner
-    protected = Protected(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users)
+    protected = Protected(user_path=settings.iam_bot_user_path, protected=settings.iam_bot_protected_users,
+                          path_of=svc.iam.user_path_or)  # the account's user_path, where it has one
     kinds = offboarding_kinds(svc.store, svc.iam, svc.clock, protected, svc.passwords)
     offboarding = Offboarding(svc.workflow, svc.store, svc.iam, protected, kinds=kinds,
                               disable_on_deactivation=settings.iam_bot_on_slack_deactivation == "disable",

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 
+from commands.accounts import in_account
 from commands.offboard import Protected
 from commands.reviews import (
     ALREADY_REMOVED, DEADLINE_DISABLED, DEADLINE_FAILED, DEADLINE_REMOVED, DEADLINE_REPORTED, KEEP, KEPT,
@@ -150,11 +151,17 @@ def _range(page: int, total: int) -> str:
 _AT_DEADLINE = {"report": "listed in a message", "remove": "removed", "disable": "disabled (console password and keys)"}
 
 
+def _in(account: str) -> str:
+    """" in AWS account *staging*" when the rules name accounts ('' otherwise)."""
+    return f" in AWS account *{escape(account)}*" if account else ""
+
+
 def review_card(campaign: Campaign, head: dict, page: int, items: list[ReviewItem],
-                progress: tuple[int, int] | None) -> dict:
-    """One message of a group's review: its members `page*10+1`..; the first carries the progress."""
+                progress: tuple[int, int] | None, account: str = "") -> dict:
+    """One message of a group's review: its members `page*10+1`..; the first carries the progress.
+    `account`: the campaign's account's name, when the rules name accounts."""
     group, total = head["group"], head["total"]
-    title = f":mag: *Access review #{campaign.id} · {code(group)}*: {_range(page, total)}"
+    title = f":mag: *Access review #{campaign.id} · {code(group)}*{_in(account)}: {_range(page, total)}"
     blocks = [section(title)]
     if progress is not None:
         decided, _ = progress
@@ -169,15 +176,16 @@ def review_card(campaign: Campaign, head: dict, page: int, items: list[ReviewIte
     if report_at:
         blocks.append(context(f"Sign-ins, MFA and key use from AWS's credential report of "
                               f"{when(dt.datetime.fromisoformat(report_at))}. Remove acts at once; no second person."))
-    text = f"Access review #{campaign.id}: {group}, {_range(page, total)}"
+    text = f"Access review #{campaign.id}: {group}" + (f" in {account}" if account else "") + f", {_range(page, total)}"
     return {"text": clip(text, MESSAGE_TEXT), "blocks": blocks}
 
 
 # -- the reminder, the summary, the report ---------------------------------------------------------
 
-def reminder_text(campaign: Campaign, entry: dict, head: dict) -> str:
+def reminder_text(campaign: Campaign, entry: dict, head: dict, account: str = "") -> str:
     reviewers = listing([approver(r) for r in head.get("reviewers") or ()], budget=600, show=str)
-    return (f":bell: {reviewers}: {entry['undecided']} of {entry['total']} members of {code(entry['group'])} are "
+    return (f":bell: {reviewers}: {entry['undecided']} of {entry['total']} members of {code(entry['group'])}"
+            f"{_in(account)} are "
             f"still to review in access review #{campaign.id}; decide by {when(campaign.deadline_at)}.")
 
 
@@ -197,9 +205,9 @@ def _named(entry) -> str:
     return code(name, 64) + (f" ({escape(_LEFT_ALONE_WHY.get(why, clip(why, 200)))})" if why else "")
 
 
-def closed_message(campaign: Campaign) -> dict:
+def closed_message(campaign: Campaign, account: str = "") -> dict:
     summary = campaign.summary or {"groups": []}
-    blocks = [section(f":checkered_flag: *Access review #{campaign.id} closed* {when(campaign.closed_at)} "
+    blocks = [section(f":checkered_flag: *Access review #{campaign.id}{_in(account)} closed* {when(campaign.closed_at)} "
                       f"(started {when(campaign.started_at)}"
                       + (f" by {mention(campaign.started_by)}" if campaign.started_by else " on schedule") + ").")]
     lines = {DEADLINE_REPORTED: "Undecided, reported here (nobody decided; nothing was changed)",
@@ -218,10 +226,10 @@ def closed_message(campaign: Campaign) -> dict:
     return {"text": f"Access review #{campaign.id} closed", "blocks": blocks[:50]}
 
 
-def report_message(report: Report) -> dict:
+def report_message(report: Report, account: str = "") -> dict:
     campaign = report.campaign
     state = f"closed {when(campaign.closed_at)}" if campaign.closed_at else f"open until {when(campaign.deadline_at)}"
-    blocks = [section(f":clipboard: *Access review #{campaign.id}*, started {when(campaign.started_at)}"
+    blocks = [section(f":clipboard: *Access review #{campaign.id}*{_in(account)}, started {when(campaign.started_at)}"
                       + (f" by {mention(campaign.started_by)}" if campaign.started_by else " on schedule")
                       + f", {state}.")]
     for group in report.groups[:45]:
@@ -235,14 +243,14 @@ def report_message(report: Report) -> dict:
     return {"text": f"Access review #{campaign.id}", "blocks": blocks[:50]}
 
 
-def removed_dm(campaign: Campaign, item: ReviewItem) -> dict:
+def removed_dm(campaign: Campaign, item: ReviewItem, account: str = "") -> dict:
     if item.decision == DEADLINE_DISABLED:
-        text = (f":lock: Your IAM user {code(item.user_name)} was disabled (its console password deleted, its access "
+        text = (f":lock: Your IAM user {code(item.user_name)}{_in(account)} was disabled (its console password deleted, its access "
                 f"keys deactivated): nobody confirmed in access review #{campaign.id} that it still needs "
                 f"{code(item.group)} by the deadline. Ask an approver (`/iam enable {item.user_name}`) if it does.")
     else:
         by = f"by {mention(item.decider_id)}" if item.decider_id else "at the review's deadline"
-        text = (f":no_entry: Your IAM user {code(item.user_name)} was removed from {code(item.group)} {by} in access "
+        text = (f":no_entry: Your IAM user {code(item.user_name)}{_in(account)} was removed from {code(item.group)} {by} in access "
                 f"review #{campaign.id}. If it still needs it, ask with `/iam add {item.user_name} {item.group}`.")
     return message(text)
 
@@ -252,13 +260,33 @@ def removed_dm(campaign: Campaign, item: ReviewItem) -> dict:
 def feature(svc: Services) -> Feature:
     settings, notifier, runner, store = svc.settings, svc.notifier, svc.runner, svc.store
     reviews = Reviews(store, svc.iam, svc.workflow.approvals,
-                      Protected(settings.iam_bot_user_path, settings.iam_bot_protected_users),
+                      Protected(settings.iam_bot_user_path, settings.iam_bot_protected_users, path_of=svc.iam.user_path_or),
                       clock=svc.clock, team_id=svc.team_id, mfa_group=settings.iam_bot_mfa_group,
                       every=settings.iam_bot_review_every, deadline=settings.iam_bot_review_deadline)
     pacer = Pacer()
 
     def owners_by_email(names: list[str]) -> dict[str, str]:
         return people_by_email_name(svc.client, names, settings.iam_bot_email_domain)
+
+    def account_of(campaign: Campaign) -> str:
+        """The campaign's account's name to show: '' when the rules name no accounts."""
+        if svc.accounts is None:
+            return ""
+        return campaign.account or svc.accounts.names[0]
+
+    def in_campaign(work):
+        """A job of a campaign runs in its account: its channel is that account's (`approvals_channel`)."""
+        def run(job: Job) -> None:
+            cid = job.payload.get("campaign_id")
+            if cid is None and job.payload.get("item_id") is not None:
+                item = store.review_item(job.payload["item_id"])
+                cid = item.campaign_id if item else None
+            campaign = store.campaign(cid) if cid is not None else None
+            with in_account(campaign.account if campaign else None):
+                work(job)
+        run.__name__ = run.__qualname__ = work.__name__
+        run.__doc__ = work.__doc__
+        return run
 
     def start(asked: Asked, parsed: ReviewStartCommand) -> None:
         caller = svc.asker(asked.user_id)
@@ -268,15 +296,16 @@ def feature(svc: Services) -> Feature:
                                  named=bool(parsed.groups))
         runner.kick()
         heads = listing([f"{code(h['group'])} ({h['total']})" for h in campaign.groups], budget=1500, show=str)
-        asked.reply(f":mag: Access review #{campaign.id} started: {heads}. Its cards are being posted in "
-                    f"{channel(settings.iam_bot_approvals_channel)}; decide by {when(campaign.deadline_at)}.")
+        asked.reply(f":mag: Access review #{campaign.id}{_in(account_of(campaign))} started: {heads}. Its cards are "
+                    f"being posted in {channel(notifier.approvals_channel())}; decide by {when(campaign.deadline_at)}.")
 
     def report(asked: Asked, parsed: ReviewReportCommand) -> None:
         if asked.interrupted("/iam review report"):
             return
         caller = svc.asker(asked.user_id)
         reviews.may_run(caller, listed=svc.listed(asked.user_id), what="report")
-        asked.ephemeral_blocks(report_message(reviews.report(parsed.campaign_id)))
+        found = reviews.report(parsed.campaign_id)
+        asked.ephemeral_blocks(report_message(found, account_of(found.campaign)))
 
     def decide(choice: str, label: str):
         def press(body, action, respond):
@@ -308,8 +337,8 @@ def feature(svc: Services) -> Feature:
                 pacer.wait()
                 answer, refused = notifier.attempt(
                     f"post the review card of {head['group']} ({page + 1})", svc.client.chat_postMessage,
-                    channel=settings.iam_bot_approvals_channel, unfurl_links=False, unfurl_media=False,
-                    **review_card(campaign, head, page, items, progress))
+                    channel=notifier.approvals_channel(), unfurl_links=False, unfurl_media=False,
+                    **review_card(campaign, head, page, items, progress, account_of(campaign)))
                 if answer is not None:
                     store.set_review_card(campaign.id, head["group"], page, answer["channel"], answer["ts"])
 
@@ -325,13 +354,14 @@ def feature(svc: Services) -> Feature:
         progress = store.review_progress(campaign.id, head["group"]) if page == 0 else None
         pacer.wait()  # a deadline redraws every card of a campaign: at Slack's pace too
         notifier.call(f"update the review card of {head['group']} ({page + 1})", svc.client.chat_update,
-                      channel=place[0], ts=place[1], **review_card(campaign, head, page, items, progress))
+                      channel=place[0], ts=place[1],
+                      **review_card(campaign, head, page, items, progress, account_of(campaign)))
 
     def owner_dm(job: Job) -> None:
         item = store.review_item(job.payload["item_id"])
         campaign = store.campaign(item.campaign_id) if item else None
         if item is not None and campaign is not None and item.owner_id:
-            notifier.dm(item.owner_id, removed_dm(campaign, item))
+            notifier.dm(item.owner_id, removed_dm(campaign, item, account_of(campaign)))
 
     def remind(job: Job) -> None:
         campaign = store.campaign(job.payload["campaign_id"])
@@ -342,14 +372,15 @@ def feature(svc: Services) -> Feature:
             head = campaign.group(entry["group"]) or {"reviewers": []}
             place = cards.get((entry["group"].lower(), 0))
             where = {"channel": place[0], "thread_ts": place[1]} if place else \
-                {"channel": settings.iam_bot_approvals_channel}
+                {"channel": notifier.approvals_channel()}
             notifier.call(f"remind the reviewers of {entry['group']}", svc.client.chat_postMessage,
-                          unfurl_links=False, **where, **message(reminder_text(campaign, entry, head)))
+                          unfurl_links=False, **where,
+                          **message(reminder_text(campaign, entry, head, account_of(campaign))))
 
     def closed(job: Job) -> None:
         campaign = store.campaign(job.payload["campaign_id"])
         if campaign is not None:
-            notifier.to_approvers(f"sum up access review #{campaign.id}", closed_message(campaign))
+            notifier.to_approvers(f"sum up access review #{campaign.id}", closed_message(campaign, account_of(campaign)))
 
     def duty() -> None:
         """The schedule, the reminders and the deadlines: due entries only."""
@@ -371,8 +402,9 @@ def feature(svc: Services) -> Feature:
             ReviewReportCommand: Command(lambda c: "Gathering the access review's decisions…", report),
         },
         actions={ACTION_KEEP: decide(KEEP, "Keep"), ACTION_REMOVE: decide(REMOVE, "Remove")},
-        work={ReviewOwed.POST: post_cards, ReviewOwed.CARD: redraw, ReviewOwed.DM: owner_dm,
-              ReviewOwed.REMIND: remind, ReviewOwed.CLOSED: closed},
+        work={ReviewOwed.POST: in_campaign(post_cards), ReviewOwed.CARD: in_campaign(redraw),
+              ReviewOwed.DM: in_campaign(owner_dm), ReviewOwed.REMIND: in_campaign(remind),
+              ReviewOwed.CLOSED: in_campaign(closed)},
         duties=(Duty("reviews", CHECK_EVERY, duty),),
     )
 
