@@ -64,6 +64,7 @@ DONE = "done"                  # its owner pressed I'm done
 DROPPED = "dropped"            # `/iam drop` by its owner or an approver
 USER_REMOVED = "user_removed"  # the user was removed: the removal took the membership
 REVOKED = "revoked"            # an approver pressed Revoke now on a self-approved membership
+REVIEW_REMOVED = "review_removed"  # an access review took the membership away (a reviewer's Remove, or its deadline)
 
 REVIEW_REMIND_EVERY = dt.timedelta(hours=1)  # a break-glass review overdue: a reminder this often
 

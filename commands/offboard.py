@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 import storage
-from storage import Job, NewJob, Request, Store
+from storage import Grant, Job, NewJob, Request, Store
 
 from . import guardrails
 from .errors import CommandError, IamError, Why
@@ -265,16 +265,23 @@ def disable_user(store: Store, iam: IamGateway, user_name: str, *, actor_id: str
     return "; ".join(did)
 
 
+def live_grants_in(store: Store, user_name: str, account: str | None, group: str | None = None) -> list[Grant]:
+    """The user's live grants (of one group, or of all) in one account: a same-named user in
+    another `[[account]]` is another user (a grant's account is its add's)."""
+    return [grant for grant in store.live_grants(user_name, group)
+            if ((store.get(grant.request_id).account or "") == (account or ""))]
+
+
 def retire_requests_of_removed_user(store: Store, removal: Request, *, now: dt.datetime) -> None:
     """The user is gone: what other requests promised about it stops (and frees its name). Its live
     grants (`/iam add --for`) end with the removal, which took the memberships: no revocation."""
-    for grant in store.live_grants(removal.user_name):
+    for grant in live_grants_in(store, removal.user_name, removal.account):
         store.end_grant(grant.id, now=now, reason="user_removed", actor_id=None, what="grant_ended",
                         detail=f"{grant.group}: user_removed (by request #{removal.id})",
                         due={Due.GRANT_END: None, Due.GRANT_WARNING: None})
     for other in store.for_user_name(removal.user_name):
-        if other.id == removal.id or other.kind == REMOVE:
-            continue
+        if other.id == removal.id or other.kind == REMOVE or (other.account or "") != (removal.account or ""):
+            continue  # a same-named user in another account is another user
         if other.state in (storage.PROVISIONED, storage.REVEALING):
             jobs = [thread("user_removed"), *([NewJob(Owed.DM_UPDATE)] if other.dm_ts else [])]
             move(store, USER_REMOVED, other.id, actor_id=None, now=now, detail=f"by request #{removal.id}",

@@ -40,7 +40,8 @@ from .approvals import Approvals
 from .audit import ReportRow, may_audit, parse_report
 from .errors import CommandError, IamError, NotAllowed, Why
 from .iam import IamGateway, IamUser
-from .offboard import Protected, disable_user
+from .groups import REVIEW_REMOVED, GroupOwed
+from .offboard import Protected, disable_user, live_grants_in
 from .parse import REQUEST_NUMBER, Verb, check_group_name, plain, usage_of
 from .reminders import FIRST_REMINDER
 from .rules import Person
@@ -402,7 +403,18 @@ class Reviews:
                 raise
             done = self._record(campaign, item, REMOVED if was_in else ALREADY_REMOVED, person_id, now,
                                 expected=REMOVING)
+            self._end_grants(campaign, item, person_id, now)
         return done
+
+    def _end_grants(self, campaign: Campaign, item: ReviewItem, person_id: str | None, now: dt.datetime) -> None:
+        """The membership is gone: the user's live grants of the group (`/iam add --for`) end with it,
+        a line in each add's thread; the revoker has nothing left to remove, nor a second DM to send."""
+        for grant in live_grants_in(self.store, item.user_name, campaign.account, item.group):
+            self.store.end_grant(
+                grant.id, now=now, reason=REVIEW_REMOVED, actor_id=person_id, what="grant_ended",
+                detail=f"{grant.group}: {REVIEW_REMOVED} (access review #{campaign.id})",
+                jobs=[NewJob(GroupOwed.NOTE, {"event": "grant_ended", "group": grant.group, "reason": REVIEW_REMOVED,
+                                              "kept_by": None, "actor": person_id, "campaign": campaign.id})])
 
     @staticmethod
     def _decided_facts(item: ReviewItem | None) -> dict:
@@ -509,6 +521,7 @@ class Reviews:
                 was_in = self.iam.take_out_of_group(item.user_name, item.group)
                 self._record(campaign, item, DEADLINE_REMOVED if was_in else ALREADY_REMOVED, None, now,
                              expected=expected, redraw=False)
+                self._end_grants(campaign, item, None, now)
             else:
                 did = disable_user(self.store, self.iam, item.user_name, actor_id=None, request_id=None, now=now)
                 self._record(campaign, item, DEADLINE_DISABLED, None, now, expected=expected, note=did, redraw=False)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from bot import export_cli
+from bot import blocks, export_cli
 from bot.features.reviews import ACTION_KEEP, ACTION_REMOVE
 from bot.shell.credential_report import ReportFiller
 from tests.support.grants import T0, groups_of
@@ -317,3 +317,28 @@ def test_a_group_with_review_every_is_reviewed_on_schedule(make_bot, aws, slack,
     assert [m.text for m in cards(slack)][-1] == "Access review #2: Admins, 1 member"
     [closing] = [p for p in slack.of("chat.postMessage") if p.get("text") == "Access review #1 closed"]
     assert "on schedule" in str(closing["blocks"])
+
+
+def test_a_remove_ends_the_members_live_grant_and_its_end_removes_nothing_more(world, aws, slack):
+    bot, at, _ = world
+    bot.slash("U0ALICE", "add jane.doe Ops --for 4h --reason incident 7")  # request #2
+    bot.click("U0BOB", blocks.ACTION_APPROVE, 2)
+    [grant] = bot.store.grants_of(2)
+    assert "Ops" in groups_of(aws, "jane.doe")
+    start(bot, "review start Ops")
+    jane = item(bot, "Ops", "jane.doe")
+    assert "a grant until" in str(cards(slack)[0].blocks)
+    bot.click("U0DAN", ACTION_REMOVE, jane.id, message_ts=cards(slack)[0].ts)
+    assert "Ops" not in groups_of(aws, "jane.doe")
+    ended = bot.store.grant(grant.id)
+    assert not ended.live and ended.end_reason == "review_removed"
+    lines = [m.text for m in slack.replies(APPROVALS, bot.store.get(2).card_ts)]
+    assert any("membership of `Ops` ended: an access review removed it by <@U0DAN>" in line for line in lines), lines
+    # The grant's own end comes and goes: nothing left to remove, no second "ended" DM.
+    removals = []
+    bot.client.meta.events.register("before-call.iam.RemoveUserFromGroup", lambda **_: removals.append(1))
+    told = len(dms_to_jane(slack))
+    at(dt.timedelta(hours=5))
+    bot.run_duty("revoker")
+    bot.settle()
+    assert removals == [] and len(dms_to_jane(slack)) == told

@@ -16,7 +16,7 @@ import datetime as dt
 from commands.accounts import current_account, in_account
 from commands.errors import CommandError
 from commands.groups import (
-    DONE, DROPPED, KEPT, REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, Dropped, GroupOwed, Groups,
+    DONE, DROPPED, KEPT, REMOVED, REVIEW_REMOVED, REVOKED, USER_REMOVED, VERBS, AddCommand, DropCommand, Dropped, GroupOwed, Groups,
     approved_by_rule, duration_of, is_break_glass, parse_grant_duration,
 )
 from commands.offboard import Protected
@@ -266,12 +266,13 @@ _ENDED = {
     DONE: "its owner said they are done",
     DROPPED: "it was dropped",
     USER_REMOVED: "the user was removed",
+    REVIEW_REMOVED: "an access review removed it",
 }
 
 
 def ended_words(payload: dict) -> str:
     why = _ENDED.get(payload.get("reason"), escape(payload.get("reason")))
-    if payload.get("actor") and payload.get("reason") in (DONE, DROPPED, REVOKED):
+    if payload.get("actor") and payload.get("reason") in (DONE, DROPPED, REVOKED, REVIEW_REMOVED):
         why += f" by {mention(payload['actor'])}"
     kept = _kept_words(payload.get("kept_by"))
     return why + (f"; {kept}" if kept else "")
