@@ -97,7 +97,7 @@ def main() -> None:
             executor.wait_idle(10)
             executor.shutdown(wait=False, cancel_futures=True)
         if runner is not None:
-            runner.stop(wait=False)
+            runner.stop(wait=True)  # work in flight (a home publish, a DM) ends before the store and moto go
         if slack is not None:
             slack.stop()
         if store is not None:
