@@ -222,14 +222,7 @@ class AwsLike:
             users = [u for page in self.lookup.get_paginator("list_users").paginate(**kwargs) for u in page["Users"]]
             listing_id = uuid.uuid4().hex[:12]
         page = {"Users": users[start:start + size], "IsTruncated": start + size < len(users)}
-        with self._listings_lock:
-            self._listings.pop(listing_id, None)
-            if page["IsTruncated"]:
-                page["Marker"] = f"{listing_id}-{start + size}"
-                self._listings[listing_id] = users
-                while len(self._listings) > LISTINGS_KEPT:
-                    self._listings.pop(next(iter(self._listings)))
-        return page
+        return self._keep_listing(page, listing_id, users, f"{listing_id}-{start + size}")
 
     def _page_of_members(self, group: str, listing_id: str | None, start: int, size: int) -> dict:
         """A page of GetGroup as AWS gives it, from one listing of moto's (which answers every
@@ -241,11 +234,16 @@ class AwsLike:
             listing_id = uuid.uuid4().hex[:12]
         users = whole["Users"]
         page = {"Group": whole["Group"], "Users": users[start:start + size], "IsTruncated": start + size < len(users)}
+        return self._keep_listing(page, listing_id, whole, f"members-{listing_id}-{start + size}")
+
+    def _keep_listing(self, page: dict, listing_id: str, listing, marker: str) -> dict:
+        """A truncated page gets its Marker and its listing is kept (the newest LISTINGS_KEPT) for the
+        next page; a last page lets it go."""
         with self._listings_lock:
             self._listings.pop(listing_id, None)
             if page["IsTruncated"]:
-                page["Marker"] = f"members-{listing_id}-{start + size}"
-                self._listings[listing_id] = whole
+                page["Marker"] = marker
+                self._listings[listing_id] = listing
                 while len(self._listings) > LISTINGS_KEPT:
                     self._listings.pop(next(iter(self._listings)))
         return page
