@@ -169,15 +169,21 @@ def decided_card(request: Request, look: CardFace) -> dict:
 
 # -- the deny modal --------------------------------------------------------------------
 
-def deny_modal(request: Request) -> dict:
+def modal(callback_id: str, private_metadata: str, title: str, submit: str, blocks: list[dict]) -> dict:
+    """A form with a submit button and Cancel (the deny modal, Extend's form)."""
     return {
         "type": "modal",
-        "callback_id": VIEW_DENY,
-        "private_metadata": str(request.id),
-        "title": {"type": "plain_text", "text": "Deny request"},
-        "submit": {"type": "plain_text", "text": "Deny"},
+        "callback_id": callback_id,
+        "private_metadata": private_metadata,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+        "blocks": blocks,
+    }
+
+
+def deny_modal(request: Request) -> dict:
+    return modal(VIEW_DENY, str(request.id), "Deny request", "Deny", [
             section(f"Deny IAM user {code(request.user_name)} for {mention(request.owner_id)} (request #{request.id})?"),
             {
                 "type": "input",
@@ -186,8 +192,7 @@ def deny_modal(request: Request) -> dict:
                 "element": {"type": "plain_text_input", "action_id": ACTION_DENY_REASON, "multiline": True,
                             "max_length": 500},
             },
-        ],
-    }
+    ])
 
 
 # -- the DM with a Reveal button ------------------------------------------------------------

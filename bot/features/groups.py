@@ -25,7 +25,7 @@ from commands.workflow import Filed
 from storage import GROUP_ADD, GROUP_DROP, GROUP_EXTEND, PROVISIONED, Grant, Job, Request
 
 from ..blocks import (
-    CONFIRM_TEXT, FIELD_TEXT, CardFace, button, confirmation, decided_card, field, groups_of, message, section,
+    CONFIRM_TEXT, FIELD_TEXT, CardFace, button, confirmation, decided_card, field, groups_of, message, modal, section,
 )
 from ..feature import Command, Duty, Feature, Looks
 from ..guardrails import approved_by
@@ -314,14 +314,7 @@ def extend_modal(grant: Grant, suggested: dt.timedelta, limit: dt.timedelta | No
     """Extend's form: how much longer, a duration typed as in `--for` (the grant's own length again
     filled in, within the group's max_duration)."""
     most = f"; at most {format_duration(limit)}" if limit else ""
-    return {
-        "type": "modal",
-        "callback_id": VIEW_EXTEND,
-        "private_metadata": str(grant.id),
-        "title": {"type": "plain_text", "text": "Extend membership"},
-        "submit": {"type": "plain_text", "text": "Ask"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+    return modal(VIEW_EXTEND, str(grant.id), "Extend membership", "Ask", [
             section(f"Keep {code(grant.user_name)} in {code(grant.group)} longer: it ends {when(grant.ends_at)} now, "
                     "and an approved extension moves that end by the time you ask for. Approvers decide as for "
                     "an add."),
@@ -332,8 +325,7 @@ def extend_modal(grant: Grant, suggested: dt.timedelta, limit: dt.timedelta | No
                 "element": {"type": "plain_text_input", "action_id": ACTION_EXTEND_FOR,
                             "initial_value": format_duration(suggested), "max_length": 10},
             },
-        ],
-    }
+    ])
 
 
 def _typed_duration(view: dict) -> str:
